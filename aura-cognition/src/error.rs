@@ -1,0 +1,44 @@
+//! The cognition crate's one error type.
+
+/// What went wrong talking to a language model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The backend (a server, a model file) cannot be reached.
+    #[error("language model backend unreachable: {0}")]
+    Unavailable(String),
+    /// The named model is not installed / not present.
+    #[error("model not found: {0}")]
+    ModelNotFound(String),
+    /// The prompt does not fit the model's context window.
+    #[error("prompt of {tokens} tokens does not fit the context of {limit} tokens")]
+    ContextTooLong {
+        /// Tokens in the prompt.
+        tokens: usize,
+        /// The model's context size.
+        limit: usize,
+    },
+    /// The model did not finish in time.
+    #[error("language model timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// The model's output was not what was asked for (not JSON, not matching the schema).
+    #[error("invalid model output: {0}")]
+    InvalidOutput(String),
+    /// The request is malformed (empty messages, an unusable schema, …).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The backend does not support this operation (see its capabilities).
+    #[error("not supported by this backend: {0}")]
+    Unsupported(String),
+    /// The backend failed in a way the port does not name.
+    #[error("{backend} error: {message}")]
+    Backend {
+        /// Which backend.
+        backend: &'static str,
+        /// Its description.
+        message: String,
+    },
+}
+
+/// The cognition crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

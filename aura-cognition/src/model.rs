@@ -1,0 +1,219 @@
+//! The `LanguageModel` port.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Result;
+
+/// Who said a chat message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions for the model.
+    System,
+    /// The user (or the system speaking as one).
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One chat message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Who said it.
+    pub role: Role,
+    /// What was said.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
+    }
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
+}
+
+/// Sampling options.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerationOptions {
+    /// Sampling temperature; 0 is greedy.
+    pub temperature: f32,
+    /// Seed for reproducible sampling.
+    pub seed: Option<u64>,
+    /// The most tokens to generate.
+    pub max_tokens: u32,
+    /// Generation stops before any of these strings.
+    pub stop: Vec<String>,
+}
+
+impl Default for GenerationOptions {
+    fn default() -> Self {
+        Self {
+            temperature: 0.2,
+            seed: None,
+            max_tokens: 512,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// A chat request: messages (a system message first, if any) and options.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The conversation so far.
+    pub messages: Vec<ChatMessage>,
+    /// How to sample.
+    pub options: GenerationOptions,
+    /// When set, the reply must be JSON valid against this JSON Schema.
+    pub schema: Option<Value>,
+}
+
+impl ChatRequest {
+    /// A request with a system prompt and one user message.
+    pub fn new(system: impl Into<String>, user: impl Into<String>) -> Self {
+        Self {
+            messages: vec![ChatMessage::system(system), ChatMessage::user(user)],
+            ..Self::default()
+        }
+    }
+
+    /// Asks for JSON matching `schema`.
+    pub fn with_schema(mut self, schema: Value) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// Sets the options.
+    pub fn with_options(mut self, options: GenerationOptions) -> Self {
+        self.options = options;
+        self
+    }
+}
+
+/// Token counts and timings of one call.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    pub prompt_tokens: u32,
+    /// Tokens generated.
+    pub completion_tokens: u32,
+    /// Milliseconds spent on the prompt.
+    pub prompt_ms: u64,
+    /// Milliseconds spent generating.
+    pub generation_ms: u64,
+}
+
+/// Why generation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model ended its turn.
+    Stop,
+    /// A stop sequence was reached.
+    StopSequence,
+    /// `max_tokens` was reached.
+    Length,
+}
+
+/// A model's reply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// The reply text.
+    pub text: String,
+    /// For a request with a schema: the parsed JSON, already validated.
+    pub structured: Option<Value>,
+    /// The model that answered.
+    pub model: String,
+    /// Why it stopped.
+    pub finish: FinishReason,
+    /// Counts and timings.
+    pub usage: Usage,
+}
+
+/// A piece of a streamed reply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum StreamChunk {
+    /// More text.
+    Text(String),
+    /// The end: the whole reply.
+    Done(ChatResponse),
+}
+
+/// What a model is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Its name.
+    pub name: String,
+    /// Its context window in tokens.
+    pub context_length: u32,
+    /// Its embedding size, if it embeds.
+    pub embedding_dim: Option<u32>,
+    /// Free-form details (architecture, quantisation, …).
+    pub details: Value,
+}
+
+/// What a backend can do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ModelCapabilities {
+    /// The backend's name ("local", "ollama", "scripted").
+    pub backend: &'static str,
+    /// Replies can be constrained to a JSON Schema.
+    pub structured_output: bool,
+    /// Replies can be streamed.
+    pub streaming: bool,
+    /// Texts can be embedded.
+    pub embeddings: bool,
+    /// The same seed gives the same reply.
+    pub deterministic_seed: bool,
+    /// LoRA adapters (facets) can be applied.
+    pub lora: bool,
+}
+
+/// A language model: chat, structured output, streaming and embeddings.
+///
+/// Contract (checked by the conformance suite): a reply to a request with a schema
+/// carries `structured` JSON that validates against it, or the call fails with
+/// [`crate::Error::InvalidOutput`]; a missing model is [`crate::Error::ModelNotFound`];
+/// an unreachable backend is [`crate::Error::Unavailable`].
+#[async_trait]
+pub trait LanguageModel: Send + Sync + fmt::Debug {
+    /// What this backend supports.
+    fn capabilities(&self) -> ModelCapabilities;
+    /// Describes the model, failing if it is not available.
+    async fn info(&self) -> Result<ModelInfo>;
+    /// Answers a chat.
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse>;
+    /// Answers a chat as a stream of text pieces ending with [`StreamChunk::Done`].
+    async fn chat_stream(
+        &self,
+        request: ChatRequest,
+    ) -> Result<BoxStream<'static, Result<StreamChunk>>>;
+    /// Embeds each text.
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// A language model shared across tasks.
+pub type DynLanguageModel = Arc<dyn LanguageModel>;

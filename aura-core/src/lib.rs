@@ -1,0 +1,3 @@
+//! # aura-core
+//!
+//! The object machine (built in the foundation issue).

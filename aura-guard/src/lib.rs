@@ -1,0 +1,3 @@
+//! # aura-guard
+//!
+//! The PersistenceGuardian: a static audit of model-written Python (built in the guard issue).

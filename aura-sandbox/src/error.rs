@@ -1,0 +1,28 @@
+//! The sandbox crate's one error type.
+
+/// What went wrong *around* an execution. A guest that raises, loops or floods is not an
+/// error here: that is an [`crate::ExecOutcome`] with its [`crate::EndReason`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The sandbox cannot run here (no user namespaces, no Docker engine, no interpreter).
+    #[error("sandbox unavailable: {0}")]
+    Unavailable(String),
+    /// The request is malformed (bad selector, oversize input, non-object slots).
+    #[error("invalid execution request: {0}")]
+    Invalid(String),
+    /// The guest broke the host↔guest protocol (garbled or oversize reply).
+    #[error("sandbox protocol error: {0}")]
+    Protocol(String),
+    /// The backend failed in a way the port does not name.
+    #[error("{backend} error: {message}")]
+    Backend {
+        /// Which backend ("jail", "docker").
+        backend: &'static str,
+        /// Its description.
+        message: String,
+    },
+}
+
+/// The sandbox crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

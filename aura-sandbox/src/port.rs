@@ -1,0 +1,202 @@
+//! The `Sandbox` port: run untrusted Python in isolation.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::Result;
+
+/// A method's source, visible to the guest as `self.<selector>(…)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodSource {
+    /// The method's name.
+    pub selector: String,
+    /// Python source defining `def <selector>(self, …)`.
+    pub source: String,
+}
+
+/// Resource limits for one execution.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Wall-clock time before the whole process tree is killed.
+    #[serde(with = "millis")]
+    pub wall: Duration,
+    /// CPU time.
+    #[serde(with = "millis")]
+    pub cpu: Duration,
+    /// Address space / memory, in bytes.
+    pub memory_bytes: u64,
+    /// stdout and stderr, each, in bytes; the result JSON too.
+    pub output_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            wall: Duration::from_secs(5),
+            cpu: Duration::from_secs(5),
+            memory_bytes: 256 << 20,
+            output_bytes: 1 << 20,
+        }
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// One execution: call `selector` on an object, or run tests against it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// The method to run.
+    pub method: MethodSource,
+    /// Other methods on the object's delegation chain (`self.other(…)`).
+    pub helpers: Vec<MethodSource>,
+    /// The object's slots: `self.x` reads them, `self.x = …` writes them.
+    pub slots: Map<String, Value>,
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// A test module: when set, its `test_*` functions run instead of a call.
+    pub tests: Option<String>,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+impl ExecRequest {
+    /// A call of `method` with `args`, on an object with no slots, under default limits.
+    pub fn call(method: MethodSource, args: Vec<Value>) -> Self {
+        Self {
+            method,
+            helpers: Vec::new(),
+            slots: Map::new(),
+            args,
+            tests: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Why an execution ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// It returned (a call), or every test ran (a test run, passed or not).
+    Ok,
+    /// The guest raised.
+    Exception,
+    /// It ran past the wall or CPU limit.
+    Timeout,
+    /// It ran past the memory limit.
+    Memory,
+    /// It wrote past the output limit.
+    OutputLimit,
+    /// It was killed for another reason (a seccomp violation, a signal).
+    Killed,
+}
+
+/// An exception raised in the guest, as text only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestError {
+    /// The exception's type name.
+    pub type_name: String,
+    /// Its message.
+    pub message: String,
+    /// The traceback, formatted by the guest.
+    pub traceback: String,
+}
+
+/// One test's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestResult {
+    /// The test function's name.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// The failure, when it failed.
+    pub message: Option<String>,
+}
+
+/// Resources an execution used.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceUsage {
+    /// Wall-clock milliseconds.
+    pub wall_ms: u64,
+    /// CPU milliseconds.
+    pub cpu_ms: u64,
+    /// Peak resident memory, in KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// What an execution produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecOutcome {
+    /// Why it ended.
+    pub ended: EndReason,
+    /// The return value (a call that returned).
+    pub value: Option<Value>,
+    /// The exception (a call that raised).
+    pub error: Option<GuestError>,
+    /// Slots the method assigned, with their new values.
+    pub slot_changes: Map<String, Value>,
+    /// Each test's result (a test run).
+    pub tests: Vec<TestResult>,
+    /// Captured stdout, capped.
+    pub stdout: String,
+    /// Captured stderr, capped.
+    pub stderr: String,
+    /// Resources used.
+    pub usage: ResourceUsage,
+}
+
+impl ExecOutcome {
+    /// True when it returned normally and every test (if any) passed.
+    pub fn succeeded(&self) -> bool {
+        self.ended == EndReason::Ok && self.tests.iter().all(|t| t.passed)
+    }
+}
+
+/// What a sandbox backend can do and enforce.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SandboxCapabilities {
+    /// The backend's name ("jail", "docker").
+    pub backend: &'static str,
+    /// The guest has no network.
+    pub network_isolation: bool,
+    /// Memory limits are enforced.
+    pub memory_limit: bool,
+    /// CPU-time limits are enforced.
+    pub cpu_limit: bool,
+    /// Peak RSS is measured.
+    pub measures_rss: bool,
+}
+
+/// Runs untrusted Python methods in isolation.
+///
+/// Contract (checked by the conformance suite): whatever the guest does, the call
+/// returns within the wall limit plus a small margin; the guest cannot read the host's
+/// files or environment, reach the network, or see other processes; nothing survives
+/// from one call to the next; results cross back only as bounded JSON.
+#[cfg_attr(any(test, feature = "test-utils"), mockall::automock)]
+#[async_trait]
+pub trait Sandbox: Send + Sync + fmt::Debug {
+    /// What this backend supports.
+    fn capabilities(&self) -> SandboxCapabilities;
+    /// Runs one execution.
+    async fn execute(&self, request: ExecRequest) -> Result<ExecOutcome>;
+}
+
+/// A sandbox shared across tasks.
+pub type DynSandbox = Arc<dyn Sandbox>;

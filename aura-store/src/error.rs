@@ -1,0 +1,51 @@
+//! The store's one error type.
+
+use std::fmt;
+
+/// What went wrong in a store operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The named record does not exist.
+    #[error("{kind} not found: {id}")]
+    NotFound {
+        /// What kind of record was looked up ("object", "method", …).
+        kind: &'static str,
+        /// The id or key that was looked up.
+        id: String,
+    },
+    /// A write lost a race: the record changed since it was read (stale revision),
+    /// or a unique name is already taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The request itself is invalid (bad selector, a parent cycle, …); nothing was written.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The backend cannot be reached or is not ready.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend did not answer in time.
+    #[error("store timed out: {0}")]
+    Timeout(String),
+    /// The backend failed in a way the port does not name.
+    #[error("{backend} error: {message}")]
+    Backend {
+        /// Which backend ("sqlite", "arangodb").
+        backend: &'static str,
+        /// The backend's own description.
+        message: String,
+    },
+}
+
+impl Error {
+    /// A `NotFound` for `kind` with the given id.
+    pub fn not_found(kind: &'static str, id: impl fmt::Display) -> Self {
+        Error::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+}
+
+/// The store's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

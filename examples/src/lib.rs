@@ -1,0 +1,1 @@
+//! Shared helpers of AURA's example frontends.
