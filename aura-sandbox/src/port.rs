@@ -183,6 +183,19 @@ pub struct SandboxCapabilities {
     pub measures_rss: bool,
 }
 
+impl SandboxCapabilities {
+    /// Capabilities of a backend named `backend` that enforces nothing (fields start false).
+    pub fn new(backend: &'static str) -> Self {
+        Self {
+            backend,
+            network_isolation: false,
+            memory_limit: false,
+            cpu_limit: false,
+            measures_rss: false,
+        }
+    }
+}
+
 /// Runs untrusted Python methods in isolation.
 ///
 /// Contract (checked by the conformance suite): whatever the guest does, the call
