@@ -1,0 +1,70 @@
+//! Maps rusqlite's errors onto the port's [`Error`].
+
+use rusqlite::ErrorCode;
+
+use crate::Error;
+
+/// The backend name used in [`Error::Backend`].
+pub(crate) const BACKEND: &str = "sqlite";
+
+/// A `Backend` error with the given message.
+pub(crate) fn backend(message: impl Into<String>) -> Error {
+    Error::Backend {
+        backend: BACKEND,
+        message: message.into(),
+    }
+}
+
+/// Whether `e` says the database was locked by another connection (`SQLITE_BUSY`/`SQLITE_LOCKED`).
+pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Translates a rusqlite error into the port's error, by meaning.
+pub(crate) fn map(e: rusqlite::Error) -> Error {
+    use rusqlite::ffi;
+    match &e {
+        rusqlite::Error::SqliteFailure(err, message) => {
+            let detail = message.clone().unwrap_or_else(|| err.to_string());
+            match err.code {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Error::Timeout(format!(
+                    "the SQLite database stayed locked by another writer beyond the busy timeout ({detail})"
+                )),
+                ErrorCode::ConstraintViolation => match err.extended_code {
+                    ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                        Error::Conflict(format!("a record with this key already exists ({detail})"))
+                    }
+                    ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Error::Conflict(format!(
+                        "the write would break a reference between records ({detail})"
+                    )),
+                    _ => Error::Invalid(format!("the write breaks a rule of the schema ({detail})")),
+                },
+                ErrorCode::TooBig => Error::Invalid(format!("a value is too large ({detail})")),
+                ErrorCode::CannotOpen
+                | ErrorCode::PermissionDenied
+                | ErrorCode::ReadOnly
+                | ErrorCode::DiskFull
+                | ErrorCode::NoLargeFileSupport => {
+                    Error::Unavailable(format!("the SQLite database cannot be used: {detail}"))
+                }
+                ErrorCode::NotADatabase => Error::Unavailable(format!(
+                    "the file is not an SQLite database (or is encrypted): {detail}"
+                )),
+                _ => backend(format!("{e}")),
+            }
+        }
+        rusqlite::Error::ToSqlConversionFailure(inner)
+        | rusqlite::Error::FromSqlConversionFailure(_, _, inner) => {
+            backend(format!("value conversion failed: {inner}"))
+        }
+        _ => backend(e.to_string()),
+    }
+}
+
+/// A JSON (de)serialisation error, as a backend error: the stored data is not what we wrote.
+pub(crate) fn json(e: serde_json::Error) -> Error {
+    backend(format!("stored JSON could not be read: {e}"))
+}

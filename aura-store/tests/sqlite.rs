@@ -1,0 +1,313 @@
+//! `SqliteStore` against the whole conformance suite (in memory and on a WAL file), plus
+//! what only a file store has: several processes, reopening, schema versions.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aura_store::{
+    conformance, AuditQuery, DynStore, Error, NewAuditEvent, NewObject, ObjectId, SqliteStore,
+    Store, StoreExt,
+};
+use serde_json::{json, Map, Value};
+
+fn slots(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_in_memory() {
+    conformance::run_all(|| async {
+        let store: DynStore = Arc::new(SqliteStore::open_in_memory().await.expect("open"));
+        store
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_a_wal_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    let mut n = 0;
+    conformance::run_all(|| {
+        n += 1;
+        let path = root.join(format!("store-{n}.db"));
+        async move {
+            let store: DynStore = Arc::new(SqliteStore::open(&path).await.expect("open"));
+            store
+        }
+    })
+    .await;
+}
+
+/// Every check also holds on one shared store, and on a current-thread runtime.
+#[tokio::test(flavor = "current_thread")]
+async fn conformance_on_one_shared_store_current_thread() {
+    let store = SqliteStore::open_in_memory().await.expect("open");
+    conformance::run_all_on(&store).await;
+}
+
+#[tokio::test]
+async fn a_file_store_runs_in_wal_mode_and_keeps_its_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("aura.db");
+    let id = {
+        let store = SqliteStore::open(&path).await.expect("open");
+        assert!(store.capabilities().multi_process);
+        let object = store
+            .create_object(NewObject::named("kept").with_slots(slots(json!({"n": 1}))))
+            .await
+            .expect("create");
+        object.id
+    };
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .expect("journal_mode");
+    assert_eq!(mode, "wal");
+    let version: u32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("user_version");
+    assert_eq!(version, SqliteStore::SCHEMA_VERSION);
+    drop(conn);
+
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    let object = store.get_object(id).await.expect("still there");
+    assert_eq!(object.slots["n"], json!(1));
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("future.db");
+    drop(SqliteStore::open(&path).await.expect("open"));
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    conn.pragma_update(None, "user_version", SqliteStore::SCHEMA_VERSION + 1)
+        .expect("bump version");
+    drop(conn);
+    match SqliteStore::open(&path).await {
+        Err(Error::Unavailable(message)) => {
+            assert!(message.contains("newer"), "the message says why: {message}");
+        }
+        other => panic!("expected Unavailable, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn a_foreign_database_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("foreign.db");
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    conn.execute_batch("CREATE TABLE t(x); PRAGMA user_version = 1;")
+        .expect("foreign schema");
+    drop(conn);
+    assert!(matches!(
+        SqliteStore::open(&path).await,
+        Err(Error::Unavailable(_))
+    ));
+
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![0x42u8; 8192]).expect("junk");
+    assert!(
+        SqliteStore::open(&junk).await.is_err(),
+        "a non-database file is refused"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_directory_is_unavailable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("no/such/dir/aura.db");
+    assert!(matches!(
+        SqliteStore::open(&path).await,
+        Err(Error::Unavailable(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_waits_for_another_then_times_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("busy.db");
+    let store = SqliteStore::builder(&path)
+        .busy_timeout(Duration::from_millis(200))
+        .build()
+        .await
+        .expect("open");
+    // Another connection (as another process would) takes the write lock and keeps it.
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    conn.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let blocked = store.create_object(NewObject::named("blocked")).await;
+    assert!(
+        matches!(blocked, Err(Error::Timeout(_))),
+        "got {:?}",
+        blocked.map(|_| ())
+    );
+    conn.execute_batch("ROLLBACK").expect("unlock");
+    store
+        .create_object(NewObject::named("unblocked"))
+        .await
+        .expect("writes go through once the lock is free");
+
+    // In-process: a second transaction waits for the first, then times out.
+    let held = store.begin().await.expect("begin");
+    assert!(matches!(store.begin().await, Err(Error::Timeout(_))));
+    drop(held);
+    let tx = store.begin().await.expect("begin after release");
+    tx.commit().await.expect("commit");
+}
+
+#[tokio::test]
+async fn a_failed_operation_keeps_the_transaction_usable() {
+    let store = SqliteStore::open_in_memory().await.expect("open");
+    let taken = store
+        .create_object(NewObject::named("taken"))
+        .await
+        .expect("create");
+    let mut tx = store.begin().await.expect("begin");
+    let first = tx
+        .create_object(NewObject::named("first"))
+        .await
+        .expect("create");
+    assert!(matches!(
+        tx.create_object(NewObject::named("taken")).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        tx.create_object(NewObject::named("bad").with_parents([ObjectId::new()]))
+            .await,
+        Err(Error::NotFound { .. })
+    ));
+    tx.commit().await.expect("commit");
+    assert!(store.get_object(first.id).await.is_ok());
+    assert!(store.find_object("bad").await.expect("find").is_none());
+    assert!(store.get_object(taken.id).await.is_ok());
+}
+
+// ---------------------------------------------------------------------------------------
+// Several processes on one file
+
+const CHILD_ENV: &str = "AURA_STORE_TEST_CHILD_DB";
+const OPS_PER_PROCESS: usize = 150;
+
+/// One process's share of the work: objects, events, and increments of a shared counter.
+async fn write_share(path: &Path, role: &str) {
+    let store = SqliteStore::open(path)
+        .await
+        .expect("open in a writer process");
+    let counter = store
+        .find_object("shared-counter")
+        .await
+        .expect("find")
+        .expect("the parent made the counter");
+    for i in 0..OPS_PER_PROCESS {
+        let mut tx = store.begin().await.expect("begin");
+        let object = tx
+            .create_object(NewObject::named(format!("{role}-{i}")))
+            .await
+            .expect("create");
+        tx.append_event(NewAuditEvent::new(
+            "mp.write",
+            Some(counter.id),
+            json!({"role": role, "i": i, "object": object.id}),
+        ))
+        .await
+        .expect("event");
+        tx.commit().await.expect("commit");
+        loop {
+            let current = store.get_object(counter.id).await.expect("get counter");
+            let n = current.slots["n"].as_u64().unwrap_or(0);
+            match store
+                .update_slots(counter.id, current.rev, slots(json!({"n": n + 1})))
+                .await
+            {
+                Ok(_) => break,
+                Err(Error::Conflict(_)) => continue,
+                Err(e) => panic!("{role}: increment failed: {e}"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_write_one_file() {
+    if let Ok(path) = std::env::var(CHILD_ENV) {
+        write_share(&PathBuf::from(path), "child").await;
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shared.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let counter = store
+        .create_object(NewObject::named("shared-counter").with_slots(slots(json!({"n": 0}))))
+        .await
+        .expect("counter");
+
+    let exe = std::env::current_exe().expect("test binary");
+    let mut child = tokio::process::Command::new(exe)
+        .args([
+            "--exact",
+            "two_processes_write_one_file",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &path)
+        .spawn()
+        .expect("spawn the child process");
+    write_share(&path, "parent").await;
+    let status = tokio::time::timeout(Duration::from_secs(300), child.wait())
+        .await
+        .expect("the child finishes")
+        .expect("wait");
+    assert!(status.success(), "the child process failed: {status}");
+
+    // Every write of both processes landed.
+    for role in ["parent", "child"] {
+        for i in 0..OPS_PER_PROCESS {
+            assert!(
+                store
+                    .find_object(&format!("{role}-{i}"))
+                    .await
+                    .expect("find")
+                    .is_some(),
+                "{role}-{i} is missing"
+            );
+        }
+    }
+    let end = store.get_object(counter.id).await.expect("counter");
+    assert_eq!(
+        end.slots["n"],
+        json!(2 * OPS_PER_PROCESS),
+        "no increment lost"
+    );
+    let mut events = 0;
+    let mut after = None;
+    loop {
+        let page = store
+            .query_audit(&AuditQuery {
+                object_id: Some(counter.id),
+                after,
+                limit: Some(100),
+                ..AuditQuery::default()
+            })
+            .await
+            .expect("audit");
+        events += page.events.len();
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(events, 2 * OPS_PER_PROCESS);
+    drop(store);
+
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(check, "ok");
+}
