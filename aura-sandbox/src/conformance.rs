@@ -1,0 +1,704 @@
+//! The behaviour suite every [`Sandbox`] backend runs (`feature = "conformance"`).
+//!
+//! Each check is a plain `async fn(&dyn Sandbox)` that panics with a clear message when
+//! the backend misbehaves; [`CHECKS`] lists them all and [`run_all`] runs the list.
+//! The isolation checks assume *no guard* in front of the sandbox: the guest code tries
+//! its worst directly.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::{EndReason, Error, ExecOutcome, ExecRequest, Limits, MethodSource, Sandbox};
+
+/// A check of the suite.
+pub type Check = for<'a> fn(&'a dyn Sandbox) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+macro_rules! checks {
+    ($($name:ident),* $(,)?) => {
+        /// Every check, by name, in a sensible order.
+        pub const CHECKS: &[(&str, Check)] = &[
+            $((stringify!($name), |s| Box::pin($name(s)))),*
+        ];
+    };
+}
+
+checks![
+    return_values,
+    exceptions,
+    unserialisable_return_value,
+    slot_changes,
+    helper_calls,
+    captured_output,
+    test_runs,
+    broken_test_module,
+    limit_infinite_loop,
+    limit_cpu_time,
+    limit_memory_bomb,
+    limit_output_flood,
+    limit_fork_bomb,
+    limit_deep_recursion,
+    forbidden_syscall_kills,
+    garbage_reply,
+    nothing_leaks_between_calls,
+    concurrent_calls,
+    isolation_host_files,
+    isolation_write_outside_scratch,
+    isolation_network,
+    isolation_environment,
+    isolation_processes,
+];
+
+/// Runs every check in [`CHECKS`], printing each name as it goes.
+pub async fn run_all(sandbox: &dyn Sandbox) {
+    for (name, check) in CHECKS {
+        let t = Instant::now();
+        check(sandbox).await;
+        println!("conformance {name}: ok ({} ms)", t.elapsed().as_millis());
+    }
+}
+
+fn method(selector: &str, source: &str) -> MethodSource {
+    MethodSource {
+        selector: selector.into(),
+        source: source.into(),
+    }
+}
+
+fn call(source: &str, args: Vec<Value>) -> ExecRequest {
+    let selector = source
+        .trim_start()
+        .strip_prefix("def ")
+        .and_then(|s| s.split('(').next())
+        .unwrap_or("f")
+        .to_string();
+    ExecRequest::call(method(&selector, source), args)
+}
+
+async fn run(sandbox: &dyn Sandbox, req: ExecRequest) -> ExecOutcome {
+    match sandbox.execute(req).await {
+        Ok(o) => o,
+        Err(e) => panic!("execute failed: {e}"),
+    }
+}
+
+async fn run_ok(sandbox: &dyn Sandbox, req: ExecRequest) -> ExecOutcome {
+    let o = run(sandbox, req).await;
+    assert_eq!(
+        o.ended,
+        EndReason::Ok,
+        "expected a clean return, got {o:#?}"
+    );
+    o
+}
+
+/// Time of a trivial warm call: the per-call overhead limits are measured on top of.
+async fn baseline(sandbox: &dyn Sandbox) -> Duration {
+    let mut best = Duration::MAX;
+    for _ in 0..2 {
+        let t = Instant::now();
+        run_ok(sandbox, call("def f(self):\n    return 1\n", vec![])).await;
+        best = best.min(t.elapsed());
+    }
+    best
+}
+
+async fn still_healthy(sandbox: &dyn Sandbox) {
+    let o = run_ok(
+        sandbox,
+        call("def f(self, x):\n    return x + 1\n", vec![json!(41)]),
+    )
+    .await;
+    assert_eq!(
+        o.value,
+        Some(json!(42)),
+        "the sandbox is unhealthy after a limit test"
+    );
+}
+
+async fn ends_within(
+    sandbox: &dyn Sandbox,
+    req: ExecRequest,
+    limit: Duration,
+    want: EndReason,
+) -> ExecOutcome {
+    let base = baseline(sandbox).await;
+    let t = Instant::now();
+    let o = run(sandbox, req).await;
+    let took = t.elapsed();
+    assert_eq!(o.ended, want, "wrong end reason: {o:#?}");
+    let allowed = limit + Duration::from_millis(100) + base;
+    assert!(
+        took <= allowed,
+        "took {took:?}, more than the limit {limit:?} + 100 ms + call overhead {base:?}"
+    );
+    still_healthy(sandbox).await;
+    o
+}
+
+/// Returned JSON values come back intact.
+pub async fn return_values(sandbox: &dyn Sandbox) {
+    let src = "def f(self, a, b):\n    return {'sum': a + b, 'list': [a, b], 'none': None, 's': 'h\u{e9}', 'f': 1.5, 't': True}\n";
+    let o = run_ok(sandbox, call(src, vec![json!(2), json!(3)])).await;
+    assert_eq!(
+        o.value,
+        Some(json!({"sum": 5, "list": [2, 3], "none": null, "s": "h\u{e9}", "f": 1.5, "t": true}))
+    );
+    assert!(o.error.is_none() && o.slot_changes.is_empty() && o.tests.is_empty());
+    assert!(o.succeeded());
+    let o = run_ok(sandbox, call("def g(self):\n    pass\n", vec![])).await;
+    assert_eq!(o.value, Some(Value::Null));
+}
+
+/// A raise is an exception outcome with type, message and a guest traceback.
+pub async fn exceptions(sandbox: &dyn Sandbox) {
+    let o = run(
+        sandbox,
+        call(
+            "def f(self):\n    x = 1\n    raise ValueError('boom')\n",
+            vec![],
+        ),
+    )
+    .await;
+    assert_eq!(o.ended, EndReason::Exception);
+    let e = o.error.unwrap_or_else(|| panic!("no error"));
+    assert_eq!(
+        (e.type_name.as_str(), e.message.as_str()),
+        ("ValueError", "boom")
+    );
+    assert!(
+        e.traceback.contains("line 3") && e.traceback.contains("ValueError: boom"),
+        "{}",
+        e.traceback
+    );
+    assert!(
+        !e.traceback.contains("runner"),
+        "runner frames leak into the traceback: {}",
+        e.traceback
+    );
+    let o = run(sandbox, call("def f(self):\n    return (\n", vec![])).await;
+    assert_eq!(o.ended, EndReason::Exception);
+    assert_eq!(o.error.map(|e| e.type_name), Some("SyntaxError".into()));
+    let o = run(
+        sandbox,
+        call("def f(self):\n    import sys\n    sys.exit(3)\n", vec![]),
+    )
+    .await;
+    assert_eq!(o.ended, EndReason::Exception);
+    assert_eq!(o.error.map(|e| e.type_name), Some("SystemExit".into()));
+    let o = run(
+        sandbox,
+        ExecRequest::call(method("missing", "def other(self):\n    pass\n"), vec![]),
+    )
+    .await;
+    assert_eq!(o.ended, EndReason::Exception, "{o:?}");
+}
+
+/// A return value JSON cannot carry is a clear exception outcome.
+pub async fn unserialisable_return_value(sandbox: &dyn Sandbox) {
+    for body in [
+        "return object()",
+        "return {1, 2}",
+        "return float('nan')",
+        "self.x = object()",
+    ] {
+        let o = run(
+            sandbox,
+            call(&format!("def f(self):\n    {body}\n"), vec![]),
+        )
+        .await;
+        assert_eq!(o.ended, EndReason::Exception, "{body}: {o:?}");
+        let e = o.error.unwrap_or_else(|| panic!("no error"));
+        assert!(
+            e.type_name == "TypeError" && e.message.contains("JSON"),
+            "{body}: {e:?}"
+        );
+    }
+}
+
+/// Assigned and mutated slots come back; untouched ones do not.
+pub async fn slot_changes(sandbox: &dyn Sandbox) {
+    let src = "def bump(self, by):\n    self.count = self.count + by\n    self.items.append(by)\n    self.fresh = 'new'\n    return self.keep\n";
+    let mut req = call(src, vec![json!(2)]);
+    req.slots = json!({"count": 1, "items": [1], "keep": "k", "other": {"a": 1}})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let o = run_ok(sandbox, req).await;
+    assert_eq!(o.value, Some(json!("k")));
+    assert_eq!(
+        Value::Object(o.slot_changes),
+        json!({"count": 3, "items": [1, 2], "fresh": "new"})
+    );
+    let o = run(
+        sandbox,
+        call("def f(self):\n    return self.nope\n", vec![]),
+    )
+    .await;
+    assert_eq!(o.error.map(|e| e.type_name), Some("AttributeError".into()));
+}
+
+/// `self.other(…)` reaches the helpers, which see the same slots.
+pub async fn helper_calls(sandbox: &dyn Sandbox) {
+    let mut req = call(
+        "def f(self, x):\n    return self.twice(x) + self.base()\n",
+        vec![json!(5)],
+    );
+    req.helpers = vec![
+        method(
+            "twice",
+            "def twice(self, x):\n    self.seen = x\n    return 2 * x\n",
+        ),
+        method("base", "def base(self):\n    return self.offset\n"),
+    ];
+    req.slots = json!({"offset": 100})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let o = run_ok(sandbox, req).await;
+    assert_eq!(o.value, Some(json!(110)));
+    assert_eq!(o.slot_changes.get("seen"), Some(&json!(5)));
+}
+
+/// print() to stdout and stderr is captured.
+pub async fn captured_output(sandbox: &dyn Sandbox) {
+    let src = "def f(self):\n    import sys\n    print('hello')\n    print('oops', file=sys.stderr)\n    return 0\n";
+    let o = run_ok(sandbox, call(src, vec![])).await;
+    assert_eq!(
+        (o.stdout.as_str(), o.stderr.as_str()),
+        ("hello\n", "oops\n")
+    );
+}
+
+/// Test modules run against the method: per-test pass/fail with messages.
+pub async fn test_runs(sandbox: &dyn Sandbox) {
+    let mut req = call(
+        "def double(self, x):\n    self.last = x\n    return 2 * x\n",
+        vec![],
+    );
+    req.slots = json!({"last": 0}).as_object().cloned().unwrap_or_default();
+    req.tests = Some(
+        "def test_global():\n    assert obj.double(2) == 4\n\n\
+         def test_param(o):\n    o.double(3)\n    assert o.last == 3\n\n\
+         def test_fresh_object():\n    assert obj.last == 0\n\n\
+         def test_fails():\n    assert obj.double(1) == 3, 'one doubled'\n\n\
+         def test_raises():\n    obj.nothing()\n\n\
+         def helper_not_a_test():\n    raise RuntimeError\n"
+            .into(),
+    );
+    let o = run(sandbox, req).await;
+    assert_eq!(o.ended, EndReason::Ok, "{o:#?}");
+    let got: Vec<(&str, bool)> = o
+        .tests
+        .iter()
+        .map(|t| (t.name.as_str(), t.passed))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("test_global", true),
+            ("test_param", true),
+            ("test_fresh_object", true),
+            ("test_fails", false),
+            ("test_raises", false)
+        ]
+    );
+    let msg = o.tests[3].message.clone().unwrap_or_default();
+    assert!(
+        msg.contains("AssertionError") && msg.contains("one doubled"),
+        "{msg}"
+    );
+    assert!(o.tests[4]
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("AttributeError"));
+    assert!(!o.succeeded());
+}
+
+/// A test module that does not compile is an exception outcome.
+pub async fn broken_test_module(sandbox: &dyn Sandbox) {
+    let mut req = call("def f(self):\n    return 1\n", vec![]);
+    req.tests = Some("def test_x(:\n".into());
+    let o = run(sandbox, req).await;
+    assert_eq!(o.ended, EndReason::Exception);
+    assert_eq!(o.error.map(|e| e.type_name), Some("SyntaxError".into()));
+}
+
+fn limited(src: &str, f: impl FnOnce(&mut Limits)) -> ExecRequest {
+    let mut req = call(src, vec![]);
+    f(&mut req.limits);
+    req
+}
+
+/// An infinite loop ends `Timeout` at the wall limit.
+pub async fn limit_infinite_loop(sandbox: &dyn Sandbox) {
+    let wall = Duration::from_millis(1000);
+    let req = limited("def f(self):\n    while True:\n        pass\n", |l| {
+        l.wall = wall
+    });
+    let o = ends_within(sandbox, req, wall, EndReason::Timeout).await;
+    assert!(o.usage.wall_ms >= 900, "{:?}", o.usage);
+    let req = limited("def f(self):\n    import time\n    time.sleep(60)\n", |l| {
+        l.wall = wall
+    });
+    ends_within(sandbox, req, wall, EndReason::Timeout).await;
+}
+
+/// Spinning past the CPU limit ends `Timeout` (CPU limits are whole seconds).
+pub async fn limit_cpu_time(sandbox: &dyn Sandbox) {
+    let req = limited("def f(self):\n    while True:\n        pass\n", |l| {
+        l.cpu = Duration::from_secs(1);
+        l.wall = Duration::from_secs(10);
+    });
+    // CPU time, not wall time, is what this limit bounds (the host may be busy).
+    let o = run(sandbox, req).await;
+    assert_eq!(o.ended, EndReason::Timeout, "{o:?}");
+    assert!((900..=1100).contains(&o.usage.cpu_ms), "{:?}", o.usage);
+    still_healthy(sandbox).await;
+}
+
+/// Allocating past the memory limit ends `Memory`.
+pub async fn limit_memory_bomb(sandbox: &dyn Sandbox) {
+    let wall = Duration::from_secs(5);
+    for src in [
+        "def f(self):\n    x = bytearray(1 << 34)\n    return len(x)\n",
+        "def f(self):\n    hog = []\n    while True:\n        hog.append(bytearray(1 << 20))\n",
+    ] {
+        let req = limited(src, |l| {
+            l.memory_bytes = 64 << 20;
+            l.wall = wall;
+        });
+        let o = ends_within(sandbox, req, wall, EndReason::Memory).await;
+        assert!(o.usage.peak_rss_kib < 400 << 10, "{:?}", o.usage);
+    }
+}
+
+/// Writing past the output limit ends `OutputLimit`, with output capped.
+pub async fn limit_output_flood(sandbox: &dyn Sandbox) {
+    let wall = Duration::from_secs(5);
+    let srcs = [
+        "def f(self):\n    while True:\n        print('x' * 1000)\n",
+        "def f(self):\n    while True:\n        try:\n            print('y' * 1000)\n        except BaseException:\n            pass\n",
+        "def f(self):\n    return 'z' * (1 << 20)\n",
+        "def f(self):\n    self.big = 'z' * (1 << 20)\n",
+    ];
+    for src in srcs {
+        let req = limited(src, |l| {
+            l.output_bytes = 64 << 10;
+            l.wall = wall;
+        });
+        let o = ends_within(sandbox, req, wall, EndReason::OutputLimit).await;
+        assert!(o.stdout.len() <= 64 << 10 && o.value.is_none(), "{src}");
+    }
+}
+
+/// Creating processes fails inside the guest (an exception), and the host is untouched.
+pub async fn limit_fork_bomb(sandbox: &dyn Sandbox) {
+    let wall = Duration::from_secs(3);
+    for src in [
+        "def f(self):\n    import os\n    while True:\n        os.fork()\n",
+        "def f(self):\n    import subprocess\n    return subprocess.run(['true']).returncode\n",
+        "def f(self):\n    import os\n    os.execv('/usr/bin/true', ['true'])\n",
+    ] {
+        let req = limited(src, |l| l.wall = wall);
+        let o = ends_within(sandbox, req, wall, EndReason::Exception).await;
+        let e = o.error.unwrap_or_else(|| panic!("no error"));
+        assert!(
+            e.type_name.contains("Permission") || e.message.contains("not permitted"),
+            "{src}: {e:?}"
+        );
+    }
+}
+
+/// Unbounded recursion ends as an exception (RecursionError); raising the recursion
+/// limit first ends in a kill or a memory error, never a hang or a host crash.
+pub async fn limit_deep_recursion(sandbox: &dyn Sandbox) {
+    let wall = Duration::from_secs(5);
+    let req = limited("def f(self, n=0):\n    return self.f(n + 1)\n", |l| {
+        l.wall = wall
+    });
+    let o = ends_within(sandbox, req, wall, EndReason::Exception).await;
+    assert_eq!(o.error.map(|e| e.type_name), Some("RecursionError".into()));
+    let src = "def f(self):\n    import sys\n    sys.setrecursionlimit(10 ** 8)\n    def r(n):\n        return r(n + 1) + 1\n    return r(0)\n";
+    let base = baseline(sandbox).await;
+    let t = Instant::now();
+    let o = run(
+        sandbox,
+        limited(src, |l| {
+            l.wall = wall;
+            l.memory_bytes = 64 << 20;
+        }),
+    )
+    .await;
+    let took = t.elapsed();
+    assert!(
+        took <= wall + Duration::from_millis(100) + base,
+        "took {took:?}: {o:?}"
+    );
+    assert!(
+        matches!(
+            o.ended,
+            EndReason::Killed | EndReason::Memory | EndReason::Exception | EndReason::Timeout
+        ),
+        "{o:?}"
+    );
+    still_healthy(sandbox).await;
+}
+
+/// A dangerous system call (here ptrace, through ctypes) kills the guest.
+pub async fn forbidden_syscall_kills(sandbox: &dyn Sandbox) {
+    let src = "def f(self):\n    import ctypes\n    return ctypes.CDLL(None).ptrace(16, 1, 0, 0)\n";
+    let o = run(sandbox, call(src, vec![])).await;
+    assert_eq!(o.ended, EndReason::Killed, "{o:?}");
+    still_healthy(sandbox).await;
+}
+
+/// A guest that forges garbage or oversize replies gets a protocol error or an
+/// output-limit outcome, and the sandbox keeps working.
+pub async fn garbage_reply(sandbox: &dyn Sandbox) {
+    let garbage = "def f(self):\n    import os\n    for fd in range(3, 32):\n        try:\n            os.write(fd, b'\\x00garbage{{{')\n        except OSError:\n            pass\n    os._exit(0)\n";
+    match sandbox.execute(call(garbage, vec![])).await {
+        Err(Error::Protocol(_)) => {}
+        Ok(o) if o.ended == EndReason::Killed => {}
+        other => panic!("garbage reply: expected a protocol error, got {other:?}"),
+    }
+    let flood = "def f(self):\n    import os\n    chunk = b'[' * 65536\n    for fd in range(3, 32):\n        try:\n            for _ in range(64):\n                os.write(fd, chunk)\n        except OSError:\n            pass\n    os._exit(0)\n";
+    let req = limited(flood, |l| l.output_bytes = 1024);
+    match sandbox.execute(req).await {
+        Err(Error::Protocol(_)) => {}
+        Ok(o) if matches!(o.ended, EndReason::OutputLimit | EndReason::Killed) => {}
+        other => panic!("oversize reply: expected output_limit or a protocol error, got {other:?}"),
+    }
+    still_healthy(sandbox).await;
+}
+
+/// Globals, scratch files and slots written by one call are gone in the next.
+pub async fn nothing_leaks_between_calls(sandbox: &dyn Sandbox) {
+    let write = "def f(self):\n    import builtins, json, os\n    builtins.aura_leak = 1\n    json.aura_leak = 2\n    open('leak.txt', 'w').write('x')\n    self.ghost = 'boo'\n    return sorted(os.listdir('.'))\n";
+    let o = run_ok(sandbox, call(write, vec![])).await;
+    assert_eq!(o.value, Some(json!(["leak.txt"])));
+    assert_eq!(o.slot_changes.get("ghost"), Some(&json!("boo")));
+    let read = "def f(self):\n    import builtins, json, os\n    return [hasattr(builtins, 'aura_leak'), hasattr(json, 'aura_leak'), os.listdir('.'), os.path.exists('/scratch/leak.txt'), hasattr(self, 'ghost')]\n";
+    for _ in 0..3 {
+        let o = run_ok(sandbox, call(read, vec![])).await;
+        assert_eq!(o.value, Some(json!([false, false, [], false, false])));
+    }
+}
+
+/// Concurrent calls all complete, each with its own answer.
+pub async fn concurrent_calls(sandbox: &dyn Sandbox) {
+    let src = "def f(self, i):\n    import time\n    time.sleep(0.2)\n    open('mine', 'w').write(str(i))\n    return int(open('mine').read())\n";
+    let calls = (0..4).map(|i| sandbox.execute(call(src, vec![json!(i)])));
+    let results = futures_join(calls.collect()).await;
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(o) => assert_eq!(o.value, Some(json!(i)), "{o:?}"),
+            Err(e) => panic!("concurrent call {i} failed: {e}"),
+        }
+    }
+}
+
+async fn futures_join<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::with_capacity(set.len());
+    // A minimal join_all: poll them together.
+    let mut done: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    for d in done {
+        if let Some(v) = d {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn token() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("aura-canary-{}-{t}", std::process::id())
+}
+
+fn outcome_text(o: &ExecOutcome) -> String {
+    serde_json::to_string(o).unwrap_or_default()
+}
+
+/// A canary file planted on the host cannot be read.
+pub async fn isolation_host_files(sandbox: &dyn Sandbox) {
+    let secret = token();
+    let dir = std::env::temp_dir().join(format!("aura-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("canary");
+    std::fs::write(&path, &secret).unwrap_or_else(|e| panic!("{e}"));
+    let src = "def f(self, paths):\n    out = {}\n    for p in paths:\n        try:\n            out[p] = open(p).read()\n        except OSError as e:\n            out[p] = type(e).__name__\n    return out\n";
+    let cwd = std::env::current_dir()
+        .unwrap_or_default()
+        .join("Cargo.toml");
+    let paths = json!([
+        path.to_string_lossy(),
+        "/etc/shadow",
+        cwd.to_string_lossy(),
+        "/root/.bash_history",
+        "/proc/1/environ"
+    ]);
+    let o = run_ok(sandbox, call(src, vec![paths])).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !outcome_text(&o).contains(&secret),
+        "the guest read the host canary: {o:?}"
+    );
+    let got = o.value.unwrap_or_default();
+    assert!(
+        got.get(path.to_string_lossy().as_ref())
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.ends_with("Error")),
+        "{got}"
+    );
+    assert!(
+        got.get(cwd.to_string_lossy().as_ref())
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.ends_with("Error")),
+        "{got}"
+    );
+}
+
+/// Writing anywhere but scratch fails, and nothing appears on the host.
+pub async fn isolation_write_outside_scratch(sandbox: &dyn Sandbox) {
+    let dir = std::env::temp_dir().join(format!("{}.w", token()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let target = dir.join("pwned");
+    let src = "def f(self, paths):\n    out = {}\n    for p in paths:\n        try:\n            with open(p, 'w') as fh:\n                fh.write('x')\n            out[p] = 'written'\n        except OSError as e:\n            out[p] = type(e).__name__\n    with open('ok.txt', 'w') as fh:\n        fh.write('fine')\n    out['scratch'] = open('ok.txt').read()\n    return out\n";
+    let paths = json!([
+        target.to_string_lossy(),
+        "/pwned",
+        "/usr/pwned",
+        "/usr/lib/pwned",
+        "/dev/pwned"
+    ]);
+    let o = run_ok(sandbox, call(src, vec![paths.clone()])).await;
+    let written = target.exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!written, "the guest wrote a file on the host");
+    let got = o.value.unwrap_or_default();
+    assert_eq!(
+        got.get("scratch"),
+        Some(&json!("fine")),
+        "scratch must be writable: {got}"
+    );
+    for p in paths.as_array().into_iter().flatten() {
+        let p = p.as_str().unwrap_or_default();
+        assert_ne!(
+            got.get(p),
+            Some(&json!("written")),
+            "the guest wrote {p}: {got}"
+        );
+    }
+    for p in ["/pwned", "/usr/pwned", "/usr/lib/pwned"] {
+        assert!(
+            !std::path::Path::new(p).exists(),
+            "{p} appeared on the host"
+        );
+    }
+}
+
+/// A port the host listens on at 127.0.0.1 cannot be reached.
+pub async fn isolation_network(sandbox: &dyn Sandbox) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let src = "def f(self, port):\n    import socket\n    out = []\n    for fam, addr in ((socket.AF_INET, ('127.0.0.1', port)), (socket.AF_INET6, ('::1', port))):\n        try:\n            s = socket.socket(fam, socket.SOCK_STREAM)\n            s.settimeout(1)\n            s.connect(addr)\n            out.append('connected')\n        except OSError as e:\n            out.append(type(e).__name__)\n    return out\n";
+    let o = run_ok(sandbox, call(src, vec![json!(port)])).await;
+    let got = o.value.unwrap_or_default();
+    assert!(
+        !got.to_string().contains("connected"),
+        "the guest reached the host: {got}"
+    );
+    assert!(
+        listener.accept().is_err(),
+        "the host listener saw a connection"
+    );
+}
+
+/// A secret in the host process's environment is invisible to the guest.
+pub async fn isolation_environment(sandbox: &dyn Sandbox) {
+    let secret = token();
+    std::env::set_var("AURA_CONFORMANCE_SECRET", &secret);
+    let src = "def f(self):\n    import os\n    out = {'env': dict(os.environ)}\n    for p in ('/proc/self/environ', '/proc/1/environ'):\n        try:\n            out[p] = open(p, 'rb').read().decode('latin-1')\n        except OSError as e:\n            out[p] = type(e).__name__\n    return out\n";
+    let o = run_ok(sandbox, call(src, vec![])).await;
+    assert!(
+        !outcome_text(&o).contains(&secret),
+        "the guest read the host secret: {o:?}"
+    );
+    let env = o
+        .value
+        .as_ref()
+        .and_then(|v| v.get("env"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(env.get("AURA_CONFORMANCE_SECRET").is_none(), "{env}");
+}
+
+/// Host processes can be neither seen nor signalled.
+pub async fn isolation_processes(sandbox: &dyn Sandbox) {
+    let mut victim = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start a victim process: {e}"));
+    let pid = victim.id();
+    let host_self = std::process::id();
+    let src = "def f(self, pids):\n    import os, signal\n    out = {}\n    for pid in pids:\n        for sig in (0, signal.SIGKILL):\n            try:\n                os.kill(pid, sig)\n                out['%d/%d' % (pid, sig)] = 'delivered'\n            except OSError as e:\n                out['%d/%d' % (pid, sig)] = type(e).__name__\n    try:\n        out['proc'] = [p for p in os.listdir('/proc') if p.isdigit()]\n    except OSError as e:\n        out['proc'] = type(e).__name__\n    try:\n        os.kill(-1, signal.SIGKILL)\n        out['all'] = 'sent'\n    except OSError as e:\n        out['all'] = type(e).__name__\n    return out\n";
+    let o = run(sandbox, call(src, vec![json!([pid, host_self])])).await;
+    let alive = matches!(victim.try_wait(), Ok(None));
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert!(alive, "the guest killed a host process: {o:?}");
+    assert_eq!(o.ended, EndReason::Ok, "{o:?}");
+    let got = o.value.unwrap_or_default();
+    assert!(
+        !got.to_string().contains("delivered"),
+        "the guest signalled a host process: {got}"
+    );
+    let visible = got
+        .get("proc")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for p in [pid, host_self] {
+        assert!(
+            !visible.contains(&json!(p.to_string())),
+            "host pid {p} visible: {got}"
+        );
+    }
+    assert!(
+        visible.len() <= 3,
+        "the guest sees too many processes: {got}"
+    );
+}

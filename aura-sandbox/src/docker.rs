@@ -1,0 +1,435 @@
+//! `DockerSandbox`: the external adapter. One ephemeral container per execution.
+//!
+//! Each call creates a container from the local sandbox image (`aura-sandbox:latest`,
+//! built offline by `aura-sandbox/docker/build-image.sh`, which `scripts/setup.sh`
+//! runs) with no network, a read-only root, a tmpfs `/scratch`, every capability
+//! dropped, `no-new-privileges`, uid 65534, pids/memory/CPU limits and the label
+//! [`CONTAINER_LABEL`]. The same guest runner as the jail runs inside in "plain" mode
+//! (no namespaces of its own; the same rlimits and seccomp filters per child), serves
+//! one request over the attached stdin/stdout and exits. The container is then
+//! force-removed; a drop guard removes it too when the call fails, times out, or its
+//! future is dropped mid-run.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures::StreamExt;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::protocol::{self, Meta, Ready};
+use crate::{
+    EndReason, Error, ExecOutcome, ExecRequest, ResourceUsage, Result, Sandbox, SandboxCapabilities,
+};
+
+const BACKEND: &str = "docker";
+/// The label every sandbox container carries (value: the creating process id).
+pub const CONTAINER_LABEL: &str = "org.aura.sandbox";
+/// The default image.
+pub const DEFAULT_IMAGE: &str = "aura-sandbox:latest";
+/// The env var naming the image ([`DockerSandboxBuilder::from_env`]).
+pub const IMAGE_ENV: &str = "AURA_SANDBOX_IMAGE";
+const SETUP_HINT: &str =
+    "run scripts/setup.sh (it installs docker.io, starts dockerd and builds the image)";
+
+/// Builds a [`DockerSandbox`].
+#[derive(Clone, Debug)]
+pub struct DockerSandboxBuilder {
+    image: String,
+    scratch_bytes: u64,
+    pids: i64,
+    start_budget: Duration,
+}
+
+impl Default for DockerSandboxBuilder {
+    fn default() -> Self {
+        Self {
+            image: DEFAULT_IMAGE.into(),
+            scratch_bytes: 16 << 20,
+            pids: 64,
+            start_budget: Duration::from_secs(10),
+        }
+    }
+}
+
+impl DockerSandboxBuilder {
+    /// Defaults, with the image from `AURA_SANDBOX_IMAGE` when set. The engine is found
+    /// the way the docker CLI finds it (`DOCKER_HOST`, else the local socket).
+    pub fn from_env() -> Self {
+        let mut b = Self::default();
+        if let Ok(image) = std::env::var(IMAGE_ENV) {
+            if !image.is_empty() {
+                b.image = image;
+            }
+        }
+        b
+    }
+
+    /// The image to run (default `aura-sandbox:latest`).
+    pub fn image(mut self, image: impl Into<String>) -> Self {
+        self.image = image.into();
+        self
+    }
+
+    /// The scratch tmpfs size (default 16 MiB).
+    pub fn scratch_bytes(mut self, n: u64) -> Self {
+        self.scratch_bytes = n;
+        self
+    }
+
+    /// The container's pids limit (default 64).
+    pub fn pids_limit(mut self, n: i64) -> Self {
+        self.pids = n;
+        self
+    }
+
+    /// Connects to the engine and checks that it answers and that the image exists.
+    pub async fn build(self) -> Result<DockerSandbox> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| Error::Unavailable(format!("no Docker engine ({e}); {SETUP_HINT}")))?;
+        tokio::time::timeout(Duration::from_secs(5), docker.ping())
+            .await
+            .map_err(|_| {
+                Error::Unavailable(format!("the Docker engine does not answer; {SETUP_HINT}"))
+            })?
+            .map_err(|e| {
+                Error::Unavailable(format!(
+                    "the Docker engine is not reachable ({e}); {SETUP_HINT}"
+                ))
+            })?;
+        docker.inspect_image(&self.image).await.map_err(|e| {
+            Error::Unavailable(format!(
+                "the sandbox image {} is missing ({e}); {SETUP_HINT}",
+                self.image
+            ))
+        })?;
+        let config = serde_json::to_vec(&json!({
+            "seccomp": crate::seccomp::filters_hex()?,
+            "scratch_bytes": self.scratch_bytes,
+            "nproc": 4096,
+        }))
+        .map_err(|e| Error::Backend {
+            backend: BACKEND,
+            message: e.to_string(),
+        })?;
+        Ok(DockerSandbox {
+            docker,
+            builder: self,
+            config,
+        })
+    }
+}
+
+/// Runs each execution in a fresh, locked-down container.
+#[derive(Clone)]
+pub struct DockerSandbox {
+    docker: Docker,
+    builder: DockerSandboxBuilder,
+    config: Vec<u8>,
+}
+
+impl std::fmt::Debug for DockerSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerSandbox")
+            .field("image", &self.builder.image)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DockerSandbox {
+    /// A builder with defaults.
+    pub fn builder() -> DockerSandboxBuilder {
+        DockerSandboxBuilder::default()
+    }
+
+    /// Defaults from the environment; connects and checks the image.
+    pub async fn from_env() -> Result<Self> {
+        DockerSandboxBuilder::from_env().build().await
+    }
+
+    /// Names of the containers carrying [`CONTAINER_LABEL`] (running or not).
+    pub async fn labelled_containers(&self) -> Result<Vec<String>> {
+        let mut filters = HashMap::new();
+        filters.insert("label", vec![CONTAINER_LABEL]);
+        let opts = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(backend)?;
+        Ok(list
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .collect())
+    }
+
+    async fn run(
+        &self,
+        name: &str,
+        body: &[u8],
+        request: &ExecRequest,
+    ) -> Result<Option<ExecOutcome>> {
+        let limits = &request.limits;
+        let mut labels = HashMap::new();
+        labels.insert(CONTAINER_LABEL.to_string(), std::process::id().to_string());
+        let mut tmpfs = HashMap::new();
+        tmpfs.insert(
+            "/scratch".to_string(),
+            format!(
+                "rw,nosuid,nodev,noexec,size={},mode=1777",
+                self.builder.scratch_bytes
+            ),
+        );
+        let memory =
+            i64::try_from(limits.memory_bytes.saturating_add(96 << 20)).unwrap_or(i64::MAX);
+        let body_cfg = ContainerCreateBody {
+            image: Some(self.builder.image.clone()),
+            cmd: Some(
+                ["python3", "-I", "-S", "-B", "-c", protocol::RUNNER, "plain"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
+            entrypoint: Some(Vec::new()),
+            env: Some(Vec::new()),
+            user: Some("65534:65534".into()),
+            working_dir: Some("/scratch".into()),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            tty: Some(false),
+            network_disabled: Some(true),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".into()),
+                readonly_rootfs: Some(true),
+                tmpfs: Some(tmpfs),
+                cap_drop: Some(vec!["ALL".into()]),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                pids_limit: Some(self.builder.pids),
+                memory: Some(memory),
+                memory_swap: Some(memory),
+                nano_cpus: Some(1_000_000_000),
+                ipc_mode: Some("private".into()),
+                auto_remove: Some(false),
+                ..HostConfig::default()
+            }),
+            ..ContainerCreateBody::default()
+        };
+        let opts = CreateContainerOptionsBuilder::new().name(name).build();
+        self.docker
+            .create_container(Some(opts), body_cfg)
+            .await
+            .map_err(backend)?;
+        let attach = AttachContainerOptionsBuilder::new()
+            .stream(true)
+            .stdin(true)
+            .stdout(true)
+            .stderr(false)
+            .build();
+        let mut io = self
+            .docker
+            .attach_container(name, Some(attach))
+            .await
+            .map_err(backend)?;
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(backend)?;
+
+        let mut input = Vec::with_capacity(body.len() + self.config.len() + 8);
+        input.extend_from_slice(&(self.config.len() as u32).to_be_bytes());
+        input.extend_from_slice(&self.config);
+        input.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        input.extend_from_slice(body);
+        io.input
+            .write_all(&input)
+            .await
+            .map_err(|e| Error::Protocol(format!("container stdin: {e}")))?;
+        io.input
+            .flush()
+            .await
+            .map_err(|e| Error::Protocol(format!("container stdin: {e}")))?;
+        let _ = io.input.shutdown().await;
+
+        let cap = protocol::reply_cap(limits);
+        let exchange = async {
+            let mut buf: Vec<u8> = Vec::new();
+            let mut frames: Vec<Vec<u8>> = Vec::new();
+            while frames.len() < 3 {
+                // Pull complete frames out of the buffer.
+                while frames.len() < 3 && buf.len() >= 4 {
+                    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+                    let max = if frames.len() == 2 {
+                        cap
+                    } else {
+                        protocol::MAX_CONTROL_FRAME
+                    };
+                    if len > max {
+                        return Err(Error::Protocol(format!(
+                            "oversize frame: {len} bytes (cap {max})"
+                        )));
+                    }
+                    if buf.len() < 4 + len {
+                        break;
+                    }
+                    frames.push(buf[4..4 + len].to_vec());
+                    buf.drain(..4 + len);
+                }
+                if frames.len() == 3 {
+                    break;
+                }
+                match io.output.next().await {
+                    Some(Ok(LogOutput::StdOut { message })) => buf.extend_from_slice(&message),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(backend(e)),
+                    None => return Err(Error::Protocol("the container closed its output".into())),
+                }
+            }
+            Ok(frames)
+        };
+        let budget = limits.wall + self.builder.start_budget;
+        let frames = match tokio::time::timeout(budget, exchange).await {
+            Err(_) => return Ok(None),
+            Ok(r) => r?,
+        };
+        let ready: Ready = serde_json::from_slice(&frames[0])
+            .map_err(|e| Error::Protocol(format!("container handshake: {e}")))?;
+        if let Some(fatal) = ready.fatal {
+            return Err(Error::Backend {
+                backend: BACKEND,
+                message: fatal,
+            });
+        }
+        let meta: Meta = serde_json::from_slice(&frames[1])
+            .map_err(|e| Error::Protocol(format!("container meta frame: {e}")))?;
+        protocol::build_outcome(BACKEND, &meta, &frames[2], limits).map(Some)
+    }
+}
+
+fn backend(e: bollard::errors::Error) -> Error {
+    Error::Backend {
+        backend: BACKEND,
+        message: e.to_string(),
+    }
+}
+
+/// Removes its container when dropped, unless it already did.
+struct RemoveGuard {
+    docker: Docker,
+    name: String,
+    armed: bool,
+}
+
+impl RemoveGuard {
+    async fn remove(mut self) {
+        self.armed = false;
+        remove(&self.docker, &self.name).await;
+    }
+}
+
+async fn remove(docker: &Docker, name: &str) {
+    let opts = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    if let Err(e) = docker.remove_container(name, Some(opts)).await {
+        tracing::debug!(target: "Sandbox", container = name, "removing a sandbox container: {e}");
+    }
+}
+
+/// The cancellation path: a create still in flight may land after the first removal.
+async fn remove_twice(docker: Docker, name: String) {
+    remove(&docker, &name).await;
+    tokio::time::sleep(Duration::from_millis(750)).await;
+    remove(&docker, &name).await;
+}
+
+impl Drop for RemoveGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let docker = self.docker.clone();
+        let name = std::mem::take(&mut self.name);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(remove_twice(docker, name));
+            }
+            Err(_) => {
+                std::thread::spawn(move || {
+                    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        rt.block_on(remove_twice(docker, name));
+                    }
+                });
+            }
+        }
+    }
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+#[async_trait]
+impl Sandbox for DockerSandbox {
+    fn capabilities(&self) -> SandboxCapabilities {
+        SandboxCapabilities {
+            backend: BACKEND,
+            network_isolation: true,
+            memory_limit: true,
+            cpu_limit: true,
+            measures_rss: true,
+        }
+    }
+
+    async fn execute(&self, request: ExecRequest) -> Result<ExecOutcome> {
+        let body = protocol::encode_request(&request)?;
+        let name = format!(
+            "aura-sandbox-{}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        let start = Instant::now();
+        // Armed before the container exists: a create that lands after cancellation is
+        // still removed (removing a missing container only logs).
+        let guard = RemoveGuard {
+            docker: self.docker.clone(),
+            name: name.clone(),
+            armed: true,
+        };
+        let result = self.run(&name, &body, &request).await;
+        guard.remove().await;
+        match result {
+            Ok(Some(outcome)) => Ok(outcome),
+            Ok(None) => {
+                let usage = ResourceUsage {
+                    wall_ms: start.elapsed().as_millis() as u64,
+                    ..ResourceUsage::default()
+                };
+                let note = "killed: the container missed the wall-clock limit".to_string();
+                Ok(protocol::bare_outcome(EndReason::Timeout, usage, note))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,575 @@
+# AURA sandbox guest runner (shipped inside aura-sandbox with include_str!).
+#
+# Started as `python3 -I -S -B -c <this file> MODE` with an empty environment.
+#   MODE "jail":  build the namespace jail (user, pid, mount, net, ipc, uts), pivot into
+#                 a read-only root holding only the interpreter's runtime, then serve
+#                 requests forever (a warm fork-server).
+#   MODE "plain": no jail of its own (DockerSandbox: the container is the jail); serve
+#                 exactly one request, then exit.
+#
+# Protocol (pipes): every frame is a 4-byte big-endian length and that many bytes of
+# UTF-8 JSON.  host -> server: a config frame, then request frames.  server -> host:
+# {"ready": ...} or {"fatal": ...} once, then per request a meta frame written by this
+# (trusted) server and a reply frame holding the child's bytes verbatim (maybe empty).
+# The server never parses what the child wrote: the host validates it.
+#
+# Per request the server forks a child.  The child (jail mode) unshares its mount
+# namespace and mounts a fresh tmpfs at /scratch, then sets rlimits, drops every
+# capability, sets no_new_privs and installs the host-built seccomp filters; only then
+# does any guest code run.  Nothing the child does survives it.
+import builtins
+import ctypes
+import io
+import json
+import linecache
+import os
+import resource
+import select
+import signal
+import struct
+import sys
+import time
+import traceback
+import types
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "plain"
+LIBC = ctypes.CDLL(None, use_errno=True)
+HOST_IN = 0
+HOST_OUT = 1
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_RELATIME = 1 << 21
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_SECCOMP = 22
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_MODE_FILTER = 2
+
+
+def read_exact(fd, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def read_frame(fd):
+    head = read_exact(fd, 4)
+    if head is None:
+        return None
+    (n,) = struct.unpack(">I", head)
+    body = read_exact(fd, n)
+    if body is None:
+        return None
+    return json.loads(body)
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def write_frame_bytes(fd, body):
+    write_all(fd, struct.pack(">I", len(body)) + body)
+
+
+def write_frame(fd, obj):
+    write_frame_bytes(fd, json.dumps(obj).encode())
+
+
+def check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+
+def mount(src, dst, fstype, flags, data=None):
+    check(
+        LIBC.mount(
+            None if src is None else src.encode(),
+            dst.encode(),
+            None if fstype is None else fstype.encode(),
+            ctypes.c_ulong(flags),
+            None if data is None else data.encode(),
+        ),
+        "mount %s" % dst,
+    )
+
+
+def locked_flags(path):
+    # Flags a user namespace may not clear on a bind mount: keep them when remounting.
+    f = os.statvfs(path).f_flag
+    out = 0
+    if f & 2:
+        out |= MS_NOSUID
+    if f & 4:
+        out |= MS_NODEV
+    if f & 8:
+        out |= MS_NOEXEC
+    if f & 1024:
+        out |= MS_NOATIME
+    if f & 2048:
+        out |= MS_NODIRATIME
+    if f & 4096:
+        out |= MS_RELATIME
+    return out
+
+
+def bind_ro(src, dst):
+    flags = locked_flags(src)
+    mount(src, dst, None, MS_BIND | MS_REC)
+    mount(None, dst, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | flags)
+
+
+# ---------------------------------------------------------------- the jail (server side)
+
+
+def enter_namespaces(uid, gid):
+    # The launcher: new namespaces, identity maps, then fork the server as pid 1.
+    flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+    check(LIBC.unshare(ctypes.c_int(flags)), "unshare (user namespaces)")
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write("0 %d 1" % uid)
+    with open("/proc/self/gid_map", "w") as f:
+        f.write("0 %d 1" % gid)
+    launcher = os.getpid()
+    pid = os.fork()
+    if pid != 0:
+        # Stay only to relay the server's death to the host (the host kills us to kill
+        # the whole namespace: the server dies with us through PDEATHSIG).
+        for fd in (HOST_IN, HOST_OUT):
+            os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if not os.path.exists("/proc/%d" % launcher):
+        os._exit(1)
+
+
+def runtime_paths():
+    # What the interpreter needs: /usr plus its own prefix when it lives elsewhere.
+    paths = ["/usr"]
+    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+              os.path.dirname(os.path.realpath(sys.executable))):
+        p = os.path.realpath(p)
+        if p and p != "/" and not any(p == q or p.startswith(q + "/") for q in paths):
+            paths.append(p)
+    return paths
+
+
+def build_root(cfg):
+    stage = cfg.get("stage", "/tmp")
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    runtime = runtime_paths()
+    for p in runtime:
+        if p == stage or p.startswith(stage + "/"):
+            raise OSError(22, "the interpreter lives under %s, the jail's staging dir" % stage)
+    mount("aura-root", stage, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+    for p in runtime:
+        os.makedirs(stage + p, exist_ok=True)
+        bind_ro(p, stage + p)
+    # Top-level entries the loader may use: merged-/usr symlinks, or read-only binds.
+    for top in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin"):
+        if os.path.islink(top):
+            os.symlink(os.readlink(top), stage + top)
+        elif os.path.isdir(top):
+            os.makedirs(stage + top, exist_ok=True)
+            bind_ro(top, stage + top)
+    os.makedirs(stage + "/dev", exist_ok=True)
+    for dev in ("null", "zero", "urandom", "random"):
+        if os.path.exists("/dev/" + dev):
+            open(stage + "/dev/" + dev, "w").close()
+            mount("/dev/" + dev, stage + "/dev/" + dev, None, MS_BIND)
+    os.makedirs(stage + "/scratch", mode=0o755)
+    os.symlink("/scratch", stage + "/tmp")
+    os.chdir(stage)
+    check(LIBC.syscall(ctypes.c_long(cfg["sys_pivot_root"]), b".", b"."), "pivot_root")
+    check(LIBC.umount2(b".", MNT_DETACH), "umount old root")
+    os.chdir("/")
+    mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    LIBC.sethostname(b"aura", 4)
+
+
+# ---------------------------------------------------------------- the child (per call)
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+FILTERS = []  # (buffer, SockFprog) pairs, built once in the server
+
+
+def prepare_filters(cfg):
+    for hexblob in cfg.get("seccomp", []):
+        blob = bytes.fromhex(hexblob)
+        buf = ctypes.create_string_buffer(blob, len(blob))
+        FILTERS.append((buf, SockFprog(len(blob) // 8, ctypes.cast(buf, ctypes.c_void_p))))
+
+
+def lock_down(cfg, limits, jailed):
+    devnull = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    if jailed:
+        check(LIBC.unshare(ctypes.c_int(CLONE_NEWNS)), "unshare scratch")
+        mount("aura-scratch", "/scratch", "tmpfs", MS_NOSUID | MS_NODEV,
+              "mode=0700,size=%d" % cfg["scratch_bytes"])
+    os.chdir("/scratch")
+    os.environ.clear()
+    mem = int(limits["memory_bytes"]) + int(cfg.get("baseline_vm_bytes", 0))
+    cpu = max(1, -(-int(limits["cpu"]) // 1000))
+    for res, val in ((resource.RLIMIT_AS, (mem, mem)),
+                     (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+                     (resource.RLIMIT_NOFILE, (64, 64)),
+                     (resource.RLIMIT_FSIZE, (cfg["scratch_bytes"], cfg["scratch_bytes"])),
+                     (resource.RLIMIT_CORE, (0, 0)),
+                     (resource.RLIMIT_NPROC, (cfg.get("nproc", 64),) * 2)):
+        resource.setrlimit(res, val)
+    LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if jailed:
+        cap = 0
+        while LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+            cap += 1
+        hdr = CapHeader(0x20080522, 0)
+        data = (CapData * 2)()
+        check(LIBC.capset(ctypes.byref(hdr), data), "capset")
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    for _, prog in FILTERS:
+        check(LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+
+
+class OutputLimitExceeded(BaseException):
+    """Raised into the guest when it writes past the output limit."""
+
+
+class RunState:
+    flooded = False
+    wfd = -1
+    captures = ()
+
+
+def finish_flooded():
+    out, err = RunState.captures
+    body = dumps({"ended": "output_limit", "stdout": out.text(), "stderr": err.text()})
+    try:
+        write_all(RunState.wfd, body.encode("utf-8", "replace"))
+    finally:
+        os._exit(0)
+
+
+class Capture(io.TextIOBase):
+    def __init__(self, cap):
+        self.parts = []
+        self.size = 0
+        self.cap = cap
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        data = s.encode("utf-8", "replace")
+        room = self.cap - self.size
+        if len(data) > room:
+            if room > 0:
+                self.parts.append(data[:room])
+                self.size = self.cap
+            RunState.flooded = True
+            # End the child here and now: a guest that swallows exceptions cannot go on.
+            finish_flooded()
+        self.parts.append(data)
+        self.size += len(data)
+        return len(s)
+
+    def text(self):
+        return b"".join(self.parts).decode("utf-8", "replace")
+
+
+def guest_traceback(exc):
+    te = traceback.TracebackException.from_exception(exc)
+    te.stack = traceback.StackSummary.from_list(
+        [f for f in te.stack if f.filename.startswith("<aura:")])
+    return "".join(te.format())
+
+
+def error_of(exc):
+    return {"type_name": type(exc).__name__, "message": str(exc), "traceback": guest_traceback(exc)}
+
+
+def compile_source(source, filename):
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return compile(source, filename, "exec")
+
+
+def load_method(m):
+    ns = {"__name__": "aura_method", "__builtins__": builtins}
+    exec(compile_source(m["source"], "<aura:method %s>" % m["selector"]), ns)
+    fn = ns.get(m["selector"])
+    if not callable(fn):
+        raise NameError("the source does not define %s(self, ...)" % m["selector"])
+    return fn
+
+
+def make_object(slots, methods):
+    state = {"slots": slots, "assigned": set()}
+
+    class AuraObject:
+        __slots__ = ()
+
+        def __getattr__(self, name):
+            if name in methods:
+                return types.MethodType(methods[name], self)
+            if name in state["slots"]:
+                return state["slots"][name]
+            raise AttributeError("object has no slot or method %r" % name)
+
+        def __setattr__(self, name, value):
+            if name in methods:
+                raise AttributeError("cannot assign to method %r" % name)
+            state["slots"][name] = value
+            state["assigned"].add(name)
+
+        def __delattr__(self, name):
+            raise AttributeError("slots cannot be deleted")
+
+        def __repr__(self):
+            return "<aura object>"
+
+    return AuraObject(), state
+
+
+def dumps(value):
+    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+
+
+def run_request(req, out_cap):
+    reply = {"ended": "ok", "error": None, "slot_changes": {}, "tests": []}
+    try:
+        methods = {}
+        for m in req.get("helpers", []):
+            methods[m["selector"]] = load_method(m)
+        methods[req["method"]["selector"]] = load_method(req["method"])
+        slots_json = dumps(req.get("slots", {}))
+        if req.get("tests") is None:
+            before = {k: dumps(v) for k, v in req.get("slots", {}).items()}
+            obj, state = make_object(json.loads(slots_json), methods)
+            value = getattr(obj, req["method"]["selector"])(*req.get("args", []))
+            try:
+                reply["value"] = json.loads(dumps(value))
+            except (TypeError, ValueError) as e:
+                raise TypeError("the return value is not JSON-serialisable: %s" % e) from None
+            if len(dumps(reply["value"])) > out_cap:
+                RunState.flooded = True
+                raise OutputLimitExceeded("the return value is larger than the output limit")
+            changes = {}
+            for k, v in state["slots"].items():
+                try:
+                    text = dumps(v)
+                except (TypeError, ValueError) as e:
+                    raise TypeError("slot %r is not JSON-serialisable: %s" % (k, e)) from None
+                if k in state["assigned"] or before.get(k) != text:
+                    changes[k] = json.loads(text)
+            if len(dumps(changes)) > out_cap:
+                RunState.flooded = True
+                raise OutputLimitExceeded("the slot changes are larger than the output limit")
+            reply["slot_changes"] = changes
+        else:
+            obj, _ = make_object(json.loads(slots_json), methods)
+            ns = {"__name__": "aura_tests", "__builtins__": builtins, "obj": obj}
+            exec(compile_source(req["tests"], "<aura:tests>"), ns)
+            names = [n for n, f in list(ns.items()) if n.startswith("test_") and callable(f)]
+            for name in names[:1000]:
+                fresh, _ = make_object(json.loads(slots_json), methods)
+                ns["obj"] = fresh
+                fn = ns[name]
+                try:
+                    argc = getattr(getattr(fn, "__code__", None), "co_argcount", 0)
+                    fn(fresh) if argc >= 1 else fn()
+                    reply["tests"].append({"name": name, "passed": True, "message": None})
+                except (Exception, AssertionError) as e:
+                    msg = "%s: %s\n%s" % (type(e).__name__, e, guest_traceback(e))
+                    reply["tests"].append({"name": name, "passed": False, "message": msg[:4096]})
+    except OutputLimitExceeded:
+        reply["ended"] = "output_limit"
+    except MemoryError as e:
+        reply["ended"] = "memory"
+        reply["error"] = {"type_name": "MemoryError", "message": str(e), "traceback": ""}
+    except BaseException as e:  # the guest's exception, whatever it is
+        reply["ended"] = "exception"
+        reply["error"] = error_of(e)
+    if RunState.flooded:
+        reply["ended"] = "output_limit"
+        reply.pop("value", None)
+        reply["slot_changes"] = {}
+    return reply
+
+
+def child_main(req, wfd, cfg, jailed):
+    try:
+        lock_down(cfg, req["limits"], jailed)
+    except BaseException as e:
+        write_all(wfd, dumps({"setup_error": "%s: %s" % (type(e).__name__, e)}).encode())
+        os._exit(70)
+    out_cap = int(req["limits"]["output_bytes"])
+    out, err = Capture(out_cap), Capture(out_cap)
+    RunState.wfd, RunState.captures = wfd, (out, err)
+    sys.stdout, sys.stderr = out, err
+    try:
+        reply = run_request(req, out_cap)
+    except BaseException:
+        reply = {"ended": "output_limit" if RunState.flooded else "memory"}
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    try:
+        reply["stdout"] = out.text()
+        reply["stderr"] = err.text()
+        body = dumps(reply).encode("utf-8", "replace")
+    except BaseException:
+        body = b'{"ended":"memory"}'
+    try:
+        write_all(wfd, body)
+    except BaseException:
+        os._exit(71)
+    os._exit(0)
+
+
+def serve_one(req, cfg, jailed):
+    limits = req["limits"]
+    cap = 4 * int(limits["output_bytes"]) + (1 << 20)
+    r, w = os.pipe()
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            child_main(req, w, cfg, jailed)
+        finally:
+            os._exit(72)
+    os.close(w)
+    pidfd = os.pidfd_open(pid)
+    deadline = t0 + int(limits["wall"]) / 1000.0
+    buf = bytearray()
+    timed_out = overflow = exited = False
+    reading = True
+    while reading or not exited:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        fds = ([r] if reading else []) + ([pidfd] if not exited else [])
+        ready, _, _ = select.select(fds, [], [], left)
+        if r in ready:
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                reading = False
+            else:
+                buf += chunk
+                if len(buf) > cap:
+                    overflow = True
+                    break
+        if pidfd in ready:
+            exited = True
+            # Drain what the child wrote before it died.
+            while reading:
+                ready, _, _ = select.select([r], [], [], 0)
+                if not ready:
+                    break
+                chunk = os.read(r, 1 << 16)
+                if not chunk:
+                    reading = False
+                else:
+                    buf += chunk
+                    if len(buf) > cap:
+                        overflow = True
+                        reading = False
+    if timed_out or overflow or not exited:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _, status, ru = os.wait4(pid, 0)
+    wall_ms = int((time.monotonic() - t0) * 1000)
+    os.close(r)
+    os.close(pidfd)
+    meta = {
+        "timed_out": timed_out,
+        "overflow": overflow,
+        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "wall_ms": wall_ms,
+        "cpu_ms": int((ru.ru_utime + ru.ru_stime) * 1000),
+        "peak_rss_kib": int(ru.ru_maxrss),
+    }
+    write_frame(HOST_OUT, meta)
+    write_frame_bytes(HOST_OUT, b"" if (timed_out or overflow) else bytes(buf))
+
+
+def baseline_vm_bytes():
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 64 << 20
+
+
+def main():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    cfg = read_frame(HOST_IN)
+    if cfg is None:
+        return
+    jailed = MODE == "jail"
+    try:
+        prepare_filters(cfg)
+        cfg["baseline_vm_bytes"] = baseline_vm_bytes() + (16 << 20)
+        if jailed:
+            enter_namespaces(os.getuid(), os.getgid())
+            build_root(cfg)
+    except BaseException as e:
+        write_frame(HOST_OUT, {"fatal": "%s: %s" % (type(e).__name__, e)})
+        return
+    write_frame(HOST_OUT, {"ready": True, "python": sys.version.split()[0]})
+    while True:
+        req = read_frame(HOST_IN)
+        if req is None:
+            return
+        serve_one(req, cfg, jailed)
+        if not jailed:
+            return
+
+
+main()

@@ -1,0 +1,118 @@
+//! The conformance suite against the embedded jail, one test per check.
+#![cfg(target_os = "linux")]
+#![allow(missing_docs)]
+
+use aura_sandbox::{conformance, Error, ExecRequest, JailSandbox, MethodSource, Sandbox};
+
+/// The jail under test: `AURA_SANDBOX_PYTHON`, else Debian's fast `/usr/bin/python3`
+/// when present, else `python3` on `PATH`.
+fn jail() -> JailSandbox {
+    let mut b = JailSandbox::builder();
+    if let Some(p) = std::env::var_os("AURA_SANDBOX_PYTHON") {
+        b = b.python(p);
+    } else if std::path::Path::new("/usr/bin/python3").exists() {
+        b = b.python("/usr/bin/python3");
+    }
+    match b.build() {
+        Ok(j) => j,
+        Err(e) => panic!("cannot build the jail: {e}"),
+    }
+}
+
+macro_rules! conformance_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            conformance::$name(&jail()).await;
+        }
+    )*};
+}
+
+conformance_tests![
+    return_values,
+    exceptions,
+    unserialisable_return_value,
+    slot_changes,
+    helper_calls,
+    captured_output,
+    test_runs,
+    broken_test_module,
+    limit_infinite_loop,
+    limit_cpu_time,
+    limit_memory_bomb,
+    limit_output_flood,
+    limit_fork_bomb,
+    limit_deep_recursion,
+    forbidden_syscall_kills,
+    garbage_reply,
+    nothing_leaks_between_calls,
+    concurrent_calls,
+    isolation_host_files,
+    isolation_write_outside_scratch,
+    isolation_network,
+    isolation_environment,
+    isolation_processes,
+];
+
+#[test]
+fn every_check_has_a_test() {
+    // Keeps the list above in step with the suite.
+    assert_eq!(conformance::CHECKS.len(), 23);
+}
+
+#[tokio::test]
+async fn whole_suite_on_one_sandbox() {
+    conformance::run_all(&jail()).await;
+}
+
+#[tokio::test]
+async fn the_pyenv_or_path_interpreter_works_too() {
+    let Ok(sb) = JailSandbox::builder().build() else {
+        println!("skipped: no python3 on PATH");
+        return;
+    };
+    let m = MethodSource {
+        selector: "f".into(),
+        source: "def f(self):\n    return 7\n".into(),
+    };
+    let o = sb.execute(ExecRequest::call(m, vec![])).await;
+    assert_eq!(o.ok().and_then(|o| o.value), Some(7.into()));
+}
+
+#[tokio::test]
+async fn invalid_requests_are_rejected() {
+    let m = MethodSource {
+        selector: "not valid".into(),
+        source: String::new(),
+    };
+    assert!(matches!(
+        jail().execute(ExecRequest::call(m, vec![])).await,
+        Err(Error::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_missing_interpreter_is_unavailable() {
+    let r = JailSandbox::builder()
+        .python("/nonexistent/python3")
+        .build();
+    assert!(matches!(r, Err(Error::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn dropping_a_call_kills_its_server() {
+    let sb = jail();
+    let m = MethodSource {
+        selector: "f".into(),
+        source: "def f(self):\n    while True:\n        pass\n".into(),
+    };
+    let fut = sb.execute(ExecRequest::call(m, vec![]));
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(300), fut).await;
+    // The server of the dropped call is gone; the next call gets a fresh one.
+    let m = MethodSource {
+        selector: "g".into(),
+        source: "def g(self):\n    return 1\n".into(),
+    };
+    let o = sb.execute(ExecRequest::call(m, vec![])).await;
+    assert_eq!(o.ok().and_then(|o| o.value), Some(1.into()));
+}
