@@ -1,3 +1,367 @@
 //! # aura-guard
 //!
-//! The PersistenceGuardian: a static audit of model-written Python (built in the guard issue).
+//! The PersistenceGuardian: a static audit of model-written Python before it is run
+//! in the sandbox. The guard parses the source, walks every node of the tree with an
+//! exhaustive walker (a node kind without a rule is rejected) and returns a
+//! [`Verdict`] that lists every [`Violation`] with a stable [`Rule`] id, a 1-based
+//! line and column (in characters) and a message written for a model to act on.
+//!
+//! ```
+//! use aura_guard::{Guard, Policy, Rule};
+//!
+//! let guard = Guard::new(Policy::default());
+//! let verdict = guard.audit_method(
+//!     "import os\n\ndef area(self):\n    return os.getcwd()\n",
+//!     "area",
+//! );
+//! assert!(!verdict.accepted);
+//! assert_eq!(verdict.violations[0].rule, Rule::ImportDenied);
+//! assert!(verdict.violations[0].message.starts_with("line 1: import of 'os' is not allowed"));
+//!
+//! let ok = guard.audit_method("import math\n\ndef area(self):\n    return math.pi * self.r ** 2\n", "area");
+//! assert!(ok.accepted, "{ok}");
+//! ```
+//!
+//! The guard is the first of three layers (DESIGN.md §5); the jail must hold even
+//! when the guard is wrong. The rules are documented on [`Rule`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+mod format;
+mod names;
+mod parser;
+mod position;
+mod shape;
+mod walker;
+
+/// A stable rule id. Serialised as the kebab-case id shown next to each variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// `syntax`: the source is not valid Python.
+    Syntax,
+    /// `limit`: the source is too large, too deeply nested, or has too many violations.
+    Limit,
+    /// `node-denied`: a syntax kind with no rule allowing it (`global`, `async`,
+    /// `await`, template strings).
+    NodeDenied,
+    /// `import-denied`: an import of a module outside the policy's allowlist, or a
+    /// relative import.
+    ImportDenied,
+    /// `import-star`: `from x import *`.
+    ImportStar,
+    /// `builtin-denied`: a reference (call or not) to a denied builtin: `exec`,
+    /// `eval`, `compile`, `__import__`, `open`, `globals`, `vars`, `locals`,
+    /// `breakpoint`, `input`, `help`, `exit`, `quit`, `memoryview`, …
+    BuiltinDenied,
+    /// `name-denied`: a library function that evaluates strings as code
+    /// (`typing.get_type_hints`, `typing.ForwardRef`, `functools.singledispatch`, …),
+    /// named as a variable, an attribute or an import.
+    NameDenied,
+    /// `dunder-name`: a variable named `__x__` (`__builtins__`, `__class__`,
+    /// `__name__`), or a dunder method a helper class may not define.
+    DunderName,
+    /// `private-attribute`: an attribute starting with `_` (`x.__class__`,
+    /// `random._os`), also in `from m import _x`, format fields and match patterns.
+    PrivateAttribute,
+    /// `frame-attribute`: frame, code, generator and traceback attributes without
+    /// dunders (`gi_frame`, `f_globals`, `tb_frame`, `co_code`, `types.CodeType`, …).
+    FrameAttribute,
+    /// `module-attribute`: an attribute that is a dangerous module re-exported by an
+    /// allowed one (`typing.sys`, `dataclasses.inspect`, `x.os`).
+    ModuleAttribute,
+    /// `dynamic-attribute`: attribute access built from strings: `getattr` &
+    /// co. with a non-literal or private name, or not called directly;
+    /// `operator.attrgetter` / `methodcaller`.
+    DynamicAttribute,
+    /// `format-attribute`: `str.format`/`format_map` whose format string is not a
+    /// literal, a literal whose fields reach a denied attribute (`"{0.__class__}"`),
+    /// or `string.Formatter`.
+    FormatAttribute,
+    /// `shadowing`: rebinding a name the guard treats specially (`getattr`,
+    /// `setattr`, `delattr`, `hasattr`, `super`).
+    Shadowing,
+    /// `annotation`: a string annotation that looks like code but cannot be read
+    /// (readable ones are audited like code, because `typing` evaluates them).
+    Annotation,
+    /// `shape`: the top level of the source does not have the required shape.
+    Shape,
+}
+
+impl Rule {
+    /// Every rule, in declaration order.
+    pub const ALL: [Rule; 16] = [
+        Rule::Syntax,
+        Rule::Limit,
+        Rule::NodeDenied,
+        Rule::ImportDenied,
+        Rule::ImportStar,
+        Rule::BuiltinDenied,
+        Rule::NameDenied,
+        Rule::DunderName,
+        Rule::PrivateAttribute,
+        Rule::FrameAttribute,
+        Rule::ModuleAttribute,
+        Rule::DynamicAttribute,
+        Rule::FormatAttribute,
+        Rule::Shadowing,
+        Rule::Annotation,
+        Rule::Shape,
+    ];
+
+    /// The stable id, e.g. `"import-denied"`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Syntax => "syntax",
+            Rule::Limit => "limit",
+            Rule::NodeDenied => "node-denied",
+            Rule::ImportDenied => "import-denied",
+            Rule::ImportStar => "import-star",
+            Rule::BuiltinDenied => "builtin-denied",
+            Rule::NameDenied => "name-denied",
+            Rule::DunderName => "dunder-name",
+            Rule::PrivateAttribute => "private-attribute",
+            Rule::FrameAttribute => "frame-attribute",
+            Rule::ModuleAttribute => "module-attribute",
+            Rule::DynamicAttribute => "dynamic-attribute",
+            Rule::FormatAttribute => "format-attribute",
+            Rule::Shadowing => "shadowing",
+            Rule::Annotation => "annotation",
+            Rule::Shape => "shape",
+        }
+    }
+
+    /// The rule with this id.
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.id() == id)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// One reason the source was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// The rule that was broken.
+    pub rule: Rule,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, counted in characters.
+    pub col: u32,
+    /// What is wrong and what to do instead, starting with `line N: `.
+    pub message: String,
+}
+
+/// The outcome of an audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// True when there are no violations.
+    pub accepted: bool,
+    /// Every violation found, in source order (capped by [`Policy::max_violations`]).
+    pub violations: Vec<Violation>,
+}
+
+impl Verdict {
+    /// Whether a violation of `rule` was found.
+    pub fn has(&self, rule: Rule) -> bool {
+        self.violations.iter().any(|v| v.rule == rule)
+    }
+}
+
+impl fmt::Display for Verdict {
+    /// One line per violation (`message [rule]`), or `accepted`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.accepted {
+            return f.write_str("accepted");
+        }
+        for (i, v) in self.violations.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{} [{}]", v.message, v.rule)?;
+        }
+        Ok(())
+    }
+}
+
+/// What the top level of the source must look like.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Shape {
+    /// Defines `def <selector>(self, …)`; besides it only allowed imports, helper
+    /// functions and classes, constant assignments and a docstring.
+    Method {
+        /// The method's name.
+        selector: String,
+    },
+    /// Like `Method`, but any top-level function whose first parameter is `self`
+    /// will do (at least one).
+    AnyMethod,
+    /// A tests module: at least one `def test_*()` taking no parameters; besides
+    /// them imports, helpers, classes, constants and a docstring.
+    Tests,
+    /// Any top-level statements (the rules still apply everywhere).
+    Module,
+}
+
+/// What the guard allows. [`Policy::default`] is the recommended policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    allowed_modules: BTreeSet<String>,
+    max_source_bytes: usize,
+    max_depth: usize,
+    max_violations: usize,
+}
+
+impl Default for Policy {
+    /// Allows the pure-computation modules listed in the README (`math`, `re`,
+    /// `json`, `collections`, …), sources up to 256 KiB, nesting up to 200 levels
+    /// and reports up to 100 violations.
+    fn default() -> Self {
+        Policy {
+            allowed_modules: names::DEFAULT_ALLOWED_MODULES
+                .iter()
+                .map(|m| (*m).to_owned())
+                .collect(),
+            max_source_bytes: 256 * 1024,
+            max_depth: 200,
+            max_violations: 100,
+        }
+    }
+}
+
+impl Policy {
+    /// The default policy.
+    pub fn new() -> Self {
+        Policy::default()
+    }
+
+    /// The default limits with no module allowed.
+    pub fn without_modules() -> Self {
+        Policy {
+            allowed_modules: BTreeSet::new(),
+            ..Policy::default()
+        }
+    }
+
+    /// Allows importing `module` (a top-level name; its public submodules follow).
+    pub fn allow_module(mut self, module: impl Into<String>) -> Self {
+        self.allowed_modules.insert(module.into());
+        self
+    }
+
+    /// Denies importing `module`.
+    pub fn deny_module(mut self, module: &str) -> Self {
+        self.allowed_modules.remove(module);
+        self
+    }
+
+    /// Sets the largest source accepted, in bytes.
+    pub fn with_max_source_bytes(mut self, bytes: usize) -> Self {
+        self.max_source_bytes = bytes;
+        self
+    }
+
+    /// Sets the deepest nesting of statements, expressions and patterns accepted.
+    pub fn with_max_depth(mut self, depth: usize) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
+    /// Sets how many violations are reported at most.
+    pub fn with_max_violations(mut self, n: usize) -> Self {
+        self.max_violations = n.max(1);
+        self
+    }
+
+    /// Whether `module` (a top-level name) may be imported.
+    pub fn is_module_allowed(&self, module: &str) -> bool {
+        self.allowed_modules.contains(module)
+    }
+
+    /// The allowed modules, sorted.
+    pub fn allowed_modules(&self) -> impl Iterator<Item = &str> {
+        self.allowed_modules.iter().map(String::as_str)
+    }
+
+    /// The largest source accepted, in bytes.
+    pub fn max_source_bytes(&self) -> usize {
+        self.max_source_bytes
+    }
+
+    /// The deepest nesting accepted.
+    pub fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    /// How many violations are reported at most.
+    pub fn max_violations(&self) -> usize {
+        self.max_violations
+    }
+}
+
+/// The static auditor. Cheap to share (`&Guard` is all an audit needs).
+#[derive(Debug, Clone)]
+pub struct Guard {
+    policy: Policy,
+    allowed_list: String,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard::new(Policy::default())
+    }
+}
+
+impl Guard {
+    /// A guard enforcing `policy`.
+    pub fn new(policy: Policy) -> Self {
+        let allowed_list = if policy.allowed_modules.is_empty() {
+            "none".to_owned()
+        } else {
+            policy.allowed_modules().collect::<Vec<_>>().join(", ")
+        };
+        Guard {
+            policy,
+            allowed_list,
+        }
+    }
+
+    /// The policy this guard enforces.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Audits `source` against the rules only ([`Shape::Module`]).
+    pub fn audit(&self, source: &str) -> Verdict {
+        self.audit_shape(source, &Shape::Module)
+    }
+
+    /// Audits `source` and checks that it defines `def <selector>(self, …)` with only
+    /// imports, helpers and constants besides ([`Shape::Method`]).
+    pub fn audit_method(&self, source: &str, selector: &str) -> Verdict {
+        self.audit_shape(
+            source,
+            &Shape::Method {
+                selector: selector.to_owned(),
+            },
+        )
+    }
+
+    /// Audits a tests module ([`Shape::Tests`]).
+    pub fn audit_tests(&self, source: &str) -> Verdict {
+        self.audit_shape(source, &Shape::Tests)
+    }
+
+    /// Audits `source` against the rules and `shape`.
+    pub fn audit_shape(&self, source: &str, shape: &Shape) -> Verdict {
+        walker::audit(self, source, shape)
+    }
+}

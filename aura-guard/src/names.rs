@@ -1,0 +1,284 @@
+//! The name lists the rules consult. Every list is matched against NFKC-normalised
+//! identifiers.
+
+/// Modules a default [`crate::Policy`] allows (top-level names; their public
+/// submodules are allowed too).
+///
+/// All are pure computation. Modules that reach a public attribute holding a
+/// dangerous module (`typing.sys`, `dataclasses.inspect`, `copy.types`) are still
+/// safe to allow because those attribute names are rejected by the
+/// `module-attribute` and `frame-attribute` rules, and private ones (`random._os`)
+/// by `private-attribute`.
+pub(crate) const DEFAULT_ALLOWED_MODULES: &[&str] = &[
+    "math",
+    "cmath",
+    "statistics",
+    "itertools",
+    "functools",
+    "collections",
+    "heapq",
+    "bisect",
+    "re",
+    "json",
+    "datetime",
+    "decimal",
+    "fractions",
+    "random",
+    "string",
+    "textwrap",
+    "unicodedata",
+    "hashlib",
+    "base64",
+    "dataclasses",
+    "enum",
+    "typing",
+    "copy",
+    "operator",
+];
+
+/// Modules that are denied with a specific reason, even though the allowlist
+/// already denies them, so the model learns why.
+pub(crate) fn dangerous_module_reason(module: &str) -> Option<&'static str> {
+    Some(match module {
+        "os" | "posix" | "nt" | "posixpath" | "ntpath" | "pty" | "fcntl" | "resource" | "pwd"
+        | "grp" => "it gives access to the host's processes, files and environment",
+        "sys" => "it exposes the interpreter's internals (modules, frames, builtins)",
+        "subprocess" | "multiprocessing" | "concurrent" | "threading" | "_thread" | "signal"
+        | "asyncio" | "sched" => "methods may not start processes, threads or event loops",
+        "socket" | "ssl" | "http" | "urllib" | "ftplib" | "smtplib" | "requests" | "selectors"
+        | "select" | "webbrowser" => "methods have no network access",
+        "shutil" | "pathlib" | "io" | "_io" | "tempfile" | "glob" | "fileinput" | "linecache"
+        | "codecs" | "zipfile" | "tarfile" | "gzip" | "bz2" | "lzma" | "zipimport" | "mmap" => {
+            "methods have no file access"
+        }
+        "pickle" | "_pickle" | "dill" | "marshal" | "shelve" | "copyreg" | "cloudpickle" => {
+            "serialising code objects can run arbitrary code"
+        }
+        "ctypes" | "cffi" | "_ctypes" => "it allows raw memory access",
+        "gc" | "inspect" | "traceback" | "types" | "dis" | "code" | "codeop" | "ast"
+        | "symtable" | "tracemalloc" | "faulthandler" | "weakref" | "atexit" => {
+            "it gives introspection of frames, code objects or the heap"
+        }
+        "importlib" | "builtins" | "__builtin__" | "runpy" | "imp" | "pkgutil" | "site"
+        | "sysconfig" | "__future__" | "__main__" => "it can load code or reach the builtins",
+        "pdb" | "bdb" | "trace" | "cProfile" | "profile" | "timeit" | "doctest" | "pydoc"
+        | "unittest" => "it can run or introspect arbitrary code",
+        _ => return None,
+    })
+}
+
+/// Builtins that may not be referenced at all (by call or by name), with the reason
+/// shown to the model.
+pub(crate) fn denied_builtin_reason(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "exec" | "eval" | "compile" => "running code built from strings is not allowed",
+        "__import__" => "imports must be plain import statements of allowed modules",
+        "open" => "methods have no file access",
+        "globals" | "vars" | "locals" => "namespace introspection is not allowed",
+        "breakpoint" | "input" | "help" => "methods cannot be interactive",
+        "exit" | "quit" => "methods may not stop the interpreter; raise an exception instead",
+        "memoryview" => "raw buffer access is not allowed",
+        "copyright" | "credits" | "license" => "interactive helpers are not available",
+        "__build_class__" | "__loader__" | "__spec__" | "__builtins__" => {
+            "interpreter internals are not accessible"
+        }
+        _ => return None,
+    })
+}
+
+/// Library functions that evaluate strings as code (directly or via annotations),
+/// rejected wherever they are named: as a bare name, an attribute or an import.
+pub(crate) fn eval_like_reason(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "get_type_hints"
+        | "ForwardRef"
+        | "evaluate_forward_ref"
+        | "get_annotations"
+        | "call_annotate_function" => "it evaluates annotation strings as code",
+        "singledispatch" | "singledispatchmethod" => {
+            "it evaluates annotation strings as code when registering"
+        }
+        _ => return None,
+    })
+}
+
+/// Names that reach attributes from a string: `getattr` & co. (allowed only when
+/// called directly with a safe literal name).
+pub(crate) fn is_getattr_family(name: &str) -> bool {
+    matches!(name, "getattr" | "setattr" | "delattr" | "hasattr")
+}
+
+/// Attribute or imported names that build attribute access from strings.
+pub(crate) fn is_dynamic_attribute_helper(name: &str) -> bool {
+    matches!(name, "attrgetter" | "methodcaller")
+}
+
+/// Attribute or imported names that run `str.format` field paths on a string
+/// chosen at run time.
+pub(crate) fn is_formatter_name(name: &str) -> bool {
+    matches!(name, "Formatter" | "vformat" | "get_field")
+}
+
+/// Frame, code, generator, coroutine and traceback attributes (they have no
+/// dunders, so the private-attribute rule would not catch them), and the `types`
+/// constructors that build functions from code objects.
+pub(crate) fn is_frame_attribute(name: &str) -> bool {
+    name.starts_with("co_")
+        || matches!(
+            name,
+            "f_back"
+                | "f_builtins"
+                | "f_code"
+                | "f_globals"
+                | "f_lasti"
+                | "f_lineno"
+                | "f_locals"
+                | "f_trace"
+                | "f_trace_lines"
+                | "f_trace_opcodes"
+                | "f_generator"
+                | "gi_code"
+                | "gi_frame"
+                | "gi_running"
+                | "gi_yieldfrom"
+                | "gi_suspended"
+                | "cr_await"
+                | "cr_code"
+                | "cr_frame"
+                | "cr_origin"
+                | "cr_running"
+                | "cr_suspended"
+                | "ag_await"
+                | "ag_code"
+                | "ag_frame"
+                | "ag_running"
+                | "ag_suspended"
+                | "tb_frame"
+                | "tb_lasti"
+                | "tb_lineno"
+                | "tb_next"
+                | "func_globals"
+                | "func_code"
+                | "func_closure"
+                | "cell_contents"
+                | "CodeType"
+                | "FunctionType"
+                | "LambdaType"
+                | "FrameType"
+                | "TracebackType"
+                | "CellType"
+        )
+}
+
+/// Attribute names that are dangerous modules re-exported by allowed ones
+/// (`typing.sys`, `dataclasses.inspect`, `re.enum.sys`).
+pub(crate) fn is_module_attribute(name: &str) -> bool {
+    matches!(
+        name,
+        "os" | "sys"
+            | "subprocess"
+            | "builtins"
+            | "importlib"
+            | "ctypes"
+            | "inspect"
+            | "gc"
+            | "io"
+            | "codecs"
+            | "posix"
+            | "nt"
+            | "marshal"
+            | "pickle"
+            | "shutil"
+            | "socket"
+            | "signal"
+            | "threading"
+            | "linecache"
+            | "traceback"
+            | "runpy"
+            | "pathlib"
+            | "tempfile"
+    )
+}
+
+/// Names that the guard treats specially and that therefore may not be rebound
+/// (by assignment, parameter, definition or import alias).
+pub(crate) fn is_guard_relevant(name: &str) -> bool {
+    is_getattr_family(name) || name == "super"
+}
+
+/// Dunder method names a helper class may define.
+pub(crate) fn is_allowed_dunder_method(name: &str) -> bool {
+    matches!(
+        name,
+        "__init__"
+            | "__post_init__"
+            | "__repr__"
+            | "__str__"
+            | "__format__"
+            | "__eq__"
+            | "__ne__"
+            | "__lt__"
+            | "__le__"
+            | "__gt__"
+            | "__ge__"
+            | "__hash__"
+            | "__bool__"
+            | "__len__"
+            | "__iter__"
+            | "__next__"
+            | "__reversed__"
+            | "__contains__"
+            | "__getitem__"
+            | "__setitem__"
+            | "__delitem__"
+            | "__missing__"
+            | "__call__"
+            | "__enter__"
+            | "__exit__"
+            | "__add__"
+            | "__radd__"
+            | "__iadd__"
+            | "__sub__"
+            | "__rsub__"
+            | "__isub__"
+            | "__mul__"
+            | "__rmul__"
+            | "__imul__"
+            | "__matmul__"
+            | "__truediv__"
+            | "__rtruediv__"
+            | "__itruediv__"
+            | "__floordiv__"
+            | "__rfloordiv__"
+            | "__ifloordiv__"
+            | "__mod__"
+            | "__rmod__"
+            | "__divmod__"
+            | "__pow__"
+            | "__rpow__"
+            | "__neg__"
+            | "__pos__"
+            | "__abs__"
+            | "__invert__"
+            | "__and__"
+            | "__rand__"
+            | "__or__"
+            | "__ror__"
+            | "__xor__"
+            | "__rxor__"
+            | "__lshift__"
+            | "__rshift__"
+            | "__int__"
+            | "__float__"
+            | "__index__"
+            | "__round__"
+            | "__floor__"
+            | "__ceil__"
+            | "__trunc__"
+    )
+}
+
+/// `__x__`.
+pub(crate) fn is_dunder(name: &str) -> bool {
+    name.len() > 4 && name.starts_with("__") && name.ends_with("__")
+}

@@ -1,0 +1,1590 @@
+//! The exhaustive walker. Every `match` over a node kind lists every variant and
+//! every node struct is destructured field by field without `..`, so a parser
+//! upgrade that adds syntax or fields fails to compile here instead of slipping
+//! through. Node kinds without a rule are rejected (`node-denied`).
+
+use std::borrow::Cow;
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::parser::{self, ast, Ranged};
+use crate::{format, names, position, shape, Guard, Rule, Shape, Verdict, Violation};
+
+/// A violation before its offset is turned into a line and column.
+pub(crate) struct Pending {
+    pub rule: Rule,
+    pub offset: usize,
+    pub message: String,
+}
+
+/// Runs the whole audit.
+pub(crate) fn audit(guard: &Guard, source: &str, shape: &Shape) -> Verdict {
+    let policy = guard.policy();
+    if source.len() > policy.max_source_bytes() {
+        let v = Pending {
+            rule: Rule::Limit,
+            offset: 0,
+            message: format!(
+                "the source is {} bytes; at most {} bytes are accepted",
+                source.len(),
+                policy.max_source_bytes()
+            ),
+        };
+        return finish(source, vec![v], 0);
+    }
+    let parsed = parser::parse_module(source, 5);
+    let mut auditor = Auditor::new(guard);
+    if parsed.errors.is_empty() {
+        auditor.suite(&parsed.module.body);
+        if !auditor.too_deep {
+            shape::check(&mut auditor, &parsed.module.body, shape);
+        }
+    } else {
+        // Measure the recovered tree's depth only, so it is disposed of safely.
+        auditor.measure_only = true;
+        auditor.suite(&parsed.module.body);
+        let too_deep = auditor.too_deep;
+        auditor.violations.clear();
+        auditor.overflow = 0;
+        auditor.too_deep = too_deep;
+        for e in &parsed.errors {
+            auditor.violations.push(Pending {
+                rule: Rule::Syntax,
+                offset: e.offset,
+                message: format!("syntax error: {}", e.message),
+            });
+        }
+    }
+    if auditor.too_deep {
+        parser::dispose_module(parsed.module, source.len());
+    }
+    let overflow = auditor.overflow;
+    finish(source, auditor.violations, overflow)
+}
+
+fn finish(source: &str, mut pending: Vec<Pending>, overflow: usize) -> Verdict {
+    pending.sort_by_key(|p| p.offset);
+    let mut violations: Vec<Violation> = pending
+        .into_iter()
+        .map(|p| {
+            let (line, col) = position::line_col(source, p.offset);
+            Violation {
+                rule: p.rule,
+                line,
+                col,
+                message: format!("line {line}: {}", p.message),
+            }
+        })
+        .collect();
+    if overflow > 0 {
+        violations.push(Violation {
+            rule: Rule::Limit,
+            line: 1,
+            col: 1,
+            message: format!("line 1: {overflow} more violations were not listed"),
+        });
+    }
+    Verdict {
+        accepted: violations.is_empty(),
+        violations,
+    }
+}
+
+/// NFKC-normalises an identifier as CPython does (`ｅｘｅｃ` is `exec`).
+pub(crate) fn nfkc(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.nfkc().collect())
+    }
+}
+
+/// Where a name is bound or used.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Load,
+    Bind,
+    /// The callee of a call (`getattr(...)`).
+    Callee,
+}
+
+pub(crate) struct Auditor<'a> {
+    guard: &'a Guard,
+    pub(crate) violations: Vec<Pending>,
+    pub(crate) overflow: usize,
+    depth: usize,
+    pub(crate) too_deep: bool,
+    /// Walk without reporting (a tree with syntax errors, measured for depth).
+    measure_only: bool,
+    /// Inside an annotation: string literals are annotation code.
+    in_annotation: bool,
+    /// Statements being walked are directly in a class body.
+    in_class_body: bool,
+    /// Report everything at this offset (a string annotation's contents).
+    offset_override: Option<usize>,
+}
+
+impl<'a> Auditor<'a> {
+    fn new(guard: &'a Guard) -> Self {
+        Auditor {
+            guard,
+            violations: Vec::new(),
+            overflow: 0,
+            depth: 0,
+            too_deep: false,
+            measure_only: false,
+            in_annotation: false,
+            in_class_body: false,
+            offset_override: None,
+        }
+    }
+
+    pub(crate) fn report(&mut self, rule: Rule, offset: usize, message: String) {
+        if self.measure_only {
+            return;
+        }
+        if self.violations.len() >= self.guard.policy().max_violations() {
+            self.overflow += 1;
+            return;
+        }
+        let offset = self.offset_override.unwrap_or(offset);
+        self.violations.push(Pending {
+            rule,
+            offset,
+            message,
+        });
+    }
+
+    fn enter(&mut self, offset: usize) -> bool {
+        if self.depth >= self.guard.policy().max_depth() {
+            if !self.too_deep {
+                self.too_deep = true;
+                let max = self.guard.policy().max_depth();
+                self.report(
+                    Rule::Limit,
+                    offset,
+                    format!("the code is nested more than {max} levels deep; flatten it"),
+                );
+            }
+            return false;
+        }
+        self.depth += 1;
+        true
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    // ----- names ------------------------------------------------------------
+
+    /// Checks a variable name (load, binding or callee).
+    fn name(&mut self, raw: &str, offset: usize, usage: Use) {
+        let name = nfkc(raw);
+        let name = name.as_ref();
+        if let Some(reason) = names::denied_builtin_reason(name) {
+            let verb = if usage == Use::Bind {
+                "may not be rebound"
+            } else {
+                "may not be used"
+            };
+            self.report(
+                Rule::BuiltinDenied,
+                offset,
+                format!("'{name}' {verb}: {reason}"),
+            );
+            return;
+        }
+        if let Some(reason) = names::eval_like_reason(name) {
+            self.report(
+                Rule::NameDenied,
+                offset,
+                format!("'{name}' is not allowed: {reason}"),
+            );
+            return;
+        }
+        if names::is_guard_relevant(name) && usage == Use::Bind {
+            self.report(
+                Rule::Shadowing,
+                offset,
+                format!("'{name}' may not be rebound; choose another name"),
+            );
+            return;
+        }
+        if names::is_getattr_family(name) && usage == Use::Load {
+            self.report(
+                Rule::DynamicAttribute,
+                offset,
+                format!(
+                    "'{name}' may only be called directly with a literal attribute name, \
+                     as in {name}(obj, \"field\", ...); use obj.field instead"
+                ),
+            );
+            return;
+        }
+        if names::is_dynamic_attribute_helper(name) {
+            self.report(
+                Rule::DynamicAttribute,
+                offset,
+                format!("'{name}' builds attribute access from strings; use a lambda that reads the attribute directly"),
+            );
+            return;
+        }
+        if names::is_formatter_name(name) {
+            self.report(
+                Rule::FormatAttribute,
+                offset,
+                format!("'{name}' formats with strings chosen at run time; use an f-string"),
+            );
+            return;
+        }
+        if names::is_dunder(name) {
+            self.report(
+                Rule::DunderName,
+                offset,
+                format!("the name '{name}' is an interpreter internal and may not be used"),
+            );
+        }
+    }
+
+    /// Checks an attribute name (in `x.attr`, `from m import attr`, match patterns
+    /// and literal `getattr` names) and reports a problem. Returns whether it is
+    /// allowed.
+    fn attribute(&mut self, raw: &str, offset: usize, what: &str) -> bool {
+        match attribute_problem(raw, what) {
+            Some((rule, message)) => {
+                self.report(rule, offset, message);
+                false
+            }
+            None => true,
+        }
+    }
+
+    fn identifier_binding(&mut self, id: &ast::Identifier) {
+        self.name(id.as_str(), usize::from(id.range.start()), Use::Bind);
+    }
+
+    /// A literal format string given to `str.format`/`format_map`: every
+    /// attribute its fields reach must pass the attribute rules.
+    fn format_literal(&mut self, fmt: &str, offset: usize) {
+        let mut reached = match format::attribute_names(fmt) {
+            Ok(attrs) => attrs,
+            Err(why) => {
+                self.report(
+                    Rule::FormatAttribute,
+                    offset,
+                    format!("the format string cannot be checked ({why}); use an f-string"),
+                );
+                return;
+            }
+        };
+        // Belt and braces: every `.name` in the text, wherever CPython's reader
+        // might see a field.
+        if fmt.contains('{') {
+            let chars: Vec<char> = fmt.chars().collect();
+            let mut i = 0;
+            while i < chars.len() {
+                if chars[i] == '.' {
+                    let mut attr = String::new();
+                    let mut j = i + 1;
+                    while j < chars.len() && (chars[j] == '_' || chars[j].is_alphanumeric()) {
+                        attr.push(chars[j]);
+                        j += 1;
+                    }
+                    if !attr.is_empty() {
+                        reached.push(attr);
+                    }
+                    i = j;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        reached.sort_unstable();
+        reached.dedup();
+        for attr in reached {
+            if let Some((_, why)) = attribute_problem(&attr, "the format field attribute") {
+                self.report(
+                    Rule::FormatAttribute,
+                    offset,
+                    format!("{why}; format strings may not reach it either"),
+                );
+            }
+        }
+    }
+
+    // ----- statements -------------------------------------------------------
+
+    pub(crate) fn suite(&mut self, body: &[ast::Stmt]) {
+        for stmt in body {
+            self.stmt(stmt);
+        }
+    }
+
+    fn body_in(&mut self, body: &[ast::Stmt], class_body: bool) {
+        let saved = std::mem::replace(&mut self.in_class_body, class_body);
+        self.suite(body);
+        self.in_class_body = saved;
+    }
+
+    fn stmt(&mut self, stmt: &ast::Stmt) {
+        if !self.enter(usize::from(stmt.start())) {
+            return;
+        }
+        self.stmt_inner(stmt);
+        self.leave();
+    }
+
+    fn stmt_inner(&mut self, stmt: &ast::Stmt) {
+        let in_class = self.in_class_body;
+        match stmt {
+            ast::Stmt::FunctionDef(ast::StmtFunctionDef {
+                node_index: _,
+                range,
+                is_async,
+                decorator_list,
+                name,
+                type_params,
+                parameters,
+                returns,
+                body,
+            }) => {
+                if *is_async {
+                    self.report(
+                        Rule::NodeDenied,
+                        usize::from(range.start()),
+                        "'async def' is not allowed; write a plain function".to_owned(),
+                    );
+                }
+                for d in decorator_list {
+                    self.decorator(d);
+                }
+                let fname = nfkc(name.as_str());
+                if in_class && names::is_allowed_dunder_method(&fname) {
+                    // A helper class's `__init__`, `__eq__`, ...
+                } else if in_class && names::is_dunder(&fname) {
+                    self.report(
+                        Rule::DunderName,
+                        usize::from(name.range.start()),
+                        format!(
+                            "helper classes may not define '{fname}'; plain methods and the common \
+                             operator methods (__init__, __repr__, __eq__, __len__, ...) are allowed"
+                        ),
+                    );
+                } else {
+                    self.identifier_binding(name);
+                }
+                if let Some(tp) = type_params {
+                    self.type_params(tp);
+                }
+                self.parameters(parameters);
+                if let Some(r) = returns {
+                    self.annotation(r);
+                }
+                self.body_in(body, false);
+            }
+            ast::Stmt::ClassDef(ast::StmtClassDef {
+                node_index: _,
+                range: _,
+                decorator_list,
+                name,
+                type_params,
+                arguments,
+                body,
+            }) => {
+                for d in decorator_list {
+                    self.decorator(d);
+                }
+                self.identifier_binding(name);
+                if let Some(tp) = type_params {
+                    self.type_params(tp);
+                }
+                if let Some(args) = arguments {
+                    self.arguments(args);
+                }
+                self.body_in(body, true);
+            }
+            ast::Stmt::Return(ast::StmtReturn {
+                node_index: _,
+                range: _,
+                value,
+            }) => {
+                if let Some(v) = value {
+                    self.expr(v);
+                }
+            }
+            ast::Stmt::Delete(ast::StmtDelete {
+                node_index: _,
+                range: _,
+                targets,
+            }) => {
+                for t in targets {
+                    self.expr(t);
+                }
+            }
+            ast::Stmt::TypeAlias(ast::StmtTypeAlias {
+                node_index: _,
+                range: _,
+                name,
+                type_params,
+                value,
+            }) => {
+                self.expr(name);
+                if let Some(tp) = type_params {
+                    self.type_params(tp);
+                }
+                self.annotation(value);
+            }
+            ast::Stmt::Assign(ast::StmtAssign {
+                node_index: _,
+                range: _,
+                targets,
+                value,
+            }) => {
+                for t in targets {
+                    self.expr(t);
+                }
+                self.expr(value);
+            }
+            ast::Stmt::AugAssign(ast::StmtAugAssign {
+                node_index: _,
+                range: _,
+                target,
+                op,
+                value,
+            }) => {
+                operator(*op);
+                self.expr(target);
+                self.expr(value);
+            }
+            ast::Stmt::AnnAssign(ast::StmtAnnAssign {
+                node_index: _,
+                range: _,
+                target,
+                annotation,
+                value,
+                simple: _,
+            }) => {
+                self.expr(target);
+                self.annotation(annotation);
+                if let Some(v) = value {
+                    self.expr(v);
+                }
+            }
+            ast::Stmt::For(ast::StmtFor {
+                node_index: _,
+                range,
+                is_async,
+                target,
+                iter,
+                body,
+                orelse,
+            }) => {
+                if *is_async {
+                    self.report(
+                        Rule::NodeDenied,
+                        usize::from(range.start()),
+                        "'async for' is not allowed; use a plain for loop".to_owned(),
+                    );
+                }
+                self.expr(target);
+                self.expr(iter);
+                self.suite(body);
+                self.suite(orelse);
+            }
+            ast::Stmt::While(ast::StmtWhile {
+                node_index: _,
+                range: _,
+                test,
+                body,
+                orelse,
+            }) => {
+                self.expr(test);
+                self.suite(body);
+                self.suite(orelse);
+            }
+            ast::Stmt::If(ast::StmtIf {
+                node_index: _,
+                range: _,
+                test,
+                body,
+                elif_else_clauses,
+            }) => {
+                self.expr(test);
+                self.suite(body);
+                for clause in elif_else_clauses {
+                    let ast::ElifElseClause {
+                        range: _,
+                        node_index: _,
+                        test,
+                        body,
+                    } = clause;
+                    if let Some(t) = test {
+                        self.expr(t);
+                    }
+                    self.suite(body);
+                }
+            }
+            ast::Stmt::With(ast::StmtWith {
+                node_index: _,
+                range,
+                is_async,
+                items,
+                body,
+            }) => {
+                if *is_async {
+                    self.report(
+                        Rule::NodeDenied,
+                        usize::from(range.start()),
+                        "'async with' is not allowed; use a plain with statement".to_owned(),
+                    );
+                }
+                for item in items {
+                    let ast::WithItem {
+                        range: _,
+                        node_index: _,
+                        context_expr,
+                        optional_vars,
+                    } = item;
+                    self.expr(context_expr);
+                    if let Some(v) = optional_vars {
+                        self.expr(v);
+                    }
+                }
+                self.suite(body);
+            }
+            ast::Stmt::Match(ast::StmtMatch {
+                node_index: _,
+                range: _,
+                subject,
+                cases,
+            }) => {
+                self.expr(subject);
+                for case in cases {
+                    let ast::MatchCase {
+                        range: _,
+                        node_index: _,
+                        pattern,
+                        guard,
+                        body,
+                    } = case;
+                    self.pattern(pattern);
+                    if let Some(g) = guard {
+                        self.expr(g);
+                    }
+                    self.suite(body);
+                }
+            }
+            ast::Stmt::Raise(ast::StmtRaise {
+                node_index: _,
+                range: _,
+                exc,
+                cause,
+            }) => {
+                if let Some(e) = exc {
+                    self.expr(e);
+                }
+                if let Some(c) = cause {
+                    self.expr(c);
+                }
+            }
+            ast::Stmt::Try(ast::StmtTry {
+                node_index: _,
+                range: _,
+                body,
+                handlers,
+                orelse,
+                finalbody,
+                is_star: _,
+            }) => {
+                self.suite(body);
+                for handler in handlers {
+                    match handler {
+                        ast::ExceptHandler::ExceptHandler(ast::ExceptHandlerExceptHandler {
+                            range: _,
+                            node_index: _,
+                            type_,
+                            name,
+                            body,
+                        }) => {
+                            if let Some(t) = type_ {
+                                self.expr(t);
+                            }
+                            if let Some(n) = name {
+                                self.identifier_binding(n);
+                            }
+                            self.suite(body);
+                        }
+                    }
+                }
+                self.suite(orelse);
+                self.suite(finalbody);
+            }
+            ast::Stmt::Assert(ast::StmtAssert {
+                node_index: _,
+                range: _,
+                test,
+                msg,
+            }) => {
+                self.expr(test);
+                if let Some(m) = msg {
+                    self.expr(m);
+                }
+            }
+            ast::Stmt::Import(ast::StmtImport {
+                node_index: _,
+                range: _,
+                names,
+                is_lazy: _,
+            }) => {
+                for alias in names {
+                    let ast::Alias {
+                        range: _,
+                        node_index: _,
+                        name,
+                        asname,
+                    } = alias;
+                    self.module(name.as_str(), usize::from(name.range.start()));
+                    match asname {
+                        Some(a) => self.identifier_binding(a),
+                        None => {
+                            let first = name.as_str().split('.').next().unwrap_or("");
+                            self.name(first, usize::from(name.range.start()), Use::Bind);
+                        }
+                    }
+                }
+            }
+            ast::Stmt::ImportFrom(ast::StmtImportFrom {
+                node_index: _,
+                range,
+                module,
+                names,
+                level,
+                is_lazy: _,
+            }) => {
+                let offset = usize::from(range.start());
+                if *level > 0 {
+                    self.report(
+                        Rule::ImportDenied,
+                        offset,
+                        "relative imports are not allowed; import allowed modules by name"
+                            .to_owned(),
+                    );
+                }
+                match module {
+                    Some(m) => self.module(m.as_str(), usize::from(m.range.start())),
+                    None => {
+                        if *level == 0 {
+                            self.report(
+                                Rule::ImportDenied,
+                                offset,
+                                "an import needs a module name".to_owned(),
+                            );
+                        }
+                    }
+                }
+                for alias in names {
+                    let ast::Alias {
+                        range: _,
+                        node_index: _,
+                        name,
+                        asname,
+                    } = alias;
+                    let at = usize::from(name.range.start());
+                    if name.as_str() == "*" {
+                        self.report(
+                            Rule::ImportStar,
+                            at,
+                            "'import *' is not allowed; import the names you use explicitly"
+                                .to_owned(),
+                        );
+                        continue;
+                    }
+                    let imported = nfkc(name.as_str()).into_owned();
+                    if let Some(reason) = names::denied_builtin_reason(&imported) {
+                        self.report(
+                            Rule::BuiltinDenied,
+                            at,
+                            format!("importing '{imported}' is not allowed: {reason}"),
+                        );
+                    } else if self.attribute(&imported, at, "the imported name") {
+                        // A submodule import (`from json import decoder`) is a
+                        // module too: the allowlist covers it via its parent.
+                    }
+                    match asname {
+                        Some(a) => self.identifier_binding(a),
+                        None => self.name(&imported, at, Use::Bind),
+                    }
+                }
+            }
+            ast::Stmt::Global(ast::StmtGlobal {
+                node_index: _,
+                range,
+                names,
+            }) => {
+                self.report(
+                    Rule::NodeDenied,
+                    usize::from(range.start()),
+                    "'global' is not allowed; keep state on self or return values".to_owned(),
+                );
+                for n in names {
+                    self.identifier_binding(n);
+                }
+            }
+            ast::Stmt::Nonlocal(ast::StmtNonlocal {
+                node_index: _,
+                range: _,
+                names,
+            }) => {
+                for n in names {
+                    self.identifier_binding(n);
+                }
+            }
+            ast::Stmt::Expr(ast::StmtExpr {
+                node_index: _,
+                range: _,
+                value,
+            }) => self.expr(value),
+            ast::Stmt::Pass(ast::StmtPass {
+                node_index: _,
+                range: _,
+            })
+            | ast::Stmt::Break(ast::StmtBreak {
+                node_index: _,
+                range: _,
+            })
+            | ast::Stmt::Continue(ast::StmtContinue {
+                node_index: _,
+                range: _,
+            }) => {}
+            ast::Stmt::IpyEscapeCommand(ast::StmtIpyEscapeCommand {
+                node_index: _,
+                range,
+                kind: _,
+                value: _,
+            }) => self.report(
+                Rule::NodeDenied,
+                usize::from(range.start()),
+                "IPython escape commands are not Python".to_owned(),
+            ),
+        }
+    }
+
+    /// `import a.b.c` / `from a.b import c`: the top-level module must be allowed
+    /// and no segment may be private.
+    fn module(&mut self, dotted: &str, offset: usize) {
+        let dotted = nfkc(dotted).into_owned();
+        let top = dotted.split('.').next().unwrap_or("").to_owned();
+        if !self.guard.policy().is_module_allowed(&top) {
+            let allowed = self.guard.allowed_list.clone();
+            let message = match names::dangerous_module_reason(&top) {
+                Some(reason) => format!(
+                    "import of '{dotted}' is not allowed: {reason}; allowed modules: {allowed}"
+                ),
+                None => format!("import of '{dotted}' is not allowed; allowed modules: {allowed}"),
+            };
+            self.report(Rule::ImportDenied, offset, message);
+            return;
+        }
+        for segment in dotted.split('.').skip(1) {
+            if !self.attribute(segment, offset, "the submodule") {
+                return;
+            }
+        }
+    }
+
+    fn decorator(&mut self, d: &ast::Decorator) {
+        let ast::Decorator {
+            range: _,
+            node_index: _,
+            expression,
+        } = d;
+        self.expr(expression);
+    }
+
+    fn type_params(&mut self, tp: &ast::TypeParams) {
+        let ast::TypeParams {
+            range: _,
+            node_index: _,
+            type_params,
+        } = tp;
+        for p in type_params {
+            match p {
+                ast::TypeParam::TypeVar(ast::TypeParamTypeVar {
+                    node_index: _,
+                    range: _,
+                    name,
+                    bound,
+                    default,
+                }) => {
+                    self.identifier_binding(name);
+                    if let Some(b) = bound {
+                        self.annotation(b);
+                    }
+                    if let Some(d) = default {
+                        self.annotation(d);
+                    }
+                }
+                ast::TypeParam::TypeVarTuple(ast::TypeParamTypeVarTuple {
+                    node_index: _,
+                    range: _,
+                    name,
+                    default,
+                })
+                | ast::TypeParam::ParamSpec(ast::TypeParamParamSpec {
+                    node_index: _,
+                    range: _,
+                    name,
+                    default,
+                }) => {
+                    self.identifier_binding(name);
+                    if let Some(d) = default {
+                        self.annotation(d);
+                    }
+                }
+            }
+        }
+    }
+
+    fn parameters(&mut self, params: &ast::Parameters) {
+        let ast::Parameters {
+            range: _,
+            node_index: _,
+            posonlyargs,
+            args,
+            vararg,
+            kwonlyargs,
+            kwarg,
+        } = params;
+        for p in posonlyargs
+            .iter()
+            .chain(args.iter())
+            .chain(kwonlyargs.iter())
+        {
+            let ast::ParameterWithDefault {
+                range: _,
+                node_index: _,
+                parameter,
+                default,
+            } = p;
+            self.parameter(parameter);
+            if let Some(d) = default {
+                self.expr(d);
+            }
+        }
+        for p in vararg.iter().chain(kwarg.iter()) {
+            self.parameter(p);
+        }
+    }
+
+    fn parameter(&mut self, p: &ast::Parameter) {
+        let ast::Parameter {
+            range: _,
+            node_index: _,
+            name,
+            annotation,
+        } = p;
+        self.identifier_binding(name);
+        if let Some(a) = annotation {
+            self.annotation(a);
+        }
+    }
+
+    fn annotation(&mut self, e: &ast::Expr) {
+        let saved = std::mem::replace(&mut self.in_annotation, true);
+        self.expr(e);
+        self.in_annotation = saved;
+    }
+
+    fn arguments(&mut self, args: &ast::Arguments) {
+        let ast::Arguments {
+            range: _,
+            node_index: _,
+            args,
+            keywords,
+        } = args;
+        for a in args.iter() {
+            self.expr(a);
+        }
+        for k in keywords {
+            let ast::Keyword {
+                range: _,
+                node_index: _,
+                arg: _,
+                value,
+            } = k;
+            self.expr(value);
+        }
+    }
+
+    /// `getattr(obj, "name")` & co.: only with a literal, allowed attribute name
+    /// as the second positional argument and no unpacking.
+    fn getattr_call(&mut self, name: &str, args: &ast::Arguments, offset: usize) {
+        let literal = match args.args.get(1) {
+            Some(ast::Expr::StringLiteral(s)) => Some(s.value.to_str().to_owned()),
+            _ => None,
+        };
+        let unpacking = args.args.iter().any(|a| matches!(a, ast::Expr::Starred(_)))
+            || !args.keywords.is_empty();
+        match literal {
+            Some(attr) if !unpacking => {
+                let at = args.args.get(1).map_or(offset, |a| usize::from(a.start()));
+                self.attribute(&attr, at, &format!("the attribute given to {name}"));
+            }
+            _ => self.report(
+                Rule::DynamicAttribute,
+                offset,
+                format!(
+                    "{name}() needs a literal attribute name as its second argument, without \
+                     * or ** unpacking; use obj.field directly"
+                ),
+            ),
+        }
+    }
+
+    // ----- expressions ------------------------------------------------------
+
+    fn expr(&mut self, e: &ast::Expr) {
+        if !self.enter(usize::from(e.start())) {
+            return;
+        }
+        self.expr_inner(e);
+        self.leave();
+    }
+
+    fn expr_inner(&mut self, e: &ast::Expr) {
+        match e {
+            ast::Expr::BoolOp(ast::ExprBoolOp {
+                node_index: _,
+                range: _,
+                op: _,
+                values,
+            }) => {
+                for v in values {
+                    self.expr(v);
+                }
+            }
+            ast::Expr::Named(ast::ExprNamed {
+                node_index: _,
+                range: _,
+                target,
+                value,
+            }) => {
+                self.expr(target);
+                self.expr(value);
+            }
+            ast::Expr::BinOp(ast::ExprBinOp {
+                node_index: _,
+                range: _,
+                left,
+                op,
+                right,
+            }) => {
+                operator(*op);
+                self.expr(left);
+                self.expr(right);
+            }
+            ast::Expr::UnaryOp(ast::ExprUnaryOp {
+                node_index: _,
+                range: _,
+                op: _,
+                operand,
+            }) => self.expr(operand),
+            ast::Expr::Lambda(ast::ExprLambda {
+                node_index: _,
+                range: _,
+                parameters,
+                body,
+            }) => {
+                if let Some(p) = parameters {
+                    self.parameters(p);
+                }
+                let saved = std::mem::replace(&mut self.in_annotation, false);
+                self.expr(body);
+                self.in_annotation = saved;
+            }
+            ast::Expr::If(ast::ExprIf {
+                node_index: _,
+                range: _,
+                test,
+                body,
+                orelse,
+            }) => {
+                self.expr(test);
+                self.expr(body);
+                self.expr(orelse);
+            }
+            ast::Expr::Dict(ast::ExprDict {
+                node_index: _,
+                range: _,
+                items,
+            }) => {
+                for item in items {
+                    let ast::DictItem { key, value } = item;
+                    if let Some(k) = key {
+                        self.expr(k);
+                    }
+                    self.expr(value);
+                }
+            }
+            ast::Expr::Set(ast::ExprSet {
+                node_index: _,
+                range: _,
+                elts,
+            }) => {
+                for x in elts {
+                    self.expr(x);
+                }
+            }
+            ast::Expr::ListComp(ast::ExprListComp {
+                node_index: _,
+                range: _,
+                elt,
+                generators,
+            })
+            | ast::Expr::SetComp(ast::ExprSetComp {
+                node_index: _,
+                range: _,
+                elt,
+                generators,
+            })
+            | ast::Expr::Generator(ast::ExprGenerator {
+                node_index: _,
+                range: _,
+                elt,
+                generators,
+                parenthesized: _,
+            }) => {
+                self.comprehensions(generators);
+                self.expr(elt);
+            }
+            ast::Expr::DictComp(ast::ExprDictComp {
+                node_index: _,
+                range: _,
+                key,
+                value,
+                generators,
+            }) => {
+                self.comprehensions(generators);
+                if let Some(k) = key {
+                    self.expr(k);
+                }
+                self.expr(value);
+            }
+            ast::Expr::Await(ast::ExprAwait {
+                node_index: _,
+                range,
+                value,
+            }) => {
+                self.report(
+                    Rule::NodeDenied,
+                    usize::from(range.start()),
+                    "'await' is not allowed; methods are synchronous".to_owned(),
+                );
+                self.expr(value);
+            }
+            ast::Expr::Yield(ast::ExprYield {
+                node_index: _,
+                range: _,
+                value,
+            }) => {
+                if let Some(v) = value {
+                    self.expr(v);
+                }
+            }
+            ast::Expr::YieldFrom(ast::ExprYieldFrom {
+                node_index: _,
+                range: _,
+                value,
+            }) => self.expr(value),
+            ast::Expr::Compare(ast::ExprCompare {
+                node_index: _,
+                range: _,
+                left,
+                ops: _,
+                comparators,
+            }) => {
+                self.expr(left);
+                for c in comparators.iter() {
+                    self.expr(c);
+                }
+            }
+            ast::Expr::Call(ast::ExprCall {
+                node_index: _,
+                range_start,
+                func,
+                arguments,
+            }) => {
+                match func.as_ref() {
+                    ast::Expr::Name(n) => {
+                        let offset = usize::from(n.range.start());
+                        let callee = nfkc(n.id.as_str()).into_owned();
+                        if names::is_getattr_family(&callee) {
+                            self.getattr_call(&callee, arguments, usize::from(*range_start));
+                        } else {
+                            self.name(&callee, offset, Use::Callee);
+                        }
+                    }
+                    _ => self.expr(func),
+                }
+                self.arguments(arguments);
+            }
+            ast::Expr::FString(ast::ExprFString {
+                node_index: _,
+                range: _,
+                value,
+            }) => {
+                for part in value.iter() {
+                    match part {
+                        ast::FStringPart::Literal(lit) => self.string_literal(lit),
+                        ast::FStringPart::FString(ast::FString {
+                            range: _,
+                            node_index: _,
+                            elements,
+                            flags: _,
+                        }) => self.interpolated(elements),
+                    }
+                }
+            }
+            ast::Expr::TString(ast::ExprTString {
+                node_index: _,
+                range,
+                value: _,
+            }) => self.report(
+                Rule::NodeDenied,
+                usize::from(range.start()),
+                "template strings (t\"...\") are not allowed; use an f-string".to_owned(),
+            ),
+            ast::Expr::StringLiteral(ast::ExprStringLiteral {
+                node_index: _,
+                range: _,
+                value,
+            }) => {
+                if self.in_annotation {
+                    for lit in value.iter() {
+                        self.string_literal(lit);
+                    }
+                }
+            }
+            ast::Expr::BytesLiteral(ast::ExprBytesLiteral {
+                node_index: _,
+                range: _,
+                value: _,
+            })
+            | ast::Expr::NumberLiteral(ast::ExprNumberLiteral {
+                node_index: _,
+                range: _,
+                value: _,
+            })
+            | ast::Expr::BooleanLiteral(ast::ExprBooleanLiteral {
+                node_index: _,
+                range: _,
+                value: _,
+            })
+            | ast::Expr::NoneLiteral(ast::ExprNoneLiteral {
+                node_index: _,
+                range: _,
+            })
+            | ast::Expr::EllipsisLiteral(ast::ExprEllipsisLiteral {
+                node_index: _,
+                range: _,
+            }) => {}
+            ast::Expr::Attribute(ast::ExprAttribute {
+                node_index: _,
+                range: _,
+                value,
+                attr,
+                ctx: _,
+            }) => {
+                let at = usize::from(attr.range.start());
+                let name = nfkc(attr.as_str()).into_owned();
+                if name == "__init__" && is_bare_super_call(value) {
+                    // `super().__init__(...)` in a helper class.
+                } else if name == "format" || name == "format_map" {
+                    match value.as_ref() {
+                        ast::Expr::StringLiteral(s) => {
+                            let text = s.value.to_str().to_owned();
+                            self.format_literal(&text, usize::from(s.range.start()));
+                        }
+                        _ => self.report(
+                            Rule::FormatAttribute,
+                            at,
+                            format!(
+                                "'.{name}' may only be used on a literal string, as in \
+                                 \"{{}} items\".format(n); use an f-string instead"
+                            ),
+                        ),
+                    }
+                } else {
+                    self.attribute(&name, at, "the attribute");
+                }
+                self.expr(value);
+            }
+            ast::Expr::Subscript(ast::ExprSubscript {
+                node_index: _,
+                range: _,
+                value,
+                slice,
+                ctx: _,
+            }) => {
+                self.expr(value);
+                self.expr(slice);
+            }
+            ast::Expr::Starred(ast::ExprStarred {
+                node_index: _,
+                range: _,
+                value,
+                ctx: _,
+            }) => self.expr(value),
+            ast::Expr::Name(ast::ExprName {
+                node_index: _,
+                range,
+                id,
+                ctx,
+            }) => {
+                let usage = match ctx {
+                    ast::ExprContext::Load | ast::ExprContext::Invalid => Use::Load,
+                    ast::ExprContext::Store | ast::ExprContext::Del => Use::Bind,
+                };
+                self.name(id.as_str(), usize::from(range.start()), usage);
+            }
+            ast::Expr::List(ast::ExprList {
+                node_index: _,
+                range: _,
+                elts,
+                ctx: _,
+            }) => {
+                for x in elts {
+                    self.expr(x);
+                }
+            }
+            ast::Expr::Tuple(ast::ExprTuple {
+                node_index: _,
+                range: _,
+                elts,
+                ctx: _,
+                parenthesized: _,
+            }) => {
+                for x in elts {
+                    self.expr(x);
+                }
+            }
+            ast::Expr::Slice(ast::ExprSlice {
+                node_index: _,
+                range: _,
+                lower,
+                upper,
+                step,
+            }) => {
+                for x in [lower, upper, step].into_iter().flatten() {
+                    self.expr(x);
+                }
+            }
+            ast::Expr::IpyEscapeCommand(ast::ExprIpyEscapeCommand {
+                node_index: _,
+                range,
+                kind: _,
+                value: _,
+            }) => self.report(
+                Rule::NodeDenied,
+                usize::from(range.start()),
+                "IPython escape commands are not Python".to_owned(),
+            ),
+        }
+    }
+
+    fn comprehensions(&mut self, generators: &[ast::Comprehension]) {
+        for g in generators {
+            let ast::Comprehension {
+                range,
+                node_index: _,
+                target,
+                iter,
+                ifs,
+                is_async,
+            } = g;
+            if *is_async {
+                self.report(
+                    Rule::NodeDenied,
+                    usize::from(range.start()),
+                    "'async for' in comprehensions is not allowed".to_owned(),
+                );
+            }
+            self.expr(target);
+            self.expr(iter);
+            for i in ifs {
+                self.expr(i);
+            }
+        }
+    }
+
+    fn interpolated(&mut self, elements: &[ast::InterpolatedStringElement]) {
+        for el in elements {
+            match el {
+                ast::InterpolatedStringElement::Interpolation(ast::InterpolatedElement {
+                    range,
+                    node_index: _,
+                    expression,
+                    debug_text: _,
+                    conversion: _,
+                    format_spec,
+                }) => {
+                    if !self.enter(usize::from(range.start())) {
+                        return;
+                    }
+                    // An f-string inside an annotation is not a forward reference.
+                    let saved = std::mem::replace(&mut self.in_annotation, false);
+                    self.expr(expression);
+                    self.in_annotation = saved;
+                    if let Some(spec) = format_spec {
+                        let ast::InterpolatedStringFormatSpec {
+                            range: _,
+                            node_index: _,
+                            elements,
+                        } = spec.as_ref();
+                        self.interpolated(elements);
+                    }
+                    self.leave();
+                }
+                ast::InterpolatedStringElement::Literal(
+                    ast::InterpolatedStringLiteralElement {
+                        range: _,
+                        node_index: _,
+                        value: _,
+                    },
+                ) => {}
+            }
+        }
+    }
+
+    /// A string literal: only meaningful inside an annotation, where `typing`
+    /// evaluates it as code.
+    fn string_literal(&mut self, lit: &ast::StringLiteral) {
+        let ast::StringLiteral {
+            range,
+            node_index: _,
+            value,
+            flags: _,
+        } = lit;
+        if self.in_annotation {
+            self.string_annotation(value, usize::from(range.start()));
+        }
+    }
+
+    /// Audits a string annotation's contents as the expression `typing` would
+    /// evaluate.
+    fn string_annotation(&mut self, text: &str, offset: usize) {
+        if !self.enter(offset) {
+            return;
+        }
+        let trimmed = text.trim();
+        if !trimmed.is_empty() {
+            let parsed = parser::parse_expression(trimmed);
+            if parsed.errors.is_empty() {
+                let saved = self.offset_override;
+                if saved.is_none() {
+                    self.offset_override = Some(offset);
+                }
+                self.expr(&parsed.expr);
+                self.offset_override = saved;
+            } else if trimmed.contains('(') || trimmed.contains("__") || trimmed.contains('.') {
+                self.report(
+                    Rule::Annotation,
+                    offset,
+                    "this string annotation looks like code but is not a valid expression; \
+                     annotations are evaluated, so write a plain type name"
+                        .to_owned(),
+                );
+            }
+            if self.too_deep {
+                parser::dispose_expr(parsed.expr, trimmed.len());
+            }
+        }
+        self.leave();
+    }
+
+    fn pattern(&mut self, p: &ast::Pattern) {
+        if !self.enter(usize::from(p.start())) {
+            return;
+        }
+        match p {
+            ast::Pattern::MatchValue(ast::PatternMatchValue {
+                node_index: _,
+                range: _,
+                value,
+            }) => self.expr(value),
+            ast::Pattern::MatchSingleton(ast::PatternMatchSingleton {
+                node_index: _,
+                range: _,
+                value,
+            }) => match value {
+                ast::Singleton::None | ast::Singleton::True | ast::Singleton::False => {}
+            },
+            ast::Pattern::MatchSequence(ast::PatternMatchSequence {
+                node_index: _,
+                range: _,
+                patterns,
+            })
+            | ast::Pattern::MatchOr(ast::PatternMatchOr {
+                node_index: _,
+                range: _,
+                patterns,
+            }) => {
+                for q in patterns {
+                    self.pattern(q);
+                }
+            }
+            ast::Pattern::MatchMapping(ast::PatternMatchMapping {
+                node_index: _,
+                range: _,
+                keys,
+                patterns,
+                rest,
+            }) => {
+                for k in keys.iter() {
+                    self.expr(k);
+                }
+                for q in patterns.iter() {
+                    self.pattern(q);
+                }
+                if let Some(r) = rest {
+                    self.identifier_binding(r);
+                }
+            }
+            ast::Pattern::MatchClass(ast::PatternMatchClass {
+                node_index: _,
+                range: _,
+                cls,
+                arguments,
+            }) => {
+                self.expr(cls);
+                let ast::PatternArguments {
+                    range: _,
+                    node_index: _,
+                    patterns,
+                    keywords,
+                } = arguments;
+                for q in patterns.iter() {
+                    self.pattern(q);
+                }
+                for k in keywords {
+                    let ast::PatternKeyword {
+                        range: _,
+                        node_index: _,
+                        attr,
+                        pattern,
+                    } = k;
+                    self.attribute(
+                        attr.as_str(),
+                        usize::from(attr.range.start()),
+                        "the class pattern attribute",
+                    );
+                    self.pattern(pattern);
+                }
+            }
+            ast::Pattern::MatchStar(ast::PatternMatchStar {
+                node_index: _,
+                range: _,
+                name,
+            }) => {
+                if let Some(n) = name {
+                    self.identifier_binding(n);
+                }
+            }
+            ast::Pattern::MatchAs(ast::PatternMatchAs {
+                node_index: _,
+                range: _,
+                pattern,
+                name,
+            }) => {
+                if let Some(q) = pattern {
+                    self.pattern(q);
+                }
+                if let Some(n) = name {
+                    self.identifier_binding(n);
+                }
+            }
+        }
+        self.leave();
+    }
+}
+
+/// The rule and message for an attribute name that is not allowed.
+fn attribute_problem(raw: &str, what: &str) -> Option<(Rule, String)> {
+    let name = nfkc(raw);
+    let name = name.as_ref();
+    if name.starts_with('_') {
+        return Some((
+            Rule::PrivateAttribute,
+            format!(
+                "{what} '{name}' is private; only public attributes (not starting with '_') may be used"
+            ),
+        ));
+    }
+    if names::is_frame_attribute(name) {
+        return Some((
+            Rule::FrameAttribute,
+            format!(
+                "{what} '{name}' reaches frames, code objects or tracebacks, which is not allowed"
+            ),
+        ));
+    }
+    if names::is_module_attribute(name) {
+        return Some((
+            Rule::ModuleAttribute,
+            format!(
+                "{what} '{name}' names a module that is not allowed; use only the allowed modules directly"
+            ),
+        ));
+    }
+    if names::is_dynamic_attribute_helper(name) {
+        return Some((
+            Rule::DynamicAttribute,
+            format!("{what} '{name}' builds attribute access from strings; use a lambda that reads the attribute directly"),
+        ));
+    }
+    if names::is_formatter_name(name) {
+        return Some((
+            Rule::FormatAttribute,
+            format!("{what} '{name}' formats with strings chosen at run time; use an f-string"),
+        ));
+    }
+    if let Some(reason) = names::eval_like_reason(name) {
+        return Some((
+            Rule::NameDenied,
+            format!("{what} '{name}' is not allowed: {reason}"),
+        ));
+    }
+    None
+}
+
+/// Every binary operator is allowed; listed so a new one fails to compile.
+fn operator(op: ast::Operator) {
+    match op {
+        ast::Operator::Add
+        | ast::Operator::Sub
+        | ast::Operator::Mult
+        | ast::Operator::MatMult
+        | ast::Operator::Div
+        | ast::Operator::Mod
+        | ast::Operator::Pow
+        | ast::Operator::LShift
+        | ast::Operator::RShift
+        | ast::Operator::BitOr
+        | ast::Operator::BitXor
+        | ast::Operator::BitAnd
+        | ast::Operator::FloorDiv => {}
+    }
+}
+
+/// `super()` with no arguments.
+fn is_bare_super_call(e: &ast::Expr) -> bool {
+    match e {
+        ast::Expr::Call(call) => {
+            call.arguments.args.is_empty()
+                && call.arguments.keywords.is_empty()
+                && matches!(call.func.as_ref(), ast::Expr::Name(n) if n.id.as_str() == "super")
+        }
+        _ => false,
+    }
+}
