@@ -21,7 +21,7 @@ pub(crate) fn check(auditor: &mut Auditor<'_>, body: &[ast::Stmt], shape: &Shape
     let mut methods = 0usize;
     let mut selector_defs = 0usize;
     let mut tests = 0usize;
-    for (i, stmt) in body.iter().enumerate() {
+    for stmt in body {
         let offset = usize::from(stmt.start());
         match stmt {
             ast::Stmt::FunctionDef(f) => {
@@ -88,8 +88,8 @@ pub(crate) fn check(auditor: &mut Auditor<'_>, body: &[ast::Stmt], shape: &Shape
                     );
                 }
             }
-            ast::Stmt::Expr(e) if i == 0 && matches!(e.value.as_ref(), ast::Expr::StringLiteral(_)) => {
-                // Module docstring.
+            ast::Stmt::Expr(e) if matches!(e.value.as_ref(), ast::Expr::StringLiteral(_)) => {
+                // A docstring or a string used as a comment: no effect.
             }
             ast::Stmt::Pass(_) => {}
             _ => auditor.report(
