@@ -30,7 +30,7 @@ pub struct StoreCapabilities {
 /// of work — a learned method, its audit events and memory nodes — commits wholly or not
 /// at all. [`StoreExt`] offers one-write convenience calls.
 ///
-/// Contract, checked by [`crate::conformance`]:
+/// Contract, checked by the `conformance` module (feature `conformance`):
 /// - unknown ids are [`crate::Error::NotFound`]; writes naming a stale revision are
 ///   [`crate::Error::Conflict`] and change nothing;
 /// - a parent list that would form a cycle, or names a missing object, is refused at write time;

@@ -192,7 +192,7 @@ async fn a_failed_operation_keeps_the_transaction_usable() {
 // Several processes on one file
 
 const CHILD_ENV: &str = "AURA_STORE_TEST_CHILD_DB";
-const OPS_PER_PROCESS: usize = 150;
+const OPS_PER_PROCESS: usize = 300;
 
 /// One process's share of the work: objects, events, and increments of a shared counter.
 async fn write_share(path: &Path, role: &str) {
@@ -236,7 +236,13 @@ async fn write_share(path: &Path, role: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_write_one_file() {
     if let Ok(path) = std::env::var(CHILD_ENV) {
-        write_share(&PathBuf::from(path), "child").await;
+        let path = PathBuf::from(path);
+        let store = SqliteStore::open(&path).await.expect("child open");
+        store
+            .create_object(NewObject::named("child-ready"))
+            .await
+            .expect("signal readiness");
+        write_share(&path, "child").await;
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -258,6 +264,20 @@ async fn two_processes_write_one_file() {
         .env(CHILD_ENV, &path)
         .spawn()
         .expect("spawn the child process");
+    // Start writing once the child is running, so that both really write at once.
+    let started = std::time::Instant::now();
+    while store
+        .find_object("child-ready")
+        .await
+        .expect("find")
+        .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the child process never started writing"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     write_share(&path, "parent").await;
     let status = tokio::time::timeout(Duration::from_secs(300), child.wait())
         .await
@@ -286,6 +306,8 @@ async fn two_processes_write_one_file() {
     );
     let mut events = 0;
     let mut after = None;
+    let mut last_role: Option<String> = None;
+    let mut switches = 0;
     loop {
         let page = store
             .query_audit(&AuditQuery {
@@ -296,6 +318,16 @@ async fn two_processes_write_one_file() {
             })
             .await
             .expect("audit");
+        for event in &page.events {
+            let role = event.payload["role"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if last_role.as_deref() != Some(role.as_str()) {
+                switches += 1;
+            }
+            last_role = Some(role);
+        }
         events += page.events.len();
         match page.next {
             Some(next) => after = Some(next),
@@ -303,6 +335,7 @@ async fn two_processes_write_one_file() {
         }
     }
     assert_eq!(events, 2 * OPS_PER_PROCESS);
+    eprintln!("the two processes' commits interleaved {switches} times");
     drop(store);
 
     let conn = rusqlite::Connection::open(&path).expect("raw open");

@@ -270,8 +270,8 @@ impl SqliteStore {
     /// store is dropped.
     ///
     /// It behaves exactly like a file store — same WAL mode, same isolation — because it is
-    /// one: a database in a fresh private temporary directory (usually on a RAM-backed
-    /// `/tmp`), with `synchronous=OFF`, removed on drop. SQLite's own `:memory:` databases
+    /// one: a database in a fresh private directory under the system's temporary directory,
+    /// with `synchronous=OFF` (nothing waits for the disk), removed on drop. SQLite's own `:memory:` databases
     /// cannot let readers see the last committed state while a write transaction is open
     /// (with shared cache or `memdb`, reads would block or see uncommitted data), and this
     /// store's contract needs both.

@@ -157,10 +157,15 @@ pub(crate) fn migrate_to(conn: &Connection, target: u32) -> Result<u32> {
         current_version(conn)
     })();
     match result {
-        Ok(v) => {
-            conn.execute_batch("COMMIT").map_err(map)?;
-            Ok(v)
-        }
+        Ok(v) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                Err(map(e))
+            }
+        },
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
