@@ -17,7 +17,7 @@ debootstrap --variant=minbase --include=python3 bookworm "$ROOT" "$MIRROR" >"$WO
 # Trim what a guest never needs.
 rm -rf "$ROOT"/var/cache/apt/* "$ROOT"/var/lib/apt/lists/* "$ROOT"/usr/share/doc/* \
        "$ROOT"/usr/share/man/* "$ROOT"/usr/share/locale/* "$ROOT"/usr/share/info/*
-mkdir -p "$ROOT/scratch"
+mkdir -p "$ROOT/scratch" && chmod 1777 "$ROOT/scratch"
 tar -C "$ROOT" -c . | docker import \
     -c 'WORKDIR /scratch' -c 'USER 65534:65534' -c 'ENV PATH=/usr/bin:/bin' \
     -c 'LABEL org.aura.sandbox=image' - "$IMAGE" >/dev/null

@@ -48,6 +48,7 @@ pub struct DockerSandboxBuilder {
     scratch_bytes: u64,
     pids: i64,
     start_budget: Duration,
+    label: String,
 }
 
 impl Default for DockerSandboxBuilder {
@@ -57,6 +58,7 @@ impl Default for DockerSandboxBuilder {
             scratch_bytes: 16 << 20,
             pids: 64,
             start_budget: Duration::from_secs(10),
+            label: std::process::id().to_string(),
         }
     }
 }
@@ -89,6 +91,13 @@ impl DockerSandboxBuilder {
     /// The container's pids limit (default 64).
     pub fn pids_limit(mut self, n: i64) -> Self {
         self.pids = n;
+        self
+    }
+
+    /// The value of [`CONTAINER_LABEL`] on this sandbox's containers (default: the
+    /// process id), so that a host can find and reap exactly its own.
+    pub fn label(mut self, value: impl Into<String>) -> Self {
+        self.label = value.into();
         self
     }
 
@@ -156,10 +165,14 @@ impl DockerSandbox {
         DockerSandboxBuilder::from_env().build().await
     }
 
-    /// Names of the containers carrying [`CONTAINER_LABEL`] (running or not).
+    /// Names of this sandbox's containers (label [`CONTAINER_LABEL`] with this
+    /// sandbox's value), running or not. Empty between calls.
     pub async fn labelled_containers(&self) -> Result<Vec<String>> {
         let mut filters = HashMap::new();
-        filters.insert("label", vec![CONTAINER_LABEL]);
+        filters.insert(
+            "label",
+            vec![format!("{CONTAINER_LABEL}={}", self.builder.label)],
+        );
         let opts = ListContainersOptionsBuilder::new()
             .all(true)
             .filters(&filters)
@@ -183,12 +196,12 @@ impl DockerSandbox {
     ) -> Result<Option<ExecOutcome>> {
         let limits = &request.limits;
         let mut labels = HashMap::new();
-        labels.insert(CONTAINER_LABEL.to_string(), std::process::id().to_string());
+        labels.insert(CONTAINER_LABEL.to_string(), self.builder.label.clone());
         let mut tmpfs = HashMap::new();
         tmpfs.insert(
             "/scratch".to_string(),
             format!(
-                "rw,nosuid,nodev,noexec,size={},mode=1777",
+                "rw,nosuid,nodev,noexec,size={},uid=65534,gid=65534,mode=0700",
                 self.builder.scratch_bytes
             ),
         );

@@ -19,6 +19,7 @@
 # does any guest code run.  Nothing the child does survives it.
 import builtins
 import ctypes
+import gc
 import io
 import json
 import linecache
@@ -562,6 +563,10 @@ def main():
     except BaseException as e:
         write_frame(HOST_OUT, {"fatal": "%s: %s" % (type(e).__name__, e)})
         return
+    # Objects the server made never change again: keep the child's garbage collector
+    # off their pages, so that a fork copies as little as possible.
+    gc.collect()
+    gc.freeze()
     write_frame(HOST_OUT, {"ready": True, "python": sys.version.split()[0]})
     while True:
         req = read_frame(HOST_IN)
