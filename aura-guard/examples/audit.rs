@@ -63,13 +63,24 @@ fn main() {
             },
             Err(e) => unreadable(&format!("the file cannot be read: {e}")),
         };
-        let line = serde_json::json!({
-            "file": file,
-            "accepted": verdict.accepted,
-            "violations": verdict.violations,
-        });
-        println!("{line}");
+        let line = Line {
+            file: &file,
+            accepted: verdict.accepted,
+            violations: &verdict.violations,
+        };
+        match serde_json::to_string(&line) {
+            Ok(json) => println!("{json}"),
+            Err(e) => eprintln!("audit: {file}: {e}"),
+        }
     }
+}
+
+/// One output line; fields in the documented order.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    file: &'a str,
+    accepted: bool,
+    violations: &'a [Violation],
 }
 
 fn unreadable(why: &str) -> Verdict {

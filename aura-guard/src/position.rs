@@ -19,11 +19,9 @@ pub(crate) fn line_col(src: &str, offset: usize) -> (u32, u32) {
                 line = line.saturating_add(1);
                 line_start = i + 1;
             }
-            b'\r' => {
-                if bytes.get(i + 1) != Some(&b'\n') {
-                    line = line.saturating_add(1);
-                    line_start = i + 1;
-                }
+            b'\r' if bytes.get(i + 1) != Some(&b'\n') => {
+                line = line.saturating_add(1);
+                line_start = i + 1;
             }
             _ => {}
         }

@@ -38,7 +38,8 @@ fn humaneval_path() -> PathBuf {
 }
 
 /// (task_id, prompt + canonical_solution) for every problem.
-pub fn solutions() -> Vec<(String, String)> {
+#[allow(clippy::expect_used)] // test fixture loading
+fn solutions() -> Vec<(String, String)> {
     let path = humaneval_path();
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut text = String::new();
