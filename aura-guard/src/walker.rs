@@ -32,6 +32,17 @@ pub(crate) fn audit(guard: &Guard, source: &str, shape: &Shape) -> Verdict {
         };
         return finish(source, vec![v], 0);
     }
+    if let Some((offset, codec)) = foreign_encoding_declaration(source) {
+        let v = Pending {
+            rule: Rule::Syntax,
+            offset,
+            message: format!(
+                "the encoding declaration '{codec}' is not allowed: the guard reads the source \
+                 as UTF-8, so declare utf-8 or remove the line"
+            ),
+        };
+        return finish(source, vec![v], 0);
+    }
     let parsed = parser::parse_module(source, 5);
     let mut auditor = Auditor::new(guard);
     if parsed.errors.is_empty() {
@@ -60,6 +71,40 @@ pub(crate) fn audit(guard: &Guard, source: &str, shape: &Shape) -> Verdict {
     }
     let overflow = auditor.overflow;
     finish(source, auditor.violations, overflow)
+}
+
+/// A PEP 263 encoding declaration (`# -*- coding: utf-7 -*-`) in the first two
+/// lines naming anything but UTF-8: CPython would decode the file with that codec,
+/// so the code that runs would not be the code the guard read.
+fn foreign_encoding_declaration(source: &str) -> Option<(usize, String)> {
+    let mut offset = 0usize;
+    for line in source.split_inclusive(['\n', '\r']).take(2) {
+        let trimmed = line.trim_start_matches([' ', '\t', '\x0c', '\u{feff}']);
+        if trimmed.starts_with('#') {
+            // As CPython's `^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)`: the first
+            // "coding" followed by ':' or '='.
+            let declared = trimmed
+                .match_indices("coding")
+                .find_map(|(at, word)| trimmed[at + word.len()..].strip_prefix([':', '=']));
+            if let Some(rest) = declared {
+                let codec: String = rest
+                    .trim_start_matches([' ', '\t'])
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    .collect();
+                let norm = codec.to_ascii_lowercase().replace('_', "-");
+                let utf8 = norm == "utf-8" || norm == "utf8" || norm.starts_with("utf-8-");
+                if !codec.is_empty() && !utf8 {
+                    return Some((offset, codec));
+                }
+            }
+        } else if !trimmed.trim().is_empty() {
+            // Only comment or blank lines may precede the declaration.
+            return None;
+        }
+        offset += line.len();
+    }
+    None
 }
 
 fn finish(source: &str, mut pending: Vec<Pending>, overflow: usize) -> Verdict {

@@ -447,3 +447,19 @@ def stats(self, xs: List[float]) -> Dict[str, float]:
 "#,
     );
 }
+
+#[test]
+fn encoding_declarations() {
+    rejects("# coding: utf-7\nx = 1\n", Rule::Syntax, 1, 1);
+    rejects(
+        "#!/bin/python\n# -*- coding: latin-1 -*-\nx = 1\n",
+        Rule::Syntax,
+        2,
+        1,
+    );
+    accepts("# -*- coding: utf-8 -*-\nx = 1\n");
+    accepts("# coding=UTF_8\nx = 1\n");
+    rejects("# encoding coding: utf-7\n", Rule::Syntax, 1, 1);
+    // Only the first two lines count, as in CPython.
+    accepts("x = 1\ny = 2\n# coding: utf-7\n");
+}
