@@ -716,7 +716,25 @@ impl<'a> Auditor<'a> {
                             .to_owned(),
                     );
                 }
+                let future =
+                    *level == 0 && module.as_ref().is_some_and(|m| m.as_str() == "__future__");
                 match module {
+                    Some(_) if future => {
+                        // Compiler directives (`from __future__ import annotations`):
+                        // only the known feature names.
+                        for alias in names {
+                            if !is_future_feature(alias.name.as_str()) {
+                                self.report(
+                                    Rule::ImportDenied,
+                                    usize::from(alias.name.range.start()),
+                                    format!(
+                                        "'{}' is not a __future__ feature that methods may use",
+                                        alias.name.as_str()
+                                    ),
+                                );
+                            }
+                        }
+                    }
                     Some(m) => self.module(m.as_str(), usize::from(m.range.start())),
                     None => {
                         if *level == 0 {
@@ -1620,6 +1638,22 @@ fn operator(op: ast::Operator) {
         | ast::Operator::BitAnd
         | ast::Operator::FloorDiv => {}
     }
+}
+
+/// `from __future__ import <feature>` names.
+fn is_future_feature(name: &str) -> bool {
+    matches!(
+        name,
+        "annotations"
+            | "generator_stop"
+            | "division"
+            | "absolute_import"
+            | "print_function"
+            | "unicode_literals"
+            | "with_statement"
+            | "nested_scopes"
+            | "generators"
+    )
 }
 
 /// `super()` with no arguments.

@@ -463,3 +463,18 @@ fn encoding_declarations() {
     // Only the first two lines count, as in CPython.
     accepts("x = 1\ny = 2\n# coding: utf-7\n");
 }
+
+#[test]
+fn future_imports() {
+    accepts(
+        "from __future__ import annotations\n\ndef f(x: 'int') -> 'list[int]':\n    return [x]\n",
+    );
+    rejects("from __future__ import braces\n", Rule::ImportDenied, 1, 24);
+    rejects("import __future__\n", Rule::ImportDenied, 1, 8);
+    rejects(
+        "from __future__ import annotations\ndef f(x: 'eval(1)'): pass\n",
+        Rule::BuiltinDenied,
+        2,
+        10,
+    );
+}
