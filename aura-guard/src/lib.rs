@@ -211,8 +211,10 @@ pub enum Shape {
     Module,
 }
 
-/// What the guard allows. [`Policy::default`] is the recommended policy.
+/// What the guard allows. [`Policy::default`] is the recommended policy. As
+/// configuration (serde), missing fields take their default values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Policy {
     allowed_modules: BTreeSet<String>,
     max_source_bytes: usize,

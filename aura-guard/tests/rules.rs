@@ -478,3 +478,14 @@ fn future_imports() {
         10,
     );
 }
+
+#[test]
+fn policy_from_config() {
+    let p: Policy = serde_json::from_str(r#"{"max_depth": 50}"#).unwrap();
+    assert_eq!(p.max_depth(), 50);
+    assert!(p.is_module_allowed("math"));
+    let back: Policy = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    assert_eq!(back, p);
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Guard>();
+}
