@@ -1,3 +1,26 @@
 //! # aura-core
 //!
-//! The object machine (built in the foundation issue).
+//! The object machine of AURA: prototype objects with slots and methods, delegation
+//! to ordered parents, message dispatch through the sandbox, and the `doesNotUnderstand`
+//! hook, all over the ports of the lower crates (`Store`, `Sandbox`, `LanguageModel`,
+//! `Forge`).
+//!
+//! Every object delegates to a genesis root by default; a selector is resolved along
+//! the delegation chain (depth-first, parents in order, cycle-safe, bounded), and the
+//! resolution is cached per receiver until a method or parent on its chain changes.
+
+mod config;
+mod dispatch;
+mod error;
+mod runtime;
+
+pub use config::{Config, SandboxBackend};
+pub use dispatch::{ChainView, MAX_DELEGATION_DEPTH};
+pub use error::{Error, Result};
+pub use runtime::{Runtime, RuntimeBuilder};
+
+pub use aura_cognition as cognition;
+pub use aura_forge as forge;
+pub use aura_guard as guard;
+pub use aura_sandbox as sandbox;
+pub use aura_store as store;

@@ -1,0 +1,124 @@
+//! Runtime settings, read from the builder, the environment and `.env`.
+//!
+//! Precedence, highest first: what the builder is told, then process environment
+//! variables, then a `.env` file in the working directory, then the defaults below.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aura_sandbox::Limits;
+
+/// The sandbox backends a runtime can open by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SandboxBackend {
+    /// `JailSandbox`: Linux namespaces, the embedded default.
+    Jail,
+    /// `DockerSandbox`: a container per call (needs aura-sandbox's `docker` feature).
+    Docker,
+}
+
+/// Settings of a [`crate::Runtime`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where AURA keeps its files (`AURA_DATA_DIR`, default `data`).
+    pub data_dir: PathBuf,
+    /// The SQLite store's file (`AURA_STORE_PATH`, default `<data_dir>/aura.sqlite`);
+    /// `:memory:` keeps everything in memory.
+    pub store_path: PathBuf,
+    /// The name of the genesis root every new object delegates to (`AURA_ROOT_OBJECT`, default `genesis`).
+    pub root_object: String,
+    /// Which sandbox runs methods when the builder is given none (`AURA_SANDBOX`:
+    /// `jail`, the default, or `docker`).
+    pub sandbox_backend: SandboxBackend,
+    /// Limits for every method call (`AURA_SANDBOX_WALL_MS`, `AURA_SANDBOX_CPU_MS`,
+    /// `AURA_SANDBOX_MEMORY_MB`, `AURA_SANDBOX_OUTPUT_KB`).
+    pub limits: Limits,
+    /// How often a call is re-run when its slot write loses a revision race
+    /// (`AURA_CONFLICT_RETRIES`, default 3).
+    pub conflict_retries: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let data_dir = PathBuf::from("data");
+        Self {
+            store_path: data_dir.join("aura.sqlite"),
+            data_dir,
+            root_object: "genesis".into(),
+            sandbox_backend: SandboxBackend::Jail,
+            limits: Limits::default(),
+            conflict_retries: 3,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, overridden by `.env` and then by the process environment.
+    pub fn from_env() -> Self {
+        // A missing .env is normal; a malformed one is reported but not fatal.
+        if let Err(e) = dotenvy::dotenv() {
+            if !e.not_found() {
+                tracing::warn!(target: "Orchestrator", "ignoring unreadable .env: {e}");
+            }
+        }
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// The defaults, overridden by whatever `get` returns for each variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let mut c = Self::default();
+        if let Some(dir) = get("AURA_DATA_DIR") {
+            c.data_dir = PathBuf::from(dir);
+            c.store_path = c.data_dir.join("aura.sqlite");
+        }
+        if let Some(p) = get("AURA_STORE_PATH") {
+            c.store_path = PathBuf::from(p);
+        }
+        if let Some(r) = get("AURA_ROOT_OBJECT") {
+            c.root_object = r;
+        }
+        match get("AURA_SANDBOX").as_deref().map(str::trim) {
+            Some("docker") => c.sandbox_backend = SandboxBackend::Docker,
+            Some("jail") | None => {}
+            Some(other) => tracing::warn!(target: "Orchestrator",
+                "AURA_SANDBOX={other:?} is not `jail` or `docker`; using the jail"),
+        }
+        let num = |k: &str| get(k).and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(ms) = num("AURA_SANDBOX_WALL_MS") {
+            c.limits.wall = Duration::from_millis(ms);
+        }
+        if let Some(ms) = num("AURA_SANDBOX_CPU_MS") {
+            c.limits.cpu = Duration::from_millis(ms);
+        }
+        if let Some(mb) = num("AURA_SANDBOX_MEMORY_MB") {
+            c.limits.memory_bytes = mb << 20;
+        }
+        if let Some(kb) = num("AURA_SANDBOX_OUTPUT_KB") {
+            c.limits.output_bytes = kb << 10;
+        }
+        if let Some(n) = num("AURA_CONFLICT_RETRIES") {
+            c.conflict_retries = n.min(100) as u32;
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let c = Config::from_lookup(|k| match k {
+            "AURA_DATA_DIR" => Some("/tmp/x".into()),
+            "AURA_SANDBOX_WALL_MS" => Some("250".into()),
+            "AURA_SANDBOX_MEMORY_MB" => Some("not a number".into()),
+            _ => None,
+        });
+        assert_eq!(c.store_path, PathBuf::from("/tmp/x/aura.sqlite"));
+        assert_eq!(c.limits.wall, Duration::from_millis(250));
+        assert_eq!(c.limits.memory_bytes, Limits::default().memory_bytes);
+    }
+}

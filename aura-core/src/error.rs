@@ -1,0 +1,134 @@
+//! The core's one error type: what a host sees from the object machine.
+
+use aura_sandbox::{EndReason, GuestError};
+
+/// What went wrong in the object machine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The named object, method or record does not exist.
+    #[error("{kind} not found: {id}")]
+    NotFound {
+        /// What was looked up.
+        kind: &'static str,
+        /// Its id or name.
+        id: String,
+    },
+    /// A write lost a race (a stale revision, a taken name).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The request is invalid (a bad selector, a parent cycle, malformed arguments).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// No object on the delegation chain has the method, and nothing learned it.
+    #[error("{object} does not understand {selector:?} (searched: {})", chain.join(" → "))]
+    DoesNotUnderstand {
+        /// The receiver's name.
+        object: String,
+        /// The message's selector.
+        selector: String,
+        /// The names of the objects searched, in delegation order.
+        chain: Vec<String>,
+    },
+    /// The guard refused a method's source; nothing was stored.
+    #[error("the guard rejected {selector}:\n{verdict}")]
+    Rejected {
+        /// The method.
+        selector: String,
+        /// Every violation, with rule ids and positions.
+        verdict: aura_guard::Verdict,
+    },
+    /// The method ran and raised an exception.
+    #[error("{selector} raised {}: {}", error.type_name, error.message)]
+    MethodRaised {
+        /// The method.
+        selector: String,
+        /// The guest's exception, as text.
+        error: GuestError,
+    },
+    /// The method was stopped by a sandbox limit.
+    #[error("{selector} was stopped: {reason:?} ({detail})")]
+    Stopped {
+        /// The method.
+        selector: String,
+        /// Which limit ended it.
+        reason: EndReason,
+        /// What the sandbox reported.
+        detail: String,
+    },
+    /// A port's backend failed (store, sandbox, model) in a way not named above.
+    #[error("{port} unavailable: {message}")]
+    Unavailable {
+        /// Which port ("store", "sandbox", "model").
+        port: &'static str,
+        /// What it said.
+        message: String,
+    },
+    /// A port's backend failed in a way not named above.
+    #[error("{port} error: {message}")]
+    Backend {
+        /// Which port.
+        port: &'static str,
+        /// What it said.
+        message: String,
+    },
+}
+
+/// The core's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<aura_store::Error> for Error {
+    fn from(e: aura_store::Error) -> Self {
+        use aura_store::Error as S;
+        match e {
+            S::NotFound { kind, id } => Error::NotFound { kind, id },
+            S::Conflict(m) => Error::Conflict(m),
+            S::Invalid(m) => Error::Invalid(m),
+            S::Unavailable(m) | S::Timeout(m) => Error::Unavailable {
+                port: "store",
+                message: m,
+            },
+            other => Error::Backend {
+                port: "store",
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<aura_sandbox::Error> for Error {
+    fn from(e: aura_sandbox::Error) -> Self {
+        use aura_sandbox::Error as S;
+        match e {
+            S::Invalid(m) => Error::Invalid(m),
+            S::Unavailable(m) => Error::Unavailable {
+                port: "sandbox",
+                message: m,
+            },
+            other => Error::Backend {
+                port: "sandbox",
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<aura_cognition::Error> for Error {
+    fn from(e: aura_cognition::Error) -> Self {
+        use aura_cognition::Error as C;
+        match e {
+            C::Unavailable(m) => Error::Unavailable {
+                port: "model",
+                message: m,
+            },
+            C::ModelNotFound(m) => Error::Unavailable {
+                port: "model",
+                message: format!("model not found: {m}"),
+            },
+            other => Error::Backend {
+                port: "model",
+                message: other.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! The runtime: objects, slots, methods and message sends over the ports.
+
+use std::sync::Arc;
+
+use aura_cognition::DynLanguageModel;
+use aura_forge::DynForge;
+use aura_guard::Guard;
+use aura_sandbox::{DynSandbox, EndReason, ExecRequest, MethodSource};
+use aura_store::{
+    DynStore, Method, NewMethod, NewObject, Object, ObjectId, ObjectPatch, Provenance, Selector,
+    SqliteStore, StoreExt,
+};
+use serde_json::{Map, Value};
+
+use crate::config::SandboxBackend;
+use crate::dispatch::{parse_selector, ChainView, ResolutionCache};
+use crate::{Config, Error, Result};
+
+/// Builds a [`Runtime`]; any port left unset gets its embedded default.
+#[derive(Default)]
+#[must_use]
+pub struct RuntimeBuilder {
+    config: Option<Config>,
+    store: Option<DynStore>,
+    sandbox: Option<DynSandbox>,
+    model: Option<DynLanguageModel>,
+    forge: Option<DynForge>,
+    guard: Option<Guard>,
+}
+
+impl RuntimeBuilder {
+    /// Audits methods with this guard (default: `Guard::default()`, deny by default).
+    pub fn guard(mut self, guard: Guard) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Uses these settings instead of [`Config::from_env`].
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Uses this store (default: [`SqliteStore`] at `Config::store_path`).
+    pub fn store(mut self, store: DynStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Uses this sandbox (default: `JailSandbox`, or Docker when `AURA_SANDBOX=docker`).
+    pub fn sandbox(mut self, sandbox: DynSandbox) -> Self {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
+    /// Uses this language model for every persona.
+    pub fn model(mut self, model: DynLanguageModel) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// Uses this forge.
+    pub fn forge(mut self, forge: DynForge) -> Self {
+        self.forge = Some(forge);
+        self
+    }
+
+    /// Opens the ports and makes sure the genesis root object exists.
+    pub async fn build(self) -> Result<Runtime> {
+        let config = self.config.unwrap_or_else(Config::from_env);
+        let store: DynStore = match self.store {
+            Some(s) => s,
+            None => open_default_store(&config).await?,
+        };
+        let sandbox: DynSandbox = match self.sandbox {
+            Some(s) => s,
+            None => open_default_sandbox(&config).await?,
+        };
+        let root = ensure_root(&store, &config.root_object).await?;
+        tracing::info!(target: "Orchestrator", root = %root.id,
+            store = store.capabilities().backend, sandbox = sandbox.capabilities().backend,
+            "runtime awake");
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                sandbox,
+                model: self.model,
+                forge: self.forge,
+                guard: self.guard.unwrap_or_default(),
+                root: root.id,
+                cache: ResolutionCache::default(),
+            }),
+        })
+    }
+}
+
+async fn open_default_store(config: &Config) -> Result<DynStore> {
+    if config.store_path.as_os_str() == ":memory:" {
+        return Ok(Arc::new(SqliteStore::open_in_memory().await?));
+    }
+    if let Some(dir) = config
+        .store_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Unavailable {
+            port: "store",
+            message: format!("cannot create {}: {e}", dir.display()),
+        })?;
+    }
+    Ok(Arc::new(SqliteStore::open(&config.store_path).await?))
+}
+
+async fn open_default_sandbox(config: &Config) -> Result<DynSandbox> {
+    match config.sandbox_backend {
+        SandboxBackend::Jail => Ok(Arc::new(aura_sandbox::JailSandbox::from_env()?)),
+        SandboxBackend::Docker => Ok(aura_sandbox::docker_from_env().await?),
+    }
+}
+
+/// Finds or creates the root object; two runtimes racing to create it both end up with one.
+async fn ensure_root(store: &DynStore, name: &str) -> Result<Object> {
+    if let Some(root) = store.find_object(name).await? {
+        return Ok(root);
+    }
+    match store.create_object(NewObject::named(name)).await {
+        Ok(root) => Ok(root),
+        Err(aura_store::Error::Conflict(_)) => store
+            .find_object(name)
+            .await?
+            .ok_or_else(|| Error::Conflict(format!("root object {name:?} vanished"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+struct Inner {
+    config: Config,
+    store: DynStore,
+    sandbox: DynSandbox,
+    model: Option<DynLanguageModel>,
+    forge: Option<DynForge>,
+    guard: Guard,
+    root: ObjectId,
+    cache: ResolutionCache,
+}
+
+/// The object machine: a handle shared cheaply (`Clone`) across tasks.
+///
+/// Writes made through the runtime keep its resolution cache correct. A host that
+/// writes methods or parents through the store directly (or from another process)
+/// calls [`Runtime::invalidate`] to make them visible at once; a selector that misses
+/// the cache is always re-read from the store before it is declared not understood.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("store", &self.inner.store)
+            .field("sandbox", &self.inner.sandbox)
+            .field("root", &self.inner.root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A builder; unset ports get their embedded defaults.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store port.
+    pub fn store(&self) -> &DynStore {
+        &self.inner.store
+    }
+
+    /// The sandbox port.
+    pub fn sandbox(&self) -> &DynSandbox {
+        &self.inner.sandbox
+    }
+
+    /// The language model, when one is configured.
+    pub fn model(&self) -> Option<&DynLanguageModel> {
+        self.inner.model.as_ref()
+    }
+
+    /// The forge, when one is configured.
+    pub fn forge(&self) -> Option<&DynForge> {
+        self.inner.forge.as_ref()
+    }
+
+    /// The genesis root object's id.
+    pub fn root(&self) -> ObjectId {
+        self.inner.root
+    }
+
+    /// Creates an object; with no parents given it delegates to the genesis root.
+    pub async fn create_object(&self, mut new: NewObject) -> Result<Object> {
+        aura_store::validate_object_name(&new.name)?;
+        if new.parents.is_empty() {
+            new.parents.push(self.inner.root);
+        }
+        let object = self.inner.store.create_object(new).await?;
+        tracing::info!(target: "Store", object = %object.name, id = %object.id, "object created");
+        Ok(object)
+    }
+
+    /// Reads an object.
+    pub async fn object(&self, id: ObjectId) -> Result<Object> {
+        Ok(self.inner.store.get_object(id).await?)
+    }
+
+    /// Finds an object by name.
+    pub async fn find(&self, name: &str) -> Result<Object> {
+        self.inner
+            .store
+            .find_object(name)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "object",
+                id: name.to_string(),
+            })
+    }
+
+    /// Reads one slot (`None` when the object has no such slot).
+    pub async fn slot(&self, id: ObjectId, name: &str) -> Result<Option<Value>> {
+        Ok(self.object(id).await?.slots.get(name).cloned())
+    }
+
+    /// Sets one slot, retrying when another writer got there first.
+    pub async fn set_slot(&self, id: ObjectId, name: &str, value: Value) -> Result<Object> {
+        let mut changes = Map::new();
+        changes.insert(name.to_string(), value);
+        self.merge_slots(id, changes).await
+    }
+
+    /// Merges `changes` into an object's slots, retrying on revision conflicts.
+    pub async fn merge_slots(&self, id: ObjectId, changes: Map<String, Value>) -> Result<Object> {
+        let mut attempt = 0;
+        loop {
+            let object = self.object(id).await?;
+            let mut slots = object.slots.clone();
+            slots.extend(changes.clone());
+            match self.inner.store.update_slots(id, object.rev, slots).await {
+                Err(aura_store::Error::Conflict(_))
+                    if attempt < self.inner.config.conflict_retries =>
+                {
+                    attempt += 1;
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    /// Replaces an object's parents; a cycle is refused and nothing changes.
+    pub async fn set_parents(&self, id: ObjectId, parents: Vec<ObjectId>) -> Result<Object> {
+        let object = self.object(id).await?;
+        let patch = ObjectPatch {
+            slots: None,
+            parents: Some(parents),
+        };
+        let updated = self
+            .inner
+            .store
+            .update_object(id, object.rev, patch)
+            .await?;
+        self.inner.cache.invalidate(id);
+        Ok(updated)
+    }
+
+    /// Deletes an object (refused while others delegate to it).
+    pub async fn delete_object(&self, id: ObjectId) -> Result<()> {
+        if id == self.inner.root {
+            return Err(Error::Invalid(
+                "the genesis root object cannot be deleted".into(),
+            ));
+        }
+        self.inner.store.delete_object(id).await?;
+        self.inner.cache.invalidate(id);
+        Ok(())
+    }
+
+    /// The guard every method passes before it is stored.
+    pub fn guard(&self) -> &Guard {
+        &self.inner.guard
+    }
+
+    /// Stores a method written by hand as the next version on `id`, after the guard
+    /// accepts it ([`Error::Rejected`] with every violation otherwise).
+    pub async fn define_method(
+        &self,
+        id: ObjectId,
+        selector: &str,
+        source: impl Into<String>,
+        doc: impl Into<String>,
+    ) -> Result<Method> {
+        let selector = parse_selector(selector)?;
+        let source = source.into();
+        let verdict = self.inner.guard.audit_method(&source, selector.as_str());
+        if !verdict.accepted {
+            tracing::warn!(target: "PersistenceGuardian", %selector, violations = verdict.violations.len(), "method rejected");
+            return Err(Error::Rejected {
+                selector: selector.to_string(),
+                verdict,
+            });
+        }
+        let method = self
+            .inner
+            .store
+            .put_method(NewMethod {
+                object_id: id,
+                selector,
+                source,
+                tests: String::new(),
+                doc: doc.into(),
+                provenance: Provenance::Manual,
+            })
+            .await?;
+        self.inner.cache.invalidate(id);
+        tracing::info!(target: "Store", selector = %method.selector, version = method.version, "method defined");
+        Ok(method)
+    }
+
+    /// Every version of a method defined directly on `id`, oldest first.
+    pub async fn method_versions(&self, id: ObjectId, selector: &str) -> Result<Vec<Method>> {
+        let selector = parse_selector(selector)?;
+        Ok(self.inner.store.method_versions(id, &selector).await?)
+    }
+
+    /// Makes an earlier version of a method current again.
+    pub async fn rollback_method(
+        &self,
+        id: ObjectId,
+        selector: &str,
+        version: u32,
+    ) -> Result<Method> {
+        let selector = parse_selector(selector)?;
+        let method = self
+            .inner
+            .store
+            .rollback_method(id, &selector, version)
+            .await?;
+        self.inner.cache.invalidate(id);
+        Ok(method)
+    }
+
+    /// Forgets cached resolutions through `id` (after writing through the store directly).
+    pub fn invalidate(&self, id: ObjectId) {
+        self.inner.cache.invalidate(id);
+    }
+
+    /// Forgets every cached resolution.
+    pub fn invalidate_all(&self) {
+        self.inner.cache.clear();
+    }
+
+    /// Every method `id` responds to, resolved along its delegation chain (cached).
+    pub async fn chain_view(&self, id: ObjectId) -> Result<Arc<ChainView>> {
+        if let Some(view) = self.inner.cache.get(id) {
+            return Ok(view);
+        }
+        let object = self.object(id).await?;
+        self.load_view(&object).await
+    }
+
+    async fn load_view(&self, object: &Object) -> Result<Arc<ChainView>> {
+        let view = Arc::new(ChainView::load(self.inner.store.as_ref(), object).await?);
+        self.inner.cache.insert(object.id, view.clone());
+        Ok(view)
+    }
+
+    /// The method `id` would run for `selector`, if any.
+    pub async fn resolve(&self, id: ObjectId, selector: &str) -> Result<Option<Arc<Method>>> {
+        let selector = parse_selector(selector)?;
+        Ok(self.chain_view(id).await?.resolve(&selector).cloned())
+    }
+
+    /// Sends a message: finds the method along the delegation chain and runs it in the
+    /// sandbox; slot changes it makes are committed atomically with a revision check.
+    pub async fn send(&self, id: ObjectId, selector: &str, args: Vec<Value>) -> Result<Value> {
+        let selector = parse_selector(selector)?;
+        let mut attempt = 0;
+        loop {
+            let object = self.object(id).await?;
+            let mut view = match self.inner.cache.get(id) {
+                Some(v) => v,
+                None => self.load_view(&object).await?,
+            };
+            if view.resolve(&selector).is_none() {
+                // The cache may predate a write made elsewhere: look once more before giving up.
+                self.inner.cache.invalidate(id);
+                view = self.load_view(&object).await?;
+            }
+            let Some(method) = view.resolve(&selector).cloned() else {
+                return self.does_not_understand(&object, &selector, &view);
+            };
+            match self.invoke(&object, &view, &method, args.clone()).await {
+                Err(Error::Conflict(_)) if attempt < self.inner.config.conflict_retries => {
+                    attempt += 1;
+                    tracing::debug!(target: "Orchestrator", %selector, attempt, "slot write lost a race; calling again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn does_not_understand(
+        &self,
+        object: &Object,
+        selector: &Selector,
+        view: &ChainView,
+    ) -> Result<Value> {
+        tracing::info!(target: "Orchestrator", object = %object.name, %selector, "doesNotUnderstand");
+        Err(Error::DoesNotUnderstand {
+            object: object.name.clone(),
+            selector: selector.to_string(),
+            chain: view.chain_names(),
+        })
+    }
+
+    async fn invoke(
+        &self,
+        object: &Object,
+        view: &ChainView,
+        method: &Method,
+        args: Vec<Value>,
+    ) -> Result<Value> {
+        let helpers = view
+            .methods
+            .values()
+            .filter(|m| m.selector != method.selector)
+            .map(|m| MethodSource {
+                selector: m.selector.to_string(),
+                source: m.source.clone(),
+            })
+            .collect();
+        let request = ExecRequest {
+            method: MethodSource {
+                selector: method.selector.to_string(),
+                source: method.source.clone(),
+            },
+            helpers,
+            slots: object.slots.clone(),
+            args,
+            tests: None,
+            limits: self.inner.config.limits.clone(),
+        };
+        let outcome = self.inner.sandbox.execute(request).await?;
+        tracing::debug!(target: "Sandbox", selector = %method.selector, ended = ?outcome.ended,
+            wall_ms = outcome.usage.wall_ms, "call finished");
+        match outcome.ended {
+            EndReason::Ok => {}
+            EndReason::Exception => {
+                let error = outcome.error.unwrap_or_else(|| aura_sandbox::GuestError {
+                    type_name: "Exception".into(),
+                    message: "the method raised without details".into(),
+                    traceback: String::new(),
+                });
+                return Err(Error::MethodRaised {
+                    selector: method.selector.to_string(),
+                    error,
+                });
+            }
+            reason => {
+                return Err(Error::Stopped {
+                    selector: method.selector.to_string(),
+                    reason,
+                    detail: truncate(&outcome.stderr, 500),
+                })
+            }
+        }
+        if !outcome.slot_changes.is_empty() {
+            let mut slots = object.slots.clone();
+            slots.extend(outcome.slot_changes);
+            // Any conflict here makes `send` run the method again on fresh slots.
+            self.inner
+                .store
+                .update_slots(object.id, object.rev, slots)
+                .await?;
+        }
+        Ok(outcome.value.unwrap_or(Value::Null))
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}

@@ -1,0 +1,417 @@
+//! The object machine over a real SQLite store, with a mocked sandbox standing in for
+//! execution (the sandbox's own suite proves execution; here we test dispatch logic).
+
+use std::sync::{Arc, Mutex};
+
+use aura_core::store::{NewObject, StoreExt};
+use aura_core::{Config, Error, Runtime};
+use aura_sandbox::{EndReason, ExecOutcome, ExecRequest, GuestError, MockSandbox, ResourceUsage};
+use aura_store::SqliteStore;
+use serde_json::{json, Map, Value};
+
+fn outcome(value: Value) -> ExecOutcome {
+    ExecOutcome {
+        ended: EndReason::Ok,
+        value: Some(value),
+        error: None,
+        slot_changes: Map::new(),
+        tests: vec![],
+        stdout: String::new(),
+        stderr: String::new(),
+        usage: ResourceUsage::default(),
+    }
+}
+
+/// A sandbox that records requests and answers with `reply`.
+fn recording_sandbox(
+    reply: impl Fn(&ExecRequest) -> ExecOutcome + Send + Sync + 'static,
+) -> (MockSandbox, Arc<Mutex<Vec<ExecRequest>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let mut sandbox = MockSandbox::new();
+    sandbox
+        .expect_capabilities()
+        .returning(|| aura_sandbox::SandboxCapabilities::new("mock"));
+    sandbox.expect_execute().returning(move |req| {
+        log.lock().unwrap().push(req.clone());
+        Ok(reply(&req))
+    });
+    (sandbox, seen)
+}
+
+async fn runtime_with(sandbox: MockSandbox) -> Runtime {
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    Runtime::builder()
+        .config(Config::default())
+        .store(store)
+        .sandbox(Arc::new(sandbox))
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn new_objects_delegate_to_genesis() {
+    let (sb, _) = recording_sandbox(|_| outcome(Value::Null));
+    let rt = runtime_with(sb).await;
+    let obj = rt.create_object(NewObject::named("calc")).await.unwrap();
+    assert_eq!(obj.parents, vec![rt.root()]);
+    assert_eq!(rt.find("genesis").await.unwrap().id, rt.root());
+}
+
+#[tokio::test]
+async fn a_missing_method_is_not_understood_naming_the_chain() {
+    let (sb, seen) = recording_sandbox(|_| outcome(Value::Null));
+    let rt = runtime_with(sb).await;
+    let obj = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let err = rt
+        .send(obj.id, "fibonacci", vec![json!(10)])
+        .await
+        .unwrap_err();
+    match err {
+        Error::DoesNotUnderstand {
+            object,
+            selector,
+            chain,
+        } => {
+            assert_eq!(object, "calc");
+            assert_eq!(selector, "fibonacci");
+            assert_eq!(chain, vec!["calc".to_string(), "genesis".to_string()]);
+        }
+        other => panic!("expected DoesNotUnderstand, got {other:?}"),
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing may run for an unknown selector"
+    );
+}
+
+#[tokio::test]
+async fn bad_selectors_and_unknown_ids_are_clear_errors() {
+    let (sb, _) = recording_sandbox(|_| outcome(Value::Null));
+    let rt = runtime_with(sb).await;
+    let obj = rt.create_object(NewObject::named("calc")).await.unwrap();
+    for bad in [
+        "",
+        "1abc",
+        "with space",
+        "__class__",
+        "_private",
+        "import",
+        "a-b",
+        "x;y",
+    ] {
+        assert!(
+            matches!(rt.send(obj.id, bad, vec![]).await, Err(Error::Invalid(_))),
+            "{bad:?} must be refused"
+        );
+    }
+    let ghost = aura_store::ObjectId::new();
+    assert!(matches!(
+        rt.send(ghost, "ok", vec![]).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        rt.object(ghost).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn resolution_walks_parents_in_order_depth_first() {
+    let (sb, _) = recording_sandbox(|_| outcome(Value::Null));
+    let rt = runtime_with(sb).await;
+    // a → [b, c]; b → [d]; d defines greet; c defines greet too. Depth-first: d wins over c.
+    let d = rt.create_object(NewObject::named("d")).await.unwrap();
+    let c = rt.create_object(NewObject::named("c")).await.unwrap();
+    let b = rt
+        .create_object(NewObject::named("b").with_parents([d.id]))
+        .await
+        .unwrap();
+    let a = rt
+        .create_object(NewObject::named("a").with_parents([b.id, c.id]))
+        .await
+        .unwrap();
+    rt.define_method(c.id, "greet", "def greet(self):\n    return 'c'\n", "")
+        .await
+        .unwrap();
+    rt.define_method(d.id, "greet", "def greet(self):\n    return 'd'\n", "")
+        .await
+        .unwrap();
+    let m = rt.resolve(a.id, "greet").await.unwrap().unwrap();
+    assert_eq!(m.object_id, d.id);
+    let names = rt.chain_view(a.id).await.unwrap().chain_names();
+    assert_eq!(names, vec!["a", "b", "d", "genesis", "c"]);
+}
+
+#[tokio::test]
+async fn the_cache_follows_method_writes_rollbacks_and_parent_changes() {
+    let (sb, _) = recording_sandbox(|_| outcome(Value::Null));
+    let rt = runtime_with(sb).await;
+    let mut chain = vec![rt.root()];
+    for i in 0..10 {
+        let o = rt
+            .create_object(
+                NewObject::named(format!("level{i}")).with_parents([*chain.last().unwrap()]),
+            )
+            .await
+            .unwrap();
+        chain.push(o.id);
+    }
+    let leaf = *chain.last().unwrap();
+    let top = chain[1];
+    assert!(rt.resolve(leaf, "area").await.unwrap().is_none()); // cached miss
+    rt.define_method(top, "area", "def area(self):\n    return 1\n", "v1")
+        .await
+        .unwrap();
+    assert_eq!(rt.resolve(leaf, "area").await.unwrap().unwrap().doc, "v1");
+    rt.define_method(top, "area", "def area(self):\n    return 2\n", "v2")
+        .await
+        .unwrap();
+    assert_eq!(rt.resolve(leaf, "area").await.unwrap().unwrap().doc, "v2");
+    rt.rollback_method(top, "area", 1).await.unwrap();
+    let m = rt.resolve(leaf, "area").await.unwrap().unwrap();
+    assert_eq!((m.doc.as_str(), m.version), ("v1", 3));
+    // An override nearer the leaf wins as soon as it is written.
+    rt.define_method(chain[5], "area", "def area(self):\n    return 5\n", "mid")
+        .await
+        .unwrap();
+    assert_eq!(rt.resolve(leaf, "area").await.unwrap().unwrap().doc, "mid");
+    // Re-parenting the leaf straight onto genesis drops the whole chain.
+    rt.set_parents(leaf, vec![rt.root()]).await.unwrap();
+    assert!(rt.resolve(leaf, "area").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn writes_made_behind_the_runtimes_back_are_found_on_a_miss() {
+    let (sb, seen) = recording_sandbox(|_| outcome(json!(42)));
+    let rt = runtime_with(sb).await;
+    let obj = rt.create_object(NewObject::named("calc")).await.unwrap();
+    assert!(rt.resolve(obj.id, "answer").await.unwrap().is_none());
+    // Another writer (say, another process) adds the method straight into the store.
+    rt.store()
+        .put_method(aura_store::NewMethod {
+            object_id: obj.id,
+            selector: "answer".parse().unwrap(),
+            source: "def answer(self):\n    return 42\n".into(),
+            tests: String::new(),
+            doc: String::new(),
+            provenance: aura_store::Provenance::Manual,
+        })
+        .await
+        .unwrap();
+    assert_eq!(rt.send(obj.id, "answer", vec![]).await.unwrap(), json!(42));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_cycle_in_parents_is_refused_and_changes_nothing() {
+    let (sb, _) = recording_sandbox(|_| outcome(Value::Null));
+    let rt = runtime_with(sb).await;
+    let a = rt.create_object(NewObject::named("a")).await.unwrap();
+    let b = rt
+        .create_object(NewObject::named("b").with_parents([a.id]))
+        .await
+        .unwrap();
+    let c = rt
+        .create_object(NewObject::named("c").with_parents([b.id]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        rt.set_parents(a.id, vec![c.id]).await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        rt.set_parents(a.id, vec![a.id]).await,
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(rt.object(a.id).await.unwrap().parents, vec![rt.root()]);
+    assert!(matches!(
+        rt.delete_object(rt.root()).await,
+        Err(Error::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn send_passes_slots_args_and_helpers_and_commits_slot_changes() {
+    let (sb, seen) = recording_sandbox(|req| {
+        let mut out = outcome(json!(req.args[0].as_i64().unwrap() * 2));
+        out.slot_changes.insert("last".into(), req.args[0].clone());
+        out
+    });
+    let rt = runtime_with(sb).await;
+    let base = rt.create_object(NewObject::named("base")).await.unwrap();
+    rt.define_method(base.id, "helper", "def helper(self):\n    return 1\n", "")
+        .await
+        .unwrap();
+    let mut slots = Map::new();
+    slots.insert("unit".into(), json!("cm"));
+    let obj = rt
+        .create_object(
+            NewObject::named("calc")
+                .with_parents([base.id])
+                .with_slots(slots),
+        )
+        .await
+        .unwrap();
+    rt.define_method(
+        obj.id,
+        "double",
+        "def double(self, x):\n    return x * 2\n",
+        "",
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        rt.send(obj.id, "double", vec![json!(21)]).await.unwrap(),
+        json!(42)
+    );
+    let req = seen.lock().unwrap()[0].clone();
+    assert_eq!(req.method.selector, "double");
+    assert_eq!(req.slots.get("unit"), Some(&json!("cm")));
+    assert_eq!(
+        req.helpers
+            .iter()
+            .map(|h| h.selector.as_str())
+            .collect::<Vec<_>>(),
+        vec!["helper"]
+    );
+    let after = rt.object(obj.id).await.unwrap();
+    assert_eq!(after.slots.get("last"), Some(&json!(21)));
+    assert_eq!(after.slots.get("unit"), Some(&json!("cm")));
+    assert_eq!(after.rev, obj.rev + 1);
+}
+
+#[tokio::test]
+async fn a_lost_slot_race_reruns_the_call_on_fresh_slots() {
+    // The sandbox increments `n`; a concurrent writer bumps the object between the
+    // read and the write of the first attempt, so the first write is stale.
+    let rt_cell: Arc<Mutex<Option<(Runtime, aura_store::ObjectId)>>> = Arc::default();
+    let cell = rt_cell.clone();
+    let calls = Arc::new(Mutex::new(0));
+    let counter = calls.clone();
+    let (sb, _) = recording_sandbox(move |req| {
+        let mut n = counter.lock().unwrap();
+        *n += 1;
+        if *n == 1 {
+            // Interfere: another writer updates the object now (on a separate thread,
+            // since we are inside the mock's synchronous callback).
+            let (rt, id) = cell.lock().unwrap().clone().unwrap();
+            std::thread::spawn(move || {
+                tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(rt.set_slot(id, "other", json!(true)))
+                    .unwrap();
+            })
+            .join()
+            .unwrap();
+        }
+        let current = req.slots.get("n").and_then(Value::as_i64).unwrap_or(0);
+        let mut out = outcome(json!(current + 1));
+        out.slot_changes.insert("n".into(), json!(current + 1));
+        out
+    });
+    let rt = runtime_with(sb).await;
+    let obj = rt.create_object(NewObject::named("counter")).await.unwrap();
+    rt.define_method(obj.id, "bump", "def bump(self):\n    pass\n", "")
+        .await
+        .unwrap();
+    *rt_cell.lock().unwrap() = Some((rt.clone(), obj.id));
+    assert_eq!(rt.send(obj.id, "bump", vec![]).await.unwrap(), json!(1));
+    assert_eq!(
+        *calls.lock().unwrap(),
+        2,
+        "the stale first attempt is re-run"
+    );
+    let after = rt.object(obj.id).await.unwrap();
+    assert_eq!(after.slots.get("n"), Some(&json!(1)));
+    assert_eq!(
+        after.slots.get("other"),
+        Some(&json!(true)),
+        "the other writer's change is kept"
+    );
+}
+
+#[tokio::test]
+async fn exceptions_and_limits_become_errors_and_change_no_slots() {
+    let (sb, _) = recording_sandbox(|req| {
+        let mut out = outcome(Value::Null);
+        out.value = None;
+        out.slot_changes.insert("touched".into(), json!(1));
+        if req.method.selector == "boom" {
+            out.ended = EndReason::Exception;
+            out.error = Some(GuestError {
+                type_name: "ZeroDivisionError".into(),
+                message: "division by zero".into(),
+                traceback: "Traceback…".into(),
+            });
+        } else {
+            out.ended = EndReason::Timeout;
+        }
+        out
+    });
+    let rt = runtime_with(sb).await;
+    let obj = rt.create_object(NewObject::named("calc")).await.unwrap();
+    rt.define_method(obj.id, "boom", "def boom(self):\n    return 1/0\n", "")
+        .await
+        .unwrap();
+    rt.define_method(
+        obj.id,
+        "spin",
+        "def spin(self):\n    while True: pass\n",
+        "",
+    )
+    .await
+    .unwrap();
+    match rt.send(obj.id, "boom", vec![]).await.unwrap_err() {
+        Error::MethodRaised { selector, error } => {
+            assert_eq!(selector, "boom");
+            assert_eq!(error.type_name, "ZeroDivisionError");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        rt.send(obj.id, "spin", vec![]).await,
+        Err(Error::Stopped {
+            reason: EndReason::Timeout,
+            ..
+        })
+    ));
+    assert!(rt
+        .object(obj.id)
+        .await
+        .unwrap()
+        .slots
+        .get("touched")
+        .is_none());
+}
+
+#[tokio::test]
+async fn hostile_methods_are_rejected_by_the_guard_and_not_stored() {
+    let (sb, _) = recording_sandbox(|_| outcome(Value::Null));
+    let rt = runtime_with(sb).await;
+    let obj = rt.create_object(NewObject::named("files")).await.unwrap();
+    let err = rt
+        .define_method(
+            obj.id,
+            "ls",
+            "import os\ndef ls(self):\n    return os.listdir('.')\n",
+            "",
+        )
+        .await
+        .unwrap_err();
+    match err {
+        Error::Rejected { selector, verdict } => {
+            assert_eq!(selector, "ls");
+            assert!(!verdict.accepted);
+            assert!(verdict.violations.iter().any(|v| v.line == 1));
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    assert!(rt.method_versions(obj.id, "ls").await.unwrap().is_empty());
+    assert!(matches!(
+        rt.send(obj.id, "ls", vec![]).await,
+        Err(Error::DoesNotUnderstand { .. })
+    ));
+}
