@@ -11,13 +11,17 @@
 //!   merged-/usr symlinks), `/dev/{null,zero,random,urandom}`, an empty `/scratch`
 //!   mount point and `/tmp -> /scratch`; then `pivot_root`, detaches the old root and
 //!   remounts the new one read-only. No `/proc`, no `/etc`, no home, no host `/tmp`.
-//! * **One fork per call.** For each request the server forks a child, which unshares its
-//!   own mount namespace and mounts a *fresh* tmpfs at `/scratch`, sets rlimits (AS, CPU,
-//!   NOFILE, FSIZE, NPROC, CORE=0), makes itself non-dumpable, drops every capability
-//!   (bounding set and capset), sets `no_new_privs`, installs the seccomp filters
-//!   ([`crate::seccomp`]), and only then compiles and runs the guest code. When the child
-//!   exits, everything it did (globals, files, slots) is gone: the next call forks again
-//!   from the clean, pre-initialised server.
+//! * **One fork per call, forked ahead.** The server keeps one *spare* child: forked from
+//!   the clean, pre-initialised server (runner imported, `gc.freeze()`d), it unshares its
+//!   own mount namespace and mounts a *fresh* tmpfs at `/scratch`, makes itself
+//!   non-dumpable, drops every capability (bounding set and capset), sets
+//!   `no_new_privs`, installs the seccomp filters ([`crate::seccomp`]), and then blocks
+//!   on a pipe. A request is handed to the spare, which sets the request's rlimits (AS,
+//!   CPU, NOFILE, FSIZE, NPROC, CORE=0; hard = soft, irreversible without capabilities)
+//!   and only then compiles and runs the guest code. After the reply has gone out the
+//!   server forks the next spare, so fork and lock-down stay off the call's critical
+//!   path. A spare serves exactly one request; when it exits, everything it did
+//!   (globals, files, slots) is gone.
 //! * **Supervision.** The server waits on the child's reply pipe and its pidfd until the
 //!   wall deadline, then SIGKILLs it (the child cannot fork, so that is the whole tree);
 //!   `wait4` gives CPU time and peak RSS. The host keeps a backstop (wall + 2 s): past it,

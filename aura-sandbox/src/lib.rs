@@ -80,3 +80,19 @@ pub use jail::{JailSandbox, JailSandboxBuilder, PYTHON_ENV};
 #[cfg(any(test, feature = "test-utils"))]
 pub use port::MockSandbox;
 pub use port::*;
+
+/// The Docker adapter from the environment when this build has the `docker` feature
+/// ([`Error::Unavailable`] otherwise): lets a host (or a bench) pick the backend at run
+/// time without a feature of its own.
+pub async fn docker_from_env() -> Result<DynSandbox> {
+    #[cfg(feature = "docker")]
+    {
+        Ok(std::sync::Arc::new(DockerSandbox::from_env().await?))
+    }
+    #[cfg(not(feature = "docker"))]
+    {
+        Err(Error::Unavailable(
+            "aura-sandbox was built without the `docker` feature".into(),
+        ))
+    }
+}

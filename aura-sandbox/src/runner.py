@@ -13,10 +13,11 @@
 # (trusted) server and a reply frame holding the child's bytes verbatim (maybe empty).
 # The server never parses what the child wrote: the host validates it.
 #
-# Per request the server forks a child.  The child (jail mode) unshares its mount
-# namespace and mounts a fresh tmpfs at /scratch, then sets rlimits, drops every
-# capability, sets no_new_privs and installs the host-built seccomp filters; only then
-# does any guest code run.  Nothing the child does survives it.
+# Per request a child forked from the server ahead of time (the "spare") unshares its
+# mount namespace, mounts a fresh tmpfs at /scratch, drops every capability, sets
+# no_new_privs and installs the host-built seccomp filters, then waits for its request;
+# it sets the request's rlimits, and only then does any guest code run.  Nothing the
+# child does survives it.
 import builtins
 import ctypes
 import gc
@@ -241,7 +242,8 @@ def prepare_filters(cfg):
         FILTERS.append((buf, SockFprog(len(blob) // 8, ctypes.cast(buf, ctypes.c_void_p))))
 
 
-def lock_down(cfg, limits, jailed):
+def prepare_child(cfg, jailed):
+    # Everything that does not depend on the request: done ahead of time by the spare.
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -252,15 +254,6 @@ def lock_down(cfg, limits, jailed):
               "mode=0700,size=%d" % cfg["scratch_bytes"])
     os.chdir("/scratch")
     os.environ.clear()
-    mem = int(limits["memory_bytes"]) + int(cfg.get("baseline_vm_bytes", 0))
-    cpu = max(1, -(-int(limits["cpu"]) // 1000))
-    for res, val in ((resource.RLIMIT_AS, (mem, mem)),
-                     (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-                     (resource.RLIMIT_NOFILE, (64, 64)),
-                     (resource.RLIMIT_FSIZE, (cfg["scratch_bytes"], cfg["scratch_bytes"])),
-                     (resource.RLIMIT_CORE, (0, 0)),
-                     (resource.RLIMIT_NPROC, (cfg.get("nproc", 64),) * 2)):
-        resource.setrlimit(res, val)
     LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     if jailed:
         cap = 0
@@ -272,6 +265,19 @@ def lock_down(cfg, limits, jailed):
     check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     for _, prog in FILTERS:
         check(LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+
+
+def apply_limits(cfg, limits):
+    # Hard and soft limits alike: without capabilities they can only go down.
+    mem = int(limits["memory_bytes"]) + int(cfg.get("baseline_vm_bytes", 0))
+    cpu = max(1, -(-int(limits["cpu"]) // 1000))
+    for res, val in ((resource.RLIMIT_AS, (mem, mem)),
+                     (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+                     (resource.RLIMIT_NOFILE, (64, 64)),
+                     (resource.RLIMIT_FSIZE, (cfg["scratch_bytes"], cfg["scratch_bytes"])),
+                     (resource.RLIMIT_CORE, (0, 0)),
+                     (resource.RLIMIT_NPROC, (cfg.get("nproc", 64),) * 2)):
+        resource.setrlimit(res, val)
 
 
 class OutputLimitExceeded(BaseException):
@@ -441,11 +447,35 @@ def run_request(req, out_cap):
     return reply
 
 
-def child_main(req, wfd, cfg, jailed):
+def read_raw_frame(fd):
+    head = read_exact(fd, 4)
+    if head is None:
+        return None
+    (n,) = struct.unpack(">I", head)
+    return read_exact(fd, n)
+
+
+def child_main(rfd, wfd, cfg, jailed):
+    # Locked down first, then wait for the request: no guest code runs before both.
+    setup_error = None
     try:
-        lock_down(cfg, req["limits"], jailed)
+        prepare_child(cfg, jailed)
     except BaseException as e:
-        write_all(wfd, dumps({"setup_error": "%s: %s" % (type(e).__name__, e)}).encode())
+        setup_error = "%s: %s" % (type(e).__name__, e)
+    body = read_raw_frame(rfd)
+    if body is None:
+        os._exit(0)
+    os.close(rfd)
+    req = None
+    if setup_error is None:
+        try:
+            req = json.loads(body)
+            del body
+            apply_limits(cfg, req["limits"])
+        except BaseException as e:
+            setup_error = "%s: %s" % (type(e).__name__, e)
+    if setup_error is not None:
+        write_all(wfd, dumps({"setup_error": setup_error}).encode())
         os._exit(70)
     out_cap = int(req["limits"]["output_bytes"])
     out, err = Capture(out_cap), Capture(out_cap)
@@ -469,20 +499,59 @@ def child_main(req, wfd, cfg, jailed):
     os._exit(0)
 
 
-def serve_one(req, cfg, jailed):
+class Spare:
+    """A forked child, locked down and waiting for its request on a pipe."""
+
+    def __init__(self, cfg, jailed):
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(req_w)
+                os.close(rep_r)
+                child_main(req_r, rep_w, cfg, jailed)
+            finally:
+                os._exit(72)
+        os.close(req_r)
+        os.close(rep_w)
+        self.pid, self.req_w, self.rep_r = pid, req_w, rep_r
+        self.pidfd = os.pidfd_open(pid)
+
+    def hand(self, body):
+        # False when the spare died before it got its request.
+        try:
+            write_all(self.req_w, struct.pack(">I", len(body)) + body)
+            return True
+        except OSError:
+            self.discard()
+            return False
+        finally:
+            if self.req_w >= 0:
+                os.close(self.req_w)
+                self.req_w = -1
+
+    def discard(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(self.pid, 0)
+        for fd in (self.req_w, self.rep_r, self.pidfd):
+            if fd >= 0:
+                os.close(fd)
+        self.req_w = self.rep_r = self.pidfd = -1
+
+
+def serve_one(body, req, spare, cfg, jailed):
     limits = req["limits"]
     cap = 4 * int(limits["output_bytes"]) + (1 << 20)
-    r, w = os.pipe()
     t0 = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            child_main(req, w, cfg, jailed)
-        finally:
-            os._exit(72)
-    os.close(w)
-    pidfd = os.pidfd_open(pid)
+    if spare is None or not spare.hand(body):
+        spare = Spare(cfg, jailed)
+        if not spare.hand(body):
+            raise OSError("a fresh child died before its request")
+    pid, r, pidfd = spare.pid, spare.rep_r, spare.pidfd
     deadline = t0 + int(limits["wall"]) / 1000.0
     buf = bytearray()
     timed_out = overflow = exited = False
@@ -568,13 +637,18 @@ def main():
     gc.collect()
     gc.freeze()
     write_frame(HOST_OUT, {"ready": True, "python": sys.version.split()[0]})
+    # The next call's child is forked and locked down ahead of time, after the previous
+    # reply went out: the fork and the lock-down stay off the call's critical path.
+    spare = Spare(cfg, jailed) if jailed else None
     while True:
-        req = read_frame(HOST_IN)
-        if req is None:
+        body = read_raw_frame(HOST_IN)
+        if body is None:
             return
-        serve_one(req, cfg, jailed)
+        req = json.loads(body)
+        serve_one(body, req, spare, cfg, jailed)
         if not jailed:
             return
+        spare = Spare(cfg, jailed)
 
 
 main()

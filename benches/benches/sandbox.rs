@@ -1,8 +1,156 @@
-//! Placeholder until the sandbox benchmark is written.
+//! The sandbox's speed goals: a warm jail call of a trivial method p50 ≤ 2 ms and
+//! p99 ≤ 10 ms; the first call, fork-server start included, ≤ 100 ms; a Docker cold
+//! call ≤ 1 s; and a side-by-side of a warm jail call, a fresh `python3 -c` process
+//! and a Docker call.
+//!
+//! Run: `cargo bench -p aura-benches --bench sandbox` (jail and subprocess), and
+//! `cargo bench -p aura-benches --bench sandbox --features aura-sandbox/docker` to add
+//! Docker (needs `scripts/setup.sh`). The interpreter is `AURA_SANDBOX_PYTHON`, else
+//! `/usr/bin/python3` when present, else `python3` on `PATH`. Before criterion runs, a
+//! summary prints p50/p99 of each path and the ratios.
 #![allow(missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aura_sandbox::{DynSandbox, ExecRequest, JailSandbox, MethodSource, Sandbox};
 use criterion::{criterion_group, criterion_main, Criterion};
+use tokio::runtime::Runtime;
 
-fn placeholder(_c: &mut Criterion) {}
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("AURA_SANDBOX_PYTHON") {
+        return p.into();
+    }
+    if std::path::Path::new("/usr/bin/python3").exists() {
+        return "/usr/bin/python3".into();
+    }
+    "python3".into()
+}
 
-criterion_group!(benches, placeholder);
+fn trivial() -> ExecRequest {
+    ExecRequest::call(
+        MethodSource {
+            selector: "inc".into(),
+            source: "def inc(self, x):\n    return x + 1\n".into(),
+        },
+        vec![41.into()],
+    )
+}
+
+fn jail() -> JailSandbox {
+    JailSandbox::builder()
+        .python(python())
+        .build()
+        .expect("jail")
+}
+
+async fn call(sb: &dyn Sandbox) {
+    let o = sb.execute(trivial()).await.expect("execute");
+    assert_eq!(o.value, Some(42.into()), "{o:?}");
+}
+
+fn subprocess() {
+    let out = std::process::Command::new(python())
+        .args(["-c", "print(41 + 1)"])
+        .output()
+        .expect("python3 -c");
+    assert!(out.status.success());
+}
+
+fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |p: f64| v[(((v.len() - 1) as f64) * p).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+async fn docker() -> Option<DynSandbox> {
+    match aura_sandbox::docker_from_env().await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            println!("docker: not measured ({e})");
+            None
+        }
+    }
+}
+
+/// p50/p99 of each path, and the ratios, printed once.
+fn summary(rt: &Runtime) {
+    let sb = jail();
+    rt.block_on(sb.warm_up()).expect("warm up");
+    rt.block_on(call(&sb));
+    let mut warm = Vec::new();
+    for _ in 0..1000 {
+        let t = Instant::now();
+        rt.block_on(call(&sb));
+        warm.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let (w50, w99) = percentiles(warm);
+    let mut first = Vec::new();
+    for _ in 0..20 {
+        let fresh = jail();
+        let t = Instant::now();
+        rt.block_on(call(&fresh));
+        first.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let (f50, f99) = percentiles(first);
+    let mut sub = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        subprocess();
+        sub.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let (s50, s99) = percentiles(sub);
+    println!("sandbox summary ({}):", python().display());
+    println!(
+        "  jail warm call      p50 {w50:8.2} ms  p99 {w99:8.2} ms  (goal p50 <= 2, p99 <= 10)"
+    );
+    println!("  jail first call     p50 {f50:8.2} ms  p99 {f99:8.2} ms  (goal <= 100, server start included)");
+    println!("  python3 -c process  p50 {s50:8.2} ms  p99 {s99:8.2} ms");
+    println!("  ratio python3 -c / jail warm: {:.1}x", s50 / w50);
+    if let Some(d) = rt.block_on(docker()) {
+        let mut cold = Vec::new();
+        for _ in 0..10 {
+            let t = Instant::now();
+            rt.block_on(call(&*d));
+            cold.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let (d50, d99) = percentiles(cold);
+        println!("  docker cold call    p50 {d50:8.2} ms  p99 {d99:8.2} ms  (goal <= 1000)");
+        println!("  ratio docker / jail warm: {:.0}x", d50 / w50);
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new().expect("runtime");
+    summary(&rt);
+
+    let sb = jail();
+    rt.block_on(sb.warm_up()).expect("warm up");
+    let mut g = c.benchmark_group("sandbox");
+    g.bench_function("jail_warm_call", |b| b.to_async(&rt).iter(|| call(&sb)));
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.bench_function("jail_first_call", |b| {
+        b.to_async(&rt).iter_custom(|iters| async move {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let fresh = jail();
+                let t = Instant::now();
+                call(&fresh).await;
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    g.bench_function("python3_c_subprocess", |b| b.iter(subprocess));
+    if let Some(d) = rt.block_on(docker()) {
+        let d = Arc::clone(&d);
+        g.measurement_time(Duration::from_secs(15));
+        g.bench_function("docker_cold_call", |b| b.to_async(&rt).iter(|| call(&*d)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
 criterion_main!(benches);
