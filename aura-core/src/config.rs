@@ -35,6 +35,10 @@ pub struct Config {
     /// Limits for every method call (`AURA_SANDBOX_WALL_MS`, `AURA_SANDBOX_CPU_MS`,
     /// `AURA_SANDBOX_MEMORY_MB`, `AURA_SANDBOX_OUTPUT_KB`).
     pub limits: Limits,
+    /// Attempts the learn cycle makes before refusing (`AURA_LEARN_ATTEMPTS`, default 3).
+    pub learn_attempts: u32,
+    /// Which personas take part (`AURA_CASCADE_MODE`: `full`, the default, or `single`).
+    pub cascade_mode: aura_cognition::CascadeMode,
     /// How often a call is re-run when its slot write loses a revision race
     /// (`AURA_CONFLICT_RETRIES`, default 3).
     pub conflict_retries: u32,
@@ -50,6 +54,8 @@ impl Default for Config {
             sandbox_backend: SandboxBackend::Jail,
             limits: Limits::default(),
             conflict_retries: 3,
+            learn_attempts: 3,
+            cascade_mode: aura_cognition::CascadeMode::Full,
         }
     }
 }
@@ -97,6 +103,15 @@ impl Config {
         }
         if let Some(kb) = num("AURA_SANDBOX_OUTPUT_KB") {
             c.limits.output_bytes = kb << 10;
+        }
+        if let Some(n) = num("AURA_LEARN_ATTEMPTS") {
+            c.learn_attempts = n.clamp(1, 20) as u32;
+        }
+        match get("AURA_CASCADE_MODE").as_deref().map(str::trim) {
+            Some("single") => c.cascade_mode = aura_cognition::CascadeMode::Single,
+            Some("full") | None => {}
+            Some(other) => tracing::warn!(target: "Orchestrator",
+                "AURA_CASCADE_MODE={other:?} is not `full` or `single`; using the full cascade"),
         }
         if let Some(n) = num("AURA_CONFLICT_RETRIES") {
             c.conflict_retries = n.min(100) as u32;

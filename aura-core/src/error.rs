@@ -38,6 +38,17 @@ pub enum Error {
         /// Every violation, with rule ids and positions.
         verdict: aura_guard::Verdict,
     },
+    /// The learn cycle gave up: no attempt passed the guard and its tests. Nothing but
+    /// the audit trail of the attempts was written.
+    #[error("could not learn {selector} in {attempts} attempt(s): {}", failures.last().map(|f| format!("{} — {}", f.stage, f.message)).unwrap_or_default())]
+    Refused {
+        /// The method.
+        selector: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Why each attempt failed, in order.
+        failures: Vec<crate::learn::AttemptFailure>,
+    },
     /// The method ran and raised an exception.
     #[error("{selector} raised {}: {}", error.type_name, error.message)]
     MethodRaised {

@@ -12,11 +12,13 @@
 mod config;
 mod dispatch;
 mod error;
+mod learn;
 mod runtime;
 
 pub use config::{Config, SandboxBackend};
 pub use dispatch::{ChainView, MAX_DELEGATION_DEPTH};
 pub use error::{Error, Result};
+pub use learn::{AttemptFailure, LearnRequest, Learned, StoreGrounding};
 pub use runtime::{Runtime, RuntimeBuilder};
 
 pub use aura_cognition as cognition;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use aura_cognition::DynLanguageModel;
+use aura_cognition::{Cascade, DynLanguageModel};
 use aura_forge::DynForge;
 use aura_guard::Guard;
 use aura_sandbox::{DynSandbox, EndReason, ExecRequest, MethodSource};
@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::config::SandboxBackend;
 use crate::dispatch::{parse_selector, ChainView, ResolutionCache};
+use crate::learn::{LearnLocks, LearnRequest, StoreGrounding};
 use crate::{Config, Error, Result};
 
 /// Builds a [`Runtime`]; any port left unset gets its embedded default.
@@ -26,6 +27,7 @@ pub struct RuntimeBuilder {
     model: Option<DynLanguageModel>,
     forge: Option<DynForge>,
     guard: Option<Guard>,
+    cascade: Option<Cascade>,
 }
 
 impl RuntimeBuilder {
@@ -59,6 +61,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Learns with this cascade (default: every persona served by the configured model,
+    /// grounded in the store's memory graph).
+    pub fn cascade(mut self, cascade: Cascade) -> Self {
+        self.cascade = Some(cascade);
+        self
+    }
+
     /// Uses this forge.
     pub fn forge(mut self, forge: DynForge) -> Self {
         self.forge = Some(forge);
@@ -77,6 +86,20 @@ impl RuntimeBuilder {
             None => open_default_sandbox(&config).await?,
         };
         let root = ensure_root(&store, &config.root_object).await?;
+        let model = match self.model {
+            Some(m) => Some(m),
+            None => open_default_model()?,
+        };
+        let cascade = match (self.cascade, &model) {
+            (Some(c), _) => Some(Arc::new(c)),
+            (None, Some(m)) => Some(Arc::new(
+                Cascade::builder(m.clone())
+                    .mode(config.cascade_mode)
+                    .grounding(Arc::new(StoreGrounding::new(store.clone())))
+                    .build(),
+            )),
+            (None, None) => None,
+        };
         tracing::info!(target: "Orchestrator", root = %root.id,
             store = store.capabilities().backend, sandbox = sandbox.capabilities().backend,
             "runtime awake");
@@ -85,7 +108,9 @@ impl RuntimeBuilder {
                 config,
                 store,
                 sandbox,
-                model: self.model,
+                model,
+                cascade,
+                learn_locks: LearnLocks::default(),
                 forge: self.forge,
                 guard: self.guard.unwrap_or_default(),
                 root: root.id,
@@ -110,6 +135,22 @@ async fn open_default_store(config: &Config) -> Result<DynStore> {
         })?;
     }
     Ok(Arc::new(SqliteStore::open(&config.store_path).await?))
+}
+
+/// The embedded model when this build has it and its file is installed; `None` otherwise
+/// (then nothing can be learned, and a miss is reported as not understood).
+fn open_default_model() -> Result<Option<DynLanguageModel>> {
+    #[cfg(feature = "local-model")]
+    {
+        let path = aura_cognition::default_model_path();
+        if path.exists() {
+            let model = aura_cognition::LocalModel::from_env()?;
+            return Ok(Some(Arc::new(model)));
+        }
+        tracing::warn!(target: "Orchestrator", path = %path.display(),
+            "no local model installed (scripts/setup.sh installs it): learning is off");
+    }
+    Ok(None)
 }
 
 async fn open_default_sandbox(config: &Config) -> Result<DynSandbox> {
@@ -139,6 +180,8 @@ struct Inner {
     store: DynStore,
     sandbox: DynSandbox,
     model: Option<DynLanguageModel>,
+    cascade: Option<Arc<Cascade>>,
+    learn_locks: LearnLocks,
     forge: Option<DynForge>,
     guard: Guard,
     root: ObjectId,
@@ -190,6 +233,15 @@ impl Runtime {
     /// The language model, when one is configured.
     pub fn model(&self) -> Option<&DynLanguageModel> {
         self.inner.model.as_ref()
+    }
+
+    /// The learn cycle's cascade, when a model is configured.
+    pub fn cascade(&self) -> Option<&Arc<Cascade>> {
+        self.inner.cascade.as_ref()
+    }
+
+    pub(crate) fn learn_locks(&self) -> &LearnLocks {
+        &self.inner.learn_locks
     }
 
     /// The forge, when one is configured.
@@ -388,6 +440,7 @@ impl Runtime {
     pub async fn send(&self, id: ObjectId, selector: &str, args: Vec<Value>) -> Result<Value> {
         let selector = parse_selector(selector)?;
         let mut attempt = 0;
+        let mut learned = false;
         loop {
             let object = self.object(id).await?;
             let mut view = match self.inner.cache.get(id) {
@@ -400,7 +453,17 @@ impl Runtime {
                 view = self.load_view(&object).await?;
             }
             let Some(method) = view.resolve(&selector).cloned() else {
-                return self.does_not_understand(&object, &selector, &view);
+                if self.inner.cascade.is_none() || learned {
+                    return self.does_not_understand(&object, &selector, &view);
+                }
+                let request = LearnRequest {
+                    selector: selector.to_string(),
+                    request_text: format!("{}({})", selector, render_args(&args)),
+                    args: args.clone(),
+                };
+                self.learn(id, request).await?;
+                learned = true;
+                continue;
             };
             match self.invoke(&object, &view, &method, args.clone()).await {
                 Err(Error::Conflict(_)) if attempt < self.inner.config.conflict_retries => {
@@ -488,6 +551,13 @@ impl Runtime {
         }
         Ok(outcome.value.unwrap_or(Value::Null))
     }
+}
+
+fn render_args(args: &[Value]) -> String {
+    args.iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn truncate(s: &str, max: usize) -> String {

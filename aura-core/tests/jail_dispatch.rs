@@ -1,4 +1,5 @@
 //! Dispatch end to end on the embedded defaults: SQLite store and the namespace jail.
+#![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
 
 use std::sync::Arc;
 

@@ -1,5 +1,6 @@
 //! The object machine over a real SQLite store, with a mocked sandbox standing in for
 //! execution (the sandbox's own suite proves execution; here we test dispatch logic).
+#![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
 
 use std::sync::{Arc, Mutex};
 

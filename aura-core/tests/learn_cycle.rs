@@ -1,0 +1,279 @@
+//! The learn cycle on the real SQLite store and the real jail, with a scripted model
+//! standing in for the personas (deterministic; the real-model run is separate).
+#![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
+
+use std::sync::Arc;
+
+use aura_cognition::{CascadeMode, ChatRequest, ScriptedModel};
+use aura_core::store::{AuditQuery, NewObject, Provenance, Store};
+use aura_core::{Config, Error, LearnRequest, Runtime};
+use aura_sandbox::JailSandbox;
+use aura_store::SqliteStore;
+use serde_json::{json, Value};
+
+const GOOD_FIB: &str = "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n";
+const WRONG_FIB: &str = "def fibonacci(self, n):\n    return n\n";
+const FIB_TESTS: &str = "def test_ten():\n    assert obj.fibonacci(10) == 55\n\ndef test_zero():\n    assert obj.fibonacci(0) == 0\n";
+
+fn candidate(source: &str, tests: &str) -> String {
+    json!({"source": source, "tests": tests, "doc": "the n-th Fibonacci number", "rationale": "iterative"})
+        .to_string()
+}
+
+fn sandbox() -> Arc<JailSandbox> {
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    Arc::new(JailSandbox::builder().python(python).build().unwrap())
+}
+
+async fn runtime(model: ScriptedModel, mode: CascadeMode) -> (Runtime, Arc<SqliteStore>) {
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let mut config = Config::default();
+    config.cascade_mode = mode;
+    let rt = Runtime::builder()
+        .config(config)
+        .store(store.clone())
+        .sandbox(sandbox())
+        .model(Arc::new(model))
+        .build()
+        .await
+        .unwrap();
+    (rt, store)
+}
+
+async fn events(store: &SqliteStore, kind: &str) -> Vec<aura_store::AuditEvent> {
+    store
+        .query_audit(&AuditQuery {
+            kind: Some(kind.into()),
+            limit: Some(1000),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .events
+}
+
+#[tokio::test]
+async fn a_missed_message_is_learned_tested_committed_and_answered() {
+    let model = ScriptedModel::new([candidate(GOOD_FIB, FIB_TESTS)]);
+    let (rt, store) = runtime(model.clone(), CascadeMode::Single).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+
+    assert_eq!(
+        rt.send(calc.id, "fibonacci", vec![json!(10)])
+            .await
+            .unwrap(),
+        json!(55)
+    );
+    // Learned once, then answered from the store without asking the model again.
+    assert_eq!(
+        rt.send(calc.id, "fibonacci", vec![json!(12)])
+            .await
+            .unwrap(),
+        json!(144)
+    );
+    assert_eq!(model.requests().len(), 1);
+
+    let versions = rt.method_versions(calc.id, "fibonacci").await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert!(matches!(versions[0].provenance, Provenance::Learned { .. }));
+    assert_eq!(versions[0].tests, FIB_TESTS);
+    assert_eq!(events(&store, "learn.committed").await.len(), 1);
+    assert!(events(&store, "learn.attempt_failed").await.is_empty());
+    let hits = store.search_memory("fibonacci", 10).await.unwrap();
+    assert!(
+        hits.iter().any(|h| h.node.kind == "method"),
+        "the method is in graph memory"
+    );
+}
+
+#[tokio::test]
+async fn failed_tests_are_fed_back_and_the_next_attempt_is_kept() {
+    let model = ScriptedModel::new([
+        candidate(WRONG_FIB, FIB_TESTS),
+        candidate(GOOD_FIB, FIB_TESTS),
+    ]);
+    let (rt, store) = runtime(model.clone(), CascadeMode::Single).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let learned = rt
+        .learn(
+            calc.id,
+            LearnRequest {
+                selector: "fibonacci".into(),
+                request_text: "teach yourself to calculate the fibonacci sequence".into(),
+                args: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(learned.attempts, 2);
+    assert_eq!(learned.tests_passed, 2);
+    let second_prompt: String = model.requests()[1]
+        .messages
+        .iter()
+        .map(|m| m.content.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        second_prompt.contains("test_ten"),
+        "the failure reaches the next attempt: {second_prompt}"
+    );
+    assert_eq!(events(&store, "learn.attempt_failed").await.len(), 1);
+    assert_eq!(
+        rt.send(calc.id, "fibonacci", vec![json!(10)])
+            .await
+            .unwrap(),
+        json!(55)
+    );
+}
+
+#[tokio::test]
+async fn hostile_code_is_refused_with_rule_ids_and_nothing_but_the_trail_is_written() {
+    let hostile = candidate(
+        "import os\ndef list_files(self):\n    return os.listdir('.')\n",
+        "def test_it():\n    assert obj.list_files() is not None\n",
+    );
+    let model = ScriptedModel::new([hostile.clone(), hostile.clone(), hostile]);
+    let (rt, store) = runtime(model, CascadeMode::Single).await;
+    let files = rt.create_object(NewObject::named("files")).await.unwrap();
+    let memory_before = store
+        .search_memory("list files os", 100)
+        .await
+        .unwrap()
+        .len();
+
+    let err = rt
+        .learn(
+            files.id,
+            LearnRequest {
+                selector: "list_files".into(),
+                request_text:
+                    "teach yourself to list the files in the current directory using the os module"
+                        .into(),
+                args: vec![],
+            },
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Refused {
+            selector,
+            attempts,
+            failures,
+        } => {
+            assert_eq!(selector, "list_files");
+            assert_eq!(*attempts, 3);
+            assert!(
+                failures
+                    .iter()
+                    .all(|f| f.stage == "guard" && !f.rules.is_empty()),
+                "{failures:?}"
+            );
+        }
+        other => panic!("expected Refused, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains("os"),
+        "the refusal names the reason: {err}"
+    );
+    assert!(rt
+        .method_versions(files.id, "list_files")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .search_memory("list files os", 100)
+            .await
+            .unwrap()
+            .len(),
+        memory_before
+    );
+    assert_eq!(events(&store, "learn.attempt_failed").await.len(), 3);
+    assert_eq!(events(&store, "learn.refused").await.len(), 1);
+    assert_eq!(
+        rt.object(files.id).await.unwrap().rev,
+        files.rev,
+        "the object is untouched"
+    );
+}
+
+#[tokio::test]
+async fn garbage_from_the_model_is_an_attempt_not_a_crash() {
+    // The cascade repairs one bad reply itself; two in a row spoil the attempt.
+    let model = ScriptedModel::new([
+        "this is not json at all".to_string(),
+        "{\"still\": broken".to_string(),
+        candidate(GOOD_FIB, FIB_TESTS),
+    ]);
+    let (rt, store) = runtime(model, CascadeMode::Single).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    assert_eq!(
+        rt.send(calc.id, "fibonacci", vec![json!(10)])
+            .await
+            .unwrap(),
+        json!(55)
+    );
+    let failed = events(&store, "learn.attempt_failed").await;
+    assert!(!failed.is_empty());
+    assert!(failed
+        .iter()
+        .all(|e| e.payload["failure"]["stage"] == "cascade"));
+}
+
+#[tokio::test]
+async fn concurrent_misses_of_one_selector_commit_one_method() {
+    let model = ScriptedModel::from_fn(|_req: &ChatRequest| Ok(candidate(GOOD_FIB, FIB_TESTS)));
+    let (rt, _store) = runtime(model, CascadeMode::Single).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let calls = (0..4).map(|i| {
+        let rt = rt.clone();
+        tokio::spawn(async move { rt.send(calc.id, "fibonacci", vec![json!(10 + i)]).await })
+    });
+    let results: Vec<Value> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().unwrap())
+        .collect();
+    assert_eq!(results, vec![json!(55), json!(89), json!(144), json!(233)]);
+    assert_eq!(
+        rt.method_versions(calc.id, "fibonacci")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_full_cascade_records_every_persona_in_the_committed_packet() {
+    // Every persona gets the same scripted reply; the cascade decides what to keep.
+    let model = ScriptedModel::from_fn(|req: &ChatRequest| {
+        Ok(if req.schema.is_some() {
+            candidate(GOOD_FIB, FIB_TESTS)
+        } else {
+            "Compute iteratively.".into()
+        })
+    });
+    let (rt, store) = runtime(model, CascadeMode::Full).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    assert_eq!(
+        rt.send(calc.id, "fibonacci", vec![json!(10)])
+            .await
+            .unwrap(),
+        json!(55)
+    );
+    let committed = events(&store, "learn.committed").await;
+    let packet = &committed[0].payload["packet"];
+    let personas: Vec<String> = packet["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["persona"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(personas.first().map(String::as_str), Some("BRICK"));
+    assert_eq!(personas.last().map(String::as_str), Some("ALFRED"));
+}
