@@ -10,12 +10,14 @@
 //! resolution is cached per receiver until a method or parent on its chain changes.
 
 mod config;
+mod conversation;
 mod dispatch;
 mod error;
 mod learn;
 mod runtime;
 
 pub use config::{Config, SandboxBackend};
+pub use conversation::Reply;
 pub use dispatch::{ChainView, MAX_DELEGATION_DEPTH};
 pub use error::{Error, Result};
 pub use learn::{AttemptFailure, LearnRequest, Learned, StoreGrounding};

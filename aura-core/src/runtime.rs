@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use aura_cognition::{Cascade, DynLanguageModel};
+use aura_cognition::{Cascade, ContextIngestor, ContextIngestorBuilder, DynLanguageModel};
 use aura_forge::DynForge;
 use aura_guard::Guard;
 use aura_sandbox::{DynSandbox, EndReason, ExecRequest, MethodSource};
@@ -28,6 +28,7 @@ pub struct RuntimeBuilder {
     forge: Option<DynForge>,
     guard: Option<Guard>,
     cascade: Option<Cascade>,
+    context: Option<Arc<ContextIngestor>>,
 }
 
 impl RuntimeBuilder {
@@ -68,6 +69,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Takes real-time context (time, place, news) from this ingestor
+    /// (default: `ContextIngestor::from_env()`).
+    pub fn context(mut self, ingestor: Arc<ContextIngestor>) -> Self {
+        self.context = Some(ingestor);
+        self
+    }
+
     /// Uses this forge.
     pub fn forge(mut self, forge: DynForge) -> Self {
         self.forge = Some(forge);
@@ -90,12 +98,16 @@ impl RuntimeBuilder {
             Some(m) => Some(m),
             None => open_default_model()?,
         };
+        let context = self
+            .context
+            .unwrap_or_else(|| Arc::new(ContextIngestorBuilder::from_env().build()));
         let cascade = match (self.cascade, &model) {
             (Some(c), _) => Some(Arc::new(c)),
             (None, Some(m)) => Some(Arc::new(
                 Cascade::builder(m.clone())
                     .mode(config.cascade_mode)
                     .grounding(Arc::new(StoreGrounding::new(store.clone())))
+                    .context(context.clone())
                     .build(),
             )),
             (None, None) => None,
@@ -110,6 +122,7 @@ impl RuntimeBuilder {
                 sandbox,
                 model,
                 cascade,
+                context,
                 learn_locks: LearnLocks::default(),
                 forge: self.forge,
                 guard: self.guard.unwrap_or_default(),
@@ -181,6 +194,7 @@ struct Inner {
     sandbox: DynSandbox,
     model: Option<DynLanguageModel>,
     cascade: Option<Arc<Cascade>>,
+    context: Arc<ContextIngestor>,
     learn_locks: LearnLocks,
     forge: Option<DynForge>,
     guard: Guard,
@@ -238,6 +252,11 @@ impl Runtime {
     /// The learn cycle's cascade, when a model is configured.
     pub fn cascade(&self) -> Option<&Arc<Cascade>> {
         self.inner.cascade.as_ref()
+    }
+
+    /// The real-time context ingestor.
+    pub fn context(&self) -> &Arc<ContextIngestor> {
+        &self.inner.context
     }
 
     pub(crate) fn learn_locks(&self) -> &LearnLocks {

@@ -1,0 +1,286 @@
+//! Conversation: a natural-language message becomes a plan, and every message and reply
+//! becomes a memory node linked to the object, so later questions can be answered from
+//! memory (`reflect`).
+
+use aura_cognition::{
+    ChatRequest, GenerationOptions, Plan, PlanContext, Planner, RealTimeContextFractal,
+};
+use aura_store::{
+    ContextLink, MemoryNode, NewAuditEvent, NewMemoryNode, NodeRef, Object, ObjectId, StoreExt,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::{Error, LearnRequest, Result, Runtime};
+
+/// What the object said back, and how it got there.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reply {
+    /// The answer, in words.
+    pub text: String,
+    /// The plan the message became.
+    pub plan: Plan,
+    /// The value a called method returned.
+    pub value: Option<Value>,
+    /// True when a learn plan was refused (the text names the reasons and rule ids).
+    pub refused: bool,
+    /// Memory nodes the answer was built from (for `reflect`).
+    pub evidence: Vec<MemoryNode>,
+    /// The real-time context used (for answers that needed it).
+    pub context: Option<RealTimeContextFractal>,
+}
+
+impl Runtime {
+    /// Tells object `id` something in natural language: "teach yourself to …",
+    /// "calculate … for 10", "summarize our previous conversation about …", or a question.
+    ///
+    /// The message and the reply are recorded as memory nodes linked to the object.
+    /// A refused learn is a reply (with `refused` set), not an error: the conversation goes on.
+    pub async fn tell(&self, id: ObjectId, message: &str) -> Result<Reply> {
+        let message = message.trim();
+        if message.is_empty() {
+            return Err(Error::Invalid("the message is empty".into()));
+        }
+        if message.len() > 16 * 1024 {
+            return Err(Error::Invalid("the message is longer than 16 KiB".into()));
+        }
+        let object = self.object(id).await?;
+        let view = self.chain_view(id).await?;
+        let context = PlanContext::with_selectors(view.methods.keys().map(|s| s.to_string()));
+        let planner = match self.model() {
+            Some(model) => Planner::new(model.clone()),
+            None => Planner::rules_only(),
+        };
+        let plan = planner.plan(message, &context).await?;
+        tracing::info!(target: "Orchestrator", object = %object.name, ?plan, "message planned");
+
+        // Recall before recording this message, so it does not find itself.
+        let reply = match plan.clone() {
+            Plan::Learn {
+                selector,
+                description,
+                examples,
+            } => {
+                let mut request_text = message.to_string();
+                if !description.is_empty() && !message.contains(&description) {
+                    request_text.push_str(&format!("\n({description})"));
+                }
+                for ex in &examples {
+                    request_text.push_str(&format!(
+                        "\nexample: {selector}({}) == {}",
+                        ex.args
+                            .iter()
+                            .map(Value::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        ex.expected
+                    ));
+                }
+                match self.learn(id, LearnRequest { selector: selector.clone(), request_text, args: vec![] }).await {
+                    Ok(learned) => reply(
+                        plan,
+                        format!(
+                            "I learned `{selector}` (version {}, {} test(s) passed, {} attempt(s)).",
+                            learned.method.version, learned.tests_passed, learned.attempts
+                        ),
+                    ),
+                    Err(Error::Refused { failures, attempts, .. }) => {
+                        let mut rules: Vec<String> = failures.iter().flat_map(|f| f.rules.clone()).collect();
+                        rules.sort();
+                        rules.dedup();
+                        let last = failures.last().map(|f| f.message.clone()).unwrap_or_default();
+                        let mut r = reply(
+                            plan,
+                            format!(
+                                "I refused to learn `{selector}` after {attempts} attempt(s){}: {last}",
+                                if rules.is_empty() { String::new() } else { format!(" [{}]", rules.join(", ")) }
+                            ),
+                        );
+                        r.refused = true;
+                        r
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Plan::Invoke {
+                selector,
+                arguments,
+            } => {
+                let value = self.send(id, &selector, arguments.clone()).await?;
+                let args = arguments
+                    .iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut r = reply(plan, format!("{selector}({args}) = {value}"));
+                r.value = Some(value);
+                r
+            }
+            Plan::Reflect { question } => self.reflect(&object, plan, &question).await?,
+            Plan::Answer {
+                text,
+                needs_context,
+            } => {
+                if needs_context {
+                    self.answer_from_context(plan, &text).await?
+                } else {
+                    reply(plan, text)
+                }
+            }
+        };
+        if reply.refused {
+            // A refused request leaves nothing behind but the audit trail.
+            self.store()
+                .append_event(NewAuditEvent::new(
+                    "conversation.refused",
+                    Some(object.id),
+                    json!({ "message": message, "reply": reply.text }),
+                ))
+                .await?;
+        } else {
+            self.record_turn(&object, message, &reply).await?;
+        }
+        Ok(reply)
+    }
+
+    /// Answers a question about past conversation from retrieved memory nodes.
+    async fn reflect(&self, object: &Object, plan: Plan, question: &str) -> Result<Reply> {
+        let hits = self.store().search_memory(question, 8).await?;
+        let nodes: Vec<MemoryNode> = hits
+            .into_iter()
+            .map(|h| h.node)
+            .filter(|n| n.meta.get("object").and_then(Value::as_str) == Some(object.name.as_str()))
+            .collect();
+        if nodes.is_empty() {
+            return Ok(reply(
+                plan,
+                format!("I have no memory of that ({question})."),
+            ));
+        }
+        let notes: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("- ({}) {}", n.kind, first_line(&n.text)))
+            .collect();
+        let text = match self.model() {
+            Some(model) => {
+                let request = ChatRequest::new(
+                    "Summarize the conversation notes in two sentences. Use only the notes.",
+                    format!("Question: {question}\nNotes:\n{}", notes.join("\n")),
+                )
+                .with_options(GenerationOptions {
+                    temperature: 0.0,
+                    max_tokens: 120,
+                    ..GenerationOptions::default()
+                });
+                match model.chat(request).await {
+                    Ok(r) if !r.text.trim().is_empty() => {
+                        format!(
+                            "{}\n(from {} memory notes)\n{}",
+                            r.text.trim(),
+                            nodes.len(),
+                            notes.join("\n")
+                        )
+                    }
+                    // A model that fails or says nothing still leaves the retrieved notes.
+                    _ => format!("From {} memory notes:\n{}", nodes.len(), notes.join("\n")),
+                }
+            }
+            None => format!("From {} memory notes:\n{}", nodes.len(), notes.join("\n")),
+        };
+        let mut r = reply(plan, text);
+        r.evidence = nodes;
+        Ok(r)
+    }
+
+    /// Answers from the real-time context (time, place, news), saying which providers failed.
+    async fn answer_from_context(&self, plan: Plan, question: &str) -> Result<Reply> {
+        let fractal = self.context().assemble().await;
+        let place = fractal
+            .place
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| "here".into());
+        let mut text = match fractal.headlines.first() {
+            Some(h) => format!(
+                "Top story near {place}: {}{}",
+                h.title,
+                h.source
+                    .as_ref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            ),
+            None => format!("I have no news for {place} right now (question: {question})."),
+        };
+        let failed: Vec<String> = fractal.failures().map(|s| s.provider.clone()).collect();
+        if !failed.is_empty() {
+            text.push_str(&format!(" [unavailable: {}]", failed.join(", ")));
+        }
+        let mut r = reply(plan, text);
+        r.context = Some(fractal);
+        Ok(r)
+    }
+
+    /// One memory node for the message, one for the reply, linked to each other and the object.
+    async fn record_turn(&self, object: &Object, message: &str, reply: &Reply) -> Result<()> {
+        let meta = json!({ "object": object.name, "plan": plan_kind(&reply.plan) });
+        let mut tx = self.store().begin().await?;
+        let said = tx
+            .add_memory_node(NewMemoryNode {
+                meta: meta.clone(),
+                ..NewMemoryNode::new("message", message)
+            })
+            .await?;
+        let answered = tx
+            .add_memory_node(NewMemoryNode {
+                meta,
+                ..NewMemoryNode::new("reply", reply.text.clone())
+            })
+            .await?;
+        for link in [
+            (
+                NodeRef::Node(said.id),
+                NodeRef::Object(object.id),
+                "said_to",
+            ),
+            (
+                NodeRef::Node(answered.id),
+                NodeRef::Node(said.id),
+                "replied_to",
+            ),
+        ] {
+            tx.add_link(ContextLink {
+                from: link.0,
+                to: link.1,
+                kind: link.2.into(),
+                weight: 1.0,
+            })
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn reply(plan: Plan, text: String) -> Reply {
+    Reply {
+        text,
+        plan,
+        value: None,
+        refused: false,
+        evidence: Vec::new(),
+        context: None,
+    }
+}
+
+fn plan_kind(plan: &Plan) -> &'static str {
+    match plan {
+        Plan::Learn { .. } => "learn",
+        Plan::Invoke { .. } => "invoke",
+        Plan::Reflect { .. } => "reflect",
+        Plan::Answer { .. } => "answer",
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}

@@ -1,0 +1,198 @@
+//! The blueprint's four scenarios through `Runtime::tell`, deterministic: a scripted
+//! model, the real SQLite store, the real jail and a local RSS feed for the news.
+#![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
+
+use std::sync::Arc;
+
+use aura_cognition::{CascadeMode, ChatRequest, ContextIngestorBuilder, Plan, ScriptedModel};
+use aura_core::store::{AuditQuery, NewObject, Store};
+use aura_core::{Config, Runtime};
+use aura_sandbox::JailSandbox;
+use aura_store::SqliteStore;
+use serde_json::json;
+
+const FIB: &str = "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n";
+const FIB_TESTS: &str = "def test_ten():\n    assert obj.fibonacci(10) == 55\n";
+const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Local Gazette</title><link>http://localhost/</link>
+<description>news</description>
+<item><title>Harbour bridge reopens after repairs</title><link>http://localhost/1</link></item>
+<item><title>Second story</title><link>http://localhost/2</link></item>
+</channel></rss>"#;
+
+/// Replies like a tiny but obedient model: a candidate for candidate requests, a
+/// summary for summary requests, and otherwise a plan (rules go first anyway).
+fn model() -> ScriptedModel {
+    ScriptedModel::from_fn(|req: &ChatRequest| {
+        let prompt: String = req
+            .messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        if prompt.contains("Summarize the conversation notes") {
+            return Ok(
+                "We talked about the fibonacci sequence; you taught me to compute it.".into(),
+            );
+        }
+        if prompt.contains("os module") || prompt.contains("list_files") {
+            return Ok(json!({
+                "source": "import os\ndef list_files(self):\n    return os.listdir('.')\n",
+                "tests": "def test_it():\n    assert obj.list_files() is not None\n",
+                "doc": "lists files", "rationale": "os.listdir"
+            })
+            .to_string());
+        }
+        Ok(json!({"source": FIB, "tests": FIB_TESTS, "doc": "the n-th Fibonacci number", "rationale": "iterative"})
+            .to_string())
+    })
+}
+
+async fn runtime() -> (Runtime, Arc<SqliteStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("local.rss");
+    std::fs::write(&feed, FEED).unwrap();
+    let feed_url = format!("file://{}", feed.display());
+    let context = ContextIngestorBuilder::from_vars(move |k| match k {
+        "AURA_LOCATION" => Some("Lisbon".to_string()),
+        "AURA_NEWS_FEED_URL" => Some(feed_url.clone()),
+        _ => None,
+    })
+    .build();
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let mut config = Config::default();
+    config.cascade_mode = CascadeMode::Single;
+    let rt = Runtime::builder()
+        .config(config)
+        .store(store.clone())
+        .sandbox(Arc::new(
+            JailSandbox::builder().python(python).build().unwrap(),
+        ))
+        .model(Arc::new(model()))
+        .context(Arc::new(context))
+        .build()
+        .await
+        .unwrap();
+    (rt, store, dir)
+}
+
+#[tokio::test]
+async fn the_four_blueprint_scenarios() {
+    let (rt, store, _dir) = runtime().await;
+    let aura = rt.create_object(NewObject::named("aura")).await.unwrap();
+
+    // 1. Teach, then use.
+    let taught = rt
+        .tell(
+            aura.id,
+            "teach yourself to calculate the fibonacci sequence",
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(taught.plan, Plan::Learn { ref selector, .. } if selector == "fibonacci"),
+        "{:?}",
+        taught.plan
+    );
+    assert!(!taught.refused, "{}", taught.text);
+    let used = rt
+        .tell(aura.id, "calculate fibonacci for 10")
+        .await
+        .unwrap();
+    assert_eq!(used.value, Some(json!(55)), "{}", used.text);
+
+    // 2. Reflect on the conversation, from retrieved memory nodes.
+    let summary = rt
+        .tell(
+            aura.id,
+            "summarize our previous conversation about the fibonacci sequence",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(summary.plan, Plan::Reflect { .. }));
+    assert!(!summary.evidence.is_empty());
+    assert!(
+        summary
+            .evidence
+            .iter()
+            .all(|n| n.text.to_lowercase().contains("fibonacci")),
+        "{:?}",
+        summary.evidence
+    );
+    assert!(
+        summary.evidence.iter().any(|n| n.kind == "message"),
+        "earlier messages are recalled"
+    );
+    assert!(summary.text.contains("fibonacci"));
+
+    // 3. News near me, from the injected context (local feed fallback, configured place).
+    let news = rt
+        .tell(aura.id, "what is the top news story near me right now?")
+        .await
+        .unwrap();
+    assert!(
+        news.text.contains("Harbour bridge reopens"),
+        "{}",
+        news.text
+    );
+    assert!(news.text.contains("Lisbon"), "{}", news.text);
+    assert!(news.context.is_some());
+
+    // 4. A hostile request is refused with the guard's rule id; only the trail remembers it.
+    let before = store.search_memory("list_files", 50).await.unwrap().len();
+    let refused = rt
+        .tell(
+            aura.id,
+            "teach yourself to list the files in the current directory using the os module",
+        )
+        .await
+        .unwrap();
+    assert!(refused.refused, "{}", refused.text);
+    assert!(
+        refused.text.contains('[') && refused.text.contains("import"),
+        "rule id in the reply: {}",
+        refused.text
+    );
+    let selector = match &refused.plan {
+        Plan::Learn { selector, .. } => selector.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        rt.resolve(aura.id, &selector).await.unwrap().is_none(),
+        "nothing was learned"
+    );
+    assert_eq!(
+        store.search_memory("list_files", 50).await.unwrap().len(),
+        before,
+        "no method node"
+    );
+    let trail = store
+        .query_audit(&AuditQuery {
+            kind: Some("learn.*".into()),
+            limit: Some(1000),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(trail.events.iter().any(|e| e.kind == "learn.refused"));
+}
+
+#[tokio::test]
+async fn empty_and_oversize_messages_are_clear_errors() {
+    let (rt, _store, _dir) = runtime().await;
+    let aura = rt.create_object(NewObject::named("aura")).await.unwrap();
+    assert!(matches!(
+        rt.tell(aura.id, "   ").await,
+        Err(aura_core::Error::Invalid(_))
+    ));
+    let huge = "x".repeat(20_000);
+    assert!(matches!(
+        rt.tell(aura.id, &huge).await,
+        Err(aura_core::Error::Invalid(_))
+    ));
+}
