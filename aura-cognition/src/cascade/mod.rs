@@ -1,0 +1,725 @@
+//! The Entropy Cascade: BRICK → ROBIN → BABS → ALFRED, each step grounded in memory.
+//!
+//! One cycle:
+//!
+//! 1. the real-time context is assembled (when an ingestor is configured) and shown to
+//!    the first persona only;
+//! 2. a grounding round on the mandate itself (selector + request words);
+//! 3. each persona in order gets a short prompt — the mandate, the memory evidence so
+//!    far, the earlier personas' output, earlier attempts' feedback — and its reply is
+//!    recorded in the [`CognitiveStatePacket`]; a grounding round follows each step,
+//!    its query built from the step's words, so the next persona sees new evidence;
+//! 4. ROBIN drafts a [`MethodCandidate`]; with a [`CandidateCheck`] supplied, a passing
+//!    draft ends the cycle early (BABS and ALFRED are skipped);
+//! 5. ALFRED writes the final candidate as schema-checked JSON (one repair round);
+//!    if ALFRED fails, ROBIN's draft is used when there is one;
+//! 6. the cycle's CEM is computed and the timings filled in.
+//!
+//! [`CascadeMode::Single`] runs only ALFRED (after the mandate's grounding round).
+
+mod packet;
+mod repair;
+mod types;
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use chrono::Utc;
+
+pub use packet::{
+    CascadeMode, CognitiveStatePacket, GroundingRound, PacketTiming, PersonaContribution, Verdict,
+};
+pub(crate) use repair::chat_structured;
+pub use types::{
+    CandidateCheck, CheckVerdict, DynCandidateCheck, DynGrounding, Evidence, Grounding,
+    KnownMethod, LearnMandate, MethodCandidate, NoGrounding,
+};
+
+use crate::cem::{Cem, CemInput};
+use crate::context::{ContextIngestor, RealTimeContextFractal};
+use crate::{
+    ChatRequest, DynLanguageModel, Error, GenerationOptions, Persona, PersonaConfig, PromptSet,
+    Result,
+};
+
+macro_rules! persona_event {
+    ($p:expr, $($arg:tt)+) => {
+        match $p {
+            Persona::Brick => tracing::debug!(target: "Cascade.BRICK", $($arg)+),
+            Persona::Robin => tracing::debug!(target: "Cascade.ROBIN", $($arg)+),
+            Persona::Babs => tracing::debug!(target: "Cascade.BABS", $($arg)+),
+            Persona::Alfred => tracing::debug!(target: "Cascade.ALFRED", $($arg)+),
+        }
+    };
+}
+
+/// What a cycle produced: the candidate and the packet that explains it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CascadeOutcome {
+    /// The method and tests to audit, test and commit.
+    pub candidate: MethodCandidate,
+    /// The cycle's full record.
+    pub packet: CognitiveStatePacket,
+}
+
+/// The persona cascade. Build it with [`Cascade::builder`].
+#[derive(Debug)]
+pub struct Cascade {
+    personas: BTreeMap<Persona, PersonaConfig>,
+    prompts: PromptSet,
+    mode: CascadeMode,
+    grounding: DynGrounding,
+    evidence_limit: usize,
+    check: Option<DynCandidateCheck>,
+    context: Option<Arc<ContextIngestor>>,
+    cem: Cem,
+    history: Mutex<VecDeque<String>>,
+    history_window: usize,
+}
+
+/// Configures a [`Cascade`].
+#[derive(Debug)]
+pub struct CascadeBuilder {
+    personas: BTreeMap<Persona, PersonaConfig>,
+    prompts: PromptSet,
+    mode: CascadeMode,
+    grounding: DynGrounding,
+    evidence_limit: usize,
+    check: Option<DynCandidateCheck>,
+    context: Option<Arc<ContextIngestor>>,
+    cem: Cem,
+    history_window: usize,
+}
+
+impl CascadeBuilder {
+    fn config(&mut self, persona: Persona) -> &mut PersonaConfig {
+        // Every persona is inserted by `Cascade::builder`; re-insert defensively.
+        let model = self.personas.values().next().map(|c| c.model.clone());
+        self.personas.entry(persona).or_insert_with(|| {
+            PersonaConfig::new(
+                persona,
+                model.unwrap_or_else(|| Arc::new(crate::cascade::NullModel)),
+            )
+        })
+    }
+
+    /// Serves `persona` with `model`.
+    pub fn persona_model(mut self, persona: Persona, model: DynLanguageModel) -> Self {
+        self.config(persona).model = model;
+        self
+    }
+
+    /// Replaces `persona`'s system prompt template.
+    pub fn persona_prompt(mut self, persona: Persona, prompt: impl Into<String>) -> Self {
+        self.config(persona).prompt = prompt.into();
+        self
+    }
+
+    /// Replaces `persona`'s sampling options.
+    pub fn persona_options(mut self, persona: Persona, options: GenerationOptions) -> Self {
+        self.config(persona).options = options;
+        self
+    }
+
+    /// Replaces one persona's whole configuration.
+    pub fn persona(mut self, config: PersonaConfig) -> Self {
+        self.personas.insert(config.persona, config);
+        self
+    }
+
+    /// Sets the method/test conventions substituted into prompts.
+    pub fn prompts(mut self, prompts: PromptSet) -> Self {
+        self.prompts = prompts;
+        self
+    }
+
+    /// Full cascade or ALFRED alone.
+    pub fn mode(mut self, mode: CascadeMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The memory the steps are grounded in.
+    pub fn grounding(mut self, grounding: DynGrounding) -> Self {
+        self.grounding = grounding;
+        self
+    }
+
+    /// How many pieces of evidence each grounding round asks for (default 3).
+    pub fn evidence_limit(mut self, limit: usize) -> Self {
+        self.evidence_limit = limit;
+        self
+    }
+
+    /// Enables the early exit: ROBIN's draft is checked and, if it passes, used.
+    pub fn candidate_check(mut self, check: DynCandidateCheck) -> Self {
+        self.check = Some(check);
+        self
+    }
+
+    /// Assembles the real-time context at the start of each cycle.
+    pub fn context(mut self, ingestor: Arc<ContextIngestor>) -> Self {
+        self.context = Some(ingestor);
+        self
+    }
+
+    /// Sets the CEM weights and cap.
+    pub fn cem(mut self, cem: Cem) -> Self {
+        self.cem = cem;
+        self
+    }
+
+    /// How many earlier outputs the CEM's novelty compares against (default 8).
+    pub fn history_window(mut self, window: usize) -> Self {
+        self.history_window = window;
+        self
+    }
+
+    /// The cascade.
+    pub fn build(self) -> Cascade {
+        Cascade {
+            personas: self.personas,
+            prompts: self.prompts,
+            mode: self.mode,
+            grounding: self.grounding,
+            evidence_limit: self.evidence_limit,
+            check: self.check,
+            context: self.context,
+            cem: self.cem,
+            history: Mutex::new(VecDeque::new()),
+            history_window: self.history_window,
+        }
+    }
+}
+
+/// A model that is never reached (placeholder for an impossible missing persona).
+#[derive(Debug)]
+struct NullModel;
+
+#[async_trait::async_trait]
+impl crate::LanguageModel for NullModel {
+    fn capabilities(&self) -> crate::ModelCapabilities {
+        crate::ModelCapabilities {
+            backend: "none",
+            structured_output: false,
+            streaming: false,
+            embeddings: false,
+            deterministic_seed: false,
+            lora: false,
+        }
+    }
+    async fn info(&self) -> Result<crate::ModelInfo> {
+        Err(Error::Unavailable("no model configured".into()))
+    }
+    async fn chat(&self, _request: ChatRequest) -> Result<crate::ChatResponse> {
+        Err(Error::Unavailable("no model configured".into()))
+    }
+    async fn chat_stream(
+        &self,
+        _request: ChatRequest,
+    ) -> Result<futures::stream::BoxStream<'static, Result<crate::StreamChunk>>> {
+        Err(Error::Unavailable("no model configured".into()))
+    }
+    async fn embed(&self, _texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Err(Error::Unavailable("no model configured".into()))
+    }
+}
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "with", "that", "this", "from", "into", "your", "you", "our", "are",
+    "was", "use", "using", "will", "should", "must", "can", "not", "def", "return", "self", "obj",
+    "test", "assert", "step", "steps", "input", "inputs", "output", "value", "then", "its", "all",
+    "any", "one", "two", "how", "what", "when", "yourself", "teach", "learn", "please", "method",
+    "function", "python",
+];
+
+/// A short OR-query: the selector's parts, then salient words of `text`.
+fn grounding_query(selector: &str, text: &str, max_terms: usize) -> String {
+    let mut seen = HashSet::new();
+    let mut terms = Vec::new();
+    let words = selector.split('_').map(str::to_lowercase).chain(
+        text.split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .filter(|w| w.len() >= 3 && !w.chars().all(|c| c.is_ascii_digit())),
+    );
+    for w in words {
+        if w.is_empty() || STOPWORDS.contains(&w.as_str()) || !seen.insert(w.clone()) {
+            continue;
+        }
+        terms.push(w);
+        if terms.len() >= max_terms {
+            break;
+        }
+    }
+    terms.join(" ")
+}
+
+fn clip(text: &str, max_chars: usize) -> String {
+    let t = text.trim();
+    if t.chars().count() <= max_chars {
+        return t.to_string();
+    }
+    let mut s: String = t.chars().take(max_chars).collect();
+    s.push('…');
+    s
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Cascade {
+    /// A cascade with every persona served by `model` and the blueprint's defaults.
+    pub fn builder(model: DynLanguageModel) -> CascadeBuilder {
+        CascadeBuilder {
+            personas: Persona::ALL
+                .into_iter()
+                .map(|p| (p, PersonaConfig::new(p, model.clone())))
+                .collect(),
+            prompts: PromptSet::default(),
+            mode: CascadeMode::Full,
+            grounding: Arc::new(NoGrounding),
+            evidence_limit: 3,
+            check: None,
+            context: None,
+            cem: Cem::default(),
+            history_window: 8,
+        }
+    }
+
+    /// The configuration of one persona.
+    pub fn persona(&self, persona: Persona) -> Option<&PersonaConfig> {
+        self.personas.get(&persona)
+    }
+
+    /// The mode the cascade runs in.
+    pub fn mode(&self) -> CascadeMode {
+        self.mode
+    }
+
+    /// Runs one cycle, assembling the real-time context if an ingestor is configured.
+    pub async fn run(&self, mandate: &LearnMandate) -> Result<CascadeOutcome> {
+        self.run_with_context(mandate, None).await
+    }
+
+    /// Runs one cycle with a context the caller already assembled (used instead of
+    /// the ingestor when given).
+    pub async fn run_with_context(
+        &self,
+        mandate: &LearnMandate,
+        context: Option<RealTimeContextFractal>,
+    ) -> Result<CascadeOutcome> {
+        let (packet, result) = self.run_recorded(mandate, context).await;
+        result.map(|candidate| CascadeOutcome { candidate, packet })
+    }
+
+    /// Runs one cycle and returns its packet whether or not a candidate came out
+    /// (failed cycles belong in the audit trail too).
+    pub async fn run_recorded(
+        &self,
+        mandate: &LearnMandate,
+        context: Option<RealTimeContextFractal>,
+    ) -> (CognitiveStatePacket, Result<MethodCandidate>) {
+        let started = Instant::now();
+        let mut packet = CognitiveStatePacket {
+            started_at: Utc::now(),
+            mandate: mandate.clone(),
+            mode: self.mode,
+            context,
+            contributions: Vec::new(),
+            grounding: Vec::new(),
+            verdicts: Vec::new(),
+            decided_by: None,
+            candidate: None,
+            cem: None,
+            timing: PacketTiming::default(),
+        };
+        if packet.context.is_none() {
+            if let Some(ingestor) = &self.context {
+                let t = Instant::now();
+                packet.context = Some(ingestor.assemble().await);
+                packet.timing.context_us = t.elapsed().as_micros() as u64;
+            }
+        }
+
+        let mut seen_evidence = HashSet::new();
+        let query = grounding_query(&mandate.selector, &mandate.request_text, 8);
+        self.ground(&mut packet, None, query, &mut seen_evidence)
+            .await;
+
+        let order: &[Persona] = match self.mode {
+            CascadeMode::Full => &Persona::ALL,
+            CascadeMode::Single => &[Persona::Alfred],
+        };
+        let mut draft: Option<MethodCandidate> = None;
+        let mut final_error: Option<Error> = None;
+        for (index, &persona) in order.iter().enumerate() {
+            let (contribution, candidate, error) = self.step(persona, index == 0, &packet).await;
+            let step_text = match &candidate {
+                Some(c) => format!("{} {}", c.doc, c.source),
+                None => contribution.text.clone(),
+            };
+            packet.contributions.push(contribution);
+            match (persona, candidate) {
+                (Persona::Alfred, Some(c)) => {
+                    packet.candidate = Some(c);
+                    packet.decided_by = Some(Persona::Alfred);
+                }
+                (Persona::Alfred, None) => final_error = error,
+                (Persona::Robin, Some(c)) => {
+                    draft = Some(c.clone());
+                    if let Some(check) = &self.check {
+                        let t = Instant::now();
+                        let outcome = check.check(&c).await;
+                        let passed = outcome == CheckVerdict::Passed;
+                        persona_event!(persona, passed, "early-exit check");
+                        packet.verdicts.push(Verdict {
+                            after: persona,
+                            outcome,
+                            early_exit: passed,
+                            elapsed_us: t.elapsed().as_micros() as u64,
+                        });
+                        if passed {
+                            packet.candidate = Some(c);
+                            packet.decided_by = Some(Persona::Robin);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            let query = grounding_query(&mandate.selector, &step_text, 8);
+            self.ground(&mut packet, Some(persona), query, &mut seen_evidence)
+                .await;
+            if packet.candidate.is_some() {
+                break;
+            }
+        }
+
+        let candidate = match (packet.candidate.clone(), draft) {
+            (Some(c), _) => c,
+            (None, Some(d)) => {
+                packet.candidate = Some(d.clone());
+                packet.decided_by = Some(Persona::Robin);
+                d
+            }
+            (None, None) => {
+                let error = final_error.unwrap_or_else(|| {
+                    Error::InvalidOutput("the cascade produced no candidate".into())
+                });
+                Self::finish_timing(&mut packet, started);
+                tracing::warn!(target: "Cascade.ALFRED", selector = %mandate.selector, %error, "cascade cycle failed");
+                return (packet, Err(error));
+            }
+        };
+
+        let history: Vec<String> = lock(&self.history).iter().cloned().collect();
+        let texts: Vec<&str> = packet
+            .contributions
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect();
+        let rounds: Vec<usize> = packet.grounding.iter().map(|r| r.evidence.len()).collect();
+        packet.cem = Some(self.cem.score(&CemInput {
+            output: &candidate.source,
+            history: &history,
+            contributions: &texts,
+            evidence_per_round: &rounds,
+            code: &candidate.source,
+        }));
+        {
+            let mut h = lock(&self.history);
+            h.push_back(candidate.source.clone());
+            while h.len() > self.history_window {
+                h.pop_front();
+            }
+        }
+
+        Self::finish_timing(&mut packet, started);
+        tracing::info!(
+            target: "Cascade.ALFRED",
+            selector = %mandate.selector,
+            decided_by = ?packet.decided_by,
+            cem = packet.cem.map(|c| c.value),
+            total_us = packet.timing.total_us,
+            "cascade cycle done"
+        );
+        (packet, Ok(candidate))
+    }
+
+    fn finish_timing(packet: &mut CognitiveStatePacket, started: Instant) {
+        let t = &mut packet.timing;
+        t.model_us = packet.contributions.iter().map(|c| c.model_us).sum();
+        t.grounding_us = packet.grounding.iter().map(|r| r.elapsed_us).sum();
+        t.check_us = packet.verdicts.iter().map(|v| v.elapsed_us).sum();
+        t.total_us = started.elapsed().as_micros() as u64;
+        t.orchestration_us = t
+            .total_us
+            .saturating_sub(t.model_us + t.context_us + t.grounding_us + t.check_us);
+    }
+
+    async fn ground(
+        &self,
+        packet: &mut CognitiveStatePacket,
+        after: Option<Persona>,
+        query: String,
+        seen: &mut HashSet<String>,
+    ) {
+        let t = Instant::now();
+        let (evidence, error) = match self.grounding.ground(&query, self.evidence_limit).await {
+            Ok(found) => (
+                found
+                    .into_iter()
+                    .filter(|e| {
+                        seen.insert(if e.id.is_empty() {
+                            e.text.clone()
+                        } else {
+                            e.id.clone()
+                        })
+                    })
+                    .collect(),
+                None,
+            ),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        packet.grounding.push(GroundingRound {
+            after,
+            query,
+            evidence,
+            error,
+            elapsed_us: t.elapsed().as_micros() as u64,
+        });
+    }
+
+    async fn step(
+        &self,
+        persona: Persona,
+        first: bool,
+        packet: &CognitiveStatePacket,
+    ) -> (PersonaContribution, Option<MethodCandidate>, Option<Error>) {
+        let step_started = Instant::now();
+        let mandate = &packet.mandate;
+        let Some(config) = self.personas.get(&persona) else {
+            let msg = format!("{persona} is not configured");
+            return (
+                PersonaContribution {
+                    persona,
+                    model: String::new(),
+                    text: String::new(),
+                    structured: None,
+                    error: Some(msg.clone()),
+                    attempts: 0,
+                    usage: crate::Usage::default(),
+                    model_us: 0,
+                    step_us: 0,
+                },
+                None,
+                Some(Error::Invalid(msg)),
+            );
+        };
+        let system = self.prompts.render(&config.prompt, &mandate.selector);
+        let user = self.user_prompt(persona, first, packet);
+        let request = ChatRequest::new(system, user).with_options(config.options.clone());
+        persona_event!(persona, selector = %mandate.selector, "step starts");
+
+        let mut contribution = PersonaContribution {
+            persona,
+            model: String::new(),
+            text: String::new(),
+            structured: None,
+            error: None,
+            attempts: 1,
+            usage: crate::Usage::default(),
+            model_us: 0,
+            step_us: 0,
+        };
+        let mut candidate = None;
+        let mut error = None;
+        if persona.writes_candidate() {
+            let selector = mandate.selector.clone();
+            // ROBIN's draft gets no repair round (ALFRED will arbitrate); ALFRED gets one.
+            let call = if persona == Persona::Alfred {
+                chat_structured(
+                    &config.model,
+                    request.with_schema(MethodCandidate::schema()),
+                    "ALFRED's candidate",
+                    |v| MethodCandidate::from_json(v, &selector),
+                )
+                .await
+            } else {
+                single_structured(&config.model, request, &selector).await
+            };
+            contribution.model = call.model;
+            contribution.text = call.text;
+            contribution.attempts = call.attempts;
+            contribution.usage = call.usage;
+            contribution.model_us = call.model_us;
+            match call.result {
+                Ok((c, v)) => {
+                    contribution.structured = Some(v);
+                    candidate = Some(c);
+                }
+                Err(e) => {
+                    contribution.error = Some(e.to_string());
+                    error = Some(e);
+                }
+            }
+        } else {
+            let t = Instant::now();
+            let reply = config.model.chat(request).await;
+            contribution.model_us = t.elapsed().as_micros() as u64;
+            match reply {
+                Ok(r) => {
+                    contribution.model = r.model;
+                    contribution.text = r.text;
+                    contribution.usage = r.usage;
+                }
+                Err(e) => {
+                    contribution.error = Some(e.to_string());
+                    error = Some(e);
+                }
+            }
+        }
+        contribution.step_us = step_started.elapsed().as_micros() as u64;
+        persona_event!(
+            persona,
+            model_us = contribution.model_us,
+            error = ?contribution.error,
+            "step done"
+        );
+        (contribution, candidate, error)
+    }
+
+    fn user_prompt(&self, persona: Persona, first: bool, packet: &CognitiveStatePacket) -> String {
+        let m = &packet.mandate;
+        let mut p = String::new();
+        let _ = writeln!(
+            p,
+            "Task: teach the object \"{}\" the method `{}`.",
+            m.object_name, m.selector
+        );
+        if !m.request_text.trim().is_empty() {
+            let _ = writeln!(p, "Request: {}", clip(&m.request_text, 300));
+        }
+        let _ = writeln!(p, "Example call: {}", m.example_call());
+        if m.slots.as_object().is_some_and(|o| !o.is_empty()) {
+            let _ = writeln!(p, "Slots: {}", clip(&m.slots.to_string(), 300));
+        }
+        if !m.known_methods.is_empty() {
+            let known: Vec<String> = m
+                .known_methods
+                .iter()
+                .take(8)
+                .map(|k| {
+                    if k.doc.is_empty() {
+                        k.name.clone()
+                    } else {
+                        format!("{} ({})", k.name, clip(&k.doc, 60))
+                    }
+                })
+                .collect();
+            let _ = writeln!(p, "Known methods: {}", known.join("; "));
+        }
+        if first {
+            if let Some(ctx) = &packet.context {
+                let _ = writeln!(p, "{}", ctx.to_prompt(3));
+            }
+        }
+        let evidence: Vec<&Evidence> = packet.evidence().take(self.evidence_limit * 2).collect();
+        if !evidence.is_empty() {
+            let _ = writeln!(p, "Memory:");
+            for e in evidence {
+                let _ = writeln!(p, "- {}", clip(&e.text, 200));
+            }
+        }
+        for c in &packet.contributions {
+            if let Some(v) = &c.structured {
+                let source = v.get("source").and_then(|s| s.as_str()).unwrap_or_default();
+                let tests = v.get("tests").and_then(|s| s.as_str()).unwrap_or_default();
+                let _ = writeln!(
+                    p,
+                    "{} draft source:\n{}\n{} draft tests:\n{}",
+                    c.persona,
+                    clip(source, 800),
+                    c.persona,
+                    clip(tests, 600)
+                );
+            } else if !c.text.trim().is_empty() {
+                let _ = writeln!(p, "{} said: {}", c.persona, clip(&c.text, 400));
+            }
+        }
+        for v in &packet.verdicts {
+            if let CheckVerdict::Failed { reason } = &v.outcome {
+                let _ = writeln!(p, "The draft failed its check: {}", clip(reason, 300));
+            }
+        }
+        if !m.feedback.is_empty() {
+            let _ = writeln!(p, "Earlier attempts failed:");
+            for f in m.feedback.iter().rev().take(3) {
+                let _ = writeln!(p, "- {}", clip(f, 300));
+            }
+        }
+        if persona.writes_candidate() {
+            let _ = write!(p, "Reply with the JSON object only.");
+        }
+        p
+    }
+}
+
+/// One structured call without a repair round (ROBIN's draft).
+async fn single_structured(
+    model: &DynLanguageModel,
+    request: ChatRequest,
+    selector: &str,
+) -> repair::StructuredCall<MethodCandidate> {
+    let t = Instant::now();
+    let reply = model
+        .chat(request.with_schema(MethodCandidate::schema()))
+        .await;
+    let model_us = t.elapsed().as_micros() as u64;
+    match reply {
+        Ok(r) => {
+            let result = repair::loose_json(r.structured.as_ref(), &r.text)
+                .and_then(|v| Ok((MethodCandidate::from_json(&v, selector)?, v)))
+                .map_err(Error::InvalidOutput);
+            repair::StructuredCall {
+                result,
+                text: r.text,
+                model: r.model,
+                attempts: 1,
+                usage: r.usage,
+                model_us,
+            }
+        }
+        Err(e) => repair::StructuredCall {
+            result: Err(e),
+            text: String::new(),
+            model: String::new(),
+            attempts: 1,
+            usage: crate::Usage::default(),
+            model_us,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_short_keyword_lists() {
+        let q = grounding_query(
+            "list_files",
+            "Teach yourself to list the files in the current directory using the os module",
+            8,
+        );
+        assert_eq!(q, "list files current directory module");
+    }
+
+    #[test]
+    fn clip_marks_cuts() {
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip(" ab ", 3), "ab");
+    }
+}

@@ -1,0 +1,235 @@
+//! The cascade's inputs and outputs: the mandate, the candidate, evidence and the
+//! two caller-supplied ports ([`Grounding`], [`CandidateCheck`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Result;
+
+/// A method the object already has: its name and its doc line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownMethod {
+    /// The selector.
+    pub name: String,
+    /// Its one-line doc.
+    pub doc: String,
+}
+
+/// A creative mandate: the message an object did not understand, to be learned.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LearnMandate {
+    /// The selector to learn (a Python identifier).
+    pub selector: String,
+    /// The arguments of the message that failed (a JSON array).
+    pub args: Value,
+    /// What the user asked for, in their words.
+    pub request_text: String,
+    /// The receiving object's name.
+    pub object_name: String,
+    /// The object's slots (a JSON object).
+    pub slots: Value,
+    /// Methods the object already understands.
+    pub known_methods: Vec<KnownMethod>,
+    /// Guard messages and test failures from earlier attempts of this learn cycle.
+    pub feedback: Vec<String>,
+}
+
+impl LearnMandate {
+    /// A mandate for `selector` on `object_name` with `args`, empty otherwise.
+    pub fn new(object_name: impl Into<String>, selector: impl Into<String>, args: Value) -> Self {
+        Self {
+            selector: selector.into(),
+            args,
+            object_name: object_name.into(),
+            slots: Value::Object(serde_json::Map::new()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the user's request text.
+    pub fn with_request(mut self, text: impl Into<String>) -> Self {
+        self.request_text = text.into();
+        self
+    }
+
+    /// Adds one feedback line from an earlier attempt.
+    pub fn with_feedback(mut self, line: impl Into<String>) -> Self {
+        self.feedback.push(line.into());
+        self
+    }
+
+    /// The example call `obj.selector(arg, …)` in Python syntax.
+    pub fn example_call(&self) -> String {
+        let args = match &self.args {
+            Value::Array(items) => items
+                .iter()
+                .map(python_literal)
+                .collect::<Vec<_>>()
+                .join(", "),
+            Value::Null => String::new(),
+            other => python_literal(other),
+        };
+        format!("obj.{}({args})", self.selector)
+    }
+}
+
+/// A JSON value written as a Python literal (for prompts).
+pub(crate) fn python_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(python_literal)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), python_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// A method written by the cascade, with its tests.
+///
+/// `tests` holds Python `def test_*():` functions that call the method as
+/// `obj.<selector>(...)`, where `obj` is a module-level instance the sandbox provides
+/// (see [`crate::TEST_CONVENTION`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodCandidate {
+    /// The method's Python source: `def <selector>(self, ...):`.
+    pub source: String,
+    /// The tests' Python source.
+    pub tests: String,
+    /// A one-line doc.
+    pub doc: String,
+    /// Why it is written this way.
+    pub rationale: String,
+}
+
+impl MethodCandidate {
+    /// The JSON Schema personas answer with.
+    pub fn schema() -> Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "source": {"type": "string"},
+                "tests": {"type": "string"},
+                "doc": {"type": "string"},
+                "rationale": {"type": "string"}
+            },
+            "required": ["source", "tests", "doc", "rationale"],
+            "additionalProperties": false
+        })
+    }
+
+    /// Reads a candidate from a model's JSON, checking the shape the mandate needs.
+    ///
+    /// `tests` may also come as an array of strings (joined with blank lines).
+    pub fn from_json(value: &Value, selector: &str) -> std::result::Result<Self, String> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| "the reply must be a JSON object".to_string())?;
+        let text = |key: &str| -> std::result::Result<String, String> {
+            match obj.get(key) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(Value::Array(items)) => Ok(items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n\n")),
+                Some(_) => Err(format!("\"{key}\" must be a string")),
+                None => Err(format!("\"{key}\" is missing")),
+            }
+        };
+        let candidate = Self {
+            source: text("source")?,
+            tests: text("tests")?,
+            doc: text("doc").unwrap_or_default(),
+            rationale: text("rationale").unwrap_or_default(),
+        };
+        if !candidate.source.contains(&format!("def {selector}(")) {
+            return Err(format!(
+                "\"source\" must define `def {selector}(self, ...):`"
+            ));
+        }
+        if !candidate.tests.contains("def test_") {
+            return Err("\"tests\" must contain at least one `def test_...():` function".into());
+        }
+        Ok(candidate)
+    }
+}
+
+/// One piece of grounding evidence from the memory graph.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The memory node's id (used to avoid repeating evidence).
+    pub id: String,
+    /// Its text.
+    pub text: String,
+    /// Where it came from ("fts", "neighbour:<id>", a method name, …).
+    pub source: String,
+    /// Relevance, higher is better, when the backend has one.
+    pub score: Option<f64>,
+}
+
+/// Retrieval against the memory graph (aura-core wires it to the store's full-text
+/// search and graph neighbours).
+///
+/// `query` is a short list of lower-case keywords separated by spaces (the selector
+/// first); implementations should match any of them (OR), best first.
+#[async_trait]
+pub trait Grounding: Send + Sync + fmt::Debug {
+    /// Up to `limit` pieces of evidence for `query`.
+    async fn ground(&self, query: &str, limit: usize) -> Result<Vec<Evidence>>;
+}
+
+/// A grounding port shared across tasks.
+pub type DynGrounding = Arc<dyn Grounding>;
+
+/// Grounding that never finds anything (the default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoGrounding;
+
+#[async_trait]
+impl Grounding for NoGrounding {
+    async fn ground(&self, _query: &str, _limit: usize) -> Result<Vec<Evidence>> {
+        Ok(Vec::new())
+    }
+}
+
+/// The outcome of checking a candidate (for example: guard + sandbox tests).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum CheckVerdict {
+    /// The candidate passes its tests.
+    Passed,
+    /// It does not; the reason is shown to the next personas.
+    Failed {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A caller-supplied check that lets the cascade stop early when ROBIN's draft
+/// already passes (switch it off by not supplying one).
+#[async_trait]
+pub trait CandidateCheck: Send + Sync + fmt::Debug {
+    /// Checks a candidate.
+    async fn check(&self, candidate: &MethodCandidate) -> CheckVerdict;
+}
+
+/// A candidate check shared across tasks.
+pub type DynCandidateCheck = Arc<dyn CandidateCheck>;

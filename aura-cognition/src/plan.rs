@@ -1,0 +1,487 @@
+//! Metacognitive plans: what a natural-language message asks the system to do.
+//!
+//! [`Planner::plan`] tries the deterministic rules first ([`rule_plan`]) and only asks
+//! the model when no rule recognises the message. The rules cover the blueprint's
+//! forms:
+//!
+//! | message | plan |
+//! |---|---|
+//! | "teach yourself (how) to X", "learn (how) to X" | `learn`, selector derived from X |
+//! | "calculate fibonacci for 10", "fibonacci of 10", "fibonacci(10)" | `invoke`, only when the selector is known |
+//! | "summarize our previous conversation about X", "what did we discuss about X", "recall …" | `reflect` |
+//! | "what is the top news story near me right now?", questions about news/time/place | `answer` with `needs_context` |
+//!
+//! The model answers JSON checked against [`Plan::schema`] and then validated by kind;
+//! an invalid reply gets one repair round with the error fed back, then the planner
+//! fails with [`crate::Error::InvalidOutput`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cascade::chat_structured;
+use crate::{ChatRequest, DynLanguageModel, Error, GenerationOptions, Result};
+
+/// One worked example for a method to learn.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanExample {
+    /// The arguments.
+    pub args: Vec<Value>,
+    /// The expected result.
+    pub expected: Value,
+}
+
+/// What to do about a message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Plan {
+    /// Learn a new method.
+    Learn {
+        /// The selector to learn (a Python identifier).
+        selector: String,
+        /// What it should do.
+        description: String,
+        /// Worked examples, if any.
+        #[serde(default)]
+        examples: Vec<PlanExample>,
+    },
+    /// Call a known method.
+    Invoke {
+        /// The selector.
+        selector: String,
+        /// The arguments.
+        #[serde(default)]
+        arguments: Vec<Value>,
+    },
+    /// Answer a question about memory.
+    Reflect {
+        /// The question.
+        question: String,
+    },
+    /// Answer directly.
+    Answer {
+        /// The answer — or, with `needs_context`, the question to answer from the
+        /// real-time context (the rules cannot answer by themselves).
+        text: String,
+        /// Whether the real-time context is needed to answer.
+        #[serde(default)]
+        needs_context: bool,
+    },
+}
+
+impl Plan {
+    /// The JSON Schema the model answers with (flat, so small models' grammars cope).
+    pub fn schema() -> Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "kind": {"type": "string", "enum": ["learn", "invoke", "reflect", "answer"]},
+                "selector": {"type": "string"},
+                "description": {"type": "string"},
+                "examples": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"args": {"type": "array"}, "expected": {}},
+                        "required": ["args", "expected"]
+                    }
+                },
+                "arguments": {"type": "array"},
+                "question": {"type": "string"},
+                "text": {"type": "string"},
+                "needs_context": {"type": "boolean"}
+            },
+            "required": ["kind"]
+        })
+    }
+
+    /// Reads and validates a plan from the model's JSON.
+    pub fn from_json(value: &Value) -> std::result::Result<Self, String> {
+        let plan: Plan =
+            serde_json::from_value(value.clone()).map_err(|e| format!("not a valid plan: {e}"))?;
+        match &plan {
+            Plan::Learn { selector, .. } | Plan::Invoke { selector, .. }
+                if !is_identifier(selector) =>
+            {
+                return Err(format!(
+                    "selector {selector:?} must be a Python identifier like fibonacci or list_files"
+                ));
+            }
+            Plan::Reflect { question } if question.trim().is_empty() => {
+                return Err("\"question\" must not be empty".into())
+            }
+            Plan::Answer { text, .. } if text.trim().is_empty() => {
+                return Err("\"text\" must not be empty".into())
+            }
+            _ => {}
+        }
+        Ok(plan)
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// What the planner knows besides the message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanContext {
+    /// Selectors the target object understands (enables `invoke` rules).
+    pub known_selectors: Vec<String>,
+    /// Extra lines for the model's prompt (object name, recent turns, …).
+    pub notes: Vec<String>,
+}
+
+impl PlanContext {
+    /// A context knowing `selectors`.
+    pub fn with_selectors<I, S>(selectors: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            known_selectors: selectors.into_iter().map(Into::into).collect(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// Turns messages into plans: rules first, then the model.
+#[derive(Clone, Debug)]
+pub struct Planner {
+    model: Option<DynLanguageModel>,
+    use_rules: bool,
+    options: GenerationOptions,
+}
+
+const PLANNER_PROMPT: &str = "You turn a user message into one JSON plan. Kinds: \
+learn (teach a new method: selector, description, examples [{args, expected}]), \
+invoke (call a known method: selector, arguments), reflect (question about past \
+conversations: question), answer (reply directly: text). Selectors are snake_case. \
+Reply with the JSON object only.";
+
+impl Planner {
+    /// A planner using the rules, then `model`.
+    pub fn new(model: DynLanguageModel) -> Self {
+        Self {
+            model: Some(model),
+            use_rules: true,
+            options: GenerationOptions {
+                temperature: 0.0,
+                max_tokens: 256,
+                ..GenerationOptions::default()
+            },
+        }
+    }
+
+    /// A planner using only the rules (messages they do not recognise are an error).
+    pub fn rules_only() -> Self {
+        Self {
+            model: None,
+            use_rules: true,
+            options: GenerationOptions::default(),
+        }
+    }
+
+    /// Switches the rules off (model only), e.g. to measure the model.
+    pub fn without_rules(mut self) -> Self {
+        self.use_rules = false;
+        self
+    }
+
+    /// Sets the model's sampling options.
+    pub fn with_options(mut self, options: GenerationOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The plan for `message`.
+    pub async fn plan(&self, message: &str, context: &PlanContext) -> Result<Plan> {
+        if self.use_rules {
+            if let Some(plan) = rule_plan(message, context) {
+                tracing::debug!(target: "Orchestrator", ?plan, "plan from rules");
+                return Ok(plan);
+            }
+        }
+        let Some(model) = &self.model else {
+            return Err(Error::Unsupported(format!(
+                "no rule recognises {message:?} and the planner has no model"
+            )));
+        };
+        let mut user = format!("Message: {message}\n");
+        if !context.known_selectors.is_empty() {
+            user.push_str(&format!(
+                "Known methods: {}\n",
+                context.known_selectors.join(", ")
+            ));
+        }
+        for n in &context.notes {
+            user.push_str(n);
+            user.push('\n');
+        }
+        let request = ChatRequest::new(PLANNER_PROMPT, user)
+            .with_options(self.options.clone())
+            .with_schema(Plan::schema());
+        let call = chat_structured(model, request, "plan", Plan::from_json).await;
+        call.result.map(|(plan, _)| plan)
+    }
+}
+
+const LEARN_PREFIXES: &[&str] = &[
+    "teach yourself how to ",
+    "teach yourself to ",
+    "learn how to ",
+    "learn to ",
+    "teach me how to ",
+];
+
+const REFLECT_PREFIXES: &[&str] = &[
+    "summarize our previous conversation",
+    "summarise our previous conversation",
+    "summarize our conversation",
+    "summarise our conversation",
+    "summarize what we",
+    "summarise what we",
+    "what did we talk about",
+    "what did we discuss",
+    "what have we discussed",
+    "recall ",
+    "remind me what we",
+];
+
+const INVOKE_VERBS: &[&str] = &[
+    "calculate ",
+    "compute ",
+    "run ",
+    "call ",
+    "invoke ",
+    "evaluate ",
+    "what is ",
+    "what's ",
+    "give me ",
+    "get ",
+];
+
+const GENERIC_VERBS: &[&str] = &[
+    "calculate",
+    "compute",
+    "determine",
+    "work",
+    "figure",
+    "generate",
+    "produce",
+    "return",
+];
+
+const FILLER: &[&str] = &[
+    "the", "a", "an", "my", "our", "your", "some", "sequence", "series", "number", "numbers",
+    "value", "values", "out",
+];
+
+const CUT_WORDS: &[&str] = &[
+    "of", "in", "for", "using", "with", "from", "by", "into", "on", "via", "given", "that",
+    "which", "when",
+];
+
+/// Derives a snake_case selector from a task description
+/// ("calculate the fibonacci sequence" → `fibonacci`,
+/// "list the files in the current directory using the os module" → `list_files`).
+pub fn derive_selector(task: &str) -> Option<String> {
+    let words: Vec<String> = task
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    // The head of the phrase: up to the first preposition (after the first word).
+    let mut head: Vec<&str> = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 && CUT_WORDS.contains(&w.as_str()) && !head.is_empty() {
+            break;
+        }
+        head.push(w);
+    }
+    let mut kept: Vec<&str> = head
+        .iter()
+        .copied()
+        .filter(|w| !FILLER.contains(w))
+        .collect();
+    if kept.len() > 1 && GENERIC_VERBS.contains(&kept[0]) {
+        kept.remove(0);
+    }
+    kept.truncate(3);
+    let selector = kept.join("_");
+    let selector = match selector.chars().next() {
+        Some(c) if c.is_ascii_digit() => format!("_{selector}"),
+        Some(_) => selector,
+        None => return None,
+    };
+    is_identifier(&selector).then_some(selector)
+}
+
+fn normalise(message: &str) -> String {
+    message
+        .trim()
+        .trim_end_matches(['?', '!', '.'])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// The deterministic pre-parser: a plan for the recognised forms, `None` otherwise.
+pub fn rule_plan(message: &str, context: &PlanContext) -> Option<Plan> {
+    let m = normalise(message);
+    let m = m.strip_prefix("please ").unwrap_or(&m).to_string();
+
+    for p in LEARN_PREFIXES {
+        if let Some(task) = m.strip_prefix(p) {
+            let selector = derive_selector(task)?;
+            return Some(Plan::Learn {
+                selector,
+                description: task.trim().to_string(),
+                examples: Vec::new(),
+            });
+        }
+    }
+
+    if REFLECT_PREFIXES.iter().any(|p| m.starts_with(p)) {
+        return Some(Plan::Reflect {
+            question: message.trim().to_string(),
+        });
+    }
+
+    if let Some(plan) = invoke_rule(&m, context) {
+        return Some(plan);
+    }
+
+    let asks_context = [
+        "news",
+        "headline",
+        "near me",
+        "right now",
+        "what time",
+        "what day",
+        "today's date",
+        "where am i",
+    ]
+    .iter()
+    .any(|k| m.contains(k));
+    if asks_context {
+        return Some(Plan::Answer {
+            text: message.trim().to_string(),
+            needs_context: true,
+        });
+    }
+    None
+}
+
+fn invoke_rule(m: &str, context: &PlanContext) -> Option<Plan> {
+    if context.known_selectors.is_empty() {
+        return None;
+    }
+    let mut rest = m;
+    for v in INVOKE_VERBS {
+        if let Some(r) = rest.strip_prefix(v) {
+            rest = r;
+            break;
+        }
+    }
+    let rest = rest.strip_prefix("the ").unwrap_or(rest);
+    // name(args) form
+    let (name, args) = if let (Some(open), true) = (rest.find('('), rest.ends_with(')')) {
+        (&rest[..open], &rest[open + 1..rest.len() - 1])
+    } else {
+        let mut split = None;
+        for sep in [" for ", " of ", " with ", " on ", " at "] {
+            if let Some(i) = rest.find(sep) {
+                if split.is_none_or(|(j, _)| i < j) {
+                    split = Some((i, sep.len()));
+                }
+            }
+        }
+        let (i, len) = split?;
+        (&rest[..i], &rest[i + len..])
+    };
+    let candidate = name
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty() && !FILLER.contains(w))
+        .collect::<Vec<_>>()
+        .join("_");
+    let selector = context
+        .known_selectors
+        .iter()
+        .find(|s| s.to_lowercase() == candidate)
+        .or_else(|| {
+            context
+                .known_selectors
+                .iter()
+                .find(|s| candidate.split('_').any(|w| w == s.to_lowercase()))
+        })?
+        .clone();
+    let arguments = parse_args(args)?;
+    Some(Plan::Invoke {
+        selector,
+        arguments,
+    })
+}
+
+fn parse_args(text: &str) -> Option<Vec<Value>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&format!("[{text}]")) {
+        return Some(items);
+    }
+    let mut out = Vec::new();
+    for part in text
+        .split(',')
+        .flat_map(|p| p.split(" and "))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let part = part.trim_matches(|c| c == '\'' || c == '"');
+        let value = serde_json::from_str::<Value>(part)
+            .ok()
+            .filter(|v| v.is_number() || v.is_boolean())
+            .unwrap_or_else(|| Value::String(part.to_string()));
+        out.push(value);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_from_tasks() {
+        let cases = [
+            ("calculate the fibonacci sequence", "fibonacci"),
+            (
+                "list the files in the current directory using the os module",
+                "list_files",
+            ),
+            ("calculate the factorial of a number", "factorial"),
+            ("reverse a string", "reverse_string"),
+            ("compute prime numbers", "prime"),
+        ];
+        for (task, want) in cases {
+            assert_eq!(derive_selector(task).as_deref(), Some(want), "{task}");
+        }
+    }
+
+    #[test]
+    fn args_parse_as_json_or_words() {
+        assert_eq!(parse_args("10"), Some(vec![serde_json::json!(10)]));
+        assert_eq!(
+            parse_args("3 and 4"),
+            Some(vec![serde_json::json!(3), serde_json::json!(4)])
+        );
+        assert_eq!(
+            parse_args("\"abc\", 2"),
+            Some(vec![serde_json::json!("abc"), serde_json::json!(2)])
+        );
+    }
+}
