@@ -535,11 +535,7 @@ async fn futures_join<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
         }
     })
     .await;
-    for d in done {
-        if let Some(v) = d {
-            out.push(v);
-        }
-    }
+    out.extend(done.into_iter().flatten());
     out
 }
 

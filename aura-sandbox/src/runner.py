@@ -592,6 +592,17 @@ def serve_one(body, req, spare, cfg, jailed):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        # A big address space takes a while to tear down: answer now, reap later.
+        if not select.select([pidfd], [], [], 0.02)[0]:
+            meta = {"timed_out": timed_out, "overflow": overflow, "exit_code": None,
+                    "signal": signal.SIGKILL, "wall_ms": int((time.monotonic() - t0) * 1000),
+                    "cpu_ms": 0, "peak_rss_kib": 0}
+            os.close(r)
+            os.close(pidfd)
+            UNREAPED.append(pid)
+            write_frame(HOST_OUT, meta)
+            write_frame_bytes(HOST_OUT, b"")
+            return
     _, status, ru = os.wait4(pid, 0)
     wall_ms = int((time.monotonic() - t0) * 1000)
     os.close(r)
@@ -607,6 +618,14 @@ def serve_one(body, req, spare, cfg, jailed):
     }
     write_frame(HOST_OUT, meta)
     write_frame_bytes(HOST_OUT, b"" if (timed_out or overflow) else bytes(buf))
+
+
+UNREAPED = []  # children killed and answered for, not yet waited
+
+
+def reap_killed():
+    while UNREAPED:
+        os.waitpid(UNREAPED.pop(), 0)
 
 
 def baseline_vm_bytes():
@@ -648,6 +667,7 @@ def main():
         serve_one(body, req, spare, cfg, jailed)
         if not jailed:
             return
+        reap_killed()
         spare = Spare(cfg, jailed)
 
 
