@@ -1,30 +1,49 @@
 //! # aura-cognition
 //!
 //! The minds of AURA: the [`LanguageModel`] port that every persona talks through,
-//! and (in later modules) the persona cascade and the real-time context ingestor.
+//! its embedded default [`LocalModel`] (a GGUF model run in-process by llama.cpp),
+//! the Ollama adapter (feature `ollama`), and (in later modules) the persona cascade
+//! and the real-time context ingestor.
+//!
+//! ```no_run
+//! use aura_cognition::{ChatRequest, LanguageModel, LocalModel};
+//! # async fn demo() -> aura_cognition::Result<()> {
+//! // AURA_MODEL_PATH, or models/SmolLM2-135M-Instruct.Q4_1.gguf (scripts/setup.sh installs it).
+//! let model = LocalModel::from_env()?;
+//! let schema = serde_json::json!({
+//!     "type": "object",
+//!     "properties": {"answer": {"type": "string"}},
+//!     "required": ["answer"]
+//! });
+//! let reply = model
+//!     .chat(ChatRequest::new("Reply in JSON.", "What is 2 + 2?").with_schema(schema))
+//!     .await?;
+//! println!("{}", reply.structured.unwrap_or_default());
+//! # Ok(()) }
+//! ```
 
-pub mod cascade;
-pub mod cem;
-pub mod context;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod error;
+pub mod grammar;
+#[cfg(feature = "local")]
+mod local;
 mod model;
-mod persona;
-pub mod plan;
+#[cfg(feature = "ollama")]
+mod ollama;
+pub mod schema;
 #[cfg(any(test, feature = "test-utils"))]
 mod scripted;
+mod template;
+#[cfg(any(feature = "local", feature = "ollama"))]
+mod text;
 
-pub use cascade::{
-    CandidateCheck, Cascade, CascadeBuilder, CascadeMode, CascadeOutcome, CheckVerdict,
-    CognitiveStatePacket, Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate,
-};
-pub use cem::{Cem, CemScore, CemWeights, Stagnation, StagnationMonitor};
-pub use context::{
-    ContextIngestor, ContextIngestorBuilder, ContextKind, ContextProvider, ContextReading,
-    RealTimeContextFractal,
-};
 pub use error::{Error, Result};
+#[cfg(feature = "local")]
+pub use local::{default_model_path, LocalModel, LocalModelBuilder, DEFAULT_MODEL_FILE};
 pub use model::*;
-pub use persona::{Persona, PersonaConfig, PromptSet, METHOD_CONVENTION, TEST_CONVENTION};
-pub use plan::{Plan, PlanContext, Planner};
+#[cfg(feature = "ollama")]
+pub use ollama::*;
 #[cfg(any(test, feature = "test-utils"))]
 pub use scripted::ScriptedModel;
+pub use template::ChatTemplate;

