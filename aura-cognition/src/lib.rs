@@ -22,8 +22,13 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cascade;
+pub mod cem;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod context;
+mod persona;
+pub mod plan;
 mod error;
 pub mod grammar;
 #[cfg(feature = "local")]
@@ -38,7 +43,18 @@ mod template;
 #[cfg(any(feature = "local", feature = "ollama"))]
 mod text;
 
+pub use cascade::{
+    CandidateCheck, Cascade, CascadeBuilder, CascadeMode, CascadeOutcome, CheckVerdict,
+    CognitiveStatePacket, Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate,
+};
+pub use cem::{Cem, CemScore, CemWeights, Stagnation, StagnationMonitor};
+pub use context::{
+    ContextIngestor, ContextIngestorBuilder, ContextKind, ContextProvider, ContextReading,
+    RealTimeContextFractal,
+};
 pub use error::{Error, Result};
+pub use persona::{Persona, PersonaConfig, PromptSet, METHOD_CONVENTION, TEST_CONVENTION};
+pub use plan::{Plan, PlanContext, Planner};
 #[cfg(feature = "local")]
 pub use local::{default_model_path, LocalModel, LocalModelBuilder, DEFAULT_MODEL_FILE};
 pub use model::*;
