@@ -397,6 +397,19 @@ async fn readings_are_cached_for_the_ttl_and_failures_are_not() {
 }
 
 #[tokio::test]
+async fn the_clock_is_never_cached() {
+    let ingestor = ContextIngestor::builder()
+        .provider(Arc::new(SystemClockProvider::new(None)))
+        .ttl(Duration::from_secs(600))
+        .build();
+    let first = ingestor.assemble().await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let second = ingestor.assemble().await;
+    assert_eq!(second.statuses[0].state, ProviderState::Fresh);
+    assert!(second.time.unwrap().utc > first.time.unwrap().utc);
+}
+
+#[tokio::test]
 async fn an_earlier_success_skips_later_providers_of_the_kind() {
     let ingestor = ContextIngestor::builder()
         .provider(Arc::new(SystemClockProvider::new(None)))

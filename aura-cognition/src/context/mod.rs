@@ -4,7 +4,8 @@
 //! [`RealTimeContextFractal`]. Providers of one kind (time, place, news) form a
 //! fallback chain in the order they were added: the first that answers wins and the
 //! rest are marked `skipped`. Kinds are fetched concurrently. Each fetch is bounded by
-//! a timeout (default 2 s); successful readings are cached for a TTL (default 10 min).
+//! a timeout (default 2 s); successful readings (except the clock's) are cached for a
+//! TTL (default 10 min).
 //! A provider that fails is reported in the fractal's statuses and never fails the
 //! cycle.
 //!
@@ -434,7 +435,8 @@ impl ContextIngestor {
                 statuses.push((index, status));
                 continue;
             }
-            if let Some(reading) = self.cached(index) {
+            // The clock is never cached: a stale time is worse than none.
+            if let Some(reading) = self.cached(index).filter(|_| kind != ContextKind::Time) {
                 status.state = ProviderState::Cached;
                 found = Some(reading);
                 statuses.push((index, status));
@@ -445,10 +447,12 @@ impl ContextIngestor {
             status.elapsed_ms = started.elapsed().as_millis() as u64;
             status.state = match outcome {
                 Ok(Ok(reading)) if reading.kind() == kind => {
-                    self.cache
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(index, (Instant::now(), reading.clone()));
+                    if kind != ContextKind::Time {
+                        self.cache
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(index, (Instant::now(), reading.clone()));
+                    }
                     found = Some(reading);
                     ProviderState::Fresh
                 }
