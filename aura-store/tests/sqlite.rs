@@ -45,6 +45,29 @@ async fn conformance_on_a_wal_file() {
     .await;
 }
 
+/// The same on a store that runs every call on the blocking pool (`spawn_blocking`), where
+/// a call's future can be dropped while SQLite is still working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_spawn_blocking() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    let mut n = 0;
+    conformance::run_all(|| {
+        n += 1;
+        let path = root.join(format!("store-{n}.db"));
+        async move {
+            let store = SqliteStore::builder(&path)
+                .spawn_blocking(true)
+                .build()
+                .await
+                .expect("open");
+            let store: DynStore = Arc::new(store);
+            store
+        }
+    })
+    .await;
+}
+
 /// Every check also holds on one shared store, and on a current-thread runtime.
 #[tokio::test(flavor = "current_thread")]
 async fn conformance_on_one_shared_store_current_thread() {

@@ -4,7 +4,8 @@
 //! One operation = create an object (one committed transaction) and then replace its slots
 //! at the revision just read (a second committed transaction), on a `SqliteStore` file in
 //! WAL mode (`synchronous=NORMAL`). Criterion reports the time per operation and the rate
-//! (elements/s). Variants: one task in a loop, and 8 tasks at once (writes serialise on
+//! (elements/s). Variants: one task in a loop (with the default `block_in_place` offload,
+//! and with every call on tokio's blocking pool), and 8 tasks at once (writes serialise on
 //! SQLite's single writer, so this shows what queueing costs).
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
@@ -48,11 +49,24 @@ fn store_throughput(c: &mut Criterion) {
             .block_on(SqliteStore::open(dir.join("bench.db")))
             .expect("open the WAL store"),
     );
+    let pooled = Arc::new(
+        runtime
+            .block_on(
+                SqliteStore::builder(dir.join("bench-pooled.db"))
+                    .spawn_blocking(true)
+                    .build(),
+            )
+            .expect("open the WAL store"),
+    );
     let run = format!("{}", std::process::id());
 
     let mut group = c.benchmark_group("store");
     group.throughput(Throughput::Elements(1));
     group.measurement_time(Duration::from_secs(10));
+
+    group.bench_function("create+update (WAL file, 1 task, spawn_blocking)", |b| {
+        b.to_async(&runtime).iter(|| one_op(&pooled, &run));
+    });
 
     group.bench_function("create+update (WAL file, 1 task)", |b| {
         b.to_async(&runtime).iter(|| one_op(&store, &run));

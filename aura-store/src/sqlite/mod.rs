@@ -4,8 +4,10 @@
 //! - a file store runs in WAL mode (`synchronous=NORMAL`, `foreign_keys=ON`, a busy timeout);
 //!   the "in-memory" store is the same thing in a private temporary directory (see
 //!   [`SqliteStore::open_in_memory`] for why not SQLite's `:memory:`);
-//! - rusqlite is synchronous, so every call runs on tokio's blocking pool
-//!   (`spawn_blocking`) and never on an async worker;
+//! - rusqlite is synchronous, so no call runs on an async worker as if it were async: on a
+//!   multi-thread runtime a call runs under `block_in_place` (tokio moves the worker's other
+//!   tasks away; no thread switch per call), elsewhere on the blocking pool
+//!   (`spawn_blocking`, also available as a builder option);
 //! - reads use a small pool of reader connections; writes go through one writer connection
 //!   per store, handed to one [`Transaction`] at a time (an async semaphore queues the
 //!   others without blocking a thread); `BEGIN IMMEDIATE` plus the busy timeout serialise
@@ -52,6 +54,7 @@ pub struct SqliteStoreBuilder {
     location: Location,
     busy_timeout: Duration,
     readers: usize,
+    spawn_blocking: bool,
 }
 
 impl SqliteStoreBuilder {
@@ -71,6 +74,7 @@ impl SqliteStoreBuilder {
             location,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             readers: DEFAULT_READERS,
+            spawn_blocking: false,
         }
     }
 
@@ -86,11 +90,20 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// Runs every SQLite call on tokio's blocking pool (`spawn_blocking`), even on a
+    /// multi-thread runtime where the default is `block_in_place` (no thread switch per call;
+    /// see the crate's store benchmark for the difference).
+    pub fn spawn_blocking(mut self, always: bool) -> Self {
+        self.spawn_blocking = always;
+        self
+    }
+
     /// Opens the store, creating or migrating its schema.
     pub async fn build(self) -> Result<SqliteStore> {
         let busy_timeout = self.busy_timeout;
         let temporary = matches!(self.location, Location::Temporary);
-        let (settings, writer, temp_dir) = blocking(move || {
+        let spawn_blocking = self.spawn_blocking;
+        let (settings, writer, temp_dir) = blocking(spawn_blocking, move || {
             let (path, temp_dir) = match self.location {
                 Location::File(path) => (path, None),
                 Location::Temporary => {
@@ -109,6 +122,7 @@ impl SqliteStoreBuilder {
                 path,
                 temporary,
                 busy_timeout,
+                spawn_blocking,
             };
             let writer = settings.connect()?;
             enable_wal(&writer, busy_timeout)?;
@@ -139,6 +153,8 @@ struct Settings {
     /// A throwaway store: durability does not matter.
     temporary: bool,
     busy_timeout: Duration,
+    /// Always use `spawn_blocking` (never `block_in_place`).
+    spawn_blocking: bool,
 }
 
 impl Settings {
@@ -185,15 +201,42 @@ fn with_busy_retry<T>(timeout: Duration, mut f: impl FnMut() -> Result<T>) -> Re
     }
 }
 
-/// Runs blocking work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => Err(backend("a store operation panicked")),
-        Err(_) => Err(Error::Unavailable(
-            "the async runtime is shutting down".into(),
-        )),
+/// Runs blocking SQLite work without stalling the async runtime.
+///
+/// On a multi-thread runtime this is [`tokio::task::block_in_place`] (unless the store was
+/// built with [`SqliteStoreBuilder::spawn_blocking`]): the calling task runs the work on its
+/// own thread at once, while tokio hands that worker's other tasks to another thread, so a
+/// short call costs no thread switch. Elsewhere (a current-thread runtime, no runtime) it is
+/// [`tokio::task::spawn_blocking`].
+async fn offload<T: Send + 'static>(
+    spawn: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let in_place = !spawn
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if in_place {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tokio::task::block_in_place(f)
+        }))
+        .map_err(|_| backend("a store operation panicked"))
+    } else {
+        match tokio::task::spawn_blocking(f).await {
+            Ok(value) => Ok(value),
+            Err(e) if e.is_panic() => Err(backend("a store operation panicked")),
+            Err(_) => Err(Error::Unavailable(
+                "the async runtime is shutting down".into(),
+            )),
+        }
     }
+}
+
+/// [`offload`] for work that returns a `Result`.
+async fn blocking<T: Send + 'static>(
+    spawn: bool,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    offload(spawn, f).await?
 }
 
 struct Inner {
@@ -246,7 +289,14 @@ impl Inner {
 
 /// The SQLite [`Store`]: a WAL file, or a private in-memory database for tests.
 ///
-/// Cheap to share: wrap it in an `Arc` (see [`crate::DynStore`]).
+/// Cloning is cheap and shares the same connections; as a port, wrap it in an `Arc`
+/// (see [`crate::DynStore`]).
+///
+/// Writes are serialised (SQLite has one writer): a transaction holds the store's writer
+/// from [`Store::begin`] until it commits or is dropped, and `begin` waits at
+/// most the busy timeout (5 s by default) for it before failing with [`Error::Timeout`].
+/// Keep transactions short — gather what to write first (no model calls inside).
+#[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
 }
@@ -300,7 +350,7 @@ impl SqliteStore {
             .await
             .map_err(|_| Error::Unavailable("the store is closed".into()))?;
         let inner = self.inner.clone();
-        blocking(move || {
+        blocking(inner.settings.spawn_blocking, move || {
             let _permit = permit;
             let conn = inner.take_reader()?;
             let result = with_busy_retry(inner.settings.busy_timeout, || f(&conn));
@@ -501,7 +551,8 @@ impl SqliteTransaction {
         let conn = self.conn.take();
         let inner = self.inner.clone();
         self.state = TxState::InFlight;
-        let joined = tokio::task::spawn_blocking(move || {
+        let spawn = self.inner.settings.spawn_blocking;
+        let joined = offload(spawn, move || {
             let conn = match conn {
                 Some(conn) => conn,
                 None => match inner.take_writer() {
@@ -521,12 +572,9 @@ impl SqliteTransaction {
         let (conn, result) = match joined {
             Ok(pair) => pair,
             Err(e) => {
+                // The connection went with the failed call; closing it rolled back.
                 self.state = TxState::Broken;
-                return Err(if e.is_panic() {
-                    backend("a store operation panicked; the transaction was rolled back")
-                } else {
-                    Error::Unavailable("the async runtime is shutting down".into())
-                });
+                return Err(e);
             }
         };
         let open = conn.as_ref().is_some_and(|c| !c.is_autocommit());
@@ -570,7 +618,7 @@ impl SqliteTransaction {
                 let Some(conn) = conn else {
                     return Err(backend("the transaction lost its connection"));
                 };
-                blocking(move || {
+                blocking(inner.settings.spawn_blocking, move || {
                     let _permit = permit;
                     let result = conn.execute_batch(sql).map_err(map);
                     if !conn.is_autocommit() {

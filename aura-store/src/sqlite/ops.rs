@@ -167,6 +167,9 @@ fn check_parents(conn: &Connection, child: ObjectId, parents: &[ObjectId]) -> Re
             return Err(Error::not_found("object", parent));
         }
     }
+    if parents.is_empty() {
+        return Ok(());
+    }
     // A cycle forms exactly when `child` is already an ancestor of one of the new parents.
     let mut stmt = conn
         .prepare_cached(
@@ -192,11 +195,18 @@ fn check_parents(conn: &Connection, child: ObjectId, parents: &[ObjectId]) -> Re
     Ok(())
 }
 
-fn write_parents(conn: &Connection, child: ObjectId, parents: &[ObjectId]) -> Result<()> {
-    conn.prepare_cached("DELETE FROM object_parents WHERE child = ?1")
-        .map_err(map)?
-        .execute([child.to_string()])
-        .map_err(map)?;
+fn write_parents(
+    conn: &Connection,
+    child: ObjectId,
+    parents: &[ObjectId],
+    replace: bool,
+) -> Result<()> {
+    if replace {
+        conn.prepare_cached("DELETE FROM object_parents WHERE child = ?1")
+            .map_err(map)?
+            .execute([child.to_string()])
+            .map_err(map)?;
+    }
     let mut stmt = conn
         .prepare_cached("INSERT INTO object_parents (child, position, parent) VALUES (?1, ?2, ?3)")
         .map_err(map)?;
@@ -220,7 +230,12 @@ pub(crate) fn create_object(conn: &Connection, new: NewObject) -> Result<Object>
             "an object with id {id} already exists"
         )));
     }
-    if find_object(conn, &new.name)?.is_some() {
+    let name_taken = conn
+        .prepare_cached("SELECT 1 FROM objects WHERE name = ?1")
+        .map_err(map)?
+        .exists([&new.name])
+        .map_err(map)?;
+    if name_taken {
         return Err(Error::Conflict(format!(
             "an object named {:?} already exists",
             new.name
@@ -243,7 +258,7 @@ pub(crate) fn create_object(conn: &Connection, new: NewObject) -> Result<Object>
         at.timestamp_micros()
     ])
     .map_err(map)?;
-    write_parents(conn, id, &new.parents)?;
+    write_parents(conn, id, &new.parents, false)?;
     Ok(Object {
         id,
         name: new.name,
@@ -272,7 +287,7 @@ pub(crate) fn update_object(
     }
     if let Some(parents) = patch.parents {
         check_parents(conn, id, &parents)?;
-        write_parents(conn, id, &parents)?;
+        write_parents(conn, id, &parents, true)?;
         object.parents = parents;
     }
     if let Some(slots) = patch.slots {
