@@ -91,7 +91,7 @@ pub async fn stop_sequences(model: &dyn LanguageModel) {
         "You are a helpful assistant.",
         "Write three sentences about the sea.",
     )
-    .with_options(greedy(48));
+    .with_options(greedy(32));
     let full = model.chat(request.clone()).await.expect("chat()").text;
     // A stop sequence taken from the middle of the reply itself.
     let chars: Vec<(usize, char)> = full.char_indices().collect();
@@ -194,28 +194,32 @@ pub async fn structured_output(model: &dyn LanguageModel) {
         "Plan a method that computes fibonacci numbers. Reply in JSON.",
         "Write a Python method that doubles a number, with tests. Reply in JSON.",
     ];
+    // Greedy for the first schema, sampling with a temperature for the others.
     for (i, schema) in sample_schemas().into_iter().enumerate() {
-        for (temperature, seed) in [(0.0, 1), (0.8, 7)] {
-            let request = ChatRequest::new("You reply only with JSON.", prompts[i])
-                .with_schema(schema.clone())
-                .with_options(GenerationOptions {
-                    temperature,
-                    seed: Some(seed),
-                    max_tokens: 400,
-                    stop: Vec::new(),
-                });
-            let r = model
-                .chat(request)
-                .await
-                .unwrap_or_else(|e| panic!("structured chat (schema {i}, t={temperature}): {e}"));
-            let value = r
-                .structured
-                .unwrap_or_else(|| panic!("schema {i}: no structured value in the reply"));
-            validate(&schema, &value).unwrap_or_else(|e| panic!("schema {i}: {e}: {value}"));
-            let reparsed: Value = serde_json::from_str(r.text.trim())
-                .unwrap_or_else(|e| panic!("schema {i}: text is not the JSON: {e}"));
-            assert_eq!(reparsed, value, "schema {i}: text and structured differ");
-        }
+        let (temperature, seed) = if i == 0 {
+            (0.0, 1)
+        } else {
+            (0.8, 7 + i as u64)
+        };
+        let request = ChatRequest::new("You reply only with JSON.", prompts[i])
+            .with_schema(schema.clone())
+            .with_options(GenerationOptions {
+                temperature,
+                seed: Some(seed),
+                max_tokens: 256,
+                stop: Vec::new(),
+            });
+        let r = model
+            .chat(request)
+            .await
+            .unwrap_or_else(|e| panic!("structured chat (schema {i}, t={temperature}): {e}"));
+        let value = r
+            .structured
+            .unwrap_or_else(|| panic!("schema {i}: no structured value in the reply"));
+        validate(&schema, &value).unwrap_or_else(|e| panic!("schema {i}: {e}: {value}"));
+        let reparsed: Value = serde_json::from_str(r.text.trim())
+            .unwrap_or_else(|e| panic!("schema {i}: text is not the JSON: {e}"));
+        assert_eq!(reparsed, value, "schema {i}: text and structured differ");
     }
     // An unusable schema is a request error, not a model error.
     let bad = ChatRequest::new("s", "u").with_schema(json!({"type": 12}));
@@ -271,7 +275,7 @@ pub async fn streaming(model: &dyn LanguageModel) {
         return;
     }
     let request = ChatRequest::new("You are a helpful assistant.", "Count from one to five.")
-        .with_options(greedy(24));
+        .with_options(greedy(16));
     let mut stream = model
         .chat_stream(request.clone())
         .await

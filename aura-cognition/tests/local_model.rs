@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aura_cognition::{
     conformance, ChatMessage, ChatRequest, DynLanguageModel, Error, FinishReason,
-    GenerationOptions, LanguageModel, LocalModel,
+    GenerationOptions, LanguageModel, LocalModel, LocalModelBuilder,
 };
 use futures::StreamExt;
 
@@ -26,7 +26,7 @@ fn model_path() -> std::path::PathBuf {
 fn model() -> &'static LocalModel {
     static MODEL: OnceLock<LocalModel> = OnceLock::new();
     MODEL.get_or_init(|| {
-        LocalModel::builder()
+        LocalModelBuilder::from_env()
             .model_path(model_path())
             .build()
             .expect("load the local model")
@@ -65,7 +65,7 @@ async fn conformance_missing_model() {
 #[tokio::test]
 async fn loads_fast_and_describes_itself() {
     let _turn = TURN.lock().await;
-    let m = LocalModel::builder()
+    let m = LocalModelBuilder::from_env()
         .model_path(model_path())
         .threads(2)
         .context_length(1024)
@@ -108,17 +108,17 @@ fn applies_the_models_own_chat_template() {
 #[tokio::test]
 async fn kv_cache_reuse_gives_the_same_replies() {
     let _turn = TURN.lock().await;
-    let cold = LocalModel::builder()
+    let cold = LocalModelBuilder::from_env()
         .model_path(model_path())
         .prompt_cache(false)
         .build()
         .unwrap();
-    let warm = LocalModel::builder()
+    let warm = LocalModelBuilder::from_env()
         .model_path(model_path())
         .build()
         .unwrap();
     let first = ChatRequest::new("You are a helpful assistant.", "Name three fruits.")
-        .with_options(greedy(24));
+        .with_options(greedy(16));
     let a_warm = warm.chat(first.clone()).await.unwrap();
     let a_cold = cold.chat(first.clone()).await.unwrap();
     assert_eq!(a_warm.text, a_cold.text);
@@ -150,7 +150,7 @@ async fn kv_cache_reuse_gives_the_same_replies() {
 #[tokio::test]
 async fn a_prompt_too_long_for_the_context_is_refused() {
     let _turn = TURN.lock().await;
-    let m = LocalModel::builder()
+    let m = LocalModelBuilder::from_env()
         .model_path(model_path())
         .context_length(64)
         .build()
@@ -173,7 +173,7 @@ async fn a_prompt_too_long_for_the_context_is_refused() {
 #[tokio::test]
 async fn slow_calls_time_out() {
     let _turn = TURN.lock().await;
-    let m = LocalModel::builder()
+    let m = LocalModelBuilder::from_env()
         .model_path(model_path())
         .timeout(Duration::from_millis(1))
         .build()
@@ -225,12 +225,12 @@ async fn structured_output_is_valid_json_even_at_high_temperature() {
         "type": "object",
         "properties": {
             "name": {"type": "string", "maxLength": 24},
-            "source": {"type": "string", "maxLength": 120},
-            "tests": {"type": "array", "items": {"type": "string", "maxLength": 60}, "minItems": 1, "maxItems": 2}
+            "source": {"type": "string", "maxLength": 80},
+            "tests": {"type": "array", "items": {"type": "string", "maxLength": 40}, "minItems": 1, "maxItems": 2}
         },
         "required": ["name", "source", "tests"]
     });
-    for seed in 0..4 {
+    for seed in 0..2 {
         let r = model()
             .chat(
                 ChatRequest::new(
@@ -255,7 +255,7 @@ async fn structured_output_is_valid_json_even_at_high_temperature() {
 #[tokio::test]
 async fn lora_adapters_that_are_missing_or_broken_are_reported() {
     let _turn = TURN.lock().await;
-    let e = LocalModel::builder()
+    let e = LocalModelBuilder::from_env()
         .model_path(model_path())
         .lora("/nonexistent/adapter.gguf", 1.0)
         .build()
@@ -265,7 +265,7 @@ async fn lora_adapters_that_are_missing_or_broken_are_reported() {
     std::fs::create_dir_all(&dir).unwrap();
     let bogus = dir.join("bogus.gguf");
     std::fs::write(&bogus, b"not a gguf file").unwrap();
-    let e = LocalModel::builder()
+    let e = LocalModelBuilder::from_env()
         .model_path(model_path())
         .lora(&bogus, 1.0)
         .build()
@@ -349,7 +349,7 @@ async fn a_lora_adapter_changes_the_model_and_scale_zero_does_not() {
     .with_options(greedy(12));
     let base = model().chat(request.clone()).await.unwrap().text;
     let with = |scale: f32| {
-        LocalModel::builder()
+        LocalModelBuilder::from_env()
             .model_path(model_path())
             .lora(&adapter, scale)
             .build()
@@ -383,7 +383,10 @@ async fn a_model_without_a_chat_template_falls_back_to_chatml() {
         println!("skipped: run AURA_FETCH_GEMMA=1 scripts/setup.sh to fetch Gemma 3 270M");
         return;
     }
-    let m = LocalModel::builder().model_path(&gemma).build().unwrap();
+    let m = LocalModelBuilder::from_env()
+        .model_path(&gemma)
+        .build()
+        .unwrap();
     let info = m.info().await.unwrap();
     assert_eq!(info.details["chat_template"], "chatml-fallback");
     assert_eq!(
