@@ -1,26 +1,38 @@
-//! The main job on the embedded defaults: awaken an object, give it a method, call it.
+//! The main job on the embedded defaults: awaken an object, teach it a method, call it.
 //!
-//! `scripts/demo.sh` sets up what it needs and runs this. The learn cycle (teaching a
-//! method by natural language) is not wired yet; until it is, the demo defines the
-//! method by hand — through the same guard, store and sandbox the learn cycle will use.
+//! Runs the blueprint's four scenarios against a SQLite store under `data/`, the
+//! namespace jail and the local GGUF model, narrating the monologue (mandate, each
+//! persona, guard verdict, sandbox result, commit) on stderr as it happens.
+//! `scripts/demo.sh` installs what it needs and runs this.
+//!
+//! Usage: `demo [MESSAGE…]` — with messages, tells the object those instead.
 
 use aura_core::store::NewObject;
 use aura_core::{Error, Runtime};
-use serde_json::json;
 
-const FIBONACCI: &str = "\
-def fibonacci(self, n):
-    a, b = 0, 1
-    for _ in range(n):
-        a, b = b, a + b
-    self.calls = self.calls + 1 if isinstance(self.calls, int) else 1
-    return a
-";
+const SCENARIOS: &[&str] = &[
+    "teach yourself to calculate the fibonacci sequence",
+    "calculate fibonacci for 10",
+    "summarize our previous conversation about the fibonacci sequence",
+    "what is the top news story near me right now?",
+    "teach yourself to list the files in the current directory using the os module",
+];
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     aura_examples::init_tracing();
-    match run().await {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!(
+            "demo: awaken the object `aura` and talk to it on the embedded defaults.\n\n\
+             usage: demo [MESSAGE…]\n\n\
+             Without messages it runs the blueprint's scenarios:\n  {}\n\n\
+             Settings come from the environment or .env (see README: Configuration).",
+            SCENARIOS.join("\n  ")
+        );
+        return std::process::ExitCode::SUCCESS;
+    }
+    match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo failed: {e}");
@@ -29,47 +41,30 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> aura_core::Result<()> {
+async fn run(messages: Vec<String>) -> aura_core::Result<()> {
     let rt = Runtime::builder().build().await?;
-    println!("store: {:?}", rt.config().store_path);
-
-    let calc = match rt.find("calc").await {
+    match rt.model() {
+        Some(m) => println!("model: {}", m.info().await.map(|i| i.name).unwrap_or_else(|e| e.to_string())),
+        None => println!("model: none installed — learning is off (run scripts/setup.sh)"),
+    }
+    println!("store: {}", rt.config().store_path.display());
+    let aura = match rt.find("aura").await {
         Ok(o) => o,
-        Err(Error::NotFound { .. }) => rt.create_object(NewObject::named("calc")).await?,
+        Err(Error::NotFound { .. }) => rt.create_object(NewObject::named("aura")).await?,
         Err(e) => return Err(e),
     };
-    println!(
-        "awake: object {:?} ({}), delegating to genesis",
-        calc.name, calc.id
-    );
+    println!("awake: object `aura` ({}), delegating to genesis\n", aura.id);
 
-    match rt.send(calc.id, "fibonacci", vec![json!(10)]).await {
-        Err(Error::DoesNotUnderstand { .. }) => {
-            println!("calc does not understand 'fibonacci' yet: teaching it");
-            let m = rt
-                .define_method(calc.id, "fibonacci", FIBONACCI, "the n-th Fibonacci number")
-                .await?;
-            println!("guard accepted it; stored as version {}", m.version);
+    let messages: Vec<String> =
+        if messages.is_empty() { SCENARIOS.iter().map(|s| s.to_string()).collect() } else { messages };
+    for message in messages {
+        println!("> {message}");
+        match rt.tell(aura.id, &message).await {
+            Ok(reply) => println!("{}\n", reply.text),
+            // One failed message (a method that raises, a plan the model could not make)
+            // is reported and the session goes on.
+            Err(e) => println!("error: {e}\n"),
         }
-        Err(e) => return Err(e),
-        Ok(_) => println!("calc already knows 'fibonacci' (from an earlier run)"),
     }
-
-    let hostile = "import os\ndef ls(self):\n    return os.listdir('.')\n";
-    match rt.define_method(calc.id, "ls", hostile, "list files").await {
-        Err(Error::Rejected { verdict, .. }) => {
-            println!("guard refused a hostile method:\n{verdict}")
-        }
-        other => println!("unexpected: {other:?}"),
-    }
-
-    for n in [10, 20, 30] {
-        let value = rt.send(calc.id, "fibonacci", vec![json!(n)]).await?;
-        println!("calc fibonacci({n}) = {value}");
-    }
-    println!(
-        "calc.calls = {}",
-        rt.slot(calc.id, "calls").await?.unwrap_or(json!(0))
-    );
     Ok(())
 }
