@@ -27,8 +27,6 @@ pub mod cem;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod context;
-mod persona;
-pub mod plan;
 mod error;
 pub mod grammar;
 #[cfg(feature = "local")]
@@ -36,6 +34,8 @@ mod local;
 mod model;
 #[cfg(feature = "ollama")]
 mod ollama;
+mod persona;
+pub mod plan;
 pub mod schema;
 #[cfg(any(test, feature = "test-utils"))]
 mod scripted;
@@ -53,13 +53,13 @@ pub use context::{
     RealTimeContextFractal,
 };
 pub use error::{Error, Result};
-pub use persona::{Persona, PersonaConfig, PromptSet, METHOD_CONVENTION, TEST_CONVENTION};
-pub use plan::{Plan, PlanContext, Planner};
 #[cfg(feature = "local")]
 pub use local::{default_model_path, LocalModel, LocalModelBuilder, DEFAULT_MODEL_FILE};
 pub use model::*;
 #[cfg(feature = "ollama")]
 pub use ollama::*;
+pub use persona::{Persona, PersonaConfig, PromptSet, METHOD_CONVENTION, TEST_CONVENTION};
+pub use plan::{Plan, PlanContext, Planner};
 #[cfg(any(test, feature = "test-utils"))]
 pub use scripted::ScriptedModel;
 pub use template::ChatTemplate;

@@ -44,7 +44,13 @@ async fn main() -> std::process::ExitCode {
 async fn run(messages: Vec<String>) -> aura_core::Result<()> {
     let rt = Runtime::builder().build().await?;
     match rt.model() {
-        Some(m) => println!("model: {}", m.info().await.map(|i| i.name).unwrap_or_else(|e| e.to_string())),
+        Some(m) => println!(
+            "model: {}",
+            m.info()
+                .await
+                .map(|i| i.name)
+                .unwrap_or_else(|e| e.to_string())
+        ),
         None => println!("model: none installed — learning is off (run scripts/setup.sh)"),
     }
     println!("store: {}", rt.config().store_path.display());
@@ -53,10 +59,16 @@ async fn run(messages: Vec<String>) -> aura_core::Result<()> {
         Err(Error::NotFound { .. }) => rt.create_object(NewObject::named("aura")).await?,
         Err(e) => return Err(e),
     };
-    println!("awake: object `aura` ({}), delegating to genesis\n", aura.id);
+    println!(
+        "awake: object `aura` ({}), delegating to genesis\n",
+        aura.id
+    );
 
-    let messages: Vec<String> =
-        if messages.is_empty() { SCENARIOS.iter().map(|s| s.to_string()).collect() } else { messages };
+    let messages: Vec<String> = if messages.is_empty() {
+        SCENARIOS.iter().map(|s| s.to_string()).collect()
+    } else {
+        messages
+    };
     for message in messages {
         println!("> {message}");
         match rt.tell(aura.id, &message).await {
