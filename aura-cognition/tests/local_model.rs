@@ -1,6 +1,7 @@
 //! `LocalModel` against the real SmolLM2-135M-Instruct GGUF (installed by scripts/setup.sh):
 //! the conformance suite, then what is particular to the embedded backend.
 #![cfg(feature = "local")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

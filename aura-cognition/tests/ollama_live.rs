@@ -2,6 +2,7 @@
 //! (e.g. http://127.0.0.1:11434) and optionally `AURA_OLLAMA_MODEL` (default
 //! smollm2:135m, pulled if missing).
 #![cfg(feature = "ollama")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
 
 use std::sync::Arc;
 

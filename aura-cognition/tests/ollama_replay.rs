@@ -2,6 +2,7 @@
 //! by a local mock server. Each fixture holds the exact request body the adapter must
 //! send and a response in the format of Ollama's API documentation.
 #![cfg(feature = "ollama")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is a failed test
 
 use std::path::PathBuf;
 use std::sync::Arc;
