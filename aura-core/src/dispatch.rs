@@ -73,6 +73,18 @@ impl ChainView {
         self.methods.get(selector)
     }
 
+    /// Every visible method but `selector`, as the sandbox's `self.other(…)` helpers.
+    pub fn helpers_for(&self, selector: &Selector) -> Vec<aura_sandbox::MethodSource> {
+        self.methods
+            .values()
+            .filter(|m| &m.selector != selector)
+            .map(|m| aura_sandbox::MethodSource {
+                selector: m.selector.to_string(),
+                source: m.source.clone(),
+            })
+            .collect()
+    }
+
     /// The names searched, nearest first.
     pub fn chain_names(&self) -> Vec<String> {
         self.chain.iter().map(|(_, n)| n.clone()).collect()

@@ -251,15 +251,7 @@ impl Runtime {
                 selector: selector.to_string(),
                 source: candidate.source.clone(),
             },
-            helpers: view
-                .methods
-                .values()
-                .filter(|m| &m.selector != selector)
-                .map(|m| MethodSource {
-                    selector: m.selector.to_string(),
-                    source: m.source.clone(),
-                })
-                .collect(),
+            helpers: view.helpers_for(selector),
             slots: object.slots.clone(),
             args: vec![],
             tests: Some(candidate.tests.clone()),

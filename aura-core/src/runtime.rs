@@ -515,15 +515,7 @@ impl Runtime {
         method: &Method,
         args: Vec<Value>,
     ) -> Result<Value> {
-        let helpers = view
-            .methods
-            .values()
-            .filter(|m| m.selector != method.selector)
-            .map(|m| MethodSource {
-                selector: m.selector.to_string(),
-                source: m.source.clone(),
-            })
-            .collect();
+        let helpers = view.helpers_for(&method.selector);
         let request = ExecRequest {
             method: MethodSource {
                 selector: method.selector.to_string(),

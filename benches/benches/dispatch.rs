@@ -2,6 +2,7 @@
 //!
 //! Goal (issue #2): median ≤ 20 µs.
 #![allow(missing_docs)]
+#![allow(clippy::expect_used)] // bench setup: a failed fixture should stop the bench loudly
 
 use std::sync::Arc;
 
