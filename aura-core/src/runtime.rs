@@ -29,6 +29,7 @@ pub struct RuntimeBuilder {
     guard: Option<Guard>,
     cascade: Option<Cascade>,
     context: Option<Arc<ContextIngestor>>,
+    without_model: bool,
 }
 
 impl RuntimeBuilder {
@@ -59,6 +60,15 @@ impl RuntimeBuilder {
     /// Uses this language model for every persona.
     pub fn model(mut self, model: DynLanguageModel) -> Self {
         self.model = Some(model);
+        self
+    }
+
+    /// Configures no language model, not even the embedded default: nothing is learned,
+    /// and a miss is reported as [`Error::DoesNotUnderstand`].
+    pub fn without_model(mut self) -> Self {
+        self.model = None;
+        self.cascade = None;
+        self.without_model = true;
         self
     }
 
@@ -96,6 +106,7 @@ impl RuntimeBuilder {
         let root = ensure_root(&store, &config.root_object).await?;
         let model = match self.model {
             Some(m) => Some(m),
+            None if self.without_model => None,
             None => open_default_model()?,
         };
         let context = self

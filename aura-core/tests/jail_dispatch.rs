@@ -27,6 +27,7 @@ async fn runtime() -> Runtime {
     Runtime::builder()
         .config(Config::default())
         .store(store)
+        .without_model()
         .sandbox(Arc::new(sandbox))
         .build()
         .await

@@ -45,6 +45,7 @@ async fn runtime_with(sandbox: MockSandbox) -> Runtime {
     Runtime::builder()
         .config(Config::default())
         .store(store)
+        .without_model()
         .sandbox(Arc::new(sandbox))
         .build()
         .await

@@ -24,6 +24,7 @@ fn dispatch(c: &mut Criterion) {
         let runtime = Runtime::builder()
             .config(Config::default())
             .store(store)
+            .without_model()
             .sandbox(Arc::new(aura_benches::NullSandbox))
             .build()
             .await
