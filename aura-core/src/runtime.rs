@@ -473,15 +473,15 @@ impl Runtime {
         let mut learned = false;
         loop {
             let object = self.object(id).await?;
-            let mut view = match self.inner.cache.get(id) {
+            let view = match self.inner.cache.get(id) {
+                // A cached miss may predate a write made elsewhere: re-read before giving up.
+                Some(v) if v.resolve(&selector).is_none() => {
+                    self.inner.cache.invalidate(id);
+                    self.load_view(&object).await?
+                }
                 Some(v) => v,
                 None => self.load_view(&object).await?,
             };
-            if view.resolve(&selector).is_none() {
-                // The cache may predate a write made elsewhere: look once more before giving up.
-                self.inner.cache.invalidate(id);
-                view = self.load_view(&object).await?;
-            }
             let Some(method) = view.resolve(&selector).cloned() else {
                 if self.inner.cascade.is_none() || learned {
                     return self.does_not_understand(&object, &selector, &view);

@@ -1,11 +1,12 @@
 //! Dispatch end to end on the embedded defaults: SQLite store and the namespace jail.
 #![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
 
+mod common;
+
 use std::sync::Arc;
 
 use aura_core::store::NewObject;
 use aura_core::{Config, Error, Runtime};
-use aura_sandbox::JailSandbox;
 use aura_store::SqliteStore;
 use serde_json::json;
 
@@ -18,12 +19,7 @@ async fn runtime() -> Runtime {
     );
     // Keep the directory for the life of the test process.
     std::mem::forget(dir);
-    let python = if std::path::Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
-    let sandbox = JailSandbox::builder().python(python).build().unwrap();
+    let sandbox = common::jail();
     Runtime::builder()
         .config(Config::default())
         .store(store)

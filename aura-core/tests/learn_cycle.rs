@@ -2,12 +2,13 @@
 //! standing in for the personas (deterministic; the real-model run is separate).
 #![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
 
+mod common;
+
 use std::sync::Arc;
 
 use aura_cognition::{CascadeMode, ChatRequest, ScriptedModel};
 use aura_core::store::{AuditQuery, NewObject, Provenance, Store};
 use aura_core::{Config, Error, LearnRequest, Runtime};
-use aura_sandbox::JailSandbox;
 use aura_store::SqliteStore;
 use serde_json::{json, Value};
 
@@ -20,15 +21,6 @@ fn candidate(source: &str, tests: &str) -> String {
         .to_string()
 }
 
-fn sandbox() -> Arc<JailSandbox> {
-    let python = if std::path::Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
-    Arc::new(JailSandbox::builder().python(python).build().unwrap())
-}
-
 async fn runtime(model: ScriptedModel, mode: CascadeMode) -> (Runtime, Arc<SqliteStore>) {
     let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
     let mut config = Config::default();
@@ -36,7 +28,7 @@ async fn runtime(model: ScriptedModel, mode: CascadeMode) -> (Runtime, Arc<Sqlit
     let rt = Runtime::builder()
         .config(config)
         .store(store.clone())
-        .sandbox(sandbox())
+        .sandbox(Arc::new(common::jail()))
         .model(Arc::new(model))
         .build()
         .await

@@ -2,12 +2,13 @@
 //! model, the real SQLite store, the real jail and a local RSS feed for the news.
 #![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
 
+mod common;
+
 use std::sync::Arc;
 
 use aura_cognition::{CascadeMode, ChatRequest, ContextIngestorBuilder, Plan, ScriptedModel};
 use aura_core::store::{AuditQuery, NewObject, Store};
 use aura_core::{Config, Runtime};
-use aura_sandbox::JailSandbox;
 use aura_store::SqliteStore;
 use serde_json::json;
 
@@ -60,19 +61,12 @@ async fn runtime() -> (Runtime, Arc<SqliteStore>, tempfile::TempDir) {
     })
     .build();
     let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
-    let python = if std::path::Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
     let mut config = Config::default();
     config.cascade_mode = CascadeMode::Single;
     let rt = Runtime::builder()
         .config(config)
         .store(store.clone())
-        .sandbox(Arc::new(
-            JailSandbox::builder().python(python).build().unwrap(),
-        ))
+        .sandbox(Arc::new(common::jail()))
         .model(Arc::new(model()))
         .context(Arc::new(context))
         .build()
