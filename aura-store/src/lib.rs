@@ -25,6 +25,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "arangodb")]
+mod arango;
 mod error;
 mod model;
 mod port;
@@ -33,6 +35,10 @@ mod sqlite;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+#[cfg(feature = "arangodb")]
+pub use arango::{
+    ArangoStore, ArangoStoreBuilder, DEFAULT_ARANGO_TIMEOUT, DEFAULT_ARANGO_URL, DEFAULT_DATABASE,
+};
 pub use error::{Error, Result};
 pub use model::*;
 pub use port::{DynStore, Store, StoreCapabilities, StoreExt, Transaction};
