@@ -568,3 +568,23 @@ impl Transaction for ArangoTransaction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_hosts_mean_http() {
+        assert_eq!(normalise_url("db:8529".into()), "http://db:8529");
+        assert_eq!(
+            normalise_url(" https://db.example:8529/ ".into()),
+            "https://db.example:8529"
+        );
+    }
+
+    #[test]
+    fn the_password_is_never_printed() {
+        let builder = ArangoStoreBuilder::new("db:8529").password("hunter2");
+        assert!(!format!("{builder:?}").contains("hunter2"));
+    }
+}
