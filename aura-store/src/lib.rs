@@ -2,6 +2,7 @@
 //!
 //! The `Store` port of AURA — objects, method versions, the memory graph, the audit
 //! trail and the facets registry — and [`SqliteStore`], its embedded default.
+//! With the feature `arangodb`, `ArangoStore` serves the same port on ArangoDB (OneShard).
 //!
 //! ```
 //! use aura_store::{NewObject, SqliteStore, Store, StoreExt};
