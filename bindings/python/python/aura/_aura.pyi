@@ -1,0 +1,117 @@
+"""Type stubs for the extension module ``aura._aura`` (re-exported by ``aura``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from os import PathLike
+from typing import Any, Awaitable, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Union
+
+__version__: str
+
+JSON = Any
+ObjectRef = Union["Object", str]
+ModelCallable = Callable[[Dict[str, Any]], str]
+
+class Runtime:
+    """AURA's object machine. Settings not passed come from the environment and ``.env``."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Optional[Union[str, PathLike[str]]] = None,
+        store_path: Optional[Union[str, PathLike[str]]] = None,
+        sandbox: Optional[Literal["jail", "docker"]] = None,
+        model: Union[Literal["local"], None, ModelCallable] = "local",
+        cascade_mode: Optional[Literal["full", "single"]] = None,
+        learn_attempts: Optional[int] = None,
+        root: Optional[str] = None,
+    ) -> None: ...
+    @property
+    def root(self) -> Object: ...
+    @property
+    def model_backend(self) -> Optional[str]: ...
+    @property
+    def backends(self) -> Dict[str, str]: ...
+    def create(
+        self,
+        name: str,
+        *,
+        parents: Optional[Sequence[ObjectRef]] = None,
+        slots: Optional[Mapping[str, JSON]] = None,
+    ) -> Object: ...
+    def get(self, name_or_id: str) -> Object: ...
+    def objects(self, *, offset: int = 0, limit: int = 100) -> List[Object]: ...
+    def search_memory(self, query: str, *, limit: int = 10) -> List[SearchHit]: ...
+    def audit(
+        self,
+        *,
+        kind: Optional[str] = None,
+        object: Optional[ObjectRef] = None,
+        after: Optional[str] = None,
+        limit: int = 100,
+    ) -> List[AuditEvent]: ...
+
+class Object:
+    """A persistent object; ``obj.name(*args)`` sends the message ``name``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def slots(self) -> Dict[str, JSON]: ...
+    @property
+    def parents(self) -> List[Object]: ...
+    def set_parents(self, parents: Sequence[ObjectRef]) -> None: ...
+    def __getitem__(self, slot: str) -> JSON: ...
+    def __setitem__(self, slot: str, value: JSON) -> None: ...
+    def __contains__(self, slot: str) -> bool: ...
+    def get(self, slot: str, default: JSON = None) -> JSON: ...
+    def update(self, slots: Mapping[str, JSON]) -> None: ...
+    def send(self, selector: str, *args: JSON) -> JSON: ...
+    def send_async(self, selector: str, *args: JSON) -> Awaitable[JSON]: ...
+    def tell(self, message: str) -> Reply: ...
+    def tell_async(self, message: str) -> Awaitable[Reply]: ...
+    def define(self, selector: str, source: str, *, doc: str = "") -> Method: ...
+    def methods(self) -> List[Method]: ...
+    def responds_to(self, selector: str) -> bool: ...
+    def versions(self, selector: str) -> List[Method]: ...
+    def rollback(self, selector: str, version: int) -> Method: ...
+    def delete(self) -> None: ...
+    def __getattr__(self, selector: str) -> Message: ...
+
+class Message:
+    """A message bound to its receiver; calling it sends it."""
+
+    def __call__(self, *args: JSON) -> JSON: ...
+
+class Method:
+    object_id: str
+    selector: str
+    version: int
+    source: str
+    tests: str
+    doc: str
+    provenance: Dict[str, Any]
+    created_at: datetime
+
+class AuditEvent:
+    id: str
+    at: datetime
+    kind: str
+    object_id: Optional[str]
+    payload: Any
+
+class SearchHit:
+    id: str
+    kind: str
+    text: str
+    score: float
+    meta: Any
+
+class Reply:
+    text: str
+    value: JSON
+    refused: bool
+    plan: Dict[str, Any]
+    evidence: List[str]

@@ -1,0 +1,294 @@
+//! `aura.Runtime`: opens the object machine and reaches objects, memory and the audit trail.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aura_core::cognition::CascadeMode;
+use aura_core::store::{AuditQuery, EventId, ObjectId, Page};
+use aura_core::{Config, Runtime, SandboxBackend};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::errors::{misuse, to_py_err};
+use crate::model::PythonModel;
+use crate::object::{lookup, object_id, PyObjectHandle};
+use crate::records::{PyAuditEvent, PySearchHit};
+
+/// The tokio runtime every call runs on (shared with the asyncio bridge).
+fn tokio_runtime() -> &'static tokio::runtime::Runtime {
+    pyo3_async_runtimes::tokio::get_runtime()
+}
+
+/// Runs `fut` to completion with the GIL released.
+///
+/// Every 50 ms it briefly takes the GIL to let Python handle signals, so Ctrl-C
+/// interrupts a long learn cycle: the future is dropped (an uncommitted learn
+/// transaction rolls back) and `KeyboardInterrupt` is raised.
+pub fn wait<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
+where
+    F: Future<Output = PyResult<T>> + Send,
+    T: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // e.g. a Python model callback calling back into aura: blocking here would deadlock.
+        return Err(misuse(
+            "a blocking aura call cannot run inside aura's own event loop (from a model callback?); use the *_async methods",
+        ));
+    }
+    py.detach(|| {
+        tokio_runtime().block_on(async {
+            let mut fut = std::pin::pin!(fut);
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            loop {
+                tokio::select! {
+                    out = &mut fut => return out,
+                    _ = tick.tick() => Python::attach(|py| py.check_signals())?,
+                }
+            }
+        })
+    })
+}
+
+/// Runs a core call, mapping its error.
+pub async fn core<T, E: Into<aura_core::Error>>(
+    fut: impl Future<Output = Result<T, E>>,
+) -> PyResult<T> {
+    fut.await.map_err(|e| to_py_err(e.into()))
+}
+
+/// Which model the runtime uses, as `Runtime(model=…)` says.
+pub enum ModelArg {
+    /// `"local"` (the default): the embedded GGUF model when it is installed.
+    Local,
+    /// `None`: no model; a message nothing understands raises `DoesNotUnderstand`.
+    Off,
+    /// A Python callable `f(request: dict) -> str`.
+    Callable(Py<PyAny>),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ModelArg {
+    type Error = PyErr;
+
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if obj.is_none() {
+            return Ok(ModelArg::Off);
+        }
+        if let Ok(name) = obj.extract::<String>() {
+            return match name.as_str() {
+                "local" => Ok(ModelArg::Local),
+                other => Err(PyValueError::new_err(format!(
+                    "model={other:?}: pass \"local\", None, or a callable f(request) -> str"
+                ))),
+            };
+        }
+        if obj.is_callable() {
+            return Ok(ModelArg::Callable(obj.to_owned().unbind()));
+        }
+        Err(PyTypeError::new_err(
+            "model must be \"local\", None, or a callable f(request) -> str",
+        ))
+    }
+}
+
+/// AURA's object machine: a store of prototype objects that learn the methods they lack.
+///
+/// Settings not passed here come from the environment and `.env` (see `.env.template`).
+#[pyclass(name = "Runtime", module = "aura._aura", frozen)]
+pub struct PyRuntime {
+    pub(crate) rt: Runtime,
+}
+
+#[pymethods]
+impl PyRuntime {
+    #[new]
+    #[pyo3(signature = (*, data_dir=None, store_path=None, sandbox=None, model=ModelArg::Local, cascade_mode=None, learn_attempts=None, root=None))]
+    #[allow(clippy::too_many_arguments)] // Python keyword arguments, each optional
+    fn new(
+        py: Python<'_>,
+        data_dir: Option<PathBuf>,
+        store_path: Option<PathBuf>,
+        sandbox: Option<String>,
+        model: ModelArg,
+        cascade_mode: Option<String>,
+        learn_attempts: Option<u32>,
+        root: Option<String>,
+    ) -> PyResult<Self> {
+        let mut config = Config::from_env();
+        if let Some(dir) = data_dir {
+            config.store_path = dir.join("aura.sqlite");
+            config.data_dir = dir;
+        }
+        if let Some(path) = store_path {
+            config.store_path = path;
+        }
+        if let Some(backend) = sandbox {
+            config.sandbox_backend = match backend.as_str() {
+                "jail" => SandboxBackend::Jail,
+                "docker" => SandboxBackend::Docker,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "sandbox={other:?}: pass \"jail\" or \"docker\""
+                    )))
+                }
+            };
+        }
+        if let Some(mode) = cascade_mode {
+            config.cascade_mode = match mode.as_str() {
+                "full" => CascadeMode::Full,
+                "single" => CascadeMode::Single,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "cascade_mode={other:?}: pass \"full\" or \"single\""
+                    )))
+                }
+            };
+        }
+        if let Some(n) = learn_attempts {
+            if n == 0 {
+                return Err(PyValueError::new_err("learn_attempts must be at least 1"));
+            }
+            config.learn_attempts = n;
+        }
+        if let Some(name) = root {
+            config.root_object = name;
+        }
+        let mut builder = Runtime::builder().config(config);
+        builder = match model {
+            ModelArg::Local => builder,
+            ModelArg::Off => builder.without_model(),
+            ModelArg::Callable(f) => builder.model(Arc::new(PythonModel::new(py, f)?)),
+        };
+        let rt = wait(py, core(builder.build()))?;
+        Ok(Self { rt })
+    }
+
+    /// The genesis root every new object delegates to.
+    #[getter]
+    fn root(&self, py: Python<'_>) -> PyResult<PyObjectHandle> {
+        self.handle(py, self.rt.root())
+    }
+
+    /// Which model writes methods (`"local"`, `"python"`, …), or None when learning is off.
+    #[getter]
+    fn model_backend(&self) -> Option<&'static str> {
+        self.rt.model().map(|m| m.capabilities().backend)
+    }
+
+    /// Which store and sandbox this runtime uses, e.g. `{"store": "sqlite", "sandbox": "jail"}`.
+    #[getter]
+    fn backends(&self) -> std::collections::BTreeMap<&'static str, &'static str> {
+        [
+            ("store", self.rt.store().capabilities().backend),
+            ("sandbox", self.rt.sandbox().capabilities().backend),
+        ]
+        .into()
+    }
+
+    /// Creates an object. With no parents it delegates to the root.
+    #[pyo3(signature = (name, *, parents=None, slots=None))]
+    fn create(
+        &self,
+        py: Python<'_>,
+        name: String,
+        parents: Option<Vec<Bound<'_, PyAny>>>,
+        slots: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<PyObjectHandle> {
+        let parents = parents
+            .unwrap_or_default()
+            .iter()
+            .map(|p| object_id(py, &self.rt, p))
+            .collect::<PyResult<Vec<_>>>()?;
+        let slots = match slots {
+            Some(s) => crate::convert::to_json_object(&s, "slots")?,
+            None => Default::default(),
+        };
+        let new = aura_core::store::NewObject::named(name)
+            .with_parents(parents)
+            .with_slots(slots);
+        let rt = self.rt.clone();
+        let object = wait(py, core(rt.create_object(new)))?;
+        Ok(PyObjectHandle::new(self.rt.clone(), object.id, object.name))
+    }
+
+    /// The object with this name (or id); raises `NotFound`.
+    fn get(&self, py: Python<'_>, name_or_id: &str) -> PyResult<PyObjectHandle> {
+        let object = lookup(py, &self.rt, name_or_id)?;
+        Ok(PyObjectHandle::new(self.rt.clone(), object.id, object.name))
+    }
+
+    /// Objects, oldest first, a page at a time.
+    #[pyo3(signature = (*, offset=0, limit=100))]
+    fn objects(&self, py: Python<'_>, offset: u32, limit: u32) -> PyResult<Vec<PyObjectHandle>> {
+        let store = self.rt.store().clone();
+        let objects = wait(
+            py,
+            core(async move { store.list_objects(Page { offset, limit }).await }),
+        )?;
+        Ok(objects
+            .into_iter()
+            .map(|o| PyObjectHandle::new(self.rt.clone(), o.id, o.name))
+            .collect())
+    }
+
+    /// Memories whose text matches `query`, best first.
+    #[pyo3(signature = (query, *, limit=10))]
+    fn search_memory(
+        &self,
+        py: Python<'_>,
+        query: String,
+        limit: u32,
+    ) -> PyResult<Vec<PySearchHit>> {
+        let store = self.rt.store().clone();
+        let hits = wait(
+            py,
+            core(async move { store.search_memory(&query, limit).await }),
+        )?;
+        hits.into_iter().map(|h| PySearchHit::new(py, h)).collect()
+    }
+
+    /// The audit trail, oldest first; pass the last event's id as `after` for the next page.
+    #[pyo3(signature = (*, kind=None, object=None, after=None, limit=100))]
+    fn audit(
+        &self,
+        py: Python<'_>,
+        kind: Option<String>,
+        object: Option<Bound<'_, PyAny>>,
+        after: Option<String>,
+        limit: u32,
+    ) -> PyResult<Vec<PyAuditEvent>> {
+        let query = AuditQuery {
+            kind,
+            object_id: object.map(|o| object_id(py, &self.rt, &o)).transpose()?,
+            after: after
+                .map(|a| a.parse::<EventId>().map_err(|e| to_py_err(e.into())))
+                .transpose()?,
+            limit: Some(limit),
+            ..AuditQuery::default()
+        };
+        let store = self.rt.store().clone();
+        let page = wait(py, core(async move { store.query_audit(&query).await }))?;
+        page.events
+            .into_iter()
+            .map(|e| PyAuditEvent::new(py, e))
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<aura.Runtime store={} sandbox={} model={}>",
+            self.rt.store().capabilities().backend,
+            self.rt.sandbox().capabilities().backend,
+            self.model_backend().unwrap_or("none"),
+        )
+    }
+}
+
+impl PyRuntime {
+    fn handle(&self, py: Python<'_>, id: ObjectId) -> PyResult<PyObjectHandle> {
+        let rt = self.rt.clone();
+        let object = wait(py, core(rt.object(id)))?;
+        Ok(PyObjectHandle::new(self.rt.clone(), object.id, object.name))
+    }
+}

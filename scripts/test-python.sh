@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The Python bindings' suite: build the wheel with maturin, install it into a fresh venv
+# (exactly what a user's `pip install` does), and run pytest against it.
+# Called by scripts/test.sh after the Rust suite; needs scripts/setup.sh to have run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+TARGET="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
+WHEELS="$TARGET/wheels"
+VENV="$TARGET/py-test-venv"
+
+rm -rf "$WHEELS"
+# A dev-profile wheel reuses what `cargo test` just compiled; users build `--release`.
+(cd bindings/python && CARGO_TARGET_DIR="$TARGET" "$ROOT/.venv/bin/maturin" build \
+    --profile dev --interpreter /usr/bin/python3 --out "$WHEELS" --quiet)
+
+/usr/bin/python3 -m venv --clear "$VENV"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "$WHEELS"/aura-*.whl pytest
+cd bindings/python
+"$VENV/bin/python" -m pytest -q
