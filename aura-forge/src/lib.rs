@@ -1,11 +1,43 @@
 //! # aura-forge
 //!
-//! The [`Forge`] port: turn a curated dataset into a LoRA adapter for a persona's model.
-//! Dataset curation, the CPU training runner and facet registration arrive with the
-//! forge issue; this crate defines the contract they fulfil.
+//! The Autopoietic Forge: the system improves its own models from its own experience.
+//!
+//! 1. [`curate`] — BABS's golden dataset: successful learn cycles from the audit
+//!    trail (through the [`aura_store::Store`] port), scrubbed, deduplicated, split,
+//!    written as chat-format JSONL with a manifest.
+//! 2. The [`Forge`] port trains a LoRA adapter on it, reporting [`Progress`] and
+//!    honouring cancellation. [`LocalForge`] (feature `local`, default) runs the
+//!    crate's own `python/train_lora.py` in the forge venv on the CPU and exports a
+//!    GGUF LoRA adapter that `aura_cognition::LocalModel` loads.
+//! 3. [`register`] records the adapter as a cognitive facet in one store transaction;
+//!    [`promote`] makes it the persona's default only when it does at least as well as
+//!    its base, and [`rollback`] undoes that.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use aura_forge::{curate, CurationConfig};
+//! use aura_store::{NewAuditEvent, SqliteStore, StoreExt};
+//! use serde_json::json;
+//!
+//! let store = SqliteStore::open_in_memory().await?;
+//! store.append_event(NewAuditEvent::new("learn.committed", None, json!({
+//!     "selector": "double",
+//!     "candidate": {"source": "def double(self, x):\n    return 2 * x", "tests": "def test_d():\n    assert obj.double(2) == 4",
+//!                   "doc": "Doubles x.", "rationale": "Multiply."},
+//!     "tests": [{"name": "test_d", "passed": true, "message": null}],
+//!     "packet": {"mandate": {"selector": "double", "object_name": "calc", "args": [2]},
+//!                "contributions": [{"persona": "ALFRED", "text": "…", "error": null,
+//!                                   "structured": {"source": "def double(self, x):\n    return 2 * x"}}]},
+//! }))).await?;
+//! let dir = tempfile::tempdir()?;
+//! let dataset = curate(&store, &CurationConfig::for_persona("alfred"), dir.path()).await?;
+//! assert_eq!(dataset.manifest.train.examples + dataset.manifest.validation.examples, 1);
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,10 +45,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
+pub mod curate;
 #[cfg(any(test, feature = "test-utils"))]
 mod fake;
+#[cfg(feature = "local")]
+pub mod local;
+pub mod register;
+
+pub use curate::{curate, CuratedDataset, CurationConfig, Manifest};
 #[cfg(any(test, feature = "test-utils"))]
 pub use fake::FakeForge;
+#[cfg(feature = "local")]
+pub use local::{LocalForge, LocalForgeBuilder};
+pub use register::{promote, promoted_facet, register, rollback, Evaluation, FacetRegistration};
 
 /// What went wrong in a forge run.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +75,29 @@ pub enum Error {
     /// Training itself failed.
     #[error("training failed: {0}")]
     Failed(String),
+    /// A facet was not promoted: it did worse than its base.
+    #[error("not promoted: {0}")]
+    Rejected(String),
+    /// Reading the audit trail or writing the facets registry failed.
+    #[error(transparent)]
+    Store(#[from] aura_store::Error),
+    /// A dataset or adapter file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// The forge's result type.

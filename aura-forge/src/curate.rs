@@ -1,0 +1,804 @@
+//! BABS's golden dataset: chat-format JSONL curated from the audit trail.
+//!
+//! [`curate`] pages through the trail's `learn.*` events with [`Store::query_audit`]
+//! (SQL on SQLite, AQL on ArangoDB: the port hides which) and keeps only what the system
+//! got right:
+//!
+//! - **Selected**: `learn.committed` events whose recorded tests all passed (at least
+//!   one test). From each, the contributions of the target persona that ALFRED kept:
+//!   - BRICK and BABS (prose personas): their reply, when it has no error and is not
+//!     empty: the accepted method was built on it.
+//!   - ROBIN and ALFRED (candidate writers): their candidate only when it *is* the one
+//!     that was committed (same source); the assistant turn is then the accepted
+//!     candidate as JSON (`source`, `tests`, `doc`, `rationale`), i.e. mandate →
+//!     accepted method whose tests passed.
+//! - **Never selected**: `learn.attempt_failed` (guard rejections, failed tests, cascade
+//!   errors) and `learn.refused` events, and committed events whose test record is
+//!   missing or holds a failure. They are counted in the manifest, nothing more.
+//!
+//! Each example is three messages: a system line for the persona, the user prompt as
+//! the cascade showed it to that persona (rebuilt from the recorded packet, see
+//! [`user_prompt`]) and the persona's kept reply. Examples are scrubbed of secrets and
+//! host paths ([`scrub`]), deduplicated on their scrubbed text (the oldest is kept), and
+//! split by hash: an example's SHA-256 decides its split, so it stays in the same split
+//! as the trail grows. The output — `train.jsonl`, `validation.jsonl` and
+//! `manifest.json` — is byte-for-byte the same for the same trail.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use aura_store::{AuditEvent, AuditQuery, EventId, Store, MAX_AUDIT_PAGE};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// The training split's file name.
+pub const TRAIN_FILE: &str = "train.jsonl";
+/// The validation split's file name.
+pub const VALIDATION_FILE: &str = "validation.jsonl";
+/// The manifest's file name.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The dataset format this module writes (recorded in the manifest).
+pub const FORMAT: &str = "aura-forge/chat-jsonl/v1";
+
+/// What to curate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurationConfig {
+    /// The persona whose kept contributions become examples: `brick`, `robin`, `babs`
+    /// or `alfred` (case-insensitive).
+    pub persona: String,
+    /// The system message of every example; `{selector}` is replaced by the example's
+    /// selector. `None` uses a one-line description of the persona's role.
+    ///
+    /// Pass the persona's configured cascade prompt here so that training sees the
+    /// system message the persona sees at run time.
+    pub system_prompt: Option<String>,
+    /// Validation share in per mille (default 200 = 20 %).
+    pub validation_permille: u16,
+    /// Audit events read per page (1..=1000).
+    pub page_size: u32,
+}
+
+impl CurationConfig {
+    /// Defaults for `persona`.
+    pub fn for_persona(persona: impl Into<String>) -> Self {
+        Self {
+            persona: persona.into(),
+            system_prompt: None,
+            validation_permille: 200,
+            page_size: MAX_AUDIT_PAGE,
+        }
+    }
+}
+
+/// How many events and examples curation saw, kept and dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurationCounts {
+    /// `learn.*` events read.
+    pub events_read: u64,
+    /// `learn.committed` events read.
+    pub committed: u64,
+    /// Committed events used (tests recorded, all passed).
+    pub committed_passing: u64,
+    /// Committed events dropped because their tests are missing or failed.
+    pub committed_without_passing_tests: u64,
+    /// `learn.attempt_failed` events (guard rejections, failed tests, cascade errors): never used.
+    pub attempts_failed: u64,
+    /// `learn.refused` events: never used.
+    pub refused: u64,
+    /// Contributions of the persona in used cycles that were not kept (an error, an
+    /// empty reply, or a candidate that was not the one committed).
+    pub contributions_not_kept: u64,
+    /// Examples dropped as duplicates of an earlier one.
+    pub duplicates: u64,
+    /// Secrets replaced by `[REDACTED]`.
+    pub secrets_scrubbed: u64,
+    /// Host paths replaced by `<path>`.
+    pub paths_scrubbed: u64,
+}
+
+/// One split's file, as the manifest records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitFile {
+    /// The file name inside the dataset directory.
+    pub file: String,
+    /// How many examples (lines) it holds.
+    pub examples: usize,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+    /// The audit event each line came from, in line order.
+    pub sources: Vec<EventId>,
+}
+
+/// `manifest.json`: what a dataset holds and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The format ([`FORMAT`]).
+    pub format: String,
+    /// Who curated it (always BABS).
+    pub curator: String,
+    /// The persona it trains, lower-case.
+    pub persona: String,
+    /// Every audit event an example came from, oldest first, without repeats.
+    pub source_events: Vec<EventId>,
+    /// The training split.
+    pub train: SplitFile,
+    /// The validation split.
+    pub validation: SplitFile,
+    /// The split rule in words.
+    pub split_rule: String,
+    /// What was read, kept and dropped.
+    pub counts: CurationCounts,
+}
+
+/// A curated dataset on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CuratedDataset {
+    /// The directory holding the three files.
+    pub dir: PathBuf,
+    /// The manifest as written.
+    pub manifest: Manifest,
+}
+
+/// A chat message in the dataset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+/// One line of a split file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    /// System, user and assistant turns.
+    pub messages: Vec<Message>,
+}
+
+/// Curates `config.persona`'s golden dataset from `store`'s audit trail into `out_dir`.
+///
+/// Fails with [`Error::Invalid`] for an unknown persona or when no example qualifies
+/// (an empty dataset cannot train anything). Files already in `out_dir` are replaced.
+pub async fn curate(
+    store: &dyn Store,
+    config: &CurationConfig,
+    out_dir: &Path,
+) -> Result<CuratedDataset> {
+    let persona = PersonaName::parse(&config.persona)?;
+    let mut counts = CurationCounts::default();
+    let mut seen = HashSet::new();
+    let mut kept: Vec<(EventId, String, u64)> = Vec::new();
+    let mut query = AuditQuery {
+        kind: Some("learn.*".into()),
+        limit: Some(config.page_size.clamp(1, MAX_AUDIT_PAGE)),
+        ..AuditQuery::default()
+    };
+    loop {
+        let page = store.query_audit(&query).await?;
+        for event in &page.events {
+            counts.events_read += 1;
+            for example in examples_from(event, persona, config, &mut counts) {
+                let line = serde_json::to_string(&example)
+                    .map_err(|e| Error::Failed(format!("cannot serialise an example: {e}")))?;
+                let digest: [u8; 32] = Sha256::digest(line.as_bytes()).into();
+                if !seen.insert(digest) {
+                    counts.duplicates += 1;
+                    continue;
+                }
+                let mut bucket = [0u8; 8];
+                bucket.copy_from_slice(&digest[..8]);
+                kept.push((event.id, line, u64::from_be_bytes(bucket) % 1000));
+            }
+        }
+        match page.next {
+            Some(next) if !page.events.is_empty() => query.after = Some(next),
+            _ => break,
+        }
+    }
+    if kept.is_empty() {
+        return Err(Error::Invalid(format!(
+            "the audit trail holds no successful learn cycle with a kept {} contribution \
+             ({} events read)",
+            persona.upper(),
+            counts.events_read
+        )));
+    }
+
+    let permille = u64::from(config.validation_permille.min(1000));
+    let mut is_validation: Vec<bool> = kept.iter().map(|(_, _, b)| *b < permille).collect();
+    // A run needs a validation loss to be judged: with two or more examples and a
+    // non-zero share, the example with the lowest bucket joins validation if the hash
+    // put none there (still deterministic; its bucket is the nearest to the cut).
+    if permille > 0 && kept.len() >= 2 && !is_validation.contains(&true) {
+        if let Some((i, _)) = kept.iter().enumerate().min_by_key(|(_, (_, _, b))| *b) {
+            is_validation[i] = true;
+        }
+    }
+
+    tokio::fs::create_dir_all(out_dir)
+        .await
+        .map_err(|e| Error::io(out_dir, e))?;
+    let mut train = (String::new(), Vec::new());
+    let mut validation = (String::new(), Vec::new());
+    for ((id, line, _), val) in kept.iter().zip(&is_validation) {
+        let (text, sources) = if *val { &mut validation } else { &mut train };
+        text.push_str(line);
+        text.push('\n');
+        sources.push(*id);
+    }
+    let train = write_split(out_dir, TRAIN_FILE, train).await?;
+    let validation = write_split(out_dir, VALIDATION_FILE, validation).await?;
+    let mut source_events = Vec::new();
+    let mut seen_ids = HashSet::new();
+    for (id, _, _) in &kept {
+        if seen_ids.insert(*id) {
+            source_events.push(*id);
+        }
+    }
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        curator: "BABS".into(),
+        persona: persona.lower().into(),
+        source_events,
+        train,
+        validation,
+        split_rule: format!(
+            "validation when the first 8 bytes of sha256(line), big-endian, mod 1000 < {permille} \
+             (the lowest such value joins validation if none did)"
+        ),
+        counts,
+    };
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| Error::Failed(format!("cannot serialise the manifest: {e}")))?;
+    let path = out_dir.join(MANIFEST_FILE);
+    tokio::fs::write(&path, text + "\n")
+        .await
+        .map_err(|e| Error::io(&path, e))?;
+    tracing::info!(target: "Forge", persona = persona.lower(), train = manifest.train.examples,
+        validation = manifest.validation.examples, dir = %out_dir.display(), "BABS curated a golden dataset");
+    Ok(CuratedDataset {
+        dir: out_dir.to_path_buf(),
+        manifest,
+    })
+}
+
+async fn write_split(
+    dir: &Path,
+    name: &str,
+    (text, sources): (String, Vec<EventId>),
+) -> Result<SplitFile> {
+    let path = dir.join(name);
+    tokio::fs::write(&path, text.as_bytes())
+        .await
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(SplitFile {
+        file: name.into(),
+        examples: sources.len(),
+        sha256: hex(&Sha256::digest(text.as_bytes())),
+        sources,
+    })
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The four personas, as the audit trail spells them (`"BABS"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PersonaName {
+    Brick,
+    Robin,
+    Babs,
+    Alfred,
+}
+
+impl PersonaName {
+    fn parse(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "brick" => Ok(Self::Brick),
+            "robin" => Ok(Self::Robin),
+            "babs" => Ok(Self::Babs),
+            "alfred" => Ok(Self::Alfred),
+            other => Err(Error::Invalid(format!(
+                "unknown persona {other:?}: use brick, robin, babs or alfred"
+            ))),
+        }
+    }
+
+    fn upper(self) -> &'static str {
+        match self {
+            Self::Brick => "BRICK",
+            Self::Robin => "ROBIN",
+            Self::Babs => "BABS",
+            Self::Alfred => "ALFRED",
+        }
+    }
+
+    fn lower(self) -> &'static str {
+        match self {
+            Self::Brick => "brick",
+            Self::Robin => "robin",
+            Self::Babs => "babs",
+            Self::Alfred => "alfred",
+        }
+    }
+
+    fn writes_candidate(self) -> bool {
+        matches!(self, Self::Robin | Self::Alfred)
+    }
+
+    fn default_system(self) -> String {
+        let role = match self {
+            Self::Brick => "deconstruction: break the task into its parts",
+            Self::Robin => "synthesis and empathy: draft the method and its tests",
+            Self::Babs => {
+                "grounding and inquiry: check the draft against memory and ask what is missing"
+            }
+            Self::Alfred => {
+                "metacognitive synthesis and arbitration: write the final method and its tests"
+            }
+        };
+        format!(
+            "You are {}, a persona of AURA. Your role is {role}.",
+            self.upper()
+        )
+    }
+}
+
+/// The examples one audit event yields for `persona` (none for anything but a
+/// committed cycle whose tests all passed).
+fn examples_from(
+    event: &AuditEvent,
+    persona: PersonaName,
+    config: &CurationConfig,
+    counts: &mut CurationCounts,
+) -> Vec<Example> {
+    match event.kind.as_str() {
+        "learn.committed" => counts.committed += 1,
+        "learn.attempt_failed" => {
+            counts.attempts_failed += 1;
+            return Vec::new();
+        }
+        "learn.refused" => {
+            counts.refused += 1;
+            return Vec::new();
+        }
+        _ => return Vec::new(),
+    }
+    let p = &event.payload;
+    let tests_passed = p.get("tests").and_then(Value::as_array).is_some_and(|t| {
+        !t.is_empty()
+            && t.iter()
+                .all(|r| r.get("passed").and_then(Value::as_bool) == Some(true))
+    });
+    let candidate = p.get("candidate").filter(|c| c.is_object());
+    let packet = p.get("packet").filter(|c| c.is_object());
+    let (Some(candidate), Some(packet), true) = (candidate, packet, tests_passed) else {
+        counts.committed_without_passing_tests += 1;
+        return Vec::new();
+    };
+    counts.committed_passing += 1;
+    let committed_source = str_at(candidate, "source");
+    let selector = str_at(p, "selector");
+    let system = match &config.system_prompt {
+        Some(s) => s.replace("{selector}", selector),
+        None => persona.default_system(),
+    };
+    let contributions = packet
+        .get("contributions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (index, c) in contributions.iter().enumerate() {
+        if str_at(c, "persona") != persona.upper() {
+            continue;
+        }
+        let errored = c.get("error").is_some_and(|e| !e.is_null());
+        let reply = if persona.writes_candidate() {
+            let own = c
+                .get("structured")
+                .map(|s| str_at(s, "source"))
+                .unwrap_or_default();
+            (!errored && !own.is_empty() && own == committed_source)
+                .then(|| candidate_json(candidate))
+        } else {
+            let text = str_at(c, "text");
+            (!errored && !text.trim().is_empty()).then(|| text.to_string())
+        };
+        let Some(reply) = reply else {
+            counts.contributions_not_kept += 1;
+            continue;
+        };
+        let user = user_prompt(packet, index, persona.writes_candidate());
+        let (system, a) = scrub(&system);
+        let (user, b) = scrub(&user);
+        let (reply, c) = scrub(&reply);
+        counts.secrets_scrubbed += a.secrets + b.secrets + c.secrets;
+        counts.paths_scrubbed += a.paths + b.paths + c.paths;
+        out.push(Example {
+            messages: vec![
+                Message {
+                    role: "system".into(),
+                    content: system,
+                },
+                Message {
+                    role: "user".into(),
+                    content: user,
+                },
+                Message {
+                    role: "assistant".into(),
+                    content: reply,
+                },
+            ],
+        });
+    }
+    out
+}
+
+/// The accepted candidate as the JSON object the candidate writers answer with
+/// (keys in the schema's order, so identical candidates serialise identically).
+fn candidate_json(candidate: &Value) -> String {
+    json!({
+        "source": str_at(candidate, "source"),
+        "tests": str_at(candidate, "tests"),
+        "doc": str_at(candidate, "doc"),
+        "rationale": str_at(candidate, "rationale"),
+    })
+    .to_string()
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The user prompt the cascade built for contribution `index` of `packet`.
+///
+/// This mirrors `aura_cognition::Cascade`'s prompt layout (task, request, example
+/// call, slots, known methods, memory gathered so far, earlier personas' words,
+/// feedback), rebuilt from the recorded packet because the forge must not depend on
+/// the cognition crate; change both together. Two parts are left out on purpose: the
+/// real-time context (time and news of that day teach nothing lasting) and evidence
+/// beyond what the packet recorded before this step.
+fn user_prompt(packet: &Value, index: usize, writes_candidate: bool) -> String {
+    let m = packet.get("mandate").cloned().unwrap_or(Value::Null);
+    let mut p = String::new();
+    let selector = str_at(&m, "selector");
+    let _ = writeln!(
+        p,
+        "Task: teach the object \"{}\" the method `{selector}`.",
+        str_at(&m, "object_name")
+    );
+    let request = str_at(&m, "request_text");
+    if !request.trim().is_empty() {
+        let _ = writeln!(p, "Request: {}", clip(request, 300));
+    }
+    let args = match m.get("args") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(python_literal)
+            .collect::<Vec<_>>()
+            .join(", "),
+        None | Some(Value::Null) => String::new(),
+        Some(other) => python_literal(other),
+    };
+    let _ = writeln!(p, "Example call: obj.{selector}({args})");
+    if let Some(slots) = m
+        .get("slots")
+        .filter(|s| s.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        let _ = writeln!(p, "Slots: {}", clip(&slots.to_string(), 300));
+    }
+    if let Some(known) = m
+        .get("known_methods")
+        .and_then(Value::as_array)
+        .filter(|k| !k.is_empty())
+    {
+        let known: Vec<String> = known
+            .iter()
+            .take(8)
+            .map(|k| {
+                let (name, doc) = (str_at(k, "name"), str_at(k, "doc"));
+                if doc.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name} ({})", clip(doc, 60))
+                }
+            })
+            .collect();
+        let _ = writeln!(p, "Known methods: {}", known.join("; "));
+    }
+    let contributions = packet
+        .get("contributions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let before = &contributions[..index.min(contributions.len())];
+    // Grounding rounds before this step: the mandate's round (`after: null`) and one
+    // after each earlier persona.
+    let earlier: HashSet<&str> = before.iter().map(|c| str_at(c, "persona")).collect();
+    let evidence: Vec<&str> = packet
+        .get("grounding")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| match r.get("after") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(after)) => earlier.contains(after.as_str()),
+            Some(_) => false,
+        })
+        .flat_map(|r| {
+            r.get("evidence")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+        })
+        .map(|e| str_at(e, "text"))
+        .collect();
+    if !evidence.is_empty() {
+        let _ = writeln!(p, "Memory:");
+        for e in evidence.iter().take(16) {
+            let _ = writeln!(p, "- {}", clip(e, 200));
+        }
+    }
+    for c in before {
+        let who = str_at(c, "persona");
+        if let Some(v) = c.get("structured").filter(|v| !v.is_null()) {
+            let _ = writeln!(
+                p,
+                "{who} draft source:\n{}\n{who} draft tests:\n{}",
+                clip(str_at(v, "source"), 800),
+                clip(str_at(v, "tests"), 600)
+            );
+        } else if !str_at(c, "text").trim().is_empty() {
+            let _ = writeln!(p, "{who} said: {}", clip(str_at(c, "text"), 400));
+        }
+    }
+    if let Some(feedback) = m
+        .get("feedback")
+        .and_then(Value::as_array)
+        .filter(|f| !f.is_empty())
+    {
+        let _ = writeln!(p, "Earlier attempts failed:");
+        for f in feedback.iter().rev().take(3) {
+            let _ = writeln!(p, "- {}", clip(f.as_str().unwrap_or_default(), 300));
+        }
+    }
+    if writes_candidate {
+        let _ = write!(p, "Reply with the JSON object only.");
+    }
+    p
+}
+
+/// At most `max` characters of `s` (the cascade's clipping, marked with `…`).
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
+    }
+}
+
+/// A JSON value as a Python literal (the cascade's example-call syntax).
+fn python_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(python_literal)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), python_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// How many replacements [`scrub`] made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scrubbed {
+    /// Secrets replaced by `[REDACTED]`.
+    pub secrets: u64,
+    /// Host paths replaced by `<path>`.
+    pub paths: u64,
+}
+
+struct ScrubRules {
+    /// Secrets whose value is the whole match.
+    tokens: Vec<Regex>,
+    /// `Bearer <token>`.
+    bearer: Regex,
+    /// `UPPER_CASE_KEY=value`, no spaces, unquoted (env files, shell).
+    env_assign: Regex,
+    /// `password = "…"`, `"api_key": "…"`, `DB_PASSWORD='…'`: a secret-looking name given a quoted value.
+    quoted_assign: Regex,
+    /// `/home/…`, `/root/…`, `/work/…`, `/tmp/…` (and `file://` forms).
+    host_path: Regex,
+}
+
+fn rules() -> &'static ScrubRules {
+    static RULES: OnceLock<ScrubRules> = OnceLock::new();
+    RULES.get_or_init(|| {
+        // The patterns are constants; a typo is caught by the tests on first use.
+        let re = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("scrub pattern {p:?}: {e}"));
+        ScrubRules {
+            tokens: vec![
+                re(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}"),
+                re(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
+                re(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
+                re(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),
+                re(r"\bAKIA[0-9A-Z]{16}\b"),
+                re(r"\bAIza[0-9A-Za-z_\-]{35}"),
+                re(r"\bhf_[A-Za-z0-9]{20,}"),
+                re(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+            ],
+            bearer: re(r"(?i)\b(bearer)(\s+)[A-Za-z0-9_\-.~+/]{8,}=*"),
+            env_assign: re(
+                r#"\b([A-Z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)[A-Z0-9_]*)=([^\s"'()\[\]{},;]+)"#,
+            ),
+            quoted_assign: re(
+                r#"(?i)\b([a-z0-9_\-]*(?:(?:api|access|secret|private|auth)[_\-]?key|token|secret|password|passwd|credentials?)[a-z0-9_\-]*["']?)(\s*[=:]\s*)("[^"\n]*"|'[^'\n]*')"#,
+            ),
+            host_path: re(
+                r#"(?:file://)?/(?:home|root|work|tmp|Users)\b(?:/[^\s"'`<>|)\]},;]*)?"#,
+            ),
+        }
+    })
+}
+
+/// Replaces secrets and host paths in `text`.
+///
+/// Secrets: API-key and token shapes (`sk-…`, `ghp_…`, `AKIA…`, `hf_…`, JWTs, …),
+/// `Bearer <token>`, upper-case env-like assignments whose name says key, token,
+/// secret or password (`API_KEY=…`, unquoted and without spaces, as in env files and
+/// shells), and names that say so given a quoted value in code, YAML or JSON
+/// (`password = "…"`, `"api_key": "…"`, `DB_PASSWORD='…'`) — the value becomes
+/// `[REDACTED]`, the name and quotes stay. Unquoted values in code (`key=lambda …`,
+/// `MAX_TOKENS = 100`) are left alone: code is what the forge learns from. Host paths under `/home`, `/root`, `/work`, `/tmp` (and `/Users`)
+/// become `<path>`; a path must start at a word boundary, so `/tmp` inside a URL's
+/// path (`https://x/tmp/…`) is left alone.
+pub fn scrub(text: &str) -> (String, Scrubbed) {
+    let r = rules();
+    let mut n = Scrubbed::default();
+    let mut out = text.to_string();
+    for token in &r.tokens {
+        out = replace_counting(token, &out, &mut n.secrets, |_| "[REDACTED]".into());
+    }
+    out = replace_counting(&r.bearer, &out, &mut n.secrets, |c| {
+        format!("{}{}[REDACTED]", &c[1], &c[2])
+    });
+    out = replace_counting(&r.env_assign, &out, &mut n.secrets, |c| {
+        format!("{}=[REDACTED]", &c[1])
+    });
+    out = replace_counting(&r.quoted_assign, &out, &mut n.secrets, |c| {
+        let quote = &c[3][..1];
+        format!("{}{}{quote}[REDACTED]{quote}", &c[1], &c[2])
+    });
+    // Paths: the regex crate has no look-behind, so the boundary check is by hand: a
+    // match preceded by a word character, `/`, `.` or `:` (inside a URL or another
+    // path) is kept.
+    let mut result = String::with_capacity(out.len());
+    let mut last = 0;
+    for m in r.host_path.find_iter(&out) {
+        let prev = out[..m.start()].chars().next_back();
+        let inside = prev
+            .is_some_and(|c| c.is_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+            || (prev == Some(':') && !m.as_str().starts_with("file://"));
+        if inside {
+            continue;
+        }
+        result.push_str(&out[last..m.start()]);
+        result.push_str("<path>");
+        last = m.end();
+        n.paths += 1;
+    }
+    result.push_str(&out[last..]);
+    (result, n)
+}
+
+fn replace_counting(
+    re: &Regex,
+    text: &str,
+    count: &mut u64,
+    with: impl Fn(&regex::Captures<'_>) -> String,
+) -> String {
+    re.replace_all(text, |c: &regex::Captures<'_>| {
+        let replacement = with(c);
+        if replacement != c[0] {
+            *count += 1;
+        }
+        replacement
+    })
+    .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubs_secrets_and_keeps_code() {
+        let cases = [
+            (
+                "export OPENAI_API_KEY=sk-abcdefghijklmnopqrstuvwx",
+                "export OPENAI_API_KEY=[REDACTED]",
+            ),
+            ("NEWSAPI_KEY=0123456789abcdef", "NEWSAPI_KEY=[REDACTED]"),
+            ("DB_PASSWORD='hunter2'", "DB_PASSWORD='[REDACTED]'"),
+            ("API_TOKEN = \"abc\"", "API_TOKEN = \"[REDACTED]\""),
+            (
+                "Authorization: Bearer abc.def-ghi_123456",
+                "Authorization: Bearer [REDACTED]",
+            ),
+            ("password = \"hunter2\"", "password = \"[REDACTED]\""),
+            ("{\"api_key\": \"k-123\"}", "{\"api_key\": \"[REDACTED]\"}"),
+            (
+                "token ghp_abcdefghijklmnopqrstuvwxyz0123",
+                "token [REDACTED]",
+            ),
+            ("use hf_abcdefghijklmnopqrstuvwx now", "use [REDACTED] now"),
+        ];
+        for (input, want) in cases {
+            let (got, n) = scrub(input);
+            assert_eq!(got, want, "scrubbing {input:?}");
+            assert!(n.secrets >= 1, "{input:?} counted no secret");
+        }
+        // Code that merely names keys or passwords is left alone.
+        for code in [
+            "return sorted(xs, key=lambda x: x[1])",
+            "def login(self, password: str):",
+            "self.tokens = []",
+            "MAX_TOKENS = 100",
+            "the token sequence is long",
+        ] {
+            let (got, n) = scrub(code);
+            assert_eq!(got, code);
+            assert_eq!(n, Scrubbed::default());
+        }
+    }
+
+    #[test]
+    fn scrubs_host_paths_only_at_their_start() {
+        let (got, n) = scrub(
+            "open('/home/alice/notes.txt') then /tmp/x, /root, file:///work/main/a.py and cwd=/work",
+        );
+        assert_eq!(
+            got,
+            "open('<path>') then <path>, <path>, <path> and cwd=<path>"
+        );
+        assert_eq!(n.paths, 5);
+        let url = "see https://example.org/home/index.html or /usr/lib/python3";
+        assert_eq!(scrub(url).0, url);
+        assert_eq!(scrub("/homework/a").0, "/homework/a");
+    }
+
+    #[test]
+    fn python_literals_match_the_cascade() {
+        assert_eq!(
+            python_literal(&json!([1, "a", null, true, {"k": [false]}])),
+            "[1, \"a\", None, True, {\"k\": [False]}]"
+        );
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("abc", 3), "abc");
+    }
+}

@@ -1,0 +1,312 @@
+//! The facets registry: record a trained adapter as a cognitive facet, promote it to a
+//! persona's default when it beats its base, and roll a promotion back.
+//!
+//! # Records
+//!
+//! - A **facet** (`babs:grounding-v2`): the base model, the adapter, and in `metrics`
+//!   `{status, training, dataset, evaluation}`. `status` is `candidate`, then
+//!   `promoted` or `rolled_back`.
+//! - The **promotion record** of a persona, a facet named `promoted:<persona>`: its
+//!   `metrics` are `{registry: "promotion", current, history}` — `current` is the
+//!   promoted facet's name (`null` = the base model), `history` the names promoted
+//!   before it, oldest first. Its `adapter_path` and `base_model` copy the current
+//!   facet's, so a reader of that one record knows what to load. Names starting with
+//!   `promoted:` are reserved for these records.
+//!
+//! Every change is one store transaction: the facet records and an audit event
+//! (`forge.registered`, `forge.promoted`, `forge.rolled_back`) commit together.
+//!
+//! # Promotion rule
+//!
+//! A facet is promoted only when, by the [`Evaluation`] recorded with it, its mean
+//! per-token loss (negative log-likelihood of the reference replies) is **at most**
+//! the base model's on both the dataset's validation split and the fixed probe set
+//! the trainer ships (`python/probes.jsonl`). Lower loss is higher likelihood, so "at
+//! most" is "at least as good". A missing or non-finite figure refuses promotion.
+
+use aura_store::{Facet, NewAuditEvent, Store, Transaction};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::curate::Manifest;
+use crate::{Error, Result, TrainedAdapter};
+
+/// The prefix of promotion records' names.
+pub const PROMOTION_PREFIX: &str = "promoted:";
+
+/// How a facet and its base did on held-out data: mean per-token loss, lower is better.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The base model on the validation split.
+    pub base_validation_loss: f64,
+    /// The facet on the validation split.
+    pub facet_validation_loss: f64,
+    /// The base model on the fixed probe set.
+    pub base_probe_loss: f64,
+    /// The facet on the fixed probe set.
+    pub facet_probe_loss: f64,
+}
+
+impl Evaluation {
+    /// Reads the figures a trainer reports (`validation_loss_before/after`,
+    /// `probe_loss_before/after`), when all four are there.
+    pub fn from_training_metrics(metrics: &Value) -> Option<Self> {
+        let f = |k: &str| metrics.get(k).and_then(Value::as_f64);
+        Some(Self {
+            base_validation_loss: f("validation_loss_before")?,
+            facet_validation_loss: f("validation_loss_after")?,
+            base_probe_loss: f("probe_loss_before")?,
+            facet_probe_loss: f("probe_loss_after")?,
+        })
+    }
+
+    /// Whether the facet is at least as good as its base on both sets (the promotion rule).
+    pub fn passes(&self) -> bool {
+        let all = [
+            self.base_validation_loss,
+            self.facet_validation_loss,
+            self.base_probe_loss,
+            self.facet_probe_loss,
+        ];
+        all.iter().all(|x| x.is_finite())
+            && self.facet_validation_loss <= self.base_validation_loss
+            && self.facet_probe_loss <= self.base_probe_loss
+    }
+}
+
+/// What to record about a trained adapter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FacetRegistration {
+    /// The facet's name: `<persona>:<label>`, like `babs:grounding-v2`.
+    pub name: String,
+    /// The persona it serves (lower-case).
+    pub persona: String,
+    /// The base model the adapter applies to.
+    pub base_model: String,
+    /// The trainer's result.
+    pub adapter: TrainedAdapter,
+    /// Where the dataset lives.
+    pub dataset_dir: String,
+    /// The dataset's manifest.
+    pub manifest: Manifest,
+}
+
+/// Records a facet (status `candidate`) and its `forge.registered` event in one transaction.
+///
+/// Its evaluation is read from the training metrics when the trainer reported it.
+/// Registering a name again replaces the facet (a retrained adapter).
+pub async fn register(store: &dyn Store, reg: FacetRegistration) -> Result<Facet> {
+    check_name(&reg.name, &reg.persona)?;
+    let evaluation = Evaluation::from_training_metrics(&reg.adapter.metrics);
+    let facet = Facet {
+        name: reg.name.clone(),
+        persona: reg.persona.clone(),
+        base_model: reg.base_model.clone(),
+        adapter_path: reg.adapter.adapter_path.clone(),
+        metrics: json!({
+            "status": "candidate",
+            "training": reg.adapter.metrics,
+            "dataset": {
+                "dir": reg.dataset_dir,
+                "manifest": reg.manifest,
+            },
+            "evaluation": evaluation,
+        }),
+        created_at: Utc::now(),
+    };
+    let mut tx = store.begin().await?;
+    let facet = tx.put_facet(facet).await?;
+    tx.append_event(NewAuditEvent::new(
+        "forge.registered",
+        None,
+        json!({
+            "facet": facet.name,
+            "persona": facet.persona,
+            "base_model": facet.base_model,
+            "adapter_path": facet.adapter_path,
+            "dataset": {
+                "train_sha256": reg.manifest.train.sha256,
+                "validation_sha256": reg.manifest.validation.sha256,
+                "examples": reg.manifest.train.examples + reg.manifest.validation.examples,
+            },
+            "evaluation": evaluation,
+        }),
+    ))
+    .await?;
+    tx.commit().await?;
+    tracing::info!(target: "Forge", facet = %facet.name, "facet registered");
+    Ok(facet)
+}
+
+fn check_name(name: &str, persona: &str) -> Result<()> {
+    let valid = name
+        .strip_prefix(persona)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .is_some_and(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+    if persona.is_empty() || name.starts_with(PROMOTION_PREFIX) || !valid {
+        return Err(Error::Invalid(format!(
+            "facet name {name:?} must be \"{persona}:<label>\" with a label of letters, \
+             digits, '-', '_' or '.' (like \"{persona}:grounding-v2\")"
+        )));
+    }
+    Ok(())
+}
+
+/// The promotion record's contents.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Promotion {
+    current: Option<String>,
+    history: Vec<String>,
+}
+
+async fn read_promotion(store: &dyn Store, persona: &str) -> Result<Promotion> {
+    match store
+        .get_facet(&format!("{PROMOTION_PREFIX}{persona}"))
+        .await
+    {
+        Ok(record) => Ok(Promotion {
+            current: record
+                .metrics
+                .get("current")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            history: record
+                .metrics
+                .get("history")
+                .and_then(Value::as_array)
+                .map(|h| {
+                    h.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }),
+        Err(aura_store::Error::NotFound { .. }) => Ok(Promotion::default()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn write_promotion(
+    tx: &mut dyn Transaction,
+    persona: &str,
+    promotion: &Promotion,
+    current: Option<&Facet>,
+) -> Result<()> {
+    tx.put_facet(Facet {
+        name: format!("{PROMOTION_PREFIX}{persona}"),
+        persona: persona.to_string(),
+        base_model: current.map(|f| f.base_model.clone()).unwrap_or_default(),
+        adapter_path: current.map(|f| f.adapter_path.clone()).unwrap_or_default(),
+        metrics: json!({
+            "registry": "promotion",
+            "current": promotion.current,
+            "history": promotion.history,
+        }),
+        created_at: Utc::now(),
+    })
+    .await?;
+    Ok(())
+}
+
+fn with_status(mut facet: Facet, status: &str) -> Facet {
+    if let Value::Object(m) = &mut facet.metrics {
+        m.insert("status".into(), json!(status));
+    } else {
+        facet.metrics = json!({ "status": status });
+    }
+    facet
+}
+
+/// Makes facet `name` its persona's default when its recorded evaluation passes the
+/// promotion rule; otherwise [`Error::Rejected`] with the figures, and nothing changes.
+pub async fn promote(store: &dyn Store, name: &str) -> Result<Facet> {
+    let facet = store.get_facet(name).await?;
+    let evaluation = facet
+        .metrics
+        .get("evaluation")
+        .cloned()
+        .and_then(|v| serde_json::from_value::<Evaluation>(v).ok())
+        .ok_or_else(|| {
+            Error::Rejected(format!(
+                "{name} has no evaluation (base and facet losses on validation and probes)"
+            ))
+        })?;
+    if !evaluation.passes() {
+        return Err(Error::Rejected(format!(
+            "{name} does worse than its base: validation loss {:.4} vs base {:.4}, \
+             probe loss {:.4} vs base {:.4}",
+            evaluation.facet_validation_loss,
+            evaluation.base_validation_loss,
+            evaluation.facet_probe_loss,
+            evaluation.base_probe_loss
+        )));
+    }
+    let mut promotion = read_promotion(store, &facet.persona).await?;
+    if promotion.current.as_deref() == Some(name) {
+        return Ok(facet);
+    }
+    if let Some(previous) = promotion.current.take() {
+        promotion.history.push(previous);
+    }
+    promotion.current = Some(name.to_string());
+    let facet = with_status(facet, "promoted");
+    let mut tx = store.begin().await?;
+    let facet = tx.put_facet(facet).await?;
+    write_promotion(tx.as_mut(), &facet.persona, &promotion, Some(&facet)).await?;
+    tx.append_event(NewAuditEvent::new(
+        "forge.promoted",
+        None,
+        json!({ "facet": name, "persona": facet.persona, "evaluation": evaluation,
+                "previous": promotion.history.last() }),
+    ))
+    .await?;
+    tx.commit().await?;
+    tracing::info!(target: "Forge", facet = %name, "facet promoted");
+    Ok(facet)
+}
+
+/// Undoes `persona`'s last promotion: the facet promoted before it becomes the default
+/// again (or the base model, when there was none). Returns the default facet now.
+pub async fn rollback(store: &dyn Store, persona: &str) -> Result<Option<Facet>> {
+    let mut promotion = read_promotion(store, persona).await?;
+    let Some(current) = promotion.current.take() else {
+        return Err(Error::Invalid(format!(
+            "{persona} has no promoted facet to roll back"
+        )));
+    };
+    promotion.current = promotion.history.pop();
+    let restored = match &promotion.current {
+        Some(name) => Some(store.get_facet(name).await?),
+        None => None,
+    };
+    let demoted = store.get_facet(&current).await.ok();
+    let mut tx = store.begin().await?;
+    if let Some(demoted) = demoted {
+        tx.put_facet(with_status(demoted, "rolled_back")).await?;
+    }
+    write_promotion(tx.as_mut(), persona, &promotion, restored.as_ref()).await?;
+    tx.append_event(NewAuditEvent::new(
+        "forge.rolled_back",
+        None,
+        json!({ "persona": persona, "facet": current, "restored": promotion.current }),
+    ))
+    .await?;
+    tx.commit().await?;
+    tracing::info!(target: "Forge", %persona, facet = %current, restored = ?promotion.current, "promotion rolled back");
+    Ok(restored)
+}
+
+/// The facet promoted for `persona`, or `None` when it runs on its base model.
+pub async fn promoted_facet(store: &dyn Store, persona: &str) -> Result<Option<Facet>> {
+    match read_promotion(store, persona).await?.current {
+        Some(name) => Ok(Some(store.get_facet(&name).await?)),
+        None => Ok(None),
+    }
+}

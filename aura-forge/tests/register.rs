@@ -1,0 +1,182 @@
+//! Registration, promotion and rollback on a SQLite store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aura_forge::curate::SplitFile;
+use aura_forge::register::PROMOTION_PREFIX;
+use aura_forge::{
+    promote, promoted_facet, register, rollback, Error, Evaluation, FacetRegistration, Manifest,
+    TrainedAdapter,
+};
+use aura_store::{AuditQuery, SqliteStore, Store};
+use serde_json::json;
+
+fn manifest() -> Manifest {
+    let split = |file: &str, n: usize| SplitFile {
+        file: file.into(),
+        examples: n,
+        sha256: "00".repeat(32),
+        sources: vec![],
+    };
+    Manifest {
+        format: aura_forge::curate::FORMAT.into(),
+        curator: "BABS".into(),
+        persona: "babs".into(),
+        source_events: vec![],
+        train: split("train.jsonl", 8),
+        validation: split("validation.jsonl", 2),
+        split_rule: String::new(),
+        counts: Default::default(),
+    }
+}
+
+fn registration(name: &str, val_after: f64, probe_after: f64) -> FacetRegistration {
+    FacetRegistration {
+        name: name.into(),
+        persona: "babs".into(),
+        base_model: "models/SmolLM2-135M-Instruct.Q4_1.gguf".into(),
+        adapter: TrainedAdapter {
+            adapter_path: format!("data/forge/{name}/adapter.gguf"),
+            metrics: json!({
+                "validation_loss_before": 2.0, "validation_loss_after": val_after,
+                "probe_loss_before": 3.0, "probe_loss_after": probe_after,
+                "seconds_per_step": 1.5,
+            }),
+        },
+        dataset_dir: "data/forge/babs-dataset".into(),
+        manifest: manifest(),
+    }
+}
+
+async fn kinds(store: &SqliteStore) -> Vec<String> {
+    let page = store
+        .query_audit(&AuditQuery {
+            kind: Some("forge.*".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    page.events.into_iter().map(|e| e.kind).collect()
+}
+
+#[tokio::test]
+async fn register_records_the_facet_and_its_event_together() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let facet = register(&store, registration("babs:grounding-v1", 1.0, 2.5))
+        .await
+        .unwrap();
+    let stored = store.get_facet("babs:grounding-v1").await.unwrap();
+    assert_eq!(stored, facet);
+    assert_eq!(stored.metrics["status"], "candidate");
+    assert_eq!(stored.metrics["training"]["seconds_per_step"], 1.5);
+    assert_eq!(
+        stored.metrics["dataset"]["manifest"]["train"]["examples"],
+        8
+    );
+    assert_eq!(stored.metrics["evaluation"]["facet_validation_loss"], 1.0);
+    assert_eq!(kinds(&store).await, ["forge.registered"]);
+    // A bad name writes nothing.
+    for bad in [
+        "grounding-v1",
+        "robin:x",
+        "babs:",
+        "babs:a b",
+        "promoted:babs",
+    ] {
+        assert!(
+            matches!(
+                register(&store, registration(bad, 1.0, 1.0)).await,
+                Err(Error::Invalid(_))
+            ),
+            "{bad}"
+        );
+    }
+    assert_eq!(store.list_facets().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn only_a_facet_at_least_as_good_as_its_base_is_promoted_and_rollback_restores() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    register(&store, registration("babs:v1", 1.5, 3.0))
+        .await
+        .unwrap(); // ties on probes: passes
+    register(&store, registration("babs:v2", 1.0, 2.0))
+        .await
+        .unwrap();
+    register(&store, registration("babs:worse-probes", 1.0, 3.2))
+        .await
+        .unwrap();
+    register(&store, registration("babs:worse-validation", 2.1, 2.0))
+        .await
+        .unwrap();
+    assert!(promoted_facet(&store, "babs").await.unwrap().is_none());
+
+    for name in ["babs:worse-probes", "babs:worse-validation"] {
+        match promote(&store, name).await {
+            Err(Error::Rejected(msg)) => assert!(msg.contains("does worse than its base"), "{msg}"),
+            other => panic!("{name}: expected Rejected, got {other:?}"),
+        }
+    }
+    assert!(promoted_facet(&store, "babs").await.unwrap().is_none());
+
+    promote(&store, "babs:v1").await.unwrap();
+    promote(&store, "babs:v2").await.unwrap();
+    let current = promoted_facet(&store, "babs").await.unwrap().unwrap();
+    assert_eq!(current.name, "babs:v2");
+    assert_eq!(current.metrics["status"], "promoted");
+    let record = store
+        .get_facet(&format!("{PROMOTION_PREFIX}babs"))
+        .await
+        .unwrap();
+    assert_eq!(record.adapter_path, "data/forge/babs:v2/adapter.gguf");
+    assert_eq!(record.metrics["history"], json!(["babs:v1"]));
+
+    let restored = rollback(&store, "babs").await.unwrap().unwrap();
+    assert_eq!(restored.name, "babs:v1");
+    assert_eq!(
+        promoted_facet(&store, "babs").await.unwrap().unwrap().name,
+        "babs:v1"
+    );
+    assert_eq!(
+        store.get_facet("babs:v2").await.unwrap().metrics["status"],
+        "rolled_back"
+    );
+    assert!(
+        rollback(&store, "babs").await.unwrap().is_none(),
+        "back to the base model"
+    );
+    assert!(promoted_facet(&store, "babs").await.unwrap().is_none());
+    assert!(matches!(
+        rollback(&store, "babs").await,
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(
+        kinds(&store)
+            .await
+            .iter()
+            .filter(|k| k.as_str() != "forge.registered")
+            .collect::<Vec<_>>(),
+        [
+            "forge.promoted",
+            "forge.promoted",
+            "forge.rolled_back",
+            "forge.rolled_back"
+        ]
+    );
+}
+
+#[test]
+fn the_rule_needs_every_figure() {
+    let e = Evaluation {
+        base_validation_loss: 2.0,
+        facet_validation_loss: 2.0,
+        base_probe_loss: 3.0,
+        facet_probe_loss: f64::NAN,
+    };
+    assert!(!e.passes());
+    assert!(Evaluation {
+        facet_probe_loss: 3.0,
+        ..e
+    }
+    .passes());
+    assert!(Evaluation::from_training_metrics(&json!({"validation_loss_before": 1.0})).is_none());
+}
