@@ -226,6 +226,25 @@ impl LocalModel {
         self.inner.template.render(messages)
     }
 
+    /// How likely the model finds `reply` as the answer to `messages`: the summed
+    /// natural-log probability of the reply's tokens, and how many there are.
+    ///
+    /// The prompt is rendered with the chat template as [`LanguageModel::chat`] renders
+    /// it; `reply` is tokenized on its own (special tokens such as `<|im_end|>`
+    /// recognised), as generation would produce it. The mean (sum / count) compares
+    /// models — a LoRA adapter against its base, say — on reference replies.
+    pub async fn score(&self, messages: &[ChatMessage], reply: &str) -> Result<(f64, usize)> {
+        let prompt = self.inner.template.render(messages)?;
+        let (tx, rx) = oneshot::channel();
+        self.submit(Job::Score {
+            prompt,
+            reply: reply.to_string(),
+            result: tx,
+        })?;
+        rx.await
+            .map_err(|_| backend_err("the model thread stopped mid-scoring"))?
+    }
+
     fn submit(&self, job: Job) -> Result<()> {
         let jobs = self
             .inner
@@ -270,6 +289,11 @@ enum Job {
     Embed {
         texts: Vec<String>,
         reply: oneshot::Sender<Result<Vec<Vec<f32>>>>,
+    },
+    Score {
+        prompt: String,
+        reply: String,
+        result: oneshot::Sender<Result<(f64, usize)>>,
     },
 }
 
@@ -431,6 +455,13 @@ fn worker(
             }
             Job::Embed { texts, reply } => {
                 let _ = reply.send(engine.embed(&texts));
+            }
+            Job::Score {
+                prompt,
+                reply,
+                result,
+            } => {
+                let _ = result.send(engine.score(&prompt, &reply));
             }
         }
     }
@@ -759,6 +790,61 @@ impl<'m> Engine<'m> {
             .map_err(|e| backend_err(format!("decoding: {e}")))?;
         self.cached.push(token);
         Ok(())
+    }
+
+    /// Summed log-probability of `reply`'s tokens after `prompt`, and their count.
+    fn score(&mut self, prompt: &str, reply: &str) -> Result<(f64, usize)> {
+        let model: &'m LlamaModel = self.model;
+        let prompt_tokens = self.tokenize_prompt(prompt);
+        let reply_tokens = model.vocab().tokenize(reply.as_bytes(), false, true);
+        if prompt_tokens.is_empty() || reply_tokens.is_empty() {
+            return Err(Error::Invalid("scoring needs a prompt and a reply".into()));
+        }
+        let all: Vec<LlamaToken> = prompt_tokens.iter().chain(&reply_tokens).copied().collect();
+        if all.len() > self.n_ctx {
+            return Err(Error::ContextTooLong {
+                tokens: all.len(),
+                limit: self.n_ctx,
+            });
+        }
+        // Scoring decodes from position 0: the chat's prompt cache is gone afterwards.
+        self.ctx.clear_kv_cache();
+        self.cached.clear();
+        // Position i's logits predict token i + 1: keep those from the last prompt token
+        // on; the last reply token predicts nothing and is not decoded.
+        let first = prompt_tokens.len() - 1;
+        let inputs = &all[..all.len() - 1];
+        let mut batch = LlamaBatch::new(BATCH, 1);
+        let (mut sum, mut count) = (0.0f64, 0usize);
+        for (c, chunk) in inputs.chunks(BATCH).enumerate() {
+            batch.clear();
+            let base = c * BATCH;
+            for (i, &t) in chunk.iter().enumerate() {
+                batch
+                    .add(t, (base + i) as i32, &[0], base + i >= first)
+                    .map_err(|e| backend_err(e.to_string()))?;
+            }
+            self.ctx
+                .decode(&mut batch)
+                .map_err(|e| backend_err(format!("decoding for a score: {e}")))?;
+            for i in 0..chunk.len() {
+                let pos = base + i;
+                if pos < first {
+                    continue;
+                }
+                let logits = self.ctx.get_logits_ith(i as i32);
+                let target = usize::try_from(all[pos + 1].0).unwrap_or(usize::MAX);
+                let Some(&logit) = logits.get(target) else {
+                    return Err(backend_err("a reply token is outside the vocabulary"));
+                };
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+                let z: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+                sum += logit as f64 - max - z.ln();
+                count += 1;
+            }
+        }
+        self.ctx.clear_kv_cache();
+        Ok((sum, count))
     }
 
     fn embed(&mut self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
