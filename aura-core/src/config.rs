@@ -42,6 +42,9 @@ pub struct Config {
     /// How often a call is re-run when its slot write loses a revision race
     /// (`AURA_CONFLICT_RETRIES`, default 3).
     pub conflict_retries: u32,
+    /// In the full cascade, test ROBIN's draft against the object and stop there when it
+    /// passes, skipping BABS and ALFRED (`AURA_EARLY_EXIT`, default on; `0`/`false` off).
+    pub early_exit: bool,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             conflict_retries: 3,
             learn_attempts: 3,
             cascade_mode: aura_cognition::CascadeMode::Full,
+            early_exit: true,
         }
     }
 }
@@ -116,6 +120,12 @@ impl Config {
         if let Some(n) = num("AURA_CONFLICT_RETRIES") {
             c.conflict_retries = n.min(100) as u32;
         }
+        match get("AURA_EARLY_EXIT").as_deref().map(str::trim) {
+            Some("0" | "false" | "off" | "no") => c.early_exit = false,
+            Some("1" | "true" | "on" | "yes") | None => {}
+            Some(other) => tracing::warn!(target: "Orchestrator",
+                "AURA_EARLY_EXIT={other:?} is not on/off; keeping the early exit on"),
+        }
         c
     }
 }
@@ -130,8 +140,10 @@ mod tests {
             "AURA_DATA_DIR" => Some("/tmp/x".into()),
             "AURA_SANDBOX_WALL_MS" => Some("250".into()),
             "AURA_SANDBOX_MEMORY_MB" => Some("not a number".into()),
+            "AURA_EARLY_EXIT" => Some("off".into()),
             _ => None,
         });
+        assert!(!c.early_exit);
         assert_eq!(c.store_path, PathBuf::from("/tmp/x/aura.sqlite"));
         assert_eq!(c.limits.wall, Duration::from_millis(250));
         assert_eq!(c.limits.memory_bytes, Limits::default().memory_bytes);

@@ -7,11 +7,12 @@
 //! Anything that fails before the commit leaves the store as it was, but for the trail.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use aura_cognition::{
-    CognitiveStatePacket, Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate,
+    CandidateCheck, CascadeMode, CheckVerdict, CognitiveStatePacket, Evidence, Grounding,
+    KnownMethod, LearnMandate, MethodCandidate,
 };
 use aura_sandbox::{ExecOutcome, ExecRequest, MethodSource};
 use aura_store::{
@@ -109,6 +110,65 @@ impl LearnLocks {
     }
 }
 
+/// The full cascade's early exit: ROBIN's draft runs through the same guard and sandbox
+/// tests as any candidate, against this object's state; a pass ends the cycle there and
+/// its test run is kept, so the commit does not run the tests a second time.
+struct EarlyExitCheck<'a> {
+    runtime: &'a Runtime,
+    object: &'a Object,
+    view: &'a ChainView,
+    selector: &'a Selector,
+    passed: Mutex<Option<(MethodCandidate, ExecOutcome)>>,
+}
+
+impl std::fmt::Debug for EarlyExitCheck<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EarlyExitCheck")
+            .field("selector", &self.selector)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EarlyExitCheck<'_> {
+    /// The test run of `candidate` if this check passed exactly that candidate.
+    fn take_if_checked(&self, candidate: &MethodCandidate) -> Option<ExecOutcome> {
+        let mut passed = self.passed.lock().unwrap_or_else(PoisonError::into_inner);
+        match passed.take() {
+            Some((checked, outcome))
+                if checked.source == candidate.source && checked.tests == candidate.tests =>
+            {
+                Some(outcome)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+impl CandidateCheck for EarlyExitCheck<'_> {
+    async fn check(&self, candidate: &MethodCandidate) -> CheckVerdict {
+        let outcome = self
+            .runtime
+            .check_candidate(self.object, self.view, self.selector, candidate)
+            .await;
+        match outcome {
+            Ok(Ok(run)) => {
+                *self.passed.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some((candidate.clone(), run));
+                CheckVerdict::Passed
+            }
+            Ok(Err(failure)) => CheckVerdict::Failed {
+                reason: format!("{}: {}", failure.stage, failure.message),
+            },
+            // A broken port is not the draft's fault: let the cascade go on; the final
+            // candidate's own check reports the port error.
+            Err(e) => CheckVerdict::Failed {
+                reason: format!("the draft could not be checked: {e}"),
+            },
+        }
+    }
+}
+
 impl Runtime {
     /// Runs the learn cycle for `request.selector` on object `id` and commits the method.
     ///
@@ -163,27 +223,44 @@ impl Runtime {
                 .iter()
                 .map(|f| format!("{}: {}", f.stage, f.message))
                 .collect();
-            let (packet, result) = cascade.run_recorded(&mandate, None).await;
+            let early = EarlyExitCheck {
+                runtime: self,
+                object: &object,
+                view: &view,
+                selector: &selector,
+                passed: Mutex::new(None),
+            };
+            let check = (self.config().early_exit && cascade.mode() == CascadeMode::Full)
+                .then_some(&early as &dyn CandidateCheck);
+            let (packet, result) = cascade.run_checked(&mandate, None, check).await;
             let failure = match result {
                 Err(e) => AttemptFailure {
                     stage: "cascade".into(),
                     rules: vec![],
                     message: format!("the models gave no usable method: {e}"),
                 },
-                Ok(candidate) => match self
-                    .check_candidate(&object, &view, &selector, &candidate)
-                    .await?
-                {
-                    Ok(outcome) => {
-                        let learned = self
-                            .commit_learned(
-                                &object, &selector, &request, candidate, &packet, &outcome, attempt,
-                            )
-                            .await?;
-                        return Ok(learned);
+                Ok(candidate) => {
+                    let checked = match early.take_if_checked(&candidate) {
+                        // ROBIN's draft already passed the guard and its tests: reuse that run.
+                        Some(outcome) => Ok(outcome),
+                        None => {
+                            self.check_candidate(&object, &view, &selector, &candidate)
+                                .await?
+                        }
+                    };
+                    match checked {
+                        Ok(outcome) => {
+                            let learned = self
+                                .commit_learned(
+                                    &object, &selector, &request, candidate, &packet, &outcome,
+                                    attempt,
+                                )
+                                .await?;
+                            return Ok(learned);
+                        }
+                        Err(failure) => failure,
                     }
-                    Err(failure) => failure,
-                },
+                }
             };
             tracing::warn!(target: "Orchestrator", %selector, attempt, stage = %failure.stage,
                 "attempt failed: {}", failure.message);

@@ -22,9 +22,13 @@ fn candidate(source: &str, tests: &str) -> String {
 }
 
 async fn runtime(model: ScriptedModel, mode: CascadeMode) -> (Runtime, Arc<SqliteStore>) {
-    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
     let mut config = Config::default();
     config.cascade_mode = mode;
+    runtime_with(model, config).await
+}
+
+async fn runtime_with(model: ScriptedModel, config: Config) -> (Runtime, Arc<SqliteStore>) {
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
     let rt = Runtime::builder()
         .config(config)
         .store(store.clone())
@@ -250,7 +254,67 @@ async fn the_full_cascade_records_every_persona_in_the_committed_packet() {
             "Compute iteratively.".into()
         })
     });
-    let (rt, store) = runtime(model, CascadeMode::Full).await;
+    let mut config = Config::default();
+    config.early_exit = false;
+    let (rt, store) = runtime_with(model, config).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    assert_eq!(
+        rt.send(calc.id, "fibonacci", vec![json!(10)])
+            .await
+            .unwrap(),
+        json!(55)
+    );
+    let committed = events(&store, "learn.committed").await;
+    assert_eq!(
+        personas_of(&committed[0].payload["packet"]),
+        ["BRICK", "ROBIN", "BABS", "ALFRED"]
+    );
+}
+
+fn personas_of(packet: &Value) -> Vec<String> {
+    packet["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["persona"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_passing_draft_ends_the_full_cascade_after_robin() {
+    let model = ScriptedModel::from_fn(|req: &ChatRequest| {
+        Ok(if req.schema.is_some() {
+            candidate(GOOD_FIB, FIB_TESTS)
+        } else {
+            "Compute iteratively.".into()
+        })
+    });
+    let (rt, store) = runtime(model.clone(), CascadeMode::Full).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    assert_eq!(
+        rt.send(calc.id, "fibonacci", vec![json!(10)])
+            .await
+            .unwrap(),
+        json!(55)
+    );
+    assert_eq!(model.requests().len(), 2, "BABS and ALFRED were not asked");
+    let committed = events(&store, "learn.committed").await;
+    let packet = &committed[0].payload["packet"];
+    assert_eq!(personas_of(packet), ["BRICK", "ROBIN"]);
+    assert_eq!(packet["decided_by"], json!("ROBIN"));
+    assert_eq!(packet["verdicts"][0]["early_exit"], json!(true));
+    assert_eq!(committed[0].payload["tests"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_failing_draft_is_shown_to_the_rest_of_the_cascade() {
+    let model = ScriptedModel::new([
+        "Compute iteratively.".to_string(),
+        candidate(WRONG_FIB, FIB_TESTS),
+        "The draft returns n itself; it must add the previous two numbers.".to_string(),
+        candidate(GOOD_FIB, FIB_TESTS),
+    ]);
+    let (rt, store) = runtime(model.clone(), CascadeMode::Full).await;
     let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
     assert_eq!(
         rt.send(calc.id, "fibonacci", vec![json!(10)])
@@ -260,12 +324,19 @@ async fn the_full_cascade_records_every_persona_in_the_committed_packet() {
     );
     let committed = events(&store, "learn.committed").await;
     let packet = &committed[0].payload["packet"];
-    let personas: Vec<String> = packet["contributions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["persona"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(personas.first().map(String::as_str), Some("BRICK"));
-    assert_eq!(personas.last().map(String::as_str), Some("ALFRED"));
+    assert_eq!(personas_of(packet), ["BRICK", "ROBIN", "BABS", "ALFRED"]);
+    assert_eq!(packet["decided_by"], json!("ALFRED"));
+    let verdict = &packet["verdicts"][0];
+    assert_eq!(verdict["early_exit"], json!(false));
+    assert!(
+        verdict["outcome"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("tests"),
+        "the draft's failure is recorded: {verdict}"
+    );
+    assert!(
+        events(&store, "learn.attempt_failed").await.is_empty(),
+        "a failed draft is not a failed attempt"
+    );
 }

@@ -322,6 +322,20 @@ impl Cascade {
         mandate: &LearnMandate,
         context: Option<RealTimeContextFractal>,
     ) -> (CognitiveStatePacket, Result<MethodCandidate>) {
+        self.run_checked(mandate, context, self.check.as_deref())
+            .await
+    }
+
+    /// [`Cascade::run_recorded`] with a check for this one mandate instead of the one
+    /// configured with [`CascadeBuilder::candidate_check`]: the caller knows the object
+    /// the method is for, so it can run ROBIN's draft against that object's state
+    /// (`None` switches the early exit off for this cycle).
+    pub async fn run_checked(
+        &self,
+        mandate: &LearnMandate,
+        context: Option<RealTimeContextFractal>,
+        check: Option<&dyn CandidateCheck>,
+    ) -> (CognitiveStatePacket, Result<MethodCandidate>) {
         let started = Instant::now();
         let mut packet = CognitiveStatePacket {
             started_at: Utc::now(),
@@ -370,7 +384,7 @@ impl Cascade {
                 (Persona::Alfred, None) => final_error = error,
                 (Persona::Robin, Some(c)) => {
                     draft = Some(c.clone());
-                    if let Some(check) = &self.check {
+                    if let Some(check) = check {
                         let t = Instant::now();
                         let outcome = check.check(&c).await;
                         let passed = outcome == CheckVerdict::Passed;
