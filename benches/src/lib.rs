@@ -1,4 +1,5 @@
 //! Shared fixtures for AURA's criterion benchmarks (the benches live in `benches/benches/`).
+#![allow(clippy::expect_used)] // bench fixtures: a failed setup should stop the bench loudly
 
 use async_trait::async_trait;
 use aura_sandbox::{ExecOutcome, ExecRequest, Sandbox, SandboxCapabilities};
@@ -18,4 +19,48 @@ impl Sandbox for NullSandbox {
             "the null sandbox runs nothing".into(),
         ))
     }
+}
+
+/// A SQLite store (on a temp file, WAL — the embedded default's real setup) holding
+/// `nodes` memory nodes of varied text, about 1 % of them about Fibonacci numbers, so a
+/// grounding query has a realistic mix of rare and common terms to rank.
+pub async fn memory_store(nodes: usize) -> std::sync::Arc<aura_store::SqliteStore> {
+    use aura_store::{NewMemoryNode, Store};
+
+    const WORDS: &[&str] = &[
+        "object", "method", "slot", "parent", "delegate", "message", "store", "memory",
+        "sequence", "number", "string", "reverse", "sort", "list", "sum", "average", "prime",
+        "factorial", "square", "root", "weather", "news", "time", "place", "reply", "question",
+        "answer", "learn", "teach", "calculate", "convert", "celsius", "fahrenheit", "distance",
+        "vector", "matrix", "count", "word", "vowel", "palindrome", "binary", "search", "tree",
+        "graph", "path", "node", "edge", "queue", "stack", "hash",
+    ];
+    let dir = std::env::temp_dir().join(format!("aura-bench-memory-{}-{nodes}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let store = std::sync::Arc::new(
+        aura_store::SqliteStore::open(dir.join("store.sqlite"))
+            .await
+            .expect("store"),
+    );
+    // A fixed linear congruential sequence: the same corpus on every run.
+    let mut seed: u64 = 0x5eed;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for chunk in (0..nodes).collect::<Vec<_>>().chunks(1000) {
+        let mut tx = store.begin().await.expect("begin");
+        for &i in chunk {
+            let mut text: Vec<&str> = (0..12).map(|_| WORDS[next() % WORDS.len()]).collect();
+            if i % 100 == 0 {
+                text.push("fibonacci");
+            }
+            tx.add_memory_node(NewMemoryNode::new("message", text.join(" ")))
+                .await
+                .expect("node");
+        }
+        tx.commit().await.expect("commit");
+    }
+    store
 }
