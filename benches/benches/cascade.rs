@@ -38,10 +38,13 @@ fn cascade(c: &mut Criterion) {
     let query = "fibonacci calculate sequence teach";
     let hits = rt.block_on(grounding.ground(query, 3)).expect("ground");
     assert_eq!(hits.len(), 3, "the corpus has matches to rank");
-    c.bench_function("grounding: one step's retrieval, 10k memory nodes (SQLite FTS5)", |b| {
-        b.to_async(&rt)
-            .iter(|| async { grounding.ground(query, 3).await.expect("ground") })
-    });
+    c.bench_function(
+        "grounding: one step's retrieval, 10k memory nodes (SQLite FTS5)",
+        |b| {
+            b.to_async(&rt)
+                .iter(|| async { grounding.ground(query, 3).await.expect("ground") })
+        },
+    );
 
     let model = ScriptedModel::from_fn(|req: &ChatRequest| {
         Ok(if req.schema.is_some() {
@@ -56,13 +59,16 @@ fn cascade(c: &mut Criterion) {
         .build();
     let mandate = LearnMandate::new("calc", "fibonacci", json!([10]))
         .with_request("teach yourself to calculate the fibonacci sequence");
-    c.bench_function("cascade: full cycle minus model time (4 personas, 5 grounding rounds, 10k nodes)", |b| {
-        b.to_async(&rt).iter(|| async {
-            let (packet, result) = full.run_recorded(&mandate, None).await;
-            result.expect("candidate");
-            packet
-        })
-    });
+    c.bench_function(
+        "cascade: full cycle minus model time (4 personas, 5 grounding rounds, 10k nodes)",
+        |b| {
+            b.to_async(&rt).iter(|| async {
+                let (packet, result) = full.run_recorded(&mandate, None).await;
+                result.expect("candidate");
+                packet
+            })
+        },
+    );
 }
 
 criterion_group!(benches, cascade);

@@ -28,14 +28,59 @@ pub async fn memory_store(nodes: usize) -> std::sync::Arc<aura_store::SqliteStor
     use aura_store::{NewMemoryNode, Store};
 
     const WORDS: &[&str] = &[
-        "object", "method", "slot", "parent", "delegate", "message", "store", "memory",
-        "sequence", "number", "string", "reverse", "sort", "list", "sum", "average", "prime",
-        "factorial", "square", "root", "weather", "news", "time", "place", "reply", "question",
-        "answer", "learn", "teach", "calculate", "convert", "celsius", "fahrenheit", "distance",
-        "vector", "matrix", "count", "word", "vowel", "palindrome", "binary", "search", "tree",
-        "graph", "path", "node", "edge", "queue", "stack", "hash",
+        "object",
+        "method",
+        "slot",
+        "parent",
+        "delegate",
+        "message",
+        "store",
+        "memory",
+        "sequence",
+        "number",
+        "string",
+        "reverse",
+        "sort",
+        "list",
+        "sum",
+        "average",
+        "prime",
+        "factorial",
+        "square",
+        "root",
+        "weather",
+        "news",
+        "time",
+        "place",
+        "reply",
+        "question",
+        "answer",
+        "learn",
+        "teach",
+        "calculate",
+        "convert",
+        "celsius",
+        "fahrenheit",
+        "distance",
+        "vector",
+        "matrix",
+        "count",
+        "word",
+        "vowel",
+        "palindrome",
+        "binary",
+        "search",
+        "tree",
+        "graph",
+        "path",
+        "node",
+        "edge",
+        "queue",
+        "stack",
+        "hash",
     ];
-    let dir = std::env::temp_dir().join(format!("aura-bench-memory-{}-{nodes}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("aura-bench-memory-{}-{nodes}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let store = std::sync::Arc::new(
@@ -46,7 +91,9 @@ pub async fn memory_store(nodes: usize) -> std::sync::Arc<aura_store::SqliteStor
     // A fixed linear congruential sequence: the same corpus on every run.
     let mut seed: u64 = 0x5eed;
     let mut next = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) as usize
     };
     for chunk in (0..nodes).collect::<Vec<_>>().chunks(1000) {
