@@ -379,8 +379,7 @@ async fn kill_child_entry() {
     let path = PathBuf::from(path);
     let marker = path.with_extension("reached");
     let inner = Arc::new(SqliteStore::open(&path).await.unwrap());
-    let rt;
-    match stage {
+    let rt = match stage {
         // Killed while the model "thinks": mid-cycle, nothing begun in the store.
         "model" => {
             let marker = marker.clone();
@@ -389,7 +388,7 @@ async fn kill_child_entry() {
                 std::thread::sleep(Duration::from_secs(600));
                 Ok(candidate(FIB_TESTS))
             });
-            rt = runtime_on(inner, model, Arc::new(common::jail())).await;
+            runtime_on(inner, model, Arc::new(common::jail())).await
         }
         // Killed inside the commit transaction at its first link: by then the audit
         // event, the method version and a memory node are written but not committed.
@@ -398,10 +397,10 @@ async fn kill_child_entry() {
                 inner,
                 fault: Arc::new(Mutex::new(Some(Fault::Hang("add_link", marker)))),
             });
-            rt = runtime_on(store, good_model(), Arc::new(common::jail())).await;
+            runtime_on(store, good_model(), Arc::new(common::jail())).await
         }
         other => panic!("unknown stage {other}"),
-    }
+    };
     let calc = rt.find("calc").await.unwrap();
     let _ = rt.learn(calc.id, request()).await;
     panic!("the child should have been killed before its learn finished");
