@@ -1,0 +1,92 @@
+//! The whole learn cycle on the real embedded model (SmolLM2-135M-Instruct, installed by
+//! scripts/setup.sh), the real store and the real jail. It asserts honesty, not
+//! cleverness: either a method that passes its own tests is committed and answers, or
+//! nothing is committed and the refusal names every attempt's reason.
+#![cfg(feature = "local-model")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use aura_cognition::{CascadeMode, LocalModel};
+use aura_core::store::{AuditQuery, NewObject, Store};
+use aura_core::{Config, Error, LearnRequest, Runtime};
+use aura_store::SqliteStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learning_on_the_embedded_model_commits_a_passing_method_or_refuses_honestly() {
+    let path = aura_cognition::default_model_path();
+    assert!(
+        path.is_file(),
+        "the local test model is missing at {}: run scripts/setup.sh or set AURA_MODEL_PATH",
+        path.display()
+    );
+    let model = LocalModel::builder().model_path(path).build().unwrap();
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let mut config = Config::default();
+    config.cascade_mode = CascadeMode::Single;
+    config.learn_attempts = 2;
+    let rt = Runtime::builder()
+        .config(config)
+        .store(store.clone())
+        .sandbox(Arc::new(common::jail()))
+        .model(Arc::new(model))
+        .build()
+        .await
+        .unwrap();
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+
+    let outcome = rt
+        .learn(
+            calc.id,
+            LearnRequest {
+                selector: "double".into(),
+                request_text: "teach yourself to double a number: double(4) is 8".into(),
+                args: vec![],
+            },
+        )
+        .await;
+    let audit = |kind: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .query_audit(&AuditQuery {
+                    kind: Some(kind.into()),
+                    ..AuditQuery::default()
+                })
+                .await
+                .unwrap()
+                .events
+        }
+    };
+    match outcome {
+        Ok(learned) => {
+            // Committed: it passed its own tests in the jail, and it is what the store holds.
+            assert!(learned.tests_passed > 0);
+            let stored = store.list_methods(calc.id).await.unwrap();
+            assert_eq!(stored.len(), 1);
+            assert_eq!(stored[0].source, learned.method.source);
+            assert_eq!(audit("learn.committed").await.len(), 1);
+            // Calling it runs in the jail and returns something (or raises) — never a crash.
+            match rt.send(calc.id, "double", vec![serde_json::json!(4)]).await {
+                Ok(_) | Err(Error::MethodRaised { .. }) | Err(Error::Stopped { .. }) => {}
+                Err(e) => panic!("calling the learned method failed unexpectedly: {e}"),
+            }
+        }
+        Err(Error::Refused {
+            attempts, failures, ..
+        }) => {
+            // Refused: every attempt says why, and only the trail was written.
+            assert_eq!(attempts, 2);
+            assert_eq!(failures.len(), 2);
+            assert!(failures.iter().all(|f| !f.message.is_empty()
+                && ["cascade", "guard", "tests", "sandbox"].contains(&f.stage.as_str())));
+            assert!(store.list_methods(calc.id).await.unwrap().is_empty());
+            assert!(audit("learn.committed").await.is_empty());
+            assert_eq!(audit("learn.attempt_failed").await.len(), 2);
+            assert_eq!(audit("learn.refused").await.len(), 1);
+        }
+        Err(e) => panic!("the cycle must commit or refuse, not fail: {e}"),
+    }
+}

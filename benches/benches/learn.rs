@@ -1,0 +1,119 @@
+//! The learn cycle's own cost and a call of a learned method, on the jail.
+//!
+//! Goals (issue #7): learn-cycle overhead excluding model time (guard + sandbox test run
+//! + commit) ≤ 30 ms median; calling an already-learned method through `Runtime::send`
+//! ≤ 3 ms median on the jail. The model is an instant scripted one, so the learn figure
+//! is everything but model time (the cascade's bookkeeping and grounding included).
+#![allow(missing_docs)]
+#![allow(clippy::expect_used)] // bench setup: a failed fixture should stop the bench loudly
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aura_core::cognition::{CascadeMode, ChatRequest, ContextIngestorBuilder, ScriptedModel};
+use aura_core::sandbox::JailSandbox;
+use aura_core::store::NewObject;
+use aura_core::{Config, LearnRequest, Runtime};
+use aura_store::SqliteStore;
+use criterion::{criterion_group, criterion_main, Criterion};
+use serde_json::json;
+
+fn learn(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let runtime = rt.block_on(async {
+        let dir = std::env::temp_dir().join(format!("aura-bench-learn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store = Arc::new(
+            SqliteStore::open(dir.join("store.sqlite"))
+                .await
+                .expect("store"),
+        );
+        let model = ScriptedModel::from_fn(|_req: &ChatRequest| {
+            Ok(json!({
+                "source": "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n",
+                "tests": "def test_ten():\n    assert obj.fibonacci(10) == 55\n\ndef test_zero():\n    assert obj.fibonacci(0) == 0\n",
+                "doc": "the n-th Fibonacci number",
+                "rationale": "iterative",
+            })
+            .to_string())
+        });
+        let mut config = Config::default();
+        config.cascade_mode = CascadeMode::Single;
+        Runtime::builder()
+            .config(config)
+            .store(store)
+            .sandbox(Arc::new(
+                JailSandbox::builder()
+                    .python("/usr/bin/python3")
+                    .build()
+                    .expect("jail"),
+            ))
+            .model(Arc::new(model))
+            // No context providers: nothing but the cycle itself is measured.
+            .context(Arc::new(ContextIngestorBuilder::from_vars(|_| None).build()))
+            .build()
+            .await
+            .expect("runtime")
+    });
+
+    let counter = AtomicUsize::new(0);
+    c.bench_function(
+        "learn: one cycle minus model time (guard + jail tests + commit)",
+        |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let runtime = runtime.clone();
+                let counter = &counter;
+                async move {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        let n = counter.fetch_add(1, Ordering::Relaxed);
+                        let object = runtime
+                            .create_object(NewObject::named(format!("learner{n}")))
+                            .await
+                            .expect("object");
+                        let started = Instant::now();
+                        runtime
+                            .learn(
+                                object.id,
+                                LearnRequest {
+                                    selector: "fibonacci".into(),
+                                    request_text:
+                                        "teach yourself to calculate the fibonacci sequence".into(),
+                                    args: vec![],
+                                },
+                            )
+                            .await
+                            .expect("learned");
+                        spent += started.elapsed();
+                    }
+                    spent
+                }
+            })
+        },
+    );
+
+    let calc = rt.block_on(async {
+        let calc = runtime
+            .create_object(NewObject::named("calc"))
+            .await
+            .expect("object");
+        let value = runtime
+            .send(calc.id, "fibonacci", vec![json!(10)])
+            .await
+            .expect("learn and call");
+        assert_eq!(value, json!(55));
+        calc
+    });
+    c.bench_function("send: a learned method through the jail", |b| {
+        b.to_async(&rt).iter(|| async {
+            runtime
+                .send(calc.id, "fibonacci", vec![json!(20)])
+                .await
+                .expect("call")
+        })
+    });
+}
+
+criterion_group!(benches, learn);
+criterion_main!(benches);
