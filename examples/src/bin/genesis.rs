@@ -120,7 +120,7 @@ async fn ollama_models(check: bool, report: &mut Report) -> Option<()> {
         } else {
             format!("{want}:latest")
         };
-        if installed.iter().any(|m| *m == full) {
+        if installed.contains(&full) {
             report.present.push(format!("Ollama model {full}"));
             continue;
         }
