@@ -13,6 +13,8 @@ mod config;
 mod conversation;
 mod dispatch;
 mod error;
+#[cfg(feature = "gateway")]
+pub mod gateway;
 mod learn;
 mod runtime;
 

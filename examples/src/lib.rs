@@ -1,20 +1,114 @@
-//! Shared helpers of AURA's example frontends.
+//! Shared helpers of AURA's example frontends: logging and opening the configured store.
 
-/// Human-readable logs to stderr, filtered by `RUST_LOG` (default: AURA's components
-/// at info, so the learn cycle's monologue is visible).
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use aura_core::gateway::Monologue;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// The default filter: AURA's components at info (the personas at debug, so the learn
+/// cycle's monologue reads in full), everything else at warn.
+pub const DEFAULT_FILTER: &str =
+    "warn,Gateway=info,Orchestrator=info,Cascade=info,Cascade.BRICK=debug,\
+     Cascade.ROBIN=debug,Cascade.BABS=debug,Cascade.ALFRED=debug,PersistenceGuardian=info,\
+     Sandbox=info,Store=info,ContextIngestor=info,Forge=info,LocalModel=info";
+
+/// The JSON log file's name inside the log directory.
+pub const LOG_FILE: &str = "aura_core.log";
+
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+}
+
+/// Human-readable logs to stderr, filtered by `RUST_LOG` (default [`DEFAULT_FILTER`]).
 pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(
-            "warn,Orchestrator=info,Cascade=info,Cascade.BRICK=debug,Cascade.ROBIN=debug,\
-             Cascade.BABS=debug,Cascade.ALFRED=debug,PersistenceGuardian=info,Sandbox=info,\
-             Store=info,ContextIngestor=info",
-        )
-    });
     // A second initialisation (tests) is harmless.
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_target(true)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The server's logging: human-readable lines to stderr, JSON lines appended to
+/// `<log_dir>/aura_core.log` (each with its component as `target`: `Gateway`,
+/// `Orchestrator`, `Cascade.BRICK`, …), and the monologue for `GET /v1/events`.
+///
+/// Both sinks use `RUST_LOG` (default [`DEFAULT_FILTER`]); the monologue carries every
+/// component event at debug and above, whatever the filter.
+pub fn init_server_logging(log_dir: &Path) -> std::io::Result<(Monologue, PathBuf)> {
+    std::fs::create_dir_all(log_dir)?;
+    let path = log_dir.join(LOG_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    let monologue = Monologue::default();
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_target(true)
+        .with_writer(std::io::stderr)
+        .with_filter(filter());
+    let json = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_target(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_writer(Mutex::new(file))
+        .with_filter(filter());
+    let live = monologue
+        .layer()
+        .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG);
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(json)
+        .with(live)
+        .try_init()
+        .map_err(std::io::Error::other)?;
+    Ok((monologue, path))
+}
+
+/// Which store backend `AURA_STORE` names (`sqlite`, the default, or `arangodb`).
+pub fn store_backend() -> String {
+    std::env::var("AURA_STORE")
+        .map(|s| s.trim().to_ascii_lowercase())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "sqlite".into())
+}
+
+/// The store `AURA_STORE` asks for: `None` for SQLite (the runtime opens it itself at
+/// `AURA_STORE_PATH`), an ArangoDB store when this build has the `arangodb` feature.
+pub async fn configured_store() -> Result<Option<aura_store::DynStore>, String> {
+    match store_backend().as_str() {
+        "sqlite" => Ok(None),
+        #[cfg(feature = "arangodb")]
+        "arangodb" => {
+            let store = aura_store::ArangoStoreBuilder::from_env()
+                .build()
+                .await
+                .map_err(|e| format!("ArangoDB: {e}"))?;
+            Ok(Some(std::sync::Arc::new(store)))
+        }
+        #[cfg(not(feature = "arangodb"))]
+        "arangodb" => Err(
+            "AURA_STORE=arangodb needs a build with the `arangodb` feature \
+             (cargo run -p aura-examples --features arangodb …)"
+                .into(),
+        ),
+        other => Err(format!(
+            "AURA_STORE={other:?} is not `sqlite` or `arangodb`"
+        )),
+    }
+}
+
+/// Opens the runtime on the configured store and the embedded defaults otherwise.
+pub async fn open_runtime() -> Result<aura_core::Runtime, String> {
+    let mut builder = aura_core::Runtime::builder();
+    if let Some(store) = configured_store().await? {
+        builder = builder.store(store);
+    }
+    builder.build().await.map_err(|e| e.to_string())
 }

@@ -1,0 +1,206 @@
+//! The gateway's one error shape: `{"error": {"code": "...", "message": "...", "details"?: ...}}`.
+//!
+//! | runtime error | status | code |
+//! |---|---|---|
+//! | `NotFound` | 404 | `not_found` |
+//! | `Invalid` | 422 | `invalid` |
+//! | `Conflict` | 409 | `conflict` |
+//! | `DoesNotUnderstand` | 422 | `does_not_understand` (the object exists; it has no such method and nothing learned one) |
+//! | `Rejected` | 422 | `rejected` (details: the guard's violations) |
+//! | `Refused` | 422 | `refused` (details: every attempt's failure) |
+//! | `MethodRaised` | 422 | `method_raised` (details: the guest's exception) |
+//! | `Stopped` | 422 | `stopped` (details: which sandbox limit) |
+//! | `Unavailable` | 503 | `unavailable` |
+//! | `Backend` and anything newer | 500 | `internal` |
+//!
+//! Request faults found before the runtime is reached: a malformed body is 400
+//! `malformed_body`, a body of the wrong shape 422 `invalid_body`, a body over the
+//! limit 413 `payload_too_large`, a missing JSON content type 415 `unsupported_media_type`,
+//! a bad query or path parameter 400 `invalid_parameter`, a missing or wrong token 401
+//! `unauthorized`, an unknown route 404 `no_route`, a wrong method 405 `method_not_allowed`.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::Error;
+
+/// An error response: a status and the stable JSON body.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: ErrorBody,
+}
+
+/// The `error` member of every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code (`not_found`, `refused`, …).
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// Structured details (violations, failures, the guest's exception), when there are any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message` and no details.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                code: code.into(),
+                message: message.into(),
+                details: None,
+            },
+        }
+    }
+
+    fn with_details(mut self, details: Value) -> Self {
+        self.body.details = Some(details);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.body }))).into_response()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+        match e {
+            Error::NotFound { kind, id } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+                    .with_details(json!({ "kind": kind, "id": id }))
+            }
+            Error::Invalid(_) => ApiError::new(unprocessable, "invalid", message),
+            Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            Error::DoesNotUnderstand {
+                object,
+                selector,
+                chain,
+            } => ApiError::new(unprocessable, "does_not_understand", message)
+                .with_details(json!({ "object": object, "selector": selector, "chain": chain })),
+            Error::Rejected { selector, verdict } => {
+                ApiError::new(unprocessable, "rejected", message)
+                    .with_details(json!({ "selector": selector, "violations": verdict.violations }))
+            }
+            Error::Refused {
+                selector,
+                attempts,
+                failures,
+            } => ApiError::new(unprocessable, "refused", message).with_details(
+                json!({ "selector": selector, "attempts": attempts, "failures": failures }),
+            ),
+            Error::MethodRaised { selector, error } => {
+                ApiError::new(unprocessable, "method_raised", message)
+                    .with_details(json!({ "selector": selector, "error": error }))
+            }
+            Error::Stopped {
+                selector,
+                reason,
+                detail,
+            } => ApiError::new(unprocessable, "stopped", message)
+                .with_details(json!({ "selector": selector, "reason": reason, "detail": detail })),
+            Error::Unavailable { port, .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+                    .with_details(json!({ "port": port }))
+            }
+            other => {
+                tracing::error!(target: "Gateway", error = %other, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    other.to_string(),
+                )
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let code = match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+            _ => "malformed_body",
+        };
+        // Axum reports a body-read failure other than the limit as 500; it is still the
+        // client's body, so it stays a 4xx here.
+        let status = if r.status().is_client_error() {
+            r.status()
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        ApiError::new(status, code, r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", r.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_errors_map_to_client_statuses() {
+        let cases = [
+            (
+                Error::NotFound {
+                    kind: "object",
+                    id: "x".into(),
+                },
+                404,
+            ),
+            (Error::Invalid("bad".into()), 422),
+            (Error::Conflict("race".into()), 409),
+            (
+                Error::DoesNotUnderstand {
+                    object: "a".into(),
+                    selector: "f".into(),
+                    chain: vec!["a".into()],
+                },
+                422,
+            ),
+            (
+                Error::Refused {
+                    selector: "f".into(),
+                    attempts: 1,
+                    failures: vec![],
+                },
+                422,
+            ),
+            (
+                Error::Unavailable {
+                    port: "model",
+                    message: "down".into(),
+                },
+                503,
+            ),
+        ];
+        for (e, status) in cases {
+            assert_eq!(ApiError::from(e).status.as_u16(), status);
+        }
+    }
+}

@@ -1,0 +1,801 @@
+//! The API gateway end to end over real HTTP: the server runs in the test on
+//! 127.0.0.1:0 over the real SQLite store (in memory), the real jail and a scripted model.
+#![cfg(feature = "gateway")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a failed setup should panic loudly
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use aura_cognition::{
+    CascadeMode, ChatRequest, ChatResponse, ContextIngestorBuilder, LanguageModel,
+    ModelCapabilities, ModelInfo, ScriptedModel, StreamChunk,
+};
+use aura_core::gateway::{Gateway, GatewayConfig, Monologue, MonologueEvent, ROUTES};
+use aura_core::{Config, Runtime};
+use aura_store::SqliteStore;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::sync::{Notify, Semaphore};
+
+const TOKEN: &str = "s3cret-token-for-tests";
+const FIB: &str = "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n";
+const FIB_TESTS: &str = "def test_ten():\n    assert obj.fibonacci(10) == 55\n";
+const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Local Gazette</title><link>http://localhost/</link>
+<description>news</description>
+<item><title>Harbour bridge reopens after repairs</title><link>http://localhost/1</link></item>
+</channel></rss>"#;
+
+/// One monologue for the whole test binary: tracing's global subscriber is set once.
+fn monologue() -> Monologue {
+    static MONOLOGUE: OnceLock<Monologue> = OnceLock::new();
+    MONOLOGUE
+        .get_or_init(|| {
+            use tracing_subscriber::layer::SubscriberExt;
+            let m = Monologue::new(4096);
+            let subscriber = tracing_subscriber::registry().with(m.layer());
+            tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+            m
+        })
+        .clone()
+}
+
+/// The tests share the process-wide monologue, so they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Replies like the scenario tests' model: a summary, a hostile candidate, or fibonacci.
+fn scripted() -> ScriptedModel {
+    ScriptedModel::from_fn(|req: &ChatRequest| {
+        let prompt: String = req
+            .messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        if prompt.contains("Summarize the conversation notes") {
+            return Ok(
+                "We talked about the fibonacci sequence; you taught me to compute it.".into(),
+            );
+        }
+        if prompt.contains("os module") || prompt.contains("list_files") {
+            return Ok(json!({
+                "source": "import os\ndef list_files(self):\n    return os.listdir('.')\n",
+                "tests": "def test_it():\n    assert obj.list_files() is not None\n",
+                "doc": "lists files", "rationale": "os.listdir"
+            })
+            .to_string());
+        }
+        Ok(json!({"source": FIB, "tests": FIB_TESTS, "doc": "the n-th Fibonacci number", "rationale": "iterative"})
+            .to_string())
+    })
+}
+
+/// A model that, once armed, holds every chat until the test releases it: a learn
+/// cycle that takes as long as the test wants, without sleeping.
+#[derive(Debug)]
+struct GatedModel {
+    inner: ScriptedModel,
+    armed: std::sync::atomic::AtomicBool,
+    entered: Notify,
+    release: Semaphore,
+}
+
+#[async_trait]
+impl LanguageModel for GatedModel {
+    fn capabilities(&self) -> ModelCapabilities {
+        self.inner.capabilities()
+    }
+    async fn info(&self) -> aura_cognition::Result<ModelInfo> {
+        self.inner.info().await
+    }
+    async fn chat(&self, request: ChatRequest) -> aura_cognition::Result<ChatResponse> {
+        if self.armed.load(std::sync::atomic::Ordering::SeqCst) {
+            self.entered.notify_one();
+            self.release.acquire().await.expect("open").forget();
+        }
+        self.inner.chat(request).await
+    }
+    async fn chat_stream(
+        &self,
+        request: ChatRequest,
+    ) -> aura_cognition::Result<BoxStream<'static, aura_cognition::Result<StreamChunk>>> {
+        self.inner.chat_stream(request).await
+    }
+    async fn embed(&self, texts: &[String]) -> aura_cognition::Result<Vec<Vec<f32>>> {
+        self.inner.embed(texts).await
+    }
+}
+
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    model: Arc<GatedModel>,
+    _dir: tempfile::TempDir,
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(TOKEN)
+    }
+    fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(TOKEN)
+            .json(&body)
+    }
+    async fn tell(&self, object: &str, text: &str) -> Value {
+        let r = self
+            .post(
+                &format!("/v1/objects/{object}/messages"),
+                json!({ "text": text }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{text}");
+        r.json::<Value>().await.unwrap()["reply"].clone()
+    }
+}
+
+async fn server_with(config: GatewayConfig) -> Server {
+    let serial = SERIAL.lock().await;
+    let monologue = monologue();
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("local.rss");
+    std::fs::write(&feed, FEED).unwrap();
+    let feed_url = format!("file://{}", feed.display());
+    let context = ContextIngestorBuilder::from_vars(move |k| match k {
+        "AURA_LOCATION" => Some("Lisbon".to_string()),
+        "AURA_NEWS_FEED_URL" => Some(feed_url.clone()),
+        _ => None,
+    })
+    .build();
+    let model = Arc::new(GatedModel {
+        inner: scripted(),
+        armed: false.into(),
+        entered: Notify::new(),
+        release: Semaphore::new(0),
+    });
+    let mut rt_config = Config::default();
+    rt_config.cascade_mode = CascadeMode::Single;
+    let runtime = Runtime::builder()
+        .config(rt_config)
+        .store(Arc::new(SqliteStore::open_in_memory().await.unwrap()))
+        .sandbox(Arc::new(common::jail()))
+        .model(model.clone())
+        .context(Arc::new(context))
+        .build()
+        .await
+        .unwrap();
+    let gateway = Gateway::bind(
+        runtime,
+        config
+            .addr("127.0.0.1:0".parse().unwrap())
+            .monologue(monologue),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", gateway.local_addr());
+    tokio::spawn(gateway.serve());
+    Server {
+        base,
+        http: reqwest::Client::new(),
+        model,
+        _dir: dir,
+        _serial: serial,
+    }
+}
+
+async fn server() -> Server {
+    server_with(GatewayConfig::default().token(TOKEN)).await
+}
+
+async fn create(s: &Server, name: &str) -> Value {
+    let r = s
+        .post("/v1/objects", json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
+/// Asserts the stable error shape and returns the code.
+async fn error_code(r: reqwest::Response, status: StatusCode) -> String {
+    assert_eq!(r.status(), status);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body["error"]["code"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_four_blueprint_scenarios_over_http() {
+    let s = server().await;
+    create(&s, "aura").await;
+
+    // 1. Teach, then use.
+    let taught = s
+        .tell("aura", "teach yourself to calculate the fibonacci sequence")
+        .await;
+    assert_eq!(taught["plan"]["kind"], "learn", "{taught}");
+    assert_eq!(taught["refused"], false, "{taught}");
+    let used = s.tell("aura", "calculate fibonacci for 10").await;
+    assert_eq!(used["value"], 55, "{used}");
+    // The same method, called by selector with JSON arguments.
+    let called: Value = s
+        .post(
+            "/v1/objects/aura/messages",
+            json!({ "selector": "fibonacci", "args": [12] }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(called["value"], 144, "{called}");
+
+    // 2. Reflect on the conversation, from retrieved memory nodes.
+    let summary = s
+        .tell(
+            "aura",
+            "summarize our previous conversation about the fibonacci sequence",
+        )
+        .await;
+    assert_eq!(summary["plan"]["kind"], "reflect");
+    let evidence = summary["evidence"].as_array().unwrap();
+    assert!(!evidence.is_empty());
+    assert!(evidence.iter().all(|n| n["text"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .contains("fibonacci")));
+
+    // 3. News near me, from the injected context.
+    let news = s
+        .tell("aura", "what is the top news story near me right now?")
+        .await;
+    let text = news["text"].as_str().unwrap();
+    assert!(
+        text.contains("Harbour bridge reopens") && text.contains("Lisbon"),
+        "{text}"
+    );
+
+    // 4. A hostile request is refused with the guard's rule id; nothing is learned.
+    let refused = s
+        .tell(
+            "aura",
+            "teach yourself to list the files in the current directory using the os module",
+        )
+        .await;
+    assert_eq!(refused["refused"], true, "{refused}");
+    assert!(
+        refused["text"].as_str().unwrap().contains("import"),
+        "{refused}"
+    );
+    let object: Value = s
+        .get("/v1/objects/aura")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(object["responds_to"], json!(["fibonacci"]));
+
+    // The trail remembers the refusal; memory remembers the conversation.
+    let trail: Value = s
+        .get("/v1/audit?kind=learn.*&object=aura&limit=1000")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"learn.refused"), "{kinds:?}");
+    assert!(kinds.contains(&"learn.committed"), "{kinds:?}");
+    let memory: Value = s
+        .get("/v1/memory?q=fibonacci")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!memory["hits"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_is_required_everywhere_but_health() {
+    let s = server().await;
+    let health = s.http.get(s.url("/v1/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    for check in ["store", "sandbox"] {
+        assert_eq!(health["checks"][check]["status"], "ok", "{health}");
+        assert!(health["checks"][check]["latency_ms"].is_number());
+    }
+    assert_eq!(
+        health["checks"]["models"]["ROBIN"]["status"], "ok",
+        "{health}"
+    );
+
+    for (method, path) in ROUTES.iter().filter(|(_, p)| *p != "/v1/health") {
+        let path = path
+            .replace("{object}", "aura")
+            .replace("{selector}", "fibonacci");
+        let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let missing = s
+            .http
+            .request(m.clone(), s.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(missing, StatusCode::UNAUTHORIZED).await,
+            "unauthorized",
+            "{method} {path}"
+        );
+        let wrong = s
+            .http
+            .request(m, s.url(&path))
+            .bearer_auth("s3cret-token-for-tesTS")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+    let ok = s.get("/v1/objects").send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let doc: Value = s
+        .get("/v1/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_faults_are_4xx_with_the_stable_shape() {
+    let s = server_with(GatewayConfig::default().token(TOKEN).max_body_bytes(1024)).await;
+    create(&s, "aura").await;
+    let messages = s.url("/v1/objects/aura/messages");
+
+    let malformed = s
+        .http
+        .post(&messages)
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"text\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(malformed, StatusCode::BAD_REQUEST).await,
+        "malformed_body"
+    );
+
+    let wrong_shape = s
+        .post("/v1/objects/aura/messages", json!({ "text": 3 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(wrong_shape, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "invalid_body"
+    );
+    let both = s
+        .post(
+            "/v1/objects/aura/messages",
+            json!({ "text": "hi", "selector": "fibonacci" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(both, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "invalid_body"
+    );
+
+    let oversize = s
+        .post(
+            "/v1/objects/aura/messages",
+            json!({ "text": "x".repeat(4096) }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(oversize, StatusCode::PAYLOAD_TOO_LARGE).await,
+        "payload_too_large"
+    );
+
+    let no_object = s
+        .post("/v1/objects/nobody/messages", json!({ "text": "hello" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(no_object, StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
+    let no_id = s
+        .get("/v1/objects/0190a5b0-0000-7000-8000-000000000000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(no_id, StatusCode::NOT_FOUND).await, "not_found");
+    let no_method = s
+        .get("/v1/objects/aura/methods/fibonacci")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(no_method, StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
+    let no_route = s.get("/v1/nothing-here").send().await.unwrap();
+    assert_eq!(
+        error_code(no_route, StatusCode::NOT_FOUND).await,
+        "no_route"
+    );
+    let bad_cursor = s.get("/v1/audit?after=yesterday").send().await.unwrap();
+    assert_eq!(
+        error_code(bad_cursor, StatusCode::BAD_REQUEST).await,
+        "invalid_parameter"
+    );
+    let bad_selector = s
+        .post(
+            "/v1/objects/aura/messages",
+            json!({ "selector": "not a selector!" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(bad_selector, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "invalid"
+    );
+    let taken = s
+        .post("/v1/objects", json!({ "name": "aura" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(taken, StatusCode::CONFLICT).await, "conflict");
+
+    // A method that raises, and a hand-written method the guard rejects, are 422 with details.
+    let define = |source: &str| {
+        s.http
+            .put(s.url("/v1/objects/aura/methods/half"))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "source": source, "doc": "halves" }))
+            .send()
+    };
+    let rejected = define("import os\ndef half(self, n):\n    return n / 2\n")
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = rejected.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rejected");
+    assert!(!body["error"]["details"]["violations"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        define("def half(self, n):\n    return n / 2\n")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    let raised = s
+        .post(
+            "/v1/objects/aura/messages",
+            json!({ "selector": "half", "args": [0, 1] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raised.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = raised.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_raised", "{body}");
+    assert_eq!(
+        body["error"]["details"]["error"]["type_name"], "TypeError",
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn method_versions_list_and_roll_back() {
+    let s = server().await;
+    create(&s, "calc").await;
+    for body in ["return n * 2", "return n * 3"] {
+        let r = s
+            .http
+            .put(s.url("/v1/objects/calc/methods/scale"))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "source": format!("def scale(self, n):\n    {body}\n") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let call = || async {
+        s.post(
+            "/v1/objects/calc/messages",
+            json!({ "selector": "scale", "args": [5] }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["value"]
+            .clone()
+    };
+    assert_eq!(call().await, 15);
+    let versions: Value = s
+        .get("/v1/objects/calc/methods/scale")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(versions["current"], 2);
+    let back = s
+        .post(
+            "/v1/objects/calc/methods/scale/rollback",
+            json!({ "version": 1 }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), StatusCode::OK);
+    assert_eq!(call().await, 10);
+    let missing = s
+        .post(
+            "/v1/objects/calc/methods/scale/rollback",
+            json!({ "version": 9 }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(missing, StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_trail_is_filtered_and_paginated() {
+    let s = server().await;
+    for name in ["a1", "a2", "a3"] {
+        create(&s, name).await;
+        s.http
+            .put(s.url(&format!("/v1/objects/{name}/methods/one")))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "source": "def one(self):\n    return 1\n" }))
+            .send()
+            .await
+            .unwrap();
+        let learned = s
+            .post(
+                &format!("/v1/objects/{name}/messages"),
+                json!({ "selector": "fibonacci", "args": [3] }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(learned.status(), StatusCode::OK);
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/audit?limit=1".to_string();
+    loop {
+        let page: Value = s.get(&path).send().await.unwrap().json().await.unwrap();
+        let events = page["events"].as_array().unwrap();
+        assert!(events.len() <= 1);
+        seen.extend(events.iter().map(|e| e["id"].as_str().unwrap().to_string()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/audit?limit=1&after={next}"),
+            None => break,
+        }
+        assert!(seen.len() < 1000, "pagination ends");
+    }
+    let all: Value = s
+        .get("/v1/audit?limit=1000")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let all: Vec<String> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!all.is_empty());
+    assert_eq!(
+        seen, all,
+        "paging one by one visits every event once, in order"
+    );
+    let one: Value = s
+        .get("/v1/audit?object=a2&limit=1000")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a2: Value = s
+        .get("/v1/objects/a2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = one["events"].as_array().unwrap();
+    assert!(events.len() < all.len());
+    assert!(events.iter().all(|e| e["object_id"] == a2["id"]));
+}
+
+/// Reads SSE frames from `response` until `done` says so, returning the monologue events.
+async fn read_events(
+    response: reqwest::Response,
+    mut done: impl FnMut(&MonologueEvent) -> bool,
+) -> Vec<MonologueEvent> {
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let data: String = frame
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            if frame
+                .lines()
+                .any(|l| l == "event: monologue" || l == "event:monologue")
+            {
+                let event: MonologueEvent = serde_json::from_str(&data).unwrap();
+                let stop = done(&event);
+                events.push(event);
+                if stop {
+                    return events;
+                }
+            }
+        }
+    }
+    panic!("the stream ended before the learn was committed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learn_streams_its_monologue_in_order() {
+    let s = server().await;
+    create(&s, "narrator").await;
+    let stream = s.get("/v1/events").send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(stream.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let reader = tokio::spawn(read_events(stream, |e| {
+        e.component == "Store" && e.message == "method committed"
+    }));
+    let reply: Value = s
+        .post(
+            "/v1/objects/narrator/messages",
+            json!({ "selector": "fibonacci", "args": [10] }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["value"], 55, "{reply}");
+    let events = reader.await.unwrap();
+    let position = |component: &str, message: &str| {
+        events
+            .iter()
+            .position(|e| e.component.starts_with(component) && e.message.contains(message))
+            .unwrap_or_else(|| panic!("no {component} {message:?} in {events:#?}"))
+    };
+    let mandate = position("Orchestrator", "creative mandate");
+    let cascade = position("Cascade", "");
+    let guard = position("PersistenceGuardian", "accepted");
+    let sandbox = position("Sandbox", "");
+    let commit = position("Store", "method committed");
+    assert!(
+        mandate < cascade && cascade < guard && guard < sandbox && sandbox < commit,
+        "{mandate} {cascade} {guard} {sandbox} {commit}"
+    );
+    assert_eq!(events[mandate].fields["object"], "narrator");
+    assert!(
+        events.windows(2).all(|w| w[0].seq < w[1].seq),
+        "seq increases"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_learn_does_not_block_other_requests() {
+    let s = server().await;
+    create(&s, "slow").await;
+    s.model
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let learning = {
+        let request = s.post(
+            "/v1/objects/slow/messages",
+            json!({ "selector": "fibonacci", "args": [10] }),
+        );
+        tokio::spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() })
+    };
+    // The learn is now inside the model and stays there until released.
+    s.model.entered.notified().await;
+    let other = s.get("/v1/objects/slow").send().await.unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+    let health = s.http.get(s.url("/v1/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(
+        !learning.is_finished(),
+        "the learn is still held by the model"
+    );
+    s.model.release.add_permits(1000);
+    let reply = learning.await.unwrap();
+    assert_eq!(reply["value"], 55, "{reply}");
+}
+
+#[tokio::test]
+async fn a_public_address_needs_a_token() {
+    let runtime = Runtime::builder()
+        .config(Config::default())
+        .store(Arc::new(SqliteStore::open_in_memory().await.unwrap()))
+        .sandbox(Arc::new(common::jail()))
+        .without_model()
+        .build()
+        .await
+        .unwrap();
+    let public = GatewayConfig::default().addr("0.0.0.0:0".parse().unwrap());
+    let err = Gateway::bind(runtime.clone(), public.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, aura_core::Error::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("AURA_GATEWAY_TOKEN"), "{err}");
+    // With a token the same address is accepted; loopback without one is too.
+    assert!(Gateway::bind(runtime.clone(), public.token(TOKEN))
+        .await
+        .is_ok());
+    let local = GatewayConfig::default().addr("127.0.0.1:0".parse().unwrap());
+    assert!(Gateway::bind(runtime, local).await.is_ok());
+}

@@ -1,0 +1,237 @@
+//! Genesis: idempotent initialisation of an AURA installation.
+//!
+//! Creates the store's schema and the genesis root object (SQLite at `AURA_STORE_PATH`
+//! by default; ArangoDB when `AURA_STORE=arangodb` and built with `--features arangodb`),
+//! locates the embedded model's GGUF file — or, with `--features ollama` and
+//! `AURA_OLLAMA_MODEL` set, checks the Ollama models and pulls missing ones with a
+//! progress bar — and checks each registered LoRA facet's adapter. It reports what it
+//! did; a second run changes nothing and says so.
+
+use std::process::ExitCode;
+
+use aura_core::store::{DynStore, NewObject, SqliteStore, StoreExt};
+use aura_core::Config;
+use clap::Parser;
+
+/// Initialise AURA: store schema, root object, models, facets. Safe to run again.
+#[derive(Parser, Debug)]
+#[command(name = "genesis", version, about, long_about = None)]
+struct Args {
+    /// Only check; change nothing.
+    #[arg(long)]
+    check: bool,
+}
+
+/// What genesis found and did.
+#[derive(Default)]
+struct Report {
+    done: Vec<String>,
+    present: Vec<String>,
+    problems: Vec<String>,
+}
+
+async fn open_store(config: &Config, check: bool, report: &mut Report) -> Result<DynStore, String> {
+    if let Some(store) = aura_examples::configured_store().await? {
+        report
+            .present
+            .push("store: ArangoDB (schema set up idempotently on connect)".into());
+        return Ok(store);
+    }
+    let path = &config.store_path;
+    let existed = path.as_os_str() == ":memory:" || path.exists();
+    if !existed {
+        if check {
+            return Err(format!("no store at {}", path.display()));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+    }
+    let store = SqliteStore::open(path)
+        .await
+        .map_err(|e| format!("SQLite store at {}: {e}", path.display()))?;
+    if existed {
+        report.present.push(format!(
+            "store: SQLite at {} (schema current)",
+            path.display()
+        ));
+    } else {
+        report.done.push(format!(
+            "created the SQLite store and its schema at {}",
+            path.display()
+        ));
+    }
+    Ok(std::sync::Arc::new(store))
+}
+
+async fn ensure_root(
+    store: &DynStore,
+    name: &str,
+    check: bool,
+    report: &mut Report,
+) -> Result<(), String> {
+    if let Some(root) = store.find_object(name).await.map_err(|e| e.to_string())? {
+        report
+            .present
+            .push(format!("root object `{name}` ({})", root.id));
+        return Ok(());
+    }
+    if check {
+        report.problems.push(format!("no root object `{name}`"));
+        return Ok(());
+    }
+    let root = store
+        .create_object(NewObject::named(name))
+        .await
+        .map_err(|e| e.to_string())?;
+    report
+        .done
+        .push(format!("created the root object `{name}` ({})", root.id));
+    Ok(())
+}
+
+#[cfg(feature = "ollama")]
+async fn ollama_models(check: bool, report: &mut Report) -> Option<()> {
+    let name = std::env::var("AURA_OLLAMA_MODEL").ok()?;
+    let model = match aura_cognition::OllamaModel::from_env() {
+        Ok(m) => m,
+        Err(e) => {
+            report.problems.push(format!("Ollama: {e}"));
+            return Some(());
+        }
+    };
+    let mut wanted = vec![name];
+    if let Ok(embed) = std::env::var("AURA_OLLAMA_EMBED_MODEL") {
+        wanted.push(embed);
+    }
+    wanted.dedup();
+    let installed = match model.list_models().await {
+        Ok(list) => list.into_iter().map(|m| m.name).collect::<Vec<_>>(),
+        Err(e) => {
+            report.problems.push(format!("Ollama unreachable: {e}"));
+            return Some(());
+        }
+    };
+    for want in wanted {
+        // Ollama names a model without a tag `:latest`.
+        let full = if want.contains(':') {
+            want.clone()
+        } else {
+            format!("{want}:latest")
+        };
+        if installed.contains(&full) {
+            report.present.push(format!("Ollama model {full}"));
+            continue;
+        }
+        if check {
+            report
+                .problems
+                .push(format!("Ollama model {full} is not pulled"));
+            continue;
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let pulled = model
+            .pull(&full, |p| {
+                bar.set_message(format!("pulling {full}: {}", p.status));
+                if let (Some(total), Some(done)) = (p.total, p.completed) {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                }
+            })
+            .await;
+        bar.finish_and_clear();
+        match pulled {
+            Ok(()) => report.done.push(format!("pulled the Ollama model {full}")),
+            Err(e) => report.problems.push(format!("pulling {full} failed: {e}")),
+        }
+    }
+    Some(())
+}
+
+#[cfg(not(feature = "ollama"))]
+async fn ollama_models(_check: bool, report: &mut Report) -> Option<()> {
+    if std::env::var_os("AURA_OLLAMA_MODEL").is_some() {
+        report.problems.push(
+            "AURA_OLLAMA_MODEL is set but this genesis was built without `--features ollama`"
+                .into(),
+        );
+    }
+    None
+}
+
+fn local_model(report: &mut Report) {
+    let path = aura_core::cognition::default_model_path();
+    if path.exists() {
+        report
+            .present
+            .push(format!("local model {}", path.display()));
+    } else {
+        report.problems.push(format!(
+            "no local model at {} (scripts/setup.sh installs it; or set AURA_MODEL_PATH): learning is off",
+            path.display()
+        ));
+    }
+}
+
+async fn facets(store: &DynStore, report: &mut Report) -> Result<(), String> {
+    for facet in store.list_facets().await.map_err(|e| e.to_string())? {
+        let path = std::path::Path::new(&facet.adapter_path);
+        // An adapter is a file path or a model name on a server; only paths can be checked here.
+        if path.is_absolute() && !path.exists() {
+            report.problems.push(format!(
+                "facet {} ({}): adapter {} is missing",
+                facet.name, facet.persona, facet.adapter_path
+            ));
+        } else {
+            report
+                .present
+                .push(format!("facet {} for {}", facet.name, facet.persona));
+        }
+    }
+    Ok(())
+}
+
+async fn run(args: &Args) -> Result<Report, String> {
+    let config = Config::from_env();
+    let mut report = Report::default();
+    let store = open_store(&config, args.check, &mut report).await?;
+    ensure_root(&store, &config.root_object, args.check, &mut report).await?;
+    if ollama_models(args.check, &mut report).await.is_none() {
+        local_model(&mut report);
+    }
+    facets(&store, &mut report).await?;
+    Ok(report)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    aura_examples::init_tracing();
+    let report = match run(&args).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("genesis failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for line in &report.present {
+        println!("ok      {line}");
+    }
+    for line in &report.done {
+        println!("done    {line}");
+    }
+    for line in &report.problems {
+        println!("warning {line}");
+    }
+    if report.done.is_empty() {
+        println!("nothing to do: everything was already in place");
+    } else {
+        println!("genesis complete: {} change(s)", report.done.len());
+    }
+    ExitCode::SUCCESS
+}

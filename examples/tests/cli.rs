@@ -1,0 +1,226 @@
+//! The `aura` CLI and `genesis` driven as a user would: real processes against a real
+//! gateway (started in the test on 127.0.0.1:0 over SQLite in memory, the jail and a
+//! scripted model).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a failed setup should panic loudly
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use aura_cognition::{CascadeMode, ChatRequest, ScriptedModel};
+use aura_core::gateway::{Gateway, GatewayConfig};
+use aura_core::{Config, Runtime};
+use serde_json::json;
+
+const TOKEN: &str = "cli-test-token";
+const FIB: &str = "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n";
+const FIB_TESTS: &str = "def test_ten():\n    assert obj.fibonacci(10) == 55\n";
+
+fn model() -> ScriptedModel {
+    ScriptedModel::from_fn(|req: &ChatRequest| {
+        let prompt: String = req.messages.iter().map(|m| m.content.as_str()).collect();
+        if prompt.contains("os module") || prompt.contains("list_files") {
+            return Ok(json!({
+                "source": "import os\ndef list_files(self):\n    return os.listdir('.')\n",
+                "tests": "def test_it():\n    assert obj.list_files() is not None\n",
+                "doc": "lists files", "rationale": "os.listdir"
+            })
+            .to_string());
+        }
+        Ok(json!({"source": FIB, "tests": FIB_TESTS, "doc": "the n-th Fibonacci number", "rationale": "iterative"})
+            .to_string())
+    })
+}
+
+/// Starts a gateway and returns its URL.
+async fn gateway() -> String {
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let mut config = Config::default();
+    config.cascade_mode = CascadeMode::Single;
+    let runtime = Runtime::builder()
+        .config(config)
+        .store(Arc::new(
+            aura_core::store::SqliteStore::open_in_memory()
+                .await
+                .unwrap(),
+        ))
+        .sandbox(Arc::new(
+            aura_sandbox::JailSandbox::builder()
+                .python(python)
+                .build()
+                .unwrap(),
+        ))
+        .model(Arc::new(model()))
+        .build()
+        .await
+        .unwrap();
+    let gateway = Gateway::bind(
+        runtime,
+        GatewayConfig::default()
+            .addr("127.0.0.1:0".parse().unwrap())
+            .token(TOKEN),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}", gateway.local_addr());
+    tokio::spawn(gateway.serve());
+    url
+}
+
+/// Runs the client with `args`, `stdin` piped in, against `url` with `token`.
+async fn aura(url: &str, token: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aura"))
+        .args(args)
+        .env("AURA_URL", url)
+        .env("AURA_GATEWAY_TOKEN", token)
+        .env("AURA_DATA_DIR", std::env::temp_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    // The server runs on this test's runtime: wait for the child off its threads.
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_mode_teaches_uses_and_refuses_with_meaningful_exit_codes() {
+    let url = gateway().await;
+    let taught = aura(
+        &url,
+        TOKEN,
+        &[
+            "--object",
+            "calc",
+            "--",
+            "teach yourself to calculate the fibonacci sequence",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(taught.status.code(), Some(0), "{taught:?}");
+    assert!(
+        stdout(&taught).contains("I learned `fibonacci`"),
+        "{taught:?}"
+    );
+
+    let used = aura(
+        &url,
+        TOKEN,
+        &["--object", "calc", "--", "calculate fibonacci for 10"],
+        "",
+    )
+    .await;
+    assert_eq!(used.status.code(), Some(0), "{used:?}");
+    assert!(stdout(&used).contains("55"), "{used:?}");
+
+    let refused = aura(
+        &url,
+        TOKEN,
+        &[
+            "-o",
+            "calc",
+            "--",
+            "teach yourself to list the files in the current directory using the os module",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(stdout(&refused).contains("refused"), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_name_auth_unreachable_and_usage() {
+    let url = gateway().await;
+    let wrong = aura(&url, "not-the-token", &["--", "hello"], "").await;
+    assert_eq!(wrong.status.code(), Some(4), "{wrong:?}");
+
+    // A port nobody listens on: bind one, then let it go.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let unreachable = aura(&dead, TOKEN, &["--", "hello"], "").await;
+    assert_eq!(unreachable.status.code(), Some(3), "{unreachable:?}");
+
+    let usage = aura(&url, TOKEN, &["--no-such-flag"], "").await;
+    assert_eq!(usage.status.code(), Some(2), "{usage:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_repl_session() {
+    let url = gateway().await;
+    let session = "\
+teach yourself to calculate the fibonacci sequence
+:call fibonacci 12
+:versions fibonacci
+:nonsense
+:quit
+this line is never read
+";
+    let out = aura(&url, TOKEN, &["--object", "repl"], session).await;
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the last command failed: {text}"
+    );
+    assert!(text.contains("> :call fibonacci 12\n144\n"), "{text}");
+    assert!(text.contains("I learned `fibonacci`"), "{text}");
+    assert!(text.contains("* v1 the n-th Fibonacci number"), "{text}");
+    assert!(text.contains("unknown command :nonsense"), "{text}");
+    assert!(!text.contains("never read"), "{text}");
+}
+
+#[test]
+fn genesis_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_genesis"))
+            .current_dir(dir.path())
+            .env("AURA_DATA_DIR", dir.path().join("data"))
+            .env_remove("AURA_STORE_PATH")
+            .env_remove("AURA_STORE")
+            .env_remove("AURA_OLLAMA_MODEL")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let first_out = stdout(&first);
+    assert!(first.status.success(), "{first:?}");
+    assert!(
+        first_out.contains("created the SQLite store"),
+        "{first_out}"
+    );
+    assert!(
+        first_out.contains("created the root object `genesis`"),
+        "{first_out}"
+    );
+    assert!(dir.path().join("data/aura.sqlite").exists());
+
+    let second = run();
+    let second_out = stdout(&second);
+    assert!(second.status.success(), "{second:?}");
+    assert!(second_out.contains("nothing to do"), "{second_out}");
+    assert!(!second_out.contains("done "), "{second_out}");
+    assert!(
+        second_out.contains("ok      root object `genesis`"),
+        "{second_out}"
+    );
+}
