@@ -7,7 +7,8 @@
 //! | message | plan |
 //! |---|---|
 //! | "teach yourself (how) to X", "learn (how) to X" | `learn`, selector derived from X |
-//! | "calculate fibonacci for 10", "fibonacci of 10", "fibonacci(10)" | `invoke`, only when the selector is known |
+//! | "calculate fibonacci for 10", "fibonacci of 10", "fibonacci(10)" | `invoke` of a known selector |
+//! | "calculate/compute/call/run/evaluate X for 10" with X unknown | `invoke` of X, so the miss is learned |
 //! | "summarize our previous conversation about X", "what did we discuss about X", "recall …" | `reflect` |
 //! | "what is the top news story near me right now?", questions about news/time/place | `answer` with `needs_context` |
 //!
@@ -263,6 +264,16 @@ const INVOKE_VERBS: &[&str] = &[
     "get ",
 ];
 
+/// The invoke verbs that may name a method nobody has yet (it is then learned).
+const LEARNABLE_INVOKE_VERBS: &[&str] = &[
+    "calculate ",
+    "compute ",
+    "run ",
+    "call ",
+    "invoke ",
+    "evaluate ",
+];
+
 const GENERIC_VERBS: &[&str] = &[
     "calculate",
     "compute",
@@ -377,15 +388,21 @@ pub fn rule_plan(message: &str, context: &PlanContext) -> Option<Plan> {
 }
 
 fn invoke_rule(m: &str, context: &PlanContext) -> Option<Plan> {
-    if context.known_selectors.is_empty() {
-        return None;
-    }
     let mut rest = m;
+    let mut verb = None;
     for v in INVOKE_VERBS {
         if let Some(r) = rest.strip_prefix(v) {
             rest = r;
+            verb = Some(*v);
             break;
         }
+    }
+    // Without a known selector only an explicit command names a method to learn:
+    // "calculate fibonacci for 10" is a message to send; "what is the weather in Paris"
+    // is not.
+    let commands_unknown = verb.is_some_and(|v| LEARNABLE_INVOKE_VERBS.contains(&v));
+    if context.known_selectors.is_empty() && !commands_unknown {
+        return None;
     }
     let rest = rest.strip_prefix("the ").unwrap_or(rest);
     // name(args) form
@@ -408,7 +425,7 @@ fn invoke_rule(m: &str, context: &PlanContext) -> Option<Plan> {
         .filter(|w| !w.is_empty() && !FILLER.contains(w))
         .collect::<Vec<_>>()
         .join("_");
-    let selector = context
+    let known = context
         .known_selectors
         .iter()
         .find(|s| s.to_lowercase() == candidate)
@@ -417,9 +434,27 @@ fn invoke_rule(m: &str, context: &PlanContext) -> Option<Plan> {
                 .known_selectors
                 .iter()
                 .find(|s| candidate.split('_').any(|w| w == s.to_lowercase()))
-        })?
-        .clone();
+        })
+        .cloned();
     let arguments = parse_args(args)?;
+    let selector = match known {
+        Some(selector) => selector,
+        // An unknown method is named by a short identifier and called with arguments.
+        None if commands_unknown
+            && !arguments.is_empty()
+            && (1..=3).contains(&candidate.split('_').count())
+            && candidate
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+            && candidate
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            candidate
+        }
+        None => return None,
+    };
     Some(Plan::Invoke {
         selector,
         arguments,

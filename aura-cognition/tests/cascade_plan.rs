@@ -106,11 +106,41 @@ async fn blueprint_requests_are_planned_by_the_rules() {
 }
 
 #[test]
-fn invoke_needs_a_known_selector() {
+fn a_command_names_a_method_to_learn_but_a_question_does_not() {
+    let none = PlanContext::default();
     assert_eq!(
-        rule_plan("calculate fibonacci for 10", &PlanContext::default()),
-        None
+        rule_plan("calculate fibonacci for 10", &none),
+        Some(Plan::Invoke {
+            selector: "fibonacci".into(),
+            arguments: vec![json!(10)]
+        }),
+        "a miss is a message to learn"
     );
+    assert_eq!(
+        rule_plan("compute the square root of 16", &none),
+        Some(Plan::Invoke {
+            selector: "square_root".into(),
+            arguments: vec![json!(16)]
+        })
+    );
+    assert_eq!(rule_plan("what is the weather in Paris", &none), None);
+    assert_eq!(
+        rule_plan("calculate the fibonacci sequence", &none),
+        None,
+        "no arguments"
+    );
+    assert_eq!(
+        rule_plan(
+            "calculate how much i would need to save every single month for 10",
+            &none
+        ),
+        None,
+        "not a short method name"
+    );
+}
+
+#[test]
+fn invoke_prefers_a_known_selector() {
     assert_eq!(
         rule_plan("calculate fibonacci for 3 and 4", &known()),
         Some(Plan::Invoke {

@@ -85,19 +85,7 @@ impl Runtime {
                         ),
                     ),
                     Err(Error::Refused { failures, attempts, .. }) => {
-                        let mut rules: Vec<String> = failures.iter().flat_map(|f| f.rules.clone()).collect();
-                        rules.sort();
-                        rules.dedup();
-                        let last = failures.last().map(|f| f.message.clone()).unwrap_or_default();
-                        let mut r = reply(
-                            plan,
-                            format!(
-                                "I refused to learn `{selector}` after {attempts} attempt(s){}: {last}",
-                                if rules.is_empty() { String::new() } else { format!(" [{}]", rules.join(", ")) }
-                            ),
-                        );
-                        r.refused = true;
-                        r
+                        refusal(plan, &selector, attempts, &failures)
                     }
                     Err(e) => return Err(e),
                 }
@@ -106,15 +94,24 @@ impl Runtime {
                 selector,
                 arguments,
             } => {
-                let value = self.send(id, &selector, arguments.clone()).await?;
-                let args = arguments
-                    .iter()
-                    .map(Value::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let mut r = reply(plan, format!("{selector}({args}) = {value}"));
-                r.value = Some(value);
-                r
+                // A selector nothing understands yet is learned by `send` (when a model is
+                // configured); a learn that fails is a refused reply, as for "teach yourself".
+                match self.send(id, &selector, arguments.clone()).await {
+                    Ok(value) => {
+                        let args = arguments
+                            .iter()
+                            .map(Value::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let mut r = reply(plan, format!("{selector}({args}) = {value}"));
+                        r.value = Some(value);
+                        r
+                    }
+                    Err(Error::Refused {
+                        failures, attempts, ..
+                    }) => refusal(plan, &selector, attempts, &failures),
+                    Err(e) => return Err(e),
+                }
             }
             Plan::Reflect { question } => self.reflect(&object, plan, &question).await?,
             Plan::Answer {
@@ -279,6 +276,28 @@ fn plan_kind(plan: &Plan) -> &'static str {
         Plan::Reflect { .. } => "reflect",
         Plan::Answer { .. } => "answer",
     }
+}
+
+/// The reply to a learn the cycle refused: the guard's rule ids and the last reason.
+fn refusal(plan: Plan, selector: &str, attempts: u32, failures: &[crate::AttemptFailure]) -> Reply {
+    let mut rules: Vec<String> = failures.iter().flat_map(|f| f.rules.clone()).collect();
+    rules.sort();
+    rules.dedup();
+    let last = failures
+        .last()
+        .map(|f| f.message.clone())
+        .unwrap_or_default();
+    let rules = if rules.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", rules.join(", "))
+    };
+    let mut r = reply(
+        plan,
+        format!("I refused to learn `{selector}` after {attempts} attempt(s){rules}: {last}"),
+    );
+    r.refused = true;
+    r
 }
 
 fn first_line(text: &str) -> &str {

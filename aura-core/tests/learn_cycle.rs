@@ -340,3 +340,40 @@ async fn a_failing_draft_is_shown_to_the_rest_of_the_cascade() {
         "a failed draft is not a failed attempt"
     );
 }
+
+#[tokio::test]
+async fn asking_for_a_calculation_nobody_knows_learns_it_and_answers() {
+    let model = ScriptedModel::new([candidate(GOOD_FIB, FIB_TESTS)]);
+    let (rt, store) = runtime(model, CascadeMode::Single).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let reply = rt
+        .tell(calc.id, "calculate fibonacci for 10")
+        .await
+        .unwrap();
+    assert_eq!(reply.value, Some(json!(55)), "{}", reply.text);
+    assert!(!reply.refused);
+    assert_eq!(events(&store, "learn.committed").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_calculation_that_cannot_be_learned_is_a_refused_reply() {
+    let hostile = candidate(
+        "import os\ndef fibonacci(self, n):\n    return len(os.listdir('.'))\n",
+        FIB_TESTS,
+    );
+    let model = ScriptedModel::new([hostile.clone(), hostile.clone(), hostile]);
+    let (rt, store) = runtime(model, CascadeMode::Single).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let reply = rt
+        .tell(calc.id, "calculate fibonacci for 10")
+        .await
+        .unwrap();
+    assert!(reply.refused, "{}", reply.text);
+    assert!(
+        reply.text.contains("import"),
+        "the rule id is named: {}",
+        reply.text
+    );
+    assert!(store.list_methods(calc.id).await.unwrap().is_empty());
+    assert_eq!(events(&store, "conversation.refused").await.len(), 1);
+}

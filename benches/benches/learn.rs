@@ -1,8 +1,8 @@
 //! The learn cycle's own cost and a call of a learned method, on the jail.
 //!
-//! Goals (issue #7): learn-cycle overhead excluding model time (guard + sandbox test run
-//! + commit) ≤ 30 ms median; calling an already-learned method through `Runtime::send`
-//! ≤ 3 ms median on the jail. The model is an instant scripted one, so the learn figure
+//! Goals (issue #7): learn-cycle overhead excluding model time (the guard, the sandbox
+//! test run and the commit) at most 30 ms median; calling an already-learned method
+//! through `Runtime::send` at most 3 ms median on the jail. The model is an instant scripted one, so the learn figure
 //! is everything but model time (the cascade's bookkeeping and grounding included).
 #![allow(missing_docs)]
 #![allow(clippy::expect_used)] // bench setup: a failed fixture should stop the bench loudly
