@@ -35,6 +35,9 @@ import traceback
 import types
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "plain"
+# Ends a child's complete reply, followed by its CPU ms and peak RSS KiB (">II").
+REPLY_END = b"\x00AURA-REPLY-END\x00"
+TRAILER_LEN = len(REPLY_END) + 8
 LIBC = ctypes.CDLL(None, use_errno=True)
 HOST_IN = 0
 HOST_OUT = 1
@@ -492,8 +495,16 @@ def child_main(rfd, wfd, cfg, jailed):
         body = dumps(reply).encode("utf-8", "replace")
     except BaseException:
         body = b'{"ended":"memory"}'
+    # The reply ends with a trailer: a marker the server recognises as "complete", and
+    # this child's own CPU time and peak RSS. Closing the pipe before exiting lets the
+    # server answer at end-of-file instead of waiting for this address space to be torn
+    # down (a pipe's last close otherwise comes only after exit has freed the memory).
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    trailer = REPLY_END + struct.pack(
+        ">II", int((ru.ru_utime + ru.ru_stime) * 1000), int(ru.ru_maxrss))
     try:
-        write_all(wfd, body)
+        write_all(wfd, body + trailer)
+        os.close(wfd)
     except BaseException:
         os._exit(71)
     os._exit(0)
@@ -567,6 +578,12 @@ def serve_one(body, req, spare, cfg, jailed):
             chunk = os.read(r, 1 << 16)
             if not chunk:
                 reading = False
+                if not exited and complete(buf):
+                    # The reply is whole and the pipe closed: answer now. The child is
+                    # only exiting; SIGKILL makes sure nothing of it runs on, and it is
+                    # reaped after the answer went out.
+                    answer_early(pid, r, pidfd, buf, t0)
+                    return
             else:
                 buf += chunk
                 if len(buf) > cap:
@@ -604,6 +621,8 @@ def serve_one(body, req, spare, cfg, jailed):
             write_frame_bytes(HOST_OUT, b"")
             return
     _, status, ru = os.wait4(pid, 0)
+    if complete(buf):
+        del buf[-TRAILER_LEN:]
     wall_ms = int((time.monotonic() - t0) * 1000)
     os.close(r)
     os.close(pidfd)
@@ -620,12 +639,41 @@ def serve_one(body, req, spare, cfg, jailed):
     write_frame_bytes(HOST_OUT, b"" if (timed_out or overflow) else bytes(buf))
 
 
+def complete(buf):
+    return len(buf) >= TRAILER_LEN and buf[-TRAILER_LEN:-8] == REPLY_END
+
+
+def answer_early(pid, r, pidfd, buf, t0):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    cpu_ms, rss_kib = struct.unpack(">II", bytes(buf[-8:]))
+    del buf[-TRAILER_LEN:]
+    os.close(r)
+    os.close(pidfd)
+    UNREAPED.append(pid)
+    meta = {"timed_out": False, "overflow": False, "exit_code": 0, "signal": None,
+            "wall_ms": int((time.monotonic() - t0) * 1000),
+            "cpu_ms": cpu_ms, "peak_rss_kib": rss_kib}
+    write_frame(HOST_OUT, meta)
+    write_frame_bytes(HOST_OUT, bytes(buf))
+
+
 UNREAPED = []  # children killed and answered for, not yet waited
 
 
 def reap_killed():
-    while UNREAPED:
-        os.waitpid(UNREAPED.pop(), 0)
+    # Without blocking: a child still tearing down its memory is reaped on a later turn.
+    pending = []
+    for pid in UNREAPED:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        if done == 0:
+            pending.append(pid)
+    UNREAPED[:] = pending
 
 
 def baseline_vm_bytes():
