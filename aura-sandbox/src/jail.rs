@@ -23,8 +23,11 @@
 //!   path. A spare serves exactly one request; when it exits, everything it did
 //!   (globals, files, slots) is gone.
 //! * **Supervision.** The server waits on the child's reply pipe and its pidfd until the
-//!   wall deadline, then SIGKILLs it (the child cannot fork, so that is the whole tree);
-//!   `wait4` gives CPU time and peak RSS. The host keeps a backstop (wall + 2 s): past it,
+//!   wall deadline, then SIGKILLs it (the child cannot fork, so that is the whole tree).
+//!   A complete reply ends with a trailer (a marker, the child's CPU time and peak RSS)
+//!   and the child closes the pipe before it exits, so the server answers at end-of-file
+//!   and reaps the exiting child later; anything else waits for the exit, and `wait4`
+//!   gives CPU time and peak RSS. The host keeps a backstop (wall + 2 s): past it,
 //!   it kills the launcher, whose death kills the server (PDEATHSIG), whose death kills
 //!   every process of the namespace.
 //! * **Concurrency.** One request at a time per server; a pool of idle servers
