@@ -30,7 +30,8 @@
 //!   gives CPU time and peak RSS. The host keeps a backstop (wall + 2 s): past it,
 //!   it kills the launcher, whose death kills the server (PDEATHSIG), whose death kills
 //!   every process of the namespace.
-//! * **Concurrency.** One request at a time per server; a pool of idle servers
+//! * **Concurrency.** One request at a time per server; at most `max_concurrent` calls
+//!   run at once (default 4; later ones wait) and a pool of idle servers is kept warm
 //!   (`max_idle`, default 4). A call takes an idle server or starts a new one, and gives
 //!   it back when the call went cleanly. So concurrent guests live in different pid
 //!   namespaces and never see each other. A server that died, broke the protocol, or
@@ -60,6 +61,7 @@ pub const PYTHON_ENV: &str = "AURA_SANDBOX_PYTHON";
 pub struct JailSandboxBuilder {
     python: Option<PathBuf>,
     max_idle: usize,
+    max_concurrent: usize,
     scratch_bytes: u64,
     start_timeout: Duration,
 }
@@ -69,6 +71,7 @@ impl Default for JailSandboxBuilder {
         Self {
             python: None,
             max_idle: 4,
+            max_concurrent: 4,
             scratch_bytes: 16 << 20,
             start_timeout: Duration::from_secs(10),
         }
@@ -97,6 +100,16 @@ impl JailSandboxBuilder {
     /// How many idle fork-servers to keep warm (default 4).
     pub fn max_idle(mut self, n: usize) -> Self {
         self.max_idle = n;
+        self
+    }
+
+    /// How many calls run at once (default 4); later calls wait for a free server.
+    ///
+    /// Without a bound, a burst of calls would start a fork-server for each (~30 ms of
+    /// CPU apiece) and throw away every one beyond `max_idle` afterwards: under load that
+    /// churn costs more than the calls. Keep it at least `max_idle`.
+    pub fn max_concurrent(mut self, n: usize) -> Self {
+        self.max_concurrent = n.max(1);
         self
     }
 
@@ -138,6 +151,7 @@ impl JailSandboxBuilder {
                 max_idle: self.max_idle,
                 start_timeout: self.start_timeout,
                 idle: Mutex::new(Vec::new()),
+                slots: tokio::sync::Semaphore::new(self.max_concurrent),
             }),
         })
     }
@@ -180,6 +194,8 @@ struct Inner {
     max_idle: usize,
     start_timeout: Duration,
     idle: Mutex<Vec<Server>>,
+    /// One permit per call that may run now (see [`JailSandboxBuilder::max_concurrent`]).
+    slots: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for JailSandbox {
@@ -328,6 +344,16 @@ impl Sandbox for JailSandbox {
 
     async fn execute(&self, request: ExecRequest) -> Result<ExecOutcome> {
         let body = protocol::encode_request(&request)?;
+        // Held for the whole call; the semaphore is never closed.
+        let _slot = self
+            .inner
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| Error::Backend {
+                backend: BACKEND,
+                message: e.to_string(),
+            })?;
         let start = Instant::now();
         let mut attempt = 0;
         loop {
