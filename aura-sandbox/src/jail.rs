@@ -55,6 +55,8 @@ use crate::{
 const BACKEND: &str = "jail";
 /// The env var naming the interpreter ([`JailSandboxBuilder::from_env`]).
 pub const PYTHON_ENV: &str = "AURA_SANDBOX_PYTHON";
+/// The env var bounding concurrent calls ([`JailSandboxBuilder::max_concurrent`]).
+pub const MAX_CONCURRENT_ENV: &str = "AURA_SANDBOX_MAX_CONCURRENT";
 
 /// Builds a [`JailSandbox`].
 #[derive(Clone, Debug)]
@@ -79,11 +81,18 @@ impl Default for JailSandboxBuilder {
 }
 
 impl JailSandboxBuilder {
-    /// Defaults, with the interpreter from `AURA_SANDBOX_PYTHON` when it is set.
+    /// Defaults, with the interpreter from `AURA_SANDBOX_PYTHON` and the concurrency
+    /// bound from `AURA_SANDBOX_MAX_CONCURRENT` when they are set.
     pub fn from_env() -> Self {
         let mut b = Self::default();
         if let Some(p) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
             b.python = Some(PathBuf::from(p));
+        }
+        if let Some(n) = std::env::var(MAX_CONCURRENT_ENV)
+            .ok()
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        {
+            b = b.max_concurrent(n);
         }
         b
     }
