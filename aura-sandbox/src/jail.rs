@@ -31,7 +31,7 @@
 //!   it kills the launcher, whose death kills the server (PDEATHSIG), whose death kills
 //!   every process of the namespace.
 //! * **Concurrency.** One request at a time per server; at most `max_concurrent` calls
-//!   run at once (default 4; later ones wait) and a pool of idle servers is kept warm
+//!   run at once (default: one per CPU, at least 2; later ones wait) and a pool of idle servers is kept warm
 //!   (`max_idle`, default 4). A call takes an idle server or starts a new one, and gives
 //!   it back when the call went cleanly. So concurrent guests live in different pid
 //!   namespaces and never see each other. A server that died, broke the protocol, or
@@ -73,7 +73,10 @@ impl Default for JailSandboxBuilder {
         Self {
             python: None,
             max_idle: 4,
-            max_concurrent: 4,
+            // Calls are CPU-bound CPython runs: more at once than cores only adds switching.
+            max_concurrent: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2),
             scratch_bytes: 16 << 20,
             start_timeout: Duration::from_secs(10),
         }
@@ -112,11 +115,12 @@ impl JailSandboxBuilder {
         self
     }
 
-    /// How many calls run at once (default 4); later calls wait for a free server.
+    /// How many calls run at once (default: the number of CPUs, at least 2); later calls
+    /// wait for a free server.
     ///
     /// Without a bound, a burst of calls would start a fork-server for each (~30 ms of
     /// CPU apiece) and throw away every one beyond `max_idle` afterwards: under load that
-    /// churn costs more than the calls. Keep it at least `max_idle`.
+    /// churn costs more than the calls. Keep `max_idle` at least this.
     pub fn max_concurrent(mut self, n: usize) -> Self {
         self.max_concurrent = n.max(1);
         self
