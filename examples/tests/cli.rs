@@ -224,3 +224,82 @@ fn genesis_is_idempotent() {
         "{second_out}"
     );
 }
+
+/// The `gateway` server binary as an operator runs it: it says where it listens, serves
+/// a call, and narrates it as JSON lines in `<log dir>/aura_core.log`, each tagged with
+/// its component.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_logs_json_lines_tagged_with_their_component() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["--addr", "127.0.0.1:0", "--log-dir"])
+        .arg(&logs)
+        .env("AURA_DATA_DIR", dir.path().join("data"))
+        .env("AURA_GATEWAY_TOKEN", TOKEN)
+        .env("AURA_SANDBOX_PYTHON", "/usr/bin/python3")
+        .env("AURA_MODEL_PATH", dir.path().join("no-model.gguf"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("the server says where it listens: {first:?}"))
+        .to_string();
+
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{url}{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    assert!(post("/v1/objects", json!({"name": "calc"}))
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let defined = http
+        .put(format!("{url}/v1/objects/calc/methods/fibonacci"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"source": FIB, "doc": "the n-th Fibonacci number"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(defined.status().is_success(), "{defined:?}");
+    let called: serde_json::Value = post(
+        "/v1/objects/calc/messages",
+        json!({"selector": "fibonacci", "args": [10]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(called["value"], json!(55), "{called}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let text = std::fs::read_to_string(logs.join("aura_core.log")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let components: std::collections::BTreeSet<&str> =
+        lines.iter().filter_map(|l| l["target"].as_str()).collect();
+    for component in ["Gateway", "Store"] {
+        assert!(
+            components.contains(component),
+            "{component} is narrated: {components:?}"
+        );
+    }
+}
