@@ -56,6 +56,42 @@ impl ScriptedModel {
         }
     }
 
+    /// A tiny but obedient model for the blueprint's scenarios: a summary for the
+    /// reflect step's summary request, a `list_files` candidate that imports `os` for the
+    /// os-module request (the guard must refuse it), and otherwise an iterative
+    /// `fibonacci` candidate with a test of `fibonacci(10) == 55`.
+    pub fn blueprint() -> Self {
+        Self::from_fn(|req: &ChatRequest| {
+            let prompt: String = req
+                .messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            if prompt.contains("Summarize the conversation notes") {
+                return Ok(
+                    "We talked about the fibonacci sequence; you taught me to compute it.".into(),
+                );
+            }
+            let candidate = if prompt.contains("os module") || prompt.contains("list_files") {
+                serde_json::json!({
+                    "source": "import os\ndef list_files(self):\n    return os.listdir('.')\n",
+                    "tests": "def test_it():\n    assert obj.list_files() is not None\n",
+                    "doc": "lists files",
+                    "rationale": "os.listdir",
+                })
+            } else {
+                serde_json::json!({
+                    "source": "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n",
+                    "tests": "def test_ten():\n    assert obj.fibonacci(10) == 55\n",
+                    "doc": "the n-th Fibonacci number",
+                    "rationale": "iterative",
+                })
+            };
+            Ok(candidate.to_string())
+        })
+    }
+
     /// Names the model.
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();

@@ -22,8 +22,6 @@ use serde_json::{json, Value};
 use tokio::sync::{Notify, Semaphore};
 
 const TOKEN: &str = "s3cret-token-for-tests";
-const FIB: &str = "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n";
-const FIB_TESTS: &str = "def test_ten():\n    assert obj.fibonacci(10) == 55\n";
 const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Local Gazette</title><link>http://localhost/</link>
 <description>news</description>
@@ -46,33 +44,6 @@ fn monologue() -> Monologue {
 
 /// The tests share the process-wide monologue, so they run one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Replies like the scenario tests' model: a summary, a hostile candidate, or fibonacci.
-fn scripted() -> ScriptedModel {
-    ScriptedModel::from_fn(|req: &ChatRequest| {
-        let prompt: String = req
-            .messages
-            .iter()
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
-        if prompt.contains("Summarize the conversation notes") {
-            return Ok(
-                "We talked about the fibonacci sequence; you taught me to compute it.".into(),
-            );
-        }
-        if prompt.contains("os module") || prompt.contains("list_files") {
-            return Ok(json!({
-                "source": "import os\ndef list_files(self):\n    return os.listdir('.')\n",
-                "tests": "def test_it():\n    assert obj.list_files() is not None\n",
-                "doc": "lists files", "rationale": "os.listdir"
-            })
-            .to_string());
-        }
-        Ok(json!({"source": FIB, "tests": FIB_TESTS, "doc": "the n-th Fibonacci number", "rationale": "iterative"})
-            .to_string())
-    })
-}
 
 /// A model that, once armed, holds every chat until the test releases it: a learn
 /// cycle that takes as long as the test wants, without sleeping.
@@ -159,7 +130,7 @@ async fn server_with(config: GatewayConfig) -> Server {
     })
     .build();
     let model = Arc::new(GatedModel {
-        inner: scripted(),
+        inner: ScriptedModel::blueprint(),
         armed: false.into(),
         entered: Notify::new(),
         release: Semaphore::new(0),

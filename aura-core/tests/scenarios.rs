@@ -6,48 +6,18 @@ mod common;
 
 use std::sync::Arc;
 
-use aura_cognition::{CascadeMode, ChatRequest, ContextIngestorBuilder, Plan, ScriptedModel};
+use aura_cognition::{CascadeMode, ContextIngestorBuilder, Plan, ScriptedModel};
 use aura_core::store::{AuditQuery, NewObject, Store};
 use aura_core::{Config, Runtime};
 use aura_store::SqliteStore;
 use serde_json::json;
 
-const FIB: &str = "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n";
-const FIB_TESTS: &str = "def test_ten():\n    assert obj.fibonacci(10) == 55\n";
 const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Local Gazette</title><link>http://localhost/</link>
 <description>news</description>
 <item><title>Harbour bridge reopens after repairs</title><link>http://localhost/1</link></item>
 <item><title>Second story</title><link>http://localhost/2</link></item>
 </channel></rss>"#;
-
-/// Replies like a tiny but obedient model: a candidate for candidate requests, a
-/// summary for summary requests, and otherwise a plan (rules go first anyway).
-fn model() -> ScriptedModel {
-    ScriptedModel::from_fn(|req: &ChatRequest| {
-        let prompt: String = req
-            .messages
-            .iter()
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
-        if prompt.contains("Summarize the conversation notes") {
-            return Ok(
-                "We talked about the fibonacci sequence; you taught me to compute it.".into(),
-            );
-        }
-        if prompt.contains("os module") || prompt.contains("list_files") {
-            return Ok(json!({
-                "source": "import os\ndef list_files(self):\n    return os.listdir('.')\n",
-                "tests": "def test_it():\n    assert obj.list_files() is not None\n",
-                "doc": "lists files", "rationale": "os.listdir"
-            })
-            .to_string());
-        }
-        Ok(json!({"source": FIB, "tests": FIB_TESTS, "doc": "the n-th Fibonacci number", "rationale": "iterative"})
-            .to_string())
-    })
-}
 
 async fn runtime() -> (Runtime, Arc<SqliteStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -67,7 +37,7 @@ async fn runtime() -> (Runtime, Arc<SqliteStore>, tempfile::TempDir) {
         .config(config)
         .store(store.clone())
         .sandbox(Arc::new(common::jail()))
-        .model(Arc::new(model()))
+        .model(Arc::new(ScriptedModel::blueprint()))
         .context(Arc::new(context))
         .build()
         .await

@@ -7,30 +7,13 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
-use aura_cognition::{CascadeMode, ChatRequest, ScriptedModel};
+use aura_cognition::{CascadeMode, ScriptedModel};
 use aura_core::gateway::{Gateway, GatewayConfig};
 use aura_core::{Config, Runtime};
 use serde_json::json;
 
 const TOKEN: &str = "cli-test-token";
 const FIB: &str = "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n";
-const FIB_TESTS: &str = "def test_ten():\n    assert obj.fibonacci(10) == 55\n";
-
-fn model() -> ScriptedModel {
-    ScriptedModel::from_fn(|req: &ChatRequest| {
-        let prompt: String = req.messages.iter().map(|m| m.content.as_str()).collect();
-        if prompt.contains("os module") || prompt.contains("list_files") {
-            return Ok(json!({
-                "source": "import os\ndef list_files(self):\n    return os.listdir('.')\n",
-                "tests": "def test_it():\n    assert obj.list_files() is not None\n",
-                "doc": "lists files", "rationale": "os.listdir"
-            })
-            .to_string());
-        }
-        Ok(json!({"source": FIB, "tests": FIB_TESTS, "doc": "the n-th Fibonacci number", "rationale": "iterative"})
-            .to_string())
-    })
-}
 
 /// Starts a gateway and returns its URL.
 async fn gateway() -> String {
@@ -54,7 +37,7 @@ async fn gateway() -> String {
                 .build()
                 .unwrap(),
         ))
-        .model(Arc::new(model()))
+        .model(Arc::new(ScriptedModel::blueprint()))
         .build()
         .await
         .unwrap();
