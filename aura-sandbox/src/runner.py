@@ -543,10 +543,7 @@ class Spare:
                 self.req_w = -1
 
     def discard(self):
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill(self.pid)
         os.waitpid(self.pid, 0)
         for fd in (self.req_w, self.rep_r, self.pidfd):
             if fd >= 0:
@@ -605,20 +602,13 @@ def serve_one(body, req, spare, cfg, jailed):
                         overflow = True
                         reading = False
     if timed_out or overflow or not exited:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill(pid)
         # A big address space takes a while to tear down: answer now, reap later.
         if not select.select([pidfd], [], [], 0.02)[0]:
             meta = {"timed_out": timed_out, "overflow": overflow, "exit_code": None,
                     "signal": signal.SIGKILL, "wall_ms": int((time.monotonic() - t0) * 1000),
                     "cpu_ms": 0, "peak_rss_kib": 0}
-            os.close(r)
-            os.close(pidfd)
-            UNREAPED.append(pid)
-            write_frame(HOST_OUT, meta)
-            write_frame_bytes(HOST_OUT, b"")
+            answer_unreaped(pid, r, pidfd, meta, b"")
             return
     _, status, ru = os.wait4(pid, 0)
     if complete(buf):
@@ -644,20 +634,29 @@ def complete(buf):
 
 
 def answer_early(pid, r, pidfd, buf, t0):
+    kill(pid)
+    cpu_ms, rss_kib = struct.unpack(">II", bytes(buf[-8:]))
+    del buf[-TRAILER_LEN:]
+    meta = {"timed_out": False, "overflow": False, "exit_code": 0, "signal": None,
+            "wall_ms": int((time.monotonic() - t0) * 1000),
+            "cpu_ms": cpu_ms, "peak_rss_kib": rss_kib}
+    answer_unreaped(pid, r, pidfd, meta, bytes(buf))
+
+
+def kill(pid):
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    cpu_ms, rss_kib = struct.unpack(">II", bytes(buf[-8:]))
-    del buf[-TRAILER_LEN:]
+
+
+def answer_unreaped(pid, r, pidfd, meta, body):
+    # The child is killed but may still be tearing down: answer now, reap it later.
     os.close(r)
     os.close(pidfd)
     UNREAPED.append(pid)
-    meta = {"timed_out": False, "overflow": False, "exit_code": 0, "signal": None,
-            "wall_ms": int((time.monotonic() - t0) * 1000),
-            "cpu_ms": cpu_ms, "peak_rss_kib": rss_kib}
     write_frame(HOST_OUT, meta)
-    write_frame_bytes(HOST_OUT, bytes(buf))
+    write_frame_bytes(HOST_OUT, body)
 
 
 UNREAPED = []  # children killed and answered for, not yet waited
