@@ -41,6 +41,22 @@ pub enum Persona {
     Alfred,
 }
 
+impl std::str::FromStr for Persona {
+    type Err = crate::Error;
+
+    /// `brick`, `ROBIN`, `Babs`, …: a persona's name in any case.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "{name:?} is not a persona: use brick, robin, babs or alfred"
+                ))
+            })
+    }
+}
+
 impl Persona {
     /// All personas in cascade order.
     pub const ALL: [Persona; 4] = [Self::Brick, Self::Robin, Self::Babs, Self::Alfred];

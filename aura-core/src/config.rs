@@ -45,6 +45,43 @@ pub struct Config {
     /// In the full cascade, test ROBIN's draft against the object and stop there when it
     /// passes, skipping BABS and ALFRED (`AURA_EARLY_EXIT`, default on; `0`/`false` off).
     pub early_exit: bool,
+    /// The forge loop (see [`crate::evolution`]).
+    pub forge: ForgeSettings,
+}
+
+/// When and how the runtime forges a persona's facet.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ForgeSettings {
+    /// Start a forge run when ALFRED's monitor reports stagnation
+    /// (`AURA_FORGE_ON_STAGNATION`, default on; `0`/`false` off). It needs a forge.
+    pub on_stagnation: bool,
+    /// The persona a stagnation-triggered run trains (`AURA_FORGE_PERSONA`, default
+    /// `robin`: with the early exit on, ROBIN's draft is what most cycles commit).
+    pub persona: aura_cognition::Persona,
+    /// Cycles in the stagnation window (`AURA_STAGNATION_WINDOW`, default 5).
+    pub stagnation_window: usize,
+    /// Stagnant when the window's mean CEM is below this (`AURA_STAGNATION_THRESHOLD`,
+    /// default 0.35).
+    pub stagnation_threshold: f64,
+    /// Optimiser steps of a run nobody sized (`AURA_FORGE_STEPS`, default 50).
+    pub steps: u32,
+    /// The GGUF file a local facet trains on (`AURA_FORGE_BASE_MODEL`; default the
+    /// embedded model, `AURA_MODEL_PATH`).
+    pub base_model: Option<PathBuf>,
+}
+
+impl Default for ForgeSettings {
+    fn default() -> Self {
+        Self {
+            on_stagnation: true,
+            persona: aura_cognition::Persona::Robin,
+            stagnation_window: 5,
+            stagnation_threshold: 0.35,
+            steps: 50,
+            base_model: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -60,6 +97,7 @@ impl Default for Config {
             learn_attempts: 3,
             cascade_mode: aura_cognition::CascadeMode::Full,
             early_exit: true,
+            forge: ForgeSettings::default(),
         }
     }
 }
@@ -120,13 +158,48 @@ impl Config {
         if let Some(n) = num("AURA_CONFLICT_RETRIES") {
             c.conflict_retries = n.min(100) as u32;
         }
-        match get("AURA_EARLY_EXIT").as_deref().map(str::trim) {
-            Some("0" | "false" | "off" | "no") => c.early_exit = false,
-            Some("1" | "true" | "on" | "yes") | None => {}
-            Some(other) => tracing::warn!(target: "Orchestrator",
-                "AURA_EARLY_EXIT={other:?} is not on/off; keeping the early exit on"),
+        if let Some(on) = switch(&get, "AURA_EARLY_EXIT") {
+            c.early_exit = on;
+        }
+        if let Some(on) = switch(&get, "AURA_FORGE_ON_STAGNATION") {
+            c.forge.on_stagnation = on;
+        }
+        if let Some(name) = get("AURA_FORGE_PERSONA") {
+            match name.parse() {
+                Ok(p) => c.forge.persona = p,
+                Err(e) => {
+                    tracing::warn!(target: "Orchestrator", "AURA_FORGE_PERSONA: {e}; using ROBIN")
+                }
+            }
+        }
+        if let Some(n) = num("AURA_STAGNATION_WINDOW") {
+            c.forge.stagnation_window = n.clamp(1, 1000) as usize;
+        }
+        if let Some(x) = get("AURA_STAGNATION_THRESHOLD").and_then(|v| v.trim().parse::<f64>().ok())
+        {
+            if x.is_finite() {
+                c.forge.stagnation_threshold = x;
+            }
+        }
+        if let Some(n) = num("AURA_FORGE_STEPS") {
+            c.forge.steps = n.clamp(1, 100_000) as u32;
+        }
+        if let Some(p) = get("AURA_FORGE_BASE_MODEL").filter(|p| !p.trim().is_empty()) {
+            c.forge.base_model = Some(PathBuf::from(p));
         }
         c
+    }
+}
+
+/// An on/off variable: `Some(true|false)`, or `None` (with a warning) when unset or unreadable.
+fn switch(get: &impl Fn(&str) -> Option<String>, key: &str) -> Option<bool> {
+    match get(key)?.trim() {
+        "0" | "false" | "off" | "no" => Some(false),
+        "1" | "true" | "on" | "yes" => Some(true),
+        other => {
+            tracing::warn!(target: "Orchestrator", "{key}={other:?} is not on/off; keeping the default");
+            None
+        }
     }
 }
 
@@ -141,9 +214,18 @@ mod tests {
             "AURA_SANDBOX_WALL_MS" => Some("250".into()),
             "AURA_SANDBOX_MEMORY_MB" => Some("not a number".into()),
             "AURA_EARLY_EXIT" => Some("off".into()),
+            "AURA_FORGE_PERSONA" => Some("Babs".into()),
+            "AURA_STAGNATION_WINDOW" => Some("3".into()),
+            "AURA_FORGE_ON_STAGNATION" => Some("maybe".into()),
             _ => None,
         });
         assert!(!c.early_exit);
+        assert_eq!(c.forge.persona, aura_cognition::Persona::Babs);
+        assert_eq!(c.forge.stagnation_window, 3);
+        assert!(
+            c.forge.on_stagnation,
+            "an unreadable switch keeps its default"
+        );
         assert_eq!(c.store_path, PathBuf::from("/tmp/x/aura.sqlite"));
         assert_eq!(c.limits.wall, Duration::from_millis(250));
         assert_eq!(c.limits.memory_bytes, Limits::default().memory_bytes);

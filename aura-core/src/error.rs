@@ -75,6 +75,10 @@ pub enum Error {
         /// What it said.
         message: String,
     },
+    /// A forge run or a promotion did not go through: cancelled, training failed, or a
+    /// facet that did worse than its base. Nothing was registered or promoted.
+    #[error("forge: {0}")]
+    Forge(aura_forge::Error),
     /// A port's backend failed in a way not named above.
     #[error("{port} error: {message}")]
     Backend {
@@ -140,6 +144,21 @@ impl From<aura_cognition::Error> for Error {
                 port: "model",
                 message: other.to_string(),
             },
+        }
+    }
+}
+
+impl From<aura_forge::Error> for Error {
+    fn from(e: aura_forge::Error) -> Self {
+        use aura_forge::Error as F;
+        match e {
+            F::Unavailable(m) => Error::Unavailable {
+                port: "forge",
+                message: m,
+            },
+            F::Invalid(m) => Error::Invalid(m),
+            F::Store(e) => e.into(),
+            other => Error::Forge(other),
         }
     }
 }

@@ -233,6 +233,7 @@ impl Runtime {
             let check = (self.config().early_exit && cascade.mode() == CascadeMode::Full)
                 .then_some(&early as &dyn CandidateCheck);
             let (packet, result) = cascade.run_checked(&mandate, None, check).await;
+            self.observe_cycle(&packet, result.as_ref().err());
             let failure = match result {
                 Err(e) => AttemptFailure {
                     stage: "cascade".into(),

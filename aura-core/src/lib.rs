@@ -13,15 +13,17 @@ mod config;
 mod conversation;
 mod dispatch;
 mod error;
+pub mod evolution;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 mod learn;
 mod runtime;
 
-pub use config::{Config, SandboxBackend};
+pub use config::{Config, ForgeSettings, SandboxBackend};
 pub use conversation::Reply;
 pub use dispatch::{ChainView, MAX_DELEGATION_DEPTH};
 pub use error::{Error, Result};
+pub use evolution::{ForgeReport, ForgeRequest, ForgeTrigger};
 pub use learn::{AttemptFailure, LearnRequest, Learned, StoreGrounding};
 pub use runtime::{Runtime, RuntimeBuilder};
 

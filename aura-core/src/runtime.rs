@@ -1,8 +1,11 @@
 //! The runtime: objects, slots, methods and message sends over the ports.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use aura_cognition::{Cascade, ContextIngestor, ContextIngestorBuilder, DynLanguageModel};
+use aura_cognition::cascade::DynGrounding;
+use aura_cognition::{
+    Cascade, CascadeMode, ContextIngestor, ContextIngestorBuilder, DynLanguageModel,
+};
 use aura_forge::DynForge;
 use aura_guard::Guard;
 use aura_sandbox::{DynSandbox, EndReason, ExecRequest, MethodSource};
@@ -14,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::config::SandboxBackend;
 use crate::dispatch::{parse_selector, ChainView, ResolutionCache};
+use crate::evolution::{cascade_models, default_facet_model, FacetModelLoader, ForgeLoop};
 use crate::learn::{LearnLocks, LearnRequest, StoreGrounding};
 use crate::{Config, Error, Result};
 
@@ -29,6 +33,7 @@ pub struct RuntimeBuilder {
     guard: Option<Guard>,
     cascade: Option<Cascade>,
     context: Option<Arc<ContextIngestor>>,
+    facet_models: Option<FacetModelLoader>,
     without_model: bool,
 }
 
@@ -86,9 +91,17 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Uses this forge.
+    /// Uses this forge (default: `LocalForge` when its training venv is installed,
+    /// otherwise none: nothing is forged).
     pub fn forge(mut self, forge: DynForge) -> Self {
         self.forge = Some(forge);
+        self
+    }
+
+    /// Loads promoted facets with this instead of [`default_facet_model`]. It applies
+    /// when the runtime builds the cascade itself (no [`Self::cascade`] given).
+    pub fn facet_models(mut self, loader: FacetModelLoader) -> Self {
+        self.facet_models = Some(loader);
         self
     }
 
@@ -112,35 +125,86 @@ impl RuntimeBuilder {
         let context = self
             .context
             .unwrap_or_else(|| Arc::new(ContextIngestorBuilder::from_env().build()));
-        let cascade = match (self.cascade, &model) {
+        let recipe = match (&self.cascade, &model) {
+            (None, Some(m)) => Some(CascadeRecipe {
+                model: m.clone(),
+                mode: config.cascade_mode,
+                grounding: Arc::new(StoreGrounding::new(store.clone())),
+                context: context.clone(),
+                facets: self
+                    .facet_models
+                    .unwrap_or_else(|| Arc::new(default_facet_model)),
+            }),
+            _ => None,
+        };
+        let cascade = match (self.cascade, &recipe) {
             (Some(c), _) => Some(Arc::new(c)),
-            (None, Some(m)) => Some(Arc::new(
-                Cascade::builder(m.clone())
-                    .mode(config.cascade_mode)
-                    .grounding(Arc::new(StoreGrounding::new(store.clone())))
-                    .context(context.clone())
-                    .build(),
-            )),
+            (None, Some(r)) => Some(Arc::new(r.build(store.as_ref()).await)),
             (None, None) => None,
         };
+        let forge = self.forge.or_else(default_forge);
         tracing::info!(target: "Orchestrator", root = %root.id,
             store = store.capabilities().backend, sandbox = sandbox.capabilities().backend,
             "runtime awake");
         Ok(Runtime {
             inner: Arc::new(Inner {
-                config,
                 store,
                 sandbox,
                 model,
-                cascade,
+                forge_loop: ForgeLoop::new(
+                    config.forge.stagnation_window,
+                    config.forge.stagnation_threshold,
+                ),
+                cascade: RwLock::new(cascade),
+                recipe,
                 context,
                 learn_locks: LearnLocks::default(),
-                forge: self.forge,
+                forge,
                 guard: self.guard.unwrap_or_default(),
                 root: root.id,
                 cache: ResolutionCache::default(),
+                config,
             }),
         })
+    }
+}
+
+/// `LocalForge` when its training venv is installed; otherwise no forge (the venv is
+/// an opt-in setup step, `AURA_SETUP_FORGE=1 scripts/setup.sh`).
+fn default_forge() -> Option<DynForge> {
+    #[cfg(feature = "local-forge")]
+    {
+        let forge = aura_forge::LocalForge::from_env();
+        if forge.python().is_file() {
+            return Some(Arc::new(forge));
+        }
+    }
+    None
+}
+
+/// How the runtime builds its cascade, kept so that it can rebuild it when a facet is
+/// promoted or rolled back.
+struct CascadeRecipe {
+    model: DynLanguageModel,
+    mode: CascadeMode,
+    grounding: DynGrounding,
+    context: Arc<ContextIngestor>,
+    facets: FacetModelLoader,
+}
+
+impl CascadeRecipe {
+    /// Every persona on `model`, but those with a promoted facet, served by the facet.
+    async fn build(&self, store: &dyn aura_store::Store) -> Cascade {
+        let mut builder = Cascade::builder(self.model.clone())
+            .mode(self.mode)
+            .grounding(self.grounding.clone())
+            .context(self.context.clone());
+        for (persona, facet, model) in cascade_models(store, &self.facets).await {
+            tracing::info!(target: "Forge", persona = persona.name(), facet = %facet.name,
+                "persona served by its promoted facet");
+            builder = builder.persona_model(persona, model);
+        }
+        builder.build()
     }
 }
 
@@ -204,7 +268,9 @@ struct Inner {
     store: DynStore,
     sandbox: DynSandbox,
     model: Option<DynLanguageModel>,
-    cascade: Option<Arc<Cascade>>,
+    cascade: RwLock<Option<Arc<Cascade>>>,
+    recipe: Option<CascadeRecipe>,
+    forge_loop: ForgeLoop,
     context: Arc<ContextIngestor>,
     learn_locks: LearnLocks,
     forge: Option<DynForge>,
@@ -260,9 +326,30 @@ impl Runtime {
         self.inner.model.as_ref()
     }
 
-    /// The learn cycle's cascade, when a model is configured.
-    pub fn cascade(&self) -> Option<&Arc<Cascade>> {
-        self.inner.cascade.as_ref()
+    /// The learn cycle's cascade, when a model is configured. A promotion or rollback
+    /// through the runtime replaces it; a learn cycle keeps the one it started with.
+    pub fn cascade(&self) -> Option<Arc<Cascade>> {
+        self.inner
+            .cascade
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Rebuilds the cascade from the facets registry (when the runtime built it).
+    pub(crate) async fn reload_cascade(&self) {
+        if let Some(recipe) = &self.inner.recipe {
+            let cascade = Arc::new(recipe.build(self.inner.store.as_ref()).await);
+            *self
+                .inner
+                .cascade
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = Some(cascade);
+        }
+    }
+
+    pub(crate) fn forge_loop(&self) -> &ForgeLoop {
+        &self.inner.forge_loop
     }
 
     /// The real-time context ingestor.
@@ -483,7 +570,7 @@ impl Runtime {
                 None => self.load_view(&object).await?,
             };
             let Some(method) = view.resolve(&selector).cloned() else {
-                if self.inner.cascade.is_none() || learned {
+                if self.cascade().is_none() || learned {
                     return self.does_not_understand(&object, &selector, &view);
                 }
                 let request = LearnRequest {

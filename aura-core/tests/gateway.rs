@@ -137,10 +137,14 @@ async fn server_with(config: GatewayConfig) -> Server {
     });
     let mut rt_config = Config::default();
     rt_config.cascade_mode = CascadeMode::Single;
+    rt_config.data_dir = dir.path().to_path_buf();
+    rt_config.forge.base_model = Some(dir.path().join("base.gguf"));
+    rt_config.forge.on_stagnation = false;
     let runtime = Runtime::builder()
         .config(rt_config)
         .store(Arc::new(SqliteStore::open_in_memory().await.unwrap()))
         .sandbox(Arc::new(common::jail()))
+        .forge(Arc::new(aura_forge::FakeForge))
         .model(model.clone())
         .context(Arc::new(context))
         .build()
@@ -769,4 +773,131 @@ async fn a_public_address_needs_a_token() {
         .is_ok());
     let local = GatewayConfig::default().addr("127.0.0.1:0".parse().unwrap());
     assert!(Gateway::bind(runtime, local).await.is_ok());
+}
+
+/// Starts a forge run, waiting out a previous run that is still finishing.
+async fn start_forge(s: &Server, body: Value) -> reqwest::Response {
+    for _ in 0..200 {
+        let r = s.post("/v1/forge", body.clone()).send().await.unwrap();
+        if r.status() != StatusCode::CONFLICT {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("a forge run never finished");
+}
+
+async fn wait_for_event(s: &Server, kind: &str, count: usize) -> Vec<Value> {
+    for _ in 0..500 {
+        let body: Value = s
+            .get(&format!("/v1/audit?kind={kind}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let events = body["events"].as_array().cloned().unwrap_or_default();
+        if events.len() >= count {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let all: Value = s
+        .get("/v1/audit?kind=forge.*")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    panic!("no {count} {kind} event(s): {all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forge_runs_are_started_listed_and_refused_clearly() {
+    let s = server().await;
+    create(&s, "aura").await;
+
+    let r = s
+        .post("/v1/forge", json!({ "persona": "joker" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "invalid"
+    );
+    let r = s
+        .post(
+            "/v1/forge",
+            json!({ "persona": "alfred", "label": "no spaces please" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "invalid"
+    );
+
+    // Nothing learned yet: the run starts, and fails for want of examples, on the record.
+    let r = start_forge(&s, json!({ "persona": "alfred", "label": "empty" })).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let failed = wait_for_event(&s, "forge.failed", 1).await;
+    assert!(
+        failed[0]["payload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no successful learn cycle"),
+        "{failed:?}"
+    );
+
+    // After a learn cycle (single mode: ALFRED writes the candidate) a run registers a facet.
+    s.tell("aura", "teach yourself to calculate the fibonacci sequence")
+        .await;
+    let r = start_forge(
+        &s,
+        json!({ "persona": "alfred", "label": "g1", "steps": 2 }),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["facet"], "alfred:g1");
+    wait_for_event(&s, "forge.registered", 1).await;
+
+    let facets: Value = s
+        .get("/v1/facets")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(facets["facets"][0]["name"], "alfred:g1", "{facets}");
+    assert_eq!(facets["serving"]["alfred"], Value::Null);
+    assert_eq!(facets["stagnation"]["state"], "warming");
+
+    // FakeForge reports no evaluation: promotion is refused, and there is nothing to undo.
+    let r = s
+        .post("/v1/facets/alfred:g1/promote", json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r, StatusCode::CONFLICT).await, "not_promoted");
+    let r = s
+        .post("/v1/facets/alfred:nope/promote", json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r, StatusCode::NOT_FOUND).await, "not_found");
+    let r = s
+        .post("/v1/personas/alfred/rollback", json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(r, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "invalid"
+    );
 }

@@ -220,6 +220,13 @@ pub async fn curate(
             is_validation[i] = true;
         }
     }
+    // And it needs something to train on: if the hash put everything in validation
+    // (always possible with one example), the example with the highest bucket trains.
+    if !is_validation.contains(&false) {
+        if let Some((i, _)) = kept.iter().enumerate().max_by_key(|(_, (_, _, b))| *b) {
+            is_validation[i] = false;
+        }
+    }
 
     tokio::fs::create_dir_all(out_dir)
         .await

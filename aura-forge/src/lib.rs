@@ -57,7 +57,9 @@ pub use curate::{curate, CuratedDataset, CurationConfig, Manifest};
 pub use fake::FakeForge;
 #[cfg(feature = "local")]
 pub use local::{LocalForge, LocalForgeBuilder};
-pub use register::{promote, promoted_facet, register, rollback, Evaluation, FacetRegistration};
+pub use register::{
+    promote, promoted_facet, register, rollback, validate_facet_name, Evaluation, FacetRegistration,
+};
 
 /// What went wrong in a forge run.
 #[derive(Debug, thiserror::Error)]

@@ -97,7 +97,7 @@ pub struct FacetRegistration {
 /// Its evaluation is read from the training metrics when the trainer reported it.
 /// Registering a name again replaces the facet (a retrained adapter).
 pub async fn register(store: &dyn Store, reg: FacetRegistration) -> Result<Facet> {
-    check_name(&reg.name, &reg.persona)?;
+    validate_facet_name(&reg.name, &reg.persona)?;
     let evaluation = Evaluation::from_training_metrics(&reg.adapter.metrics);
     let facet = Facet {
         name: reg.name.clone(),
@@ -139,7 +139,9 @@ pub async fn register(store: &dyn Store, reg: FacetRegistration) -> Result<Facet
     Ok(facet)
 }
 
-fn check_name(name: &str, persona: &str) -> Result<()> {
+/// Checks that `name` is a valid facet name for `persona`: `<persona>:<label>`, the
+/// label made of letters, digits, `-`, `_` or `.`.
+pub fn validate_facet_name(name: &str, persona: &str) -> Result<()> {
     let valid = name
         .strip_prefix(persona)
         .and_then(|rest| rest.strip_prefix(':'))

@@ -294,6 +294,11 @@ impl Cascade {
         self.personas.get(&persona)
     }
 
+    /// The conventions substituted into the persona prompts.
+    pub fn prompts(&self) -> &PromptSet {
+        &self.prompts
+    }
+
     /// The mode the cascade runs in.
     pub fn mode(&self) -> CascadeMode {
         self.mode

@@ -116,6 +116,15 @@ impl From<Error> for ApiError {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
                     .with_details(json!({ "port": port }))
             }
+            Error::Forge(e) => match e {
+                aura_forge::Error::Rejected(_) => {
+                    ApiError::new(StatusCode::CONFLICT, "not_promoted", message)
+                }
+                aura_forge::Error::Cancelled => {
+                    ApiError::new(StatusCode::CONFLICT, "cancelled", message)
+                }
+                _ => ApiError::new(StatusCode::BAD_GATEWAY, "forge_failed", message),
+            },
             other => {
                 tracing::error!(target: "Gateway", error = %other, "internal error");
                 ApiError::new(

@@ -20,6 +20,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/objects/{object}/methods/{selector}/rollback"),
     ("get", "/v1/memory"),
     ("get", "/v1/audit"),
+    ("post", "/v1/forge"),
+    ("get", "/v1/facets"),
+    ("post", "/v1/facets/{facet}/promote"),
+    ("post", "/v1/personas/{persona}/rollback"),
 ];
 
 fn err(description: &str) -> Value {
@@ -162,7 +166,34 @@ pub fn document() -> Value {
                     query("since", "string", "RFC 3339 time, inclusive"),
                     query("until", "string", "RFC 3339 time, exclusive"),
                     query("limit", "integer", "at most this many (1–1000, default 100)")],
-                "responses": { "200": ok("a page: `events` and `next`", any), "400": err("a bad parameter"), "401": err("no or wrong token") }
+                "responses": { "200": ok("a page: `events` and `next`", any.clone()), "400": err("a bad parameter"), "401": err("no or wrong token") }
+            }},
+            "/v1/forge": { "post": {
+                "summary": "Start a forge run for a persona in the background: curate its golden dataset from the audit trail, train a LoRA adapter, register the facet, promote it when it does at least as well as its base. Follow it in /v1/events and /v1/audit?kind=forge.*",
+                "requestBody": body(json!({ "type": "object", "required": ["persona"], "additionalProperties": false, "properties": {
+                    "persona": { "type": "string", "enum": ["brick", "robin", "babs", "alfred"] },
+                    "label": { "type": "string", "description": "the facet is named <persona>:<label> (default forge-<UTC time>)" },
+                    "steps": { "type": "integer", "minimum": 1, "description": "optimiser steps (default AURA_FORGE_STEPS)" },
+                    "promote": { "type": "boolean", "default": true } } })),
+                "responses": { "202": ok("started: `facet` names the facet it will register", any.clone()),
+                               "409": err("another forge run is in progress"), "422": err("a bad persona or label"),
+                               "503": err("no forge is configured"), "401": err("no or wrong token") }
+            }},
+            "/v1/facets": { "get": {
+                "summary": "Every registered facet, the facet serving each persona (null: its base model) and the stagnation monitor's state",
+                "responses": { "200": ok("`facets`, `serving`, `stagnation`", any.clone()), "401": err("no or wrong token") }
+            }},
+            "/v1/facets/{facet}/promote": { "post": {
+                "summary": "Make a facet its persona's default; refused unless it does at least as well as its base on validation and probes",
+                "parameters": [{ "name": "facet", "in": "path", "required": true, "description": "the facet's name, like robin:forge-20261127-120000", "schema": { "type": "string" } }],
+                "responses": { "200": ok("`promoted`: the facet", any.clone()), "404": err("no such facet"),
+                               "409": err("not_promoted: it did worse than its base"), "401": err("no or wrong token") }
+            }},
+            "/v1/personas/{persona}/rollback": { "post": {
+                "summary": "Undo a persona's last promotion",
+                "parameters": [{ "name": "persona", "in": "path", "required": true, "schema": { "type": "string", "enum": ["brick", "robin", "babs", "alfred"] } }],
+                "responses": { "200": ok("`serving`: the facet serving it now (null: its base model)", any),
+                               "422": err("no promotion to undo, or not a persona"), "401": err("no or wrong token") }
             }}
         },
         "components": {
@@ -170,7 +201,7 @@ pub fn document() -> Value {
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": {
                     "type": "object", "required": ["code", "message"], "properties": {
-                        "code": { "type": "string", "description": "stable: not_found, invalid, conflict, does_not_understand, rejected, refused, method_raised, stopped, unavailable, internal, malformed_body, invalid_body, payload_too_large, unsupported_media_type, invalid_parameter, unauthorized, no_route, method_not_allowed" },
+                        "code": { "type": "string", "description": "stable: not_found, invalid, conflict, does_not_understand, rejected, refused, method_raised, stopped, unavailable, not_promoted, cancelled, forge_failed, internal, malformed_body, invalid_body, payload_too_large, unsupported_media_type, invalid_parameter, unauthorized, no_route, method_not_allowed" },
                         "message": { "type": "string" },
                         "details": {} } } } },
                 "Object": { "type": "object", "properties": {

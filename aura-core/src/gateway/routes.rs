@@ -48,6 +48,10 @@ pub(super) fn protected() -> Router<AppState> {
         )
         .route("/v1/memory", get(search_memory))
         .route("/v1/audit", get(audit))
+        .route("/v1/forge", post(start_forge))
+        .route("/v1/facets", get(list_facets))
+        .route("/v1/facets/{facet}/promote", post(promote_facet))
+        .route("/v1/personas/{persona}/rollback", post(rollback_persona))
 }
 
 pub(super) async fn no_route(uri: Uri) -> ApiError {
@@ -496,4 +500,96 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
             "checks": { "store": store, "sandbox": sandbox, "models": models },
         })),
     )
+}
+
+/// A forge run to start: the persona, and optionally the facet's label, the training
+/// steps and whether to promote a facet that earns it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForgeBody {
+    persona: String,
+    label: Option<String>,
+    steps: Option<u32>,
+    #[serde(default = "yes")]
+    promote: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn persona_of(name: &str) -> Result<Persona, Error> {
+    name.parse::<Persona>()
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// Starts a forge run in the background: 202 with the facet's name; the outcome is in
+/// the audit trail (`forge.*`) and the monologue.
+async fn start_forge(
+    State(state): State<AppState>,
+    body: Result<Json<ForgeBody>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(body) = body?;
+    let mut request = crate::ForgeRequest::new(persona_of(&body.persona)?);
+    request.label = body.label;
+    if let Some(steps) = body.steps {
+        if steps == 0 {
+            return Err(Error::Invalid("steps must be at least 1".into()).into());
+        }
+        request.lora.steps = steps;
+    } else {
+        request.lora.steps = state.runtime.config().forge.steps;
+    }
+    request.promote = body.promote;
+    let facet = state.runtime.start_forge(request)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "status": "started", "facet": facet,
+                     "follow": "/v1/audit?kind=forge.*" })),
+    ))
+}
+
+/// The facets registry, which facet serves each persona, and the stagnation monitor.
+async fn list_facets(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let facets = state.runtime.facets().await?;
+    let (promotions, facets): (Vec<_>, Vec<_>) = facets
+        .into_iter()
+        .partition(|f| f.name.starts_with(aura_forge::register::PROMOTION_PREFIX));
+    let mut serving = Map::new();
+    for persona in Persona::ALL {
+        let key = persona.name().to_ascii_lowercase();
+        let current = promotions
+            .iter()
+            .find(|p| p.persona == key)
+            .and_then(|p| p.metrics.get("current").cloned())
+            .unwrap_or(Value::Null);
+        serving.insert(key, current);
+    }
+    Ok(Json(json!({
+        "facets": facets,
+        "serving": serving,
+        "stagnation": state.runtime.stagnation(),
+    })))
+}
+
+async fn promote_facet(
+    State(state): State<AppState>,
+    facet: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Value>> {
+    let Path(name) = facet?;
+    let facet = state.runtime.promote_facet(&name).await?;
+    Ok(Json(json!({ "promoted": facet })))
+}
+
+async fn rollback_persona(
+    State(state): State<AppState>,
+    persona: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Value>> {
+    let Path(persona) = persona?;
+    let persona = persona_of(&persona)?;
+    let restored = state.runtime.rollback_facet(persona).await?;
+    Ok(Json(json!({
+        "persona": persona.name().to_ascii_lowercase(),
+        "serving": restored.map(|f| f.name),
+    })))
 }
