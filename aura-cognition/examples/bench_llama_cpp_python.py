@@ -44,14 +44,18 @@ def main():
     )
     load = time.perf_counter() - t
     md = llm.metadata
-    fmt = Jinja2ChatFormatter(
-        template=md["tokenizer.chat_template"],
-        eos_token=llm.detokenize([llm.token_eos()], special=True).decode(),
-        bos_token=llm.detokenize([llm.token_bos()], special=True).decode(),
-    )
-    prompt = fmt(
-        messages=[{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
-    ).prompt
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
+    if "tokenizer.chat_template" in md:
+        fmt = Jinja2ChatFormatter(
+            template=md["tokenizer.chat_template"],
+            eos_token=llm.detokenize([llm.token_eos()], special=True).decode(),
+            bos_token=llm.detokenize([llm.token_bos()], special=True).decode(),
+        )
+        prompt = fmt(messages=messages).prompt
+    else:
+        # No template (Gemma 3 270M is a base model): the same ChatML fallback LocalModel uses.
+        prompt = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+        prompt += "<|im_start|>assistant\n"
     tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
     print(f"model       {md.get('general.name')} ({a.model})")
     print(f"threads     {a.threads}")

@@ -283,6 +283,11 @@ impl OllamaModel {
         OllamaModelBuilder::from_env().build()
     }
 
+    /// The server's base URL.
+    pub fn host(&self) -> &str {
+        &self.base
+    }
+
     /// The chat model's name.
     pub fn model_name(&self) -> &str {
         &self.cfg.model

@@ -127,8 +127,17 @@ pub struct ForgeReport {
 /// passes its own to [`crate::RuntimeBuilder::facet_models`].
 pub type FacetModelLoader = Arc<dyn Fn(&Facet) -> Result<DynLanguageModel> + Send + Sync>;
 
-/// The default [`FacetModelLoader`]: the base GGUF plus the GGUF adapter, in-process.
+/// The default [`FacetModelLoader`]: a facet published to Ollama (feature `ollama`) is
+/// served by that server; otherwise the base GGUF plus the GGUF adapter, in-process.
 pub fn default_facet_model(facet: &Facet) -> Result<DynLanguageModel> {
+    #[cfg(feature = "ollama")]
+    if let Some((model, host)) = crate::publish::served_by_ollama(facet) {
+        let mut builder = aura_cognition::OllamaModelBuilder::from_env().model(model);
+        if let Some(host) = host {
+            builder = builder.host(host);
+        }
+        return Ok(Arc::new(builder.build()?));
+    }
     #[cfg(feature = "local-model")]
     {
         if facet.adapter_path.ends_with(".gguf") {

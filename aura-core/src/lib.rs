@@ -17,6 +17,8 @@ pub mod evolution;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 mod learn;
+#[cfg(feature = "ollama")]
+pub mod publish;
 mod runtime;
 
 pub use config::{Config, ForgeSettings, SandboxBackend};

@@ -24,8 +24,14 @@ async fn gateway() -> String {
     };
     let mut config = Config::default();
     config.cascade_mode = CascadeMode::Single;
+    // Forge runs (FakeForge) write their datasets under a directory of their own.
+    let data = tempfile::tempdir().unwrap().keep();
+    config.forge.base_model = Some(data.join("base.gguf"));
+    config.data_dir = data;
+    config.forge.on_stagnation = false;
     let runtime = Runtime::builder()
         .config(config)
+        .forge(Arc::new(aura_forge::FakeForge))
         .store(Arc::new(
             aura_core::store::SqliteStore::open_in_memory()
                 .await
@@ -169,6 +175,33 @@ this line is never read
     assert!(text.contains("* v1 the n-th Fibonacci number"), "{text}");
     assert!(text.contains("unknown command :nonsense"), "{text}");
     assert!(!text.contains("never read"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_forge_session() {
+    let url = gateway().await;
+    let session = "\
+teach yourself to calculate the fibonacci sequence
+:forge joker
+:forge alfred 2
+:facets
+:demote alfred
+";
+    let out = aura(&url, TOKEN, &["--object", "forge"], session).await;
+    let text = stdout(&out);
+    assert!(text.contains("\"joker\" is not a persona"), "{text}");
+    assert!(text.contains("forging alfred:forge-"), "{text}");
+    assert!(text.contains("in the background"), "{text}");
+    assert!(text.contains("alfred: base model"), "{text}");
+    assert!(
+        text.contains("alfred has no promoted facet to roll back"),
+        "{text}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the last command failed: {text}"
+    );
 }
 
 #[test]

@@ -240,6 +240,10 @@ const HELP: &str = "Type a message for the object, or a command:
   :rollback SELECTOR VERSION make an earlier version current
   :memory QUERY              search the memory graph
   :audit [KIND]              the latest audit events (e.g. :audit learn.*)
+  :forge PERSONA [STEPS]     fine-tune a persona's facet from the audit trail (background)
+  :facets                    the facets, and which one serves each persona
+  :promote FACET             make a facet its persona's default (if it beats its base)
+  :demote PERSONA            undo a persona's last promotion
   :health                    the gateway's health checks
   :help  :quit               (Ctrl-C cancels a running request; Ctrl-D quits)";
 
@@ -360,6 +364,71 @@ async fn run_line(client: &Client, object: &mut String, line: &str) -> Option<Ou
                     Outcome::Ok
                 })
         }
+        ":forge" if !rest.is_empty() => {
+            let mut words = rest.split_whitespace();
+            let mut body = json!({ "persona": words.next().unwrap_or_default() });
+            if let Some(steps) = words.next() {
+                match steps.parse::<u32>() {
+                    Ok(n) => body["steps"] = json!(n),
+                    Err(_) => {
+                        println!("usage: :forge PERSONA [STEPS]");
+                        return Some(Outcome::Failed);
+                    }
+                }
+            }
+            client
+                .call(
+                    client
+                        .request(reqwest::Method::POST, "/v1/forge")
+                        .json(&body),
+                )
+                .await
+                .map(|b| {
+                    println!(
+                        "forging {} in the background; follow it with :audit forge.*",
+                        b["facet"].as_str().unwrap_or("?")
+                    );
+                    Outcome::Ok
+                })
+        }
+        ":facets" => client
+            .call(client.request(reqwest::Method::GET, "/v1/facets"))
+            .await
+            .map(|b| {
+                for f in b["facets"].as_array().into_iter().flatten() {
+                    println!(
+                        "{} ({}) {}",
+                        f["name"].as_str().unwrap_or("?"),
+                        f["metrics"]["status"].as_str().unwrap_or("?"),
+                        f["created_at"].as_str().unwrap_or("")
+                    );
+                }
+                for (persona, facet) in b["serving"].as_object().into_iter().flatten() {
+                    println!("{persona}: {}", facet.as_str().unwrap_or("base model"));
+                }
+                println!("stagnation: {}", b["stagnation"]);
+                Outcome::Ok
+            }),
+        ":promote" if !rest.is_empty() => client
+            .call(client.request(reqwest::Method::POST, &format!("/v1/facets/{rest}/promote")))
+            .await
+            .map(|_| {
+                println!("{rest} is promoted");
+                Outcome::Ok
+            }),
+        ":demote" if !rest.is_empty() => client
+            .call(client.request(
+                reqwest::Method::POST,
+                &format!("/v1/personas/{rest}/rollback"),
+            ))
+            .await
+            .map(|b| {
+                println!(
+                    "{rest} is served by {}",
+                    b["serving"].as_str().unwrap_or("its base model")
+                );
+                Outcome::Ok
+            }),
         ":health" => match client
             .http
             .get(format!("{}/v1/health", client.base))
