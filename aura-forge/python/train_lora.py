@@ -173,6 +173,8 @@ def token_nll(model, ids, labels, mask):
     """Summed negative log-likelihood of the labelled tokens, and how many there are."""
     import torch.nn.functional as F
 
+    device = next(model.parameters()).device  # the CPU here, CUDA under train_unsloth.py
+    ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
     logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
     target = labels[:, 1:]
     keep = target != -100

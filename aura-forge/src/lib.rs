@@ -51,6 +51,10 @@ mod fake;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod register;
+#[cfg(any(feature = "local", feature = "unsloth"))]
+pub mod script;
+#[cfg(feature = "unsloth")]
+pub mod unsloth;
 
 pub use curate::{curate, CuratedDataset, CurationConfig, Manifest};
 #[cfg(any(test, feature = "test-utils"))]
@@ -60,6 +64,8 @@ pub use local::{LocalForge, LocalForgeBuilder};
 pub use register::{
     promote, promoted_facet, register, rollback, validate_facet_name, Evaluation, FacetRegistration,
 };
+#[cfg(feature = "unsloth")]
+pub use unsloth::{UnslothForge, UnslothForgeBuilder};
 
 /// What went wrong in a forge run.
 #[derive(Debug, thiserror::Error)]
