@@ -1,4 +1,5 @@
 //! Measures `LocalModel`: model load time, prompt (prefill) and generation tokens/s.
+//! `benches/llm/run.sh` runs it and its llama-cpp-python twin on both tiny models.
 //!
 //! ```text
 //! cargo run -p aura-cognition --release --example bench_local -- [--model PATH] [--threads N] [--gen N] [--runs N]

@@ -35,6 +35,7 @@ pub struct RuntimeBuilder {
     context: Option<Arc<ContextIngestor>>,
     facet_models: Option<FacetModelLoader>,
     without_model: bool,
+    without_forge: bool,
 }
 
 impl RuntimeBuilder {
@@ -98,6 +99,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Configures no forge, not even the default: nothing is forged, and a forge
+    /// request is refused as unavailable.
+    pub fn without_forge(mut self) -> Self {
+        self.forge = None;
+        self.without_forge = true;
+        self
+    }
+
     /// Loads promoted facets with this instead of [`default_facet_model`]. It applies
     /// when the runtime builds the cascade itself (no [`Self::cascade`] given).
     pub fn facet_models(mut self, loader: FacetModelLoader) -> Self {
@@ -142,7 +151,11 @@ impl RuntimeBuilder {
             (None, Some(r)) => Some(Arc::new(r.build(store.as_ref()).await)),
             (None, None) => None,
         };
-        let forge = self.forge.or_else(default_forge);
+        let forge = match self.forge {
+            Some(f) => Some(f),
+            None if self.without_forge => None,
+            None => default_forge(),
+        };
         tracing::info!(target: "Orchestrator", root = %root.id,
             store = store.capabilities().backend, sandbox = sandbox.capabilities().backend,
             "runtime awake");

@@ -63,6 +63,14 @@ fn classify(err: Error) -> (&'static str, Value) {
             json!({ "selector": selector, "reason": reason, "detail": detail }),
         ),
         Error::Unavailable { port, .. } => ("Unavailable", json!({ "port": port })),
+        Error::Forge(e) => (
+            "ForgeError",
+            json!({ "reason": match e {
+                aura_core::forge::Error::Cancelled => "cancelled",
+                aura_core::forge::Error::Rejected(_) => "not_promoted",
+                _ => "failed",
+            } }),
+        ),
         Error::Backend { port, .. } => ("AuraError", json!({ "port": port })),
         _ => ("AuraError", json!({})),
     }

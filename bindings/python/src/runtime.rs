@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aura_core::cognition::CascadeMode;
+use aura_core::cognition::{CascadeMode, Persona};
 use aura_core::store::{AuditQuery, EventId, ObjectId, Page};
-use aura_core::{Config, Runtime, SandboxBackend};
+use aura_core::{Config, ForgeRequest, Runtime, SandboxBackend};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
+use crate::convert::to_py_owned;
 use crate::errors::{misuse, to_py_err};
 use crate::model::PythonModel;
 use crate::object::{lookup, object_id, PyObjectHandle};
@@ -103,7 +104,7 @@ pub struct PyRuntime {
 #[pymethods]
 impl PyRuntime {
     #[new]
-    #[pyo3(signature = (*, data_dir=None, store_path=None, sandbox=None, model=ModelArg::Local, cascade_mode=None, learn_attempts=None, root=None))]
+    #[pyo3(signature = (*, data_dir=None, store_path=None, sandbox=None, model=ModelArg::Local, cascade_mode=None, learn_attempts=None, root=None, forge=Some("default".to_string())))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments, each optional
     fn new(
         py: Python<'_>,
@@ -114,6 +115,7 @@ impl PyRuntime {
         cascade_mode: Option<String>,
         learn_attempts: Option<u32>,
         root: Option<String>,
+        forge: Option<String>,
     ) -> PyResult<Self> {
         let mut config = Config::from_env();
         if let Some(dir) = data_dir {
@@ -159,6 +161,16 @@ impl PyRuntime {
             ModelArg::Local => builder,
             ModelArg::Off => builder.without_model(),
             ModelArg::Callable(f) => builder.model(Arc::new(PythonModel::new(py, f)?)),
+        };
+        builder = match forge.as_deref() {
+            None => builder.without_forge(),
+            Some("default") => builder,
+            Some("local") => builder.forge(Arc::new(aura_core::forge::LocalForge::from_env())),
+            Some(other) => {
+                return Err(PyValueError::new_err(format!(
+                    "forge={other:?}: pass \"default\", \"local\" or None"
+                )))
+            }
         };
         let rt = wait(py, core(builder.build()))?;
         Ok(Self { rt })
@@ -275,6 +287,54 @@ impl PyRuntime {
             .collect()
     }
 
+    /// Runs the forge loop for `persona` ("brick", "robin", "babs" or "alfred") and
+    /// waits: curates its golden dataset from the audit trail, trains a LoRA adapter
+    /// with the configured forge, registers the facet and promotes it when it does at
+    /// least as well as its base. Returns the report as a dict.
+    #[pyo3(signature = (persona, *, label=None, steps=None, promote=true))]
+    fn forge(
+        &self,
+        py: Python<'_>,
+        persona: &str,
+        label: Option<String>,
+        steps: Option<u32>,
+        promote: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let persona = parse_persona(persona)?;
+        let mut request = ForgeRequest::new(persona);
+        request.label = label;
+        request.lora.steps = steps.unwrap_or(self.rt.config().forge.steps);
+        request.promote = promote;
+        let rt = self.rt.clone();
+        let report = wait(py, core(async move { rt.forge_persona(request).await }))?;
+        to_py_owned(py, &to_value(&report)?)
+    }
+
+    /// The facets registry: every facet and promotion record, as dicts.
+    fn facets(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
+        let rt = self.rt.clone();
+        let facets = wait(py, core(async move { rt.facets().await }))?;
+        facets
+            .iter()
+            .map(|f| to_py_owned(py, &to_value(f)?))
+            .collect()
+    }
+
+    /// Makes facet `name` its persona's default (refused unless it beats its base).
+    fn promote_facet(&self, py: Python<'_>, name: String) -> PyResult<Py<PyAny>> {
+        let rt = self.rt.clone();
+        let facet = wait(py, core(async move { rt.promote_facet(&name).await }))?;
+        to_py_owned(py, &to_value(&facet)?)
+    }
+
+    /// Undoes `persona`'s last promotion; returns the facet serving it now, or None.
+    fn rollback_facet(&self, py: Python<'_>, persona: &str) -> PyResult<Option<Py<PyAny>>> {
+        let persona = parse_persona(persona)?;
+        let rt = self.rt.clone();
+        let facet = wait(py, core(async move { rt.rollback_facet(persona).await }))?;
+        facet.map(|f| to_py_owned(py, &to_value(&f)?)).transpose()
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "<aura.Runtime store={} sandbox={} model={}>",
@@ -283,6 +343,15 @@ impl PyRuntime {
             self.model_backend().unwrap_or("none"),
         )
     }
+}
+
+fn parse_persona(name: &str) -> PyResult<Persona> {
+    name.parse::<Persona>()
+        .map_err(|e| to_py_err(aura_core::Error::Invalid(e.to_string())))
+}
+
+fn to_value(value: &impl serde::Serialize) -> PyResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 impl PyRuntime {

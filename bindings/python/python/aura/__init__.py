@@ -27,6 +27,7 @@ from ._aura import (
 from .errors import (
     AuraError,
     DoesNotUnderstand,
+    ForgeError,
     GuardRejected,
     InvalidRequest,
     LearnRefused,
@@ -41,6 +42,7 @@ __all__ = [
     "AuditEvent",
     "AuraError",
     "DoesNotUnderstand",
+    "ForgeError",
     "GuardRejected",
     "InvalidRequest",
     "LearnRefused",

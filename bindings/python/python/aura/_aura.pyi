@@ -25,6 +25,7 @@ class Runtime:
         cascade_mode: Optional[Literal["full", "single"]] = None,
         learn_attempts: Optional[int] = None,
         root: Optional[str] = None,
+        forge: Optional[Literal["default", "local"]] = "default",
     ) -> None: ...
     @property
     def root(self) -> Object: ...
@@ -50,6 +51,17 @@ class Runtime:
         after: Optional[str] = None,
         limit: int = 100,
     ) -> List[AuditEvent]: ...
+    def forge(
+        self,
+        persona: str,
+        *,
+        label: Optional[str] = None,
+        steps: Optional[int] = None,
+        promote: bool = True,
+    ) -> Dict[str, Any]: ...
+    def facets(self) -> List[Dict[str, Any]]: ...
+    def promote_facet(self, name: str) -> Dict[str, Any]: ...
+    def rollback_facet(self, persona: str) -> Optional[Dict[str, Any]]: ...
 
 class Object:
     """A persistent object; ``obj.name(*args)`` sends the message ``name``."""

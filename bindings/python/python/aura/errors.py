@@ -63,12 +63,18 @@ class SandboxError(AuraError):
 
 
 class Unavailable(AuraError, ConnectionError):
-    """A backend (``port``: ``store``, ``sandbox`` or ``model``) cannot be reached."""
+    """A backend (``port``: ``store``, ``sandbox``, ``model`` or ``forge``) cannot be reached."""
+
+
+class ForgeError(AuraError):
+    """A forge run or promotion did not go through (``reason``: ``cancelled``,
+    ``not_promoted`` or ``failed``); nothing was registered or promoted."""
 
 
 __all__ = [
     "AuraError",
     "DoesNotUnderstand",
+    "ForgeError",
     "GuardRejected",
     "InvalidRequest",
     "LearnRefused",

@@ -1,0 +1,30 @@
+"""The forge loop from Python: facets, promotion and clear errors."""
+
+import pytest
+
+import aura
+from conftest import ScriptedModel, candidate
+
+
+def test_without_a_forge_a_run_is_unavailable_and_nothing_is_registered(data_dir):
+    rt = aura.Runtime(data_dir=data_dir, model=ScriptedModel([candidate()]), forge=None,
+                      cascade_mode="single")
+    rt.create("calc").fibonacci(10)
+    assert rt.facets() == []
+    with pytest.raises(aura.Unavailable) as e:
+        rt.forge("alfred", steps=2)
+    assert e.value.port == "forge"
+    assert "no forge is configured" in str(e.value)
+    assert rt.facets() == []
+
+
+def test_bad_personas_facets_and_promotions_are_refused_clearly(data_dir):
+    rt = aura.Runtime(data_dir=data_dir, model=None, forge=None)
+    with pytest.raises(aura.InvalidRequest, match="not a persona"):
+        rt.forge("joker")
+    with pytest.raises(aura.InvalidRequest, match="no promoted facet"):
+        rt.rollback_facet("babs")
+    with pytest.raises(aura.NotFound):
+        rt.promote_facet("babs:never-trained")
+    with pytest.raises(ValueError, match="forge="):
+        aura.Runtime(data_dir=data_dir, model=None, forge="gpu-please")
