@@ -13,7 +13,6 @@
 //! transaction with a `forge.published` audit event; [`crate::evolution::default_facet_model`]
 //! serves such a facet through Ollama.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use aura_cognition::{OllamaCreateRequest, OllamaModel};
@@ -54,7 +53,7 @@ impl Runtime {
         let adapter = Path::new(&facet.adapter_path);
         let mut adapter_error = None;
         if adapter.is_file() {
-            match create_from_adapter(server, &model, base, adapter).await {
+            match create_from_file(server, &model, adapter, Some(base)).await {
                 Ok(()) => return self.record(facet, server, model, "adapter").await,
                 Err(e) if merged.is_some() => {
                     tracing::warn!(target: "Forge", %model,
@@ -79,17 +78,7 @@ impl Runtime {
                 facet.adapter_path
             )));
         };
-        let digest = server.upload_blob(merged).await?;
-        let request = OllamaCreateRequest {
-            model: model.clone(),
-            files: BTreeMap::from([("model.gguf".to_string(), digest)]),
-            ..OllamaCreateRequest::default()
-        };
-        server
-            .create_model(
-                &request,
-                |p| tracing::debug!(target: "Forge", status = %p.status, "ollama create"),
-            )
+        create_from_file(server, &model, merged, None)
             .await
             .map_err(|e| match &adapter_error {
                 Some(first) => Error::Unavailable {
@@ -131,19 +120,28 @@ impl Runtime {
     }
 }
 
-async fn create_from_adapter(
+/// Uploads `file` and creates `model` from it: as a LoRA adapter on the server's model
+/// `adapter_on`, or, without one, as the model's own weights (a merged GGUF).
+async fn create_from_file(
     server: &OllamaModel,
     model: &str,
-    base: &str,
-    adapter: &Path,
+    file: &Path,
+    adapter_on: Option<&str>,
 ) -> aura_cognition::Result<()> {
-    let digest = server.upload_blob(adapter).await?;
-    let request = OllamaCreateRequest {
+    let digest = server.upload_blob(file).await?;
+    let mut request = OllamaCreateRequest {
         model: model.to_string(),
-        from: Some(base.to_string()),
-        adapters: BTreeMap::from([("adapter.gguf".to_string(), digest)]),
         ..OllamaCreateRequest::default()
     };
+    match adapter_on {
+        Some(base) => {
+            request.from = Some(base.to_string());
+            request.adapters.insert("adapter.gguf".into(), digest);
+        }
+        None => {
+            request.files.insert("model.gguf".into(), digest);
+        }
+    }
     server
         .create_model(
             &request,

@@ -775,6 +775,11 @@ async fn a_public_address_needs_a_token() {
     assert!(Gateway::bind(runtime, local).await.is_ok());
 }
 
+/// POSTs `body`, expecting an error reply with `status`; returns its code.
+async fn post_error(s: &Server, path: &str, body: Value, status: StatusCode) -> String {
+    error_code(s.post(path, body).send().await.unwrap(), status).await
+}
+
 /// Starts a forge run, waiting out a previous run that is still finishing.
 async fn start_forge(s: &Server, body: Value) -> reqwest::Response {
     for _ in 0..200 {
@@ -819,25 +824,24 @@ async fn forge_runs_are_started_listed_and_refused_clearly() {
     let s = server().await;
     create(&s, "aura").await;
 
-    let r = s
-        .post("/v1/forge", json!({ "persona": "joker" }))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        error_code(r, StatusCode::UNPROCESSABLE_ENTITY).await,
+        post_error(
+            &s,
+            "/v1/forge",
+            json!({ "persona": "joker" }),
+            StatusCode::UNPROCESSABLE_ENTITY
+        )
+        .await,
         "invalid"
     );
-    let r = s
-        .post(
+    assert_eq!(
+        post_error(
+            &s,
             "/v1/forge",
             json!({ "persona": "alfred", "label": "no spaces please" }),
+            StatusCode::UNPROCESSABLE_ENTITY
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(r, StatusCode::UNPROCESSABLE_ENTITY).await,
+        .await,
         "invalid"
     );
 
@@ -879,25 +883,34 @@ async fn forge_runs_are_started_listed_and_refused_clearly() {
     assert_eq!(facets["stagnation"]["state"], "warming");
 
     // FakeForge reports no evaluation: promotion is refused, and there is nothing to undo.
-    let r = s
-        .post("/v1/facets/alfred:g1/promote", json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(r, StatusCode::CONFLICT).await, "not_promoted");
-    let r = s
-        .post("/v1/facets/alfred:nope/promote", json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(r, StatusCode::NOT_FOUND).await, "not_found");
-    let r = s
-        .post("/v1/personas/alfred/rollback", json!({}))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        error_code(r, StatusCode::UNPROCESSABLE_ENTITY).await,
+        post_error(
+            &s,
+            "/v1/facets/alfred:g1/promote",
+            json!({}),
+            StatusCode::CONFLICT
+        )
+        .await,
+        "not_promoted"
+    );
+    assert_eq!(
+        post_error(
+            &s,
+            "/v1/facets/alfred:nope/promote",
+            json!({}),
+            StatusCode::NOT_FOUND
+        )
+        .await,
+        "not_found"
+    );
+    assert_eq!(
+        post_error(
+            &s,
+            "/v1/personas/alfred/rollback",
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY
+        )
+        .await,
         "invalid"
     );
 }

@@ -115,6 +115,23 @@ fn server_model(uri: &str) -> OllamaModel {
         .unwrap()
 }
 
+impl Fixture {
+    /// Publishes `robin:t1` on `smollm2:135m` to the server at `uri`, without a merged model.
+    async fn publish(&self, uri: &str) -> aura_core::Result<aura_core::publish::Published> {
+        self.rt
+            .publish_facet_to_ollama(&server_model(uri), "robin:t1", "smollm2:135m", None)
+            .await
+    }
+}
+
+/// A mock server holding the recorded adapter-route exchanges: the blob, then `create`.
+async fn adapter_route(create: &str) -> MockServer {
+    let server = MockServer::start().await;
+    mount_blob(&server, ADAPTER).await;
+    mount(&server, create).await;
+    server
+}
+
 async fn published(store: &SqliteStore) -> usize {
     store
         .query_audit(&AuditQuery {
@@ -130,19 +147,9 @@ async fn published(store: &SqliteStore) -> usize {
 #[tokio::test]
 async fn the_adapter_route_uploads_the_blob_and_creates_the_model() {
     let f = fixture_with_facet().await;
-    let server = MockServer::start().await;
-    mount_blob(&server, ADAPTER).await;
-    mount(&server, "create_from_adapter").await;
+    let server = adapter_route("create_from_adapter").await;
 
-    let out =
-        f.rt.publish_facet_to_ollama(
-            &server_model(&server.uri()),
-            "robin:t1",
-            "smollm2:135m",
-            None,
-        )
-        .await
-        .unwrap();
+    let out = f.publish(&server.uri()).await.unwrap();
     assert_eq!(
         (out.model.as_str(), out.route),
         ("aura-robin:t1", "adapter")
@@ -188,18 +195,8 @@ async fn a_server_that_refuses_adapters_gets_the_merged_model() {
 async fn a_refusal_without_a_merged_model_or_a_dead_server_changes_nothing() {
     let f = fixture_with_facet().await;
     let before = f.store.get_facet("robin:t1").await.unwrap();
-    let server = MockServer::start().await;
-    mount_blob(&server, ADAPTER).await;
-    mount(&server, "create_adapter_refused").await;
-    let err =
-        f.rt.publish_facet_to_ollama(
-            &server_model(&server.uri()),
-            "robin:t1",
-            "smollm2:135m",
-            None,
-        )
-        .await
-        .unwrap_err();
+    let server = adapter_route("create_adapter_refused").await;
+    let err = f.publish(&server.uri()).await.unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
     assert!(err.to_string().contains("ollama/ollama#14969"), "{err}");
     assert_eq!(f.store.get_facet("robin:t1").await.unwrap(), before);
@@ -209,10 +206,7 @@ async fn a_refusal_without_a_merged_model_or_a_dead_server_changes_nothing() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", free.local_addr().unwrap());
     drop(free);
-    let err =
-        f.rt.publish_facet_to_ollama(&server_model(&dead), "robin:t1", "smollm2:135m", None)
-            .await
-            .unwrap_err();
+    let err = f.publish(&dead).await.unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
     assert_eq!(f.store.get_facet("robin:t1").await.unwrap(), before);
 
@@ -226,17 +220,8 @@ async fn a_refusal_without_a_merged_model_or_a_dead_server_changes_nothing() {
 #[tokio::test]
 async fn a_published_promoted_facet_is_served_by_the_server() {
     let f = fixture_with_facet().await;
-    let server = MockServer::start().await;
-    mount_blob(&server, ADAPTER).await;
-    mount(&server, "create_from_adapter").await;
-    f.rt.publish_facet_to_ollama(
-        &server_model(&server.uri()),
-        "robin:t1",
-        "smollm2:135m",
-        None,
-    )
-    .await
-    .unwrap();
+    let server = adapter_route("create_from_adapter").await;
+    f.publish(&server.uri()).await.unwrap();
     // Promote by the registry's rule: the facet needs an evaluation that passes.
     let mut facet = f.store.get_facet("robin:t1").await.unwrap();
     facet.metrics["evaluation"] = json!({

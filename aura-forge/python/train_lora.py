@@ -245,6 +245,39 @@ def export_gguf(model, meta, config, alpha, path):
     return written
 
 
+def run_result(args, backend, base, sets, losses, losses_eval, seconds, path, tensors, **extra):
+    """The figures of a finished run, as both trainers report them."""
+    train, validation, probes = sets
+    validation_before, validation_after, probe_before, probe_after = losses_eval
+    load_seconds, train_seconds, export_seconds = seconds
+    tail = losses[-min(5, len(losses)):]
+    return {
+        "backend": backend,
+        "base_model": base,
+        "rank": args.rank,
+        "alpha": args.alpha,
+        "learning_rate": args.lr,
+        "steps": args.steps,
+        "batch": args.batch,
+        "train_examples": len(train),
+        "validation_examples": len(validation),
+        "probe_examples": len(probes),
+        "first_loss": losses[0],
+        "final_loss": sum(tail) / len(tail),
+        "validation_loss_before": validation_before,
+        "validation_loss_after": validation_after,
+        "probe_loss_before": probe_before,
+        "probe_loss_after": probe_after,
+        "load_seconds": round(load_seconds, 3),
+        "train_seconds": round(train_seconds, 3),
+        "seconds_per_step": round(train_seconds / args.steps, 4),
+        "export_seconds": round(export_seconds, 3),
+        "adapter_tensors": tensors * 2,
+        "adapter_bytes": os.path.getsize(path),
+        **extra,
+    }
+
+
 def main():
     args = parse_args()
     import torch
@@ -324,33 +357,12 @@ def main():
     tensors = export_gguf(model, meta, model.config, args.alpha, path)
     export_seconds = time.time() - t
 
-    tail = losses[-min(5, len(losses)):]
-    emit(result={
-        "backend": "local",
-        "base_model": os.path.abspath(args.base),
-        "rank": args.rank,
-        "alpha": args.alpha,
-        "learning_rate": args.lr,
-        "steps": args.steps,
-        "batch": args.batch,
-        "train_examples": len(train),
-        "validation_examples": len(validation),
-        "probe_examples": len(probes),
-        "first_loss": losses[0],
-        "final_loss": sum(tail) / len(tail),
-        "validation_loss_before": validation_before,
-        "validation_loss_after": validation_after,
-        "probe_loss_before": probe_before,
-        "probe_loss_after": probe_after,
-        "load_seconds": round(load_seconds, 3),
-        "train_seconds": round(train_seconds, 3),
-        "seconds_per_step": round(train_seconds / args.steps, 4),
-        "export_seconds": round(export_seconds, 3),
-        "adapter_tensors": tensors * 2,
-        "adapter_bytes": os.path.getsize(path),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    })
+    emit(result=run_result(
+        args, "local", os.path.abspath(args.base), (train, validation, probes), losses,
+        (validation_before, validation_after, probe_before, probe_after),
+        (load_seconds, train_seconds, export_seconds), path, tensors,
+        torch_threads=torch.get_num_threads(), torch=torch.__version__,
+    ))
 
 
 if __name__ == "__main__":

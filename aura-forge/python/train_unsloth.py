@@ -187,36 +187,16 @@ def main():
         common.emit(event="merged", skipped="no --llama-cpp directory: adapter only")
     export_seconds = time.time() - t
 
-    tail = losses[-min(5, len(losses)):]
-    common.emit(result={
-        "backend": "unsloth",
-        "base_model": args.base,
-        "rank": args.rank,
-        "alpha": args.alpha,
-        "learning_rate": args.lr,
-        "steps": args.steps,
-        "batch": args.batch,
-        "four_bit": args.load_in_4bit,
-        "train_examples": len(train),
-        "validation_examples": len(validation),
-        "probe_examples": len(probes),
-        "first_loss": losses[0],
-        "final_loss": sum(tail) / len(tail),
-        "validation_loss_before": validation_before,
-        "validation_loss_after": validation_after,
-        "probe_loss_before": probe_before,
-        "probe_loss_after": probe_after,
-        "load_seconds": round(load_seconds, 3),
-        "train_seconds": round(train_seconds, 3),
-        "seconds_per_step": round(train_seconds / args.steps, 4),
-        "export_seconds": round(export_seconds, 3),
-        "adapter_tensors": tensors * 2,
-        "adapter_bytes": os.path.getsize(path),
-        "merged_bytes": os.path.getsize(merged) if merged else None,
-        "gpu": torch.cuda.get_device_name(0),
-        "peak_gpu_bytes": torch.cuda.max_memory_allocated(),
-        "torch": torch.__version__,
-    })
+    common.emit(result=common.run_result(
+        args, "unsloth", args.base, (train, validation, probes), losses,
+        (validation_before, validation_after, probe_before, probe_after),
+        (load_seconds, train_seconds, export_seconds), path, tensors,
+        four_bit=args.load_in_4bit,
+        merged_bytes=os.path.getsize(merged) if merged else None,
+        gpu=torch.cuda.get_device_name(0),
+        peak_gpu_bytes=torch.cuda.max_memory_allocated(),
+        torch=torch.__version__,
+    ))
 
 
 if __name__ == "__main__":

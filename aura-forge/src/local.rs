@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
 
-use crate::script::{ScriptRunner, ScriptSpec, TRAIN_SCRIPT};
+use crate::script::{venv_python, ScriptRunner, ScriptSpec, TRAIN_SCRIPT};
 use crate::*;
 
 /// The forge venv, relative to `AURA_ROOT` (or the working directory).
@@ -74,12 +74,7 @@ impl LocalForgeBuilder {
     /// The forge. Nothing is checked until a job runs, so a missing venv is reported
     /// where it matters, as [`Error::Unavailable`].
     pub fn build(self) -> LocalForge {
-        let python = self.python.unwrap_or_else(|| {
-            let root = std::env::var_os("AURA_ROOT")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."));
-            root.join(DEFAULT_VENV).join("bin").join("python")
-        });
+        let python = self.python.unwrap_or_else(|| venv_python(DEFAULT_VENV));
         LocalForge {
             runner: ScriptRunner {
                 python,

@@ -43,6 +43,16 @@ pub const EXIT_UNAVAILABLE: i32 = 69;
 
 const STDERR_TAIL: usize = 4000;
 
+/// `$AURA_ROOT/<venv>/bin/python` (the working directory when `AURA_ROOT` is unset).
+pub(crate) fn venv_python(venv: &str) -> PathBuf {
+    std::env::var_os("AURA_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(venv)
+        .join("bin")
+        .join("python")
+}
+
 /// What differs between the trainers.
 pub(crate) struct ScriptSpec {
     /// The scripts to write into the staging directory; the first is the entry point.

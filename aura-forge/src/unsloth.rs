@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
 
-use crate::script::{ScriptRunner, ScriptSpec, TRAIN_SCRIPT};
+use crate::script::{venv_python, ScriptRunner, ScriptSpec, TRAIN_SCRIPT};
 use crate::*;
 
 /// The GPU training script shipped with the crate.
@@ -95,14 +95,9 @@ impl UnslothForgeBuilder {
 
     /// The forge; nothing is checked until a job runs.
     pub fn build(self) -> UnslothForge {
-        let python = self.python.unwrap_or_else(|| {
-            std::env::var_os("AURA_ROOT")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."))
-                .join(DEFAULT_UNSLOTH_VENV)
-                .join("bin")
-                .join("python")
-        });
+        let python = self
+            .python
+            .unwrap_or_else(|| venv_python(DEFAULT_UNSLOTH_VENV));
         UnslothForge {
             runner: ScriptRunner {
                 python,
