@@ -23,7 +23,8 @@
 //!    [`Runtime::rollback_facet`] undoes a promotion the same way.
 //!
 //! Every step is in the audit trail: `forge.started` (with its trigger), then
-//! `forge.registered` and `forge.promoted` or `forge.failed`.
+//! `forge.registered`, `forge.promoted` (when it was) and `forge.finished` (the report),
+//! or `forge.failed` (with the error).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -423,14 +424,25 @@ impl Runtime {
         } else {
             (facet, false, None)
         };
-        tracing::info!(target: "Forge", facet = %name, promoted, ?not_promoted, "forge run done");
-        Ok(ForgeReport {
+        let report = ForgeReport {
             facet,
             examples,
             evaluation,
             promoted,
             not_promoted,
-        })
+        };
+        self.store()
+            .append_event(NewAuditEvent::new(
+                "forge.finished",
+                None,
+                json!({ "persona": persona, "facet": name, "examples": examples,
+                        "evaluation": report.evaluation, "promoted": promoted,
+                        "not_promoted": report.not_promoted }),
+            ))
+            .await?;
+        tracing::info!(target: "Forge", facet = %name, promoted, not_promoted = ?report.not_promoted,
+            "forge run done");
+        Ok(report)
     }
 
     fn forge_base_model(&self) -> Result<std::path::PathBuf> {

@@ -161,6 +161,10 @@ async fn a_requested_run_registers_the_facet_but_promotes_only_an_evaluated_one(
     assert_eq!(started[0]["trigger"]["reason"], "request");
     assert_eq!(started[0]["facet"], "robin:t1");
     assert_eq!(events(&f.store, "forge.registered").await.len(), 1);
+    let finished = events(&f.store, "forge.finished").await;
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0]["promoted"], false);
+    assert_eq!(finished[0]["examples"], 6);
     let dataset = f.rt.config().data_dir.join("forge/robin/t1/dataset");
     assert!(dataset.join("manifest.json").is_file());
     // The dataset was rendered with ROBIN's cascade prompt, not a generic line.

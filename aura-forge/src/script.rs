@@ -281,7 +281,7 @@ impl ScriptRunner {
                     if let Some(r) = message.get("result") {
                         result = Some(r.clone());
                     } else if let Some(p) = progress_of(&message) {
-                        tracing::debug!(target: "Forge", step = p.step, total = p.total, loss = p.loss, "step");
+                        tracing::info!(target: "Forge", step = p.step, total = p.total, loss = p.loss, "training step");
                         // A dropped receiver only means nobody is watching.
                         let _ = progress.send(p).await;
                     } else if let Some(event) = message.get("event") {

@@ -190,8 +190,9 @@ teach yourself to calculate the fibonacci sequence
     let out = aura(&url, TOKEN, &["--object", "forge"], session).await;
     let text = stdout(&out);
     assert!(text.contains("\"joker\" is not a persona"), "{text}");
-    assert!(text.contains("forging alfred:forge-"), "{text}");
-    assert!(text.contains("in the background"), "{text}");
+    assert!(text.contains(" registered (1 examples)"), "{text}");
+    assert!(text.contains("not promoted: alfred:forge-"), "{text}");
+    assert!(text.contains("(candidate)"), "the facet is listed: {text}");
     assert!(text.contains("alfred: base model"), "{text}");
     assert!(
         text.contains("alfred has no promoted facet to roll back"),

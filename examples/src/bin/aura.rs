@@ -145,6 +145,88 @@ impl Client {
         result
     }
 
+    /// Starts a forge run and waits for its end in the audit trail, showing the
+    /// monologue (training steps and their loss) meanwhile. Ctrl-C stops the waiting,
+    /// not the run.
+    async fn forge(&self, body: Value) -> Result<Outcome, Failure> {
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        spinner.enable_steady_tick(Duration::from_millis(100));
+        let monologue = if self.quiet {
+            None
+        } else {
+            self.follow_monologue(spinner.clone()).await
+        };
+        let started = self
+            .call(self.request(reqwest::Method::POST, "/v1/forge").json(&body))
+            .await;
+        let result = match started {
+            Ok(b) => {
+                let facet = b["facet"].as_str().unwrap_or_default().to_string();
+                spinner.println(format!(
+                    "{facet}: forging (Ctrl-C stops waiting, not the run)"
+                ));
+                spinner.set_message(format!("forging {facet}…"));
+                self.wait_forge(&facet).await
+            }
+            Err(f) => Err(f),
+        };
+        if let Some(task) = monologue {
+            task.abort();
+        }
+        spinner.finish_and_clear();
+        result
+    }
+
+    /// Polls the audit trail until `facet`'s run finished or failed, and says how it went.
+    async fn wait_forge(&self, facet: &str) -> Result<Outcome, Failure> {
+        loop {
+            let page = self
+                .call(
+                    self.request(reqwest::Method::GET, "/v1/audit")
+                        .query(&[("kind", "forge.*"), ("limit", "1000")]),
+                )
+                .await?;
+            let end = page["events"].as_array().into_iter().flatten().find(|e| {
+                e["payload"]["facet"] == facet
+                    && matches!(e["kind"].as_str(), Some("forge.finished" | "forge.failed"))
+            });
+            let Some(e) = end else {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            };
+            let p = &e["payload"];
+            if e["kind"] == "forge.failed" {
+                return Err(Failure {
+                    outcome: Outcome::Failed,
+                    text: format!(
+                        "forging {facet} failed: {}",
+                        p["error"].as_str().unwrap_or("?")
+                    ),
+                });
+            }
+            println!("{facet} registered ({} examples)", p["examples"]);
+            if let Some(ev) = p["evaluation"].as_object() {
+                println!(
+                    "  validation loss {} → {}, probe loss {} → {}",
+                    ev["base_validation_loss"],
+                    ev["facet_validation_loss"],
+                    ev["base_probe_loss"],
+                    ev["facet_probe_loss"]
+                );
+            }
+            match p["not_promoted"].as_str() {
+                _ if p["promoted"] == true => println!("  promoted: it now serves its persona"),
+                Some(why) => println!("  not promoted: {why}"),
+                None => println!("  not promoted (not asked to)"),
+            }
+            return Ok(Outcome::Ok);
+        }
+    }
+
     /// Streams `GET /v1/events` into the spinner until aborted; `None` when unavailable.
     async fn follow_monologue(&self, spinner: ProgressBar) -> Option<tokio::task::JoinHandle<()>> {
         // Subscribed once the headers arrive, so nothing the request says is missed.
@@ -240,7 +322,7 @@ const HELP: &str = "Type a message for the object, or a command:
   :rollback SELECTOR VERSION make an earlier version current
   :memory QUERY              search the memory graph
   :audit [KIND]              the latest audit events (e.g. :audit learn.*)
-  :forge PERSONA [STEPS]     fine-tune a persona's facet from the audit trail (background)
+  :forge PERSONA [STEPS]     fine-tune a persona's facet from the audit trail, and wait
   :facets                    the facets, and which one serves each persona
   :promote FACET             make a facet its persona's default (if it beats its base)
   :demote PERSONA            undo a persona's last promotion
@@ -376,20 +458,7 @@ async fn run_line(client: &Client, object: &mut String, line: &str) -> Option<Ou
                     }
                 }
             }
-            client
-                .call(
-                    client
-                        .request(reqwest::Method::POST, "/v1/forge")
-                        .json(&body),
-                )
-                .await
-                .map(|b| {
-                    println!(
-                        "forging {} in the background; follow it with :audit forge.*",
-                        b["facet"].as_str().unwrap_or("?")
-                    );
-                    Outcome::Ok
-                })
+            client.forge(body).await
         }
         ":facets" => client
             .call(client.request(reqwest::Method::GET, "/v1/facets"))
@@ -468,7 +537,7 @@ async fn run_cancellable(client: &Client, object: &mut String, line: &str) -> Op
     tokio::select! {
         outcome = run_line(client, object, line) => outcome,
         _ = tokio::signal::ctrl_c() => {
-            println!("cancelled (a learn already started goes on in the gateway)");
+            println!("cancelled (a learn or forge run already started goes on in the gateway)");
             Some(Outcome::Failed)
         }
     }
