@@ -11,7 +11,7 @@
 //!    when `AURA_FORGE_ON_STAGNATION=off`, or while another run is in progress. A host
 //!    asks for a run itself with [`Runtime::forge_persona`] (the gateway's
 //!    `POST /v1/forge` and the CLI's `aura forge` call it).
-//! 2. **Golden dataset.** [`aura_forge::curate`] writes BABS's dataset for the persona
+//! 2. **Golden dataset.** [`aura_forge::curate()`] writes BABS's dataset for the persona
 //!    under `<data_dir>/forge/<persona>/<label>/dataset`, rendered with the system prompt
 //!    the persona sees in the cascade.
 //! 3. **Training** through the [`aura_forge::Forge`] port, with progress and

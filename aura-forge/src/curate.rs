@@ -18,7 +18,7 @@
 //!
 //! Each example is three messages: a system line for the persona, the user prompt as
 //! the cascade showed it to that persona (rebuilt from the recorded packet, see
-//! [`user_prompt`]) and the persona's kept reply. Examples are scrubbed of secrets and
+//! `user_prompt`) and the persona's kept reply. Examples are scrubbed of secrets and
 //! host paths ([`scrub`]), deduplicated on their scrubbed text (the oldest is kept), and
 //! split by hash: an example's SHA-256 decides its split, so it stays in the same split
 //! as the trail grows. The output — `train.jsonl`, `validation.jsonl` and

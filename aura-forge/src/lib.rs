@@ -2,14 +2,14 @@
 //!
 //! The Autopoietic Forge: the system improves its own models from its own experience.
 //!
-//! 1. [`curate`] — BABS's golden dataset: successful learn cycles from the audit
+//! 1. [`curate()`] — BABS's golden dataset: successful learn cycles from the audit
 //!    trail (through the [`aura_store::Store`] port), scrubbed, deduplicated, split,
 //!    written as chat-format JSONL with a manifest.
 //! 2. The [`Forge`] port trains a LoRA adapter on it, reporting [`Progress`] and
 //!    honouring cancellation. [`LocalForge`] (feature `local`, default) runs the
 //!    crate's own `python/train_lora.py` in the forge venv on the CPU and exports a
 //!    GGUF LoRA adapter that `aura_cognition::LocalModel` loads.
-//! 3. [`register`] records the adapter as a cognitive facet in one store transaction;
+//! 3. [`register()`] records the adapter as a cognitive facet in one store transaction;
 //!    [`promote`] makes it the persona's default only when it does at least as well as
 //!    its base, and [`rollback`] undoes that.
 //!

@@ -1,5 +1,5 @@
 //! The runner both script trainers share ([`crate::LocalForge`] on the CPU,
-//! [`crate::UnslothForge`] on a GPU): one of the crate's Python scripts, run as a
+//! `UnslothForge` on a GPU, feature `unsloth`): one of the crate's Python scripts, run as a
 //! subprocess in a training venv, speaking a line protocol on stdout.
 //!
 //! The scripts are compiled into the crate and written next to the run's output, so the
@@ -30,7 +30,7 @@ use crate::*;
 
 /// The training script shared by both trainers (the CPU path, and helpers the GPU path imports).
 pub const TRAIN_SCRIPT: &str = include_str!("../python/train_lora.py");
-/// The fixed probe set every facet is also judged on (see [`crate::register`]).
+/// The fixed probe set every facet is also judged on (see the [`crate::register`](mod@crate::register) module).
 pub const PROBES: &str = include_str!("../python/probes.jsonl");
 /// The adapter's file name in the job's output directory.
 pub const ADAPTER_FILE: &str = "adapter.gguf";

@@ -179,7 +179,7 @@ pub struct Evidence {
     pub id: String,
     /// Its text.
     pub text: String,
-    /// Where it came from ("fts", "neighbour:<id>", a method name, …).
+    /// Where it came from (`"fts"`, `"neighbour:<id>"`, a method name, …).
     pub source: String,
     /// Relevance, higher is better, when the backend has one.
     pub score: Option<f64>,

@@ -2,7 +2,7 @@
 //!
 //! Everything here is a thin shell over `aura-core`: handles that hold a cloned
 //! [`aura_core::Runtime`], conversions between Python values and JSON, and one place
-//! ([`errors`]) that maps the core's errors onto the `aura` exception hierarchy.
+//! (`errors`) that maps the core's errors onto the `aura` exception hierarchy.
 //! Blocking calls release the GIL while they wait; every call also has an `…_async`
 //! twin that returns an asyncio awaitable.
 
