@@ -7,7 +7,8 @@
 //!    `AURA_STAGNATION_WINDOW` cycles (default 5) falls below
 //!    `AURA_STAGNATION_THRESHOLD` (default 0.35), the runtime starts a forge run for
 //!    `AURA_FORGE_PERSONA` (default ROBIN, whose draft most cycles commit) in the background and starts a fresh window,
-//!    so one stagnant stretch starts one run. Nothing starts when no forge is configured,
+//!    so one stagnant stretch starts one run (skipped, as `forge.skipped`, while no learn
+//!    cycle has succeeded yet). Nothing starts when no forge is configured,
 //!    when `AURA_FORGE_ON_STAGNATION=off`, or while another run is in progress. A host
 //!    asks for a run itself with [`Runtime::forge_persona`] (the gateway's
 //!    `POST /v1/forge` and the CLI's `aura forge` call it).
@@ -297,11 +298,42 @@ impl Runtime {
             let drain = tokio::spawn(async move { while watch_progress.recv().await.is_some() {} });
             let (_keep, cancel) = watch::channel(false);
             // The outcome is in the audit trail and the log either way.
-            let _ = runtime
-                .run_forge(request, trigger, progress, cancel, held)
-                .await;
+            if runtime.worth_forging(&trigger).await {
+                let _ = runtime
+                    .run_forge(request, trigger, progress, cancel, held)
+                    .await;
+            }
             drain.abort();
         });
+    }
+
+    /// A stagnation-triggered run needs at least one successful learn cycle to learn
+    /// from; without one (a model that never yet wrote a method that passed) it is
+    /// skipped, on the record, instead of failing every window.
+    async fn worth_forging(&self, trigger: &ForgeTrigger) -> bool {
+        if !matches!(trigger, ForgeTrigger::Stagnation { .. }) {
+            return true;
+        }
+        let query = aura_store::AuditQuery {
+            kind: Some("learn.committed".into()),
+            limit: Some(1),
+            ..aura_store::AuditQuery::default()
+        };
+        match self.store().query_audit(&query).await {
+            Ok(page) if page.events.is_empty() => {
+                tracing::warn!(target: "Forge",
+                    "stagnation, but no learn cycle has succeeded yet: nothing to train on");
+                let skipped = NewAuditEvent::new(
+                    "forge.skipped",
+                    None,
+                    json!({ "trigger": trigger,
+                            "reason": "no successful learn cycle in the audit trail yet" }),
+                );
+                let _ = self.store().append_event(skipped).await;
+                false
+            }
+            _ => true,
+        }
     }
 
     /// Waits until no forge run is in progress (a background one included).

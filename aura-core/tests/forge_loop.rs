@@ -352,3 +352,47 @@ async fn stagnation_starts_nothing_when_switched_off() {
         aura_cognition::Stagnation::Stagnant { .. }
     ));
 }
+
+/// Learn attempts whose model writes garbage: each counts as a CEM of 0.
+#[tokio::test]
+async fn stagnation_with_nothing_learned_yet_skips_the_run_on_the_record() {
+    let f = fixture(Some(Arc::new(FakeForge)), |c| {
+        c.forge.on_stagnation = true;
+        c.forge.stagnation_window = 2;
+        c.learn_attempts = 2;
+    })
+    .await;
+    let garbage = ScriptedModel::from_fn(|_| Ok("no JSON here".into()));
+    let rt = Runtime::builder()
+        .config(f.rt.config().clone())
+        .store(f.store.clone())
+        .sandbox(Arc::new(common::jail()))
+        .model(Arc::new(garbage))
+        .forge(Arc::new(FakeForge))
+        .build()
+        .await
+        .unwrap();
+    let object = rt.create_object(NewObject::named("mute")).await.unwrap();
+    let err = rt
+        .learn(
+            object.id,
+            LearnRequest {
+                selector: "fibonacci".into(),
+                request_text: "teach yourself fibonacci".into(),
+                args: vec![],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+    rt.forge_idle().await;
+    let skipped = events(&f.store, "forge.skipped").await;
+    assert_eq!(
+        skipped.len(),
+        1,
+        "two garbage attempts fill the window once"
+    );
+    assert_eq!(skipped[0]["trigger"]["reason"], "stagnation");
+    assert_eq!(skipped[0]["trigger"]["mean"], 0.0);
+    assert!(events(&f.store, "forge.started").await.is_empty());
+}
