@@ -10,11 +10,12 @@
 //! `AURA_TEST_FORGE_STEPS` (default 30) and `AURA_FORGE_THREADS` (default 2) tune the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
-use aura_cognition::{ChatMessage, LocalModel};
-use aura_forge::curate::{Example, VALIDATION_FILE};
+use aura_forge::curate::VALIDATION_FILE;
 use aura_forge::{
     curate, promote, promoted_facet, register, CurationConfig, FacetRegistration, Forge,
     LocalForge, LoraConfig, TrainingJob,
@@ -96,24 +97,6 @@ async fn seed(store: &SqliteStore) {
             .await
             .unwrap();
     }
-}
-
-/// Mean per-token log-likelihood of the validation replies under `model`.
-async fn mean_log_likelihood(model: &LocalModel, examples: &[Example]) -> f64 {
-    let (mut sum, mut count) = (0.0, 0usize);
-    for e in examples {
-        let messages: Vec<ChatMessage> = vec![
-            ChatMessage::system(e.messages[0].content.clone()),
-            ChatMessage::user(e.messages[1].content.clone()),
-        ];
-        let (s, n) = model
-            .score(&messages, &e.messages[2].content)
-            .await
-            .unwrap();
-        sum += s;
-        count += n;
-    }
-    sum / count as f64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,24 +194,11 @@ async fn dataset_to_adapter_to_local_model() {
 
     // llama.cpp loads the exported adapter over the quantised base, and the held-out
     // BABS replies become more likely.
-    let validation: Vec<Example> = std::fs::read_to_string(dataset.dir.join(VALIDATION_FILE))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let plain = LocalModel::builder()
-        .model_path(&base)
-        .threads(threads)
-        .build()
-        .unwrap();
-    let tuned = LocalModel::builder()
-        .model_path(&base)
-        .threads(threads)
-        .lora(&adapter.adapter_path, 1.0)
-        .build()
-        .unwrap();
-    let before = mean_log_likelihood(&plain, &validation).await;
-    let after = mean_log_likelihood(&tuned, &validation).await;
+    let validation = common::examples(&dataset.dir.join(VALIDATION_FILE));
+    let plain = common::local_model(&base, threads, None);
+    let tuned = common::local_model(&base, threads, Some(&adapter.adapter_path));
+    let before = common::mean_log_likelihood(&plain, &validation).await;
+    let after = common::mean_log_likelihood(&tuned, &validation).await;
     println!("LocalModel mean log-likelihood of validation replies: base {before:.4}, with adapter {after:.4}");
     assert!(
         after > before,

@@ -2,9 +2,13 @@
 //! on a CUDA machine, with `AURA_UNSLOTH_PYTHON` (a venv with torch, unsloth, gguf and
 //! jinja2) and `AURA_TEST_UNSLOTH_BASE` (a Hugging Face model directory, e.g.
 //! SmolLM2-135M-Instruct's safetensors). `AURA_LLAMA_CPP_DIR` adds the merged GGUF.
+//! With `AURA_TEST_UNSLOTH_GGUF_BASE` (the same base model as a GGUF file) llama.cpp
+//! judges the exported adapter over it, and any merged model on its own.
 //! CI has no GPU: there the test says it skipped and why.
 #![cfg(feature = "unsloth")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use aura_forge::curate::{TRAIN_FILE, VALIDATION_FILE};
 use aura_forge::{Forge, LoraConfig, TrainingJob, UnslothForge};
@@ -33,6 +37,7 @@ async fn unsloth_trains_an_adapter_that_fits_its_data() {
     };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let validation_file = data.join(VALIDATION_FILE);
     std::fs::create_dir_all(&data).unwrap();
     let lines = |names: &[&str]| -> String {
         names
@@ -82,4 +87,23 @@ async fn unsloth_trains_an_adapter_that_fits_its_data() {
             < m["validation_loss_before"].as_f64().unwrap(),
         "{m}"
     );
+
+    // llama.cpp: the adapter over the GGUF base, and the merged model alone, make the
+    // held-out replies more likely than the base does.
+    let Ok(gguf) = std::env::var("AURA_TEST_UNSLOTH_GGUF_BASE") else {
+        return;
+    };
+    let gguf = std::path::Path::new(&gguf);
+    let validation = common::examples(&validation_file);
+    let base = common::mean_log_likelihood(&common::local_model(gguf, 2, None), &validation).await;
+    let tuned = common::local_model(gguf, 2, Some(&adapter.adapter_path));
+    let with_adapter = common::mean_log_likelihood(&tuned, &validation).await;
+    eprintln!("LocalModel mean log-likelihood: base {base:.4}, base + adapter {with_adapter:.4}");
+    assert!(with_adapter > base, "{base} → {with_adapter}");
+    if let Some(merged) = m["merged_model"].as_str() {
+        let merged = common::local_model(std::path::Path::new(merged), 2, None);
+        let merged = common::mean_log_likelihood(&merged, &validation).await;
+        eprintln!("LocalModel mean log-likelihood, merged model: {merged:.4}");
+        assert!(merged > base, "{base} → {merged}");
+    }
 }
