@@ -13,7 +13,7 @@ use crate::script::{venv_python, ScriptRunner, ScriptSpec, TRAIN_SCRIPT};
 use crate::*;
 
 /// The forge venv, relative to `AURA_ROOT` (or the working directory).
-pub const DEFAULT_VENV: &str = ".venv-forge";
+pub const DEFAULT_VENV: &str = crate::script::FORGE_VENV;
 
 /// Builds a [`LocalForge`].
 #[derive(Clone, Debug, Default)]

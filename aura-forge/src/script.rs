@@ -43,14 +43,20 @@ pub const EXIT_UNAVAILABLE: i32 = 69;
 
 const STDERR_TAIL: usize = 4000;
 
-/// `$AURA_ROOT/<venv>/bin/python` (the working directory when `AURA_ROOT` is unset).
-pub(crate) fn venv_python(venv: &str) -> PathBuf {
+/// The forge venv the setup step installs, relative to `AURA_ROOT`.
+pub(crate) const FORGE_VENV: &str = ".venv-forge";
+
+/// `$AURA_ROOT/<dir>` (the working directory when `AURA_ROOT` is unset).
+pub(crate) fn under_root(dir: &str) -> PathBuf {
     std::env::var_os("AURA_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
-        .join(venv)
-        .join("bin")
-        .join("python")
+        .join(dir)
+}
+
+/// The interpreter of the venv `<root>/<venv>`.
+pub(crate) fn venv_python(venv: &str) -> PathBuf {
+    under_root(venv).join("bin").join("python")
 }
 
 /// What differs between the trainers.

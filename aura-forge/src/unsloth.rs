@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, watch};
 
-use crate::script::{venv_python, ScriptRunner, ScriptSpec, TRAIN_SCRIPT};
+use crate::script::{under_root, venv_python, ScriptRunner, ScriptSpec, FORGE_VENV, TRAIN_SCRIPT};
 use crate::*;
 
 /// The GPU training script shipped with the crate.
@@ -37,16 +37,26 @@ pub struct UnslothForgeBuilder {
 impl UnslothForgeBuilder {
     /// Settings from the environment: `AURA_UNSLOTH_PYTHON` (default
     /// `$AURA_ROOT/.venv-unsloth/bin/python`) and `AURA_LLAMA_CPP_DIR` (a llama.cpp
-    /// directory with `convert_hf_to_gguf.py`; without it no merged model is written).
+    /// directory with `convert_hf_to_gguf.py`; default the scripts the forge setup step
+    /// fetched into `.venv-forge/llama.cpp`, when there; without them no merged model
+    /// is written).
     pub fn from_env() -> Self {
         let var = |k: &str| {
             std::env::var_os(k)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
+        // The conversion scripts `AURA_SETUP_FORGE=1 scripts/setup.sh` fetches, when there.
+        let fetched = under_root(FORGE_VENV).join("llama.cpp");
+        let llama_cpp = var("AURA_LLAMA_CPP_DIR").or_else(|| {
+            fetched
+                .join("convert_hf_to_gguf.py")
+                .is_file()
+                .then_some(fetched)
+        });
         Self {
             python: var("AURA_UNSLOTH_PYTHON"),
-            llama_cpp: var("AURA_LLAMA_CPP_DIR"),
+            llama_cpp,
             ..Self::default()
         }
     }

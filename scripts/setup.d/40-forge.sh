@@ -43,3 +43,22 @@ if ((${#missing[@]})); then
     echo "pip installing into $VENV: ${missing[*]}"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${missing[@]}"
 fi
+
+# llama.cpp's conversion scripts (convert_hf_to_gguf.py and its gguf-py), for the merged
+# GGUF model UnslothForge writes (AURA_LLAMA_CPP_DIR, default .venv-forge/llama.cpp). The
+# llama.cpp crate's sources lack them; the llama-cpp-python source package on PyPI
+# vendors all of llama.cpp, so its sdist is fetched (no build) and the scripts kept.
+LLAMA_CPP="$VENV/llama.cpp"
+if [ ! -f "$LLAMA_CPP/convert_hf_to_gguf.py" ]; then
+    echo "fetching llama.cpp's conversion scripts (llama-cpp-python's source package)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check scikit-build-core
+    tmp="$(mktemp -d)"
+    "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+        --no-build-isolation --no-binary llama-cpp-python llama-cpp-python -d "$tmp"
+    tar xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp"
+    rm -rf "$LLAMA_CPP" && mkdir -p "$LLAMA_CPP"
+    src="$(ls -d "$tmp"/llama_cpp_python-*/vendor/llama.cpp)"
+    cp -r "$src"/convert_hf_to_gguf.py "$src"/convert_lora_to_gguf.py "$src"/conversion "$src"/gguf-py "$LLAMA_CPP"/
+    [ -f "$src/requirements.txt" ] && cp "$src/requirements.txt" "$LLAMA_CPP"/
+    rm -rf "$tmp"
+fi
