@@ -189,9 +189,7 @@ impl Runtime {
     /// register, and promote when the facet earns it. See [`Self::forge_persona_with`]
     /// to watch progress or cancel.
     pub async fn forge_persona(&self, request: ForgeRequest) -> Result<ForgeReport> {
-        let (progress, mut watch_progress) = mpsc::channel(64);
-        // Progress is logged by the forge itself; nobody else watches it here.
-        let drain = tokio::spawn(async move { while watch_progress.recv().await.is_some() {} });
+        let (progress, drain) = unwatched_progress();
         let (_keep, cancel) = watch::channel(false);
         let report = self.forge_persona_with(request, progress, cancel).await;
         drain.abort();
@@ -294,8 +292,7 @@ impl Runtime {
     fn spawn_forge(&self, request: ForgeRequest, trigger: ForgeTrigger, held: OwnedMutexGuard<()>) {
         let runtime = self.clone();
         tokio::spawn(async move {
-            let (progress, mut watch_progress) = mpsc::channel(64);
-            let drain = tokio::spawn(async move { while watch_progress.recv().await.is_some() {} });
+            let (progress, drain) = unwatched_progress();
             let (_keep, cancel) = watch::channel(false);
             // The outcome is in the audit trail and the log either way.
             if runtime.worth_forging(&trigger).await {
@@ -492,6 +489,14 @@ impl Runtime {
             ))
         }
     }
+}
+
+/// A progress channel nobody watches (the forge logs each step itself), and the task
+/// that drains it.
+fn unwatched_progress() -> (mpsc::Sender<Progress>, tokio::task::JoinHandle<()>) {
+    let (progress, mut watch) = mpsc::channel(64);
+    let drain = tokio::spawn(async move { while watch.recv().await.is_some() {} });
+    (progress, drain)
 }
 
 fn default_label() -> String {

@@ -245,6 +245,36 @@ def export_gguf(model, meta, config, alpha, path):
     return written
 
 
+def train_steps(model, train, pad_id, args):
+    """AdamW over the trainable (LoRA) parameters for args.steps steps of args.batch
+    examples, reshuffled each epoch; reports each step. Returns (losses, seconds)."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    order, losses = [], []
+    started = time.time()
+    model.train()
+    for step in range(1, args.steps + 1):
+        batch = []
+        while len(batch) < args.batch:
+            if not order:
+                order = list(range(len(train)))
+                random.shuffle(order)
+            batch.append(train[order.pop()])
+        nll, n = token_nll(model, *batch_of(batch, pad_id))
+        loss = nll / max(n, 1)
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        emit(step=step, total=args.steps, loss=round(float(loss), 6))
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()  # GPU work is asynchronous: time it whole
+    return losses, time.time() - started
+
+
 def run_result(args, backend, base, sets, losses, losses_eval, seconds, path, tensors, **extra):
     """The figures of a finished run, as both trainers report them."""
     train, validation, probes = sets
@@ -321,30 +351,7 @@ def main():
     lora = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0, bias="none",
                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
-
-    order = []
-    losses = []
-    t_train = time.time()
-    model.train()
-    for step in range(1, args.steps + 1):
-        batch = []
-        while len(batch) < args.batch:
-            if not order:
-                order = list(range(len(train)))
-                random.shuffle(order)
-            batch.append(train[order.pop()])
-        ids, labels, mask = batch_of(batch, pad_id)
-        nll, n = token_nll(model, ids, labels, mask)
-        loss = nll / max(n, 1)
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimiser.step()
-        losses.append(float(loss.detach()))
-        emit(step=step, total=args.steps, loss=round(float(loss), 6))
-    train_seconds = time.time() - t_train
+    losses, train_seconds = train_steps(model, train, pad_id, args)
 
     t = time.time()
     validation_after = mean_loss(model, validation, pad_id)

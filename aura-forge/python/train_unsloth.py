@@ -144,30 +144,8 @@ def main():
         use_gradient_checkpointing="unsloth",
         random_state=args.seed,
     )
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     torch.cuda.reset_peak_memory_stats()
-
-    order, losses = [], []
-    t_train = time.time()
-    model.train()
-    for step in range(1, args.steps + 1):
-        batch = []
-        while len(batch) < args.batch:
-            if not order:
-                order = list(range(len(train)))
-                random.shuffle(order)
-            batch.append(train[order.pop()])
-        nll, n = common.token_nll(model, *common.batch_of(batch, pad_id))
-        loss = nll / max(n, 1)
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimiser.step()
-        losses.append(float(loss.detach()))
-        common.emit(step=step, total=args.steps, loss=round(float(loss), 6))
-    torch.cuda.synchronize()
-    train_seconds = time.time() - t_train
+    losses, train_seconds = common.train_steps(model, train, pad_id, args)
 
     t = time.time()
     validation_after = common.mean_loss(model, validation, pad_id)
