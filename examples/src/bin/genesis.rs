@@ -4,8 +4,9 @@
 //! by default; ArangoDB when `AURA_STORE=arangodb` and built with `--features arangodb`),
 //! locates the embedded model's GGUF file — or, with `--features ollama` and
 //! `AURA_OLLAMA_MODEL` set, checks the Ollama models and pulls missing ones with a
-//! progress bar — and checks each registered LoRA facet's adapter. It reports what it
-//! did; a second run changes nothing and says so.
+//! progress bar — checks each registered LoRA facet's adapter and which facet serves
+//! each persona, and whether the forge can train here. It reports what it did; a second
+//! run changes nothing and says so.
 
 use std::process::ExitCode;
 
@@ -180,6 +181,18 @@ fn local_model(report: &mut Report) {
 
 async fn facets(store: &DynStore, report: &mut Report) -> Result<(), String> {
     for facet in store.list_facets().await.map_err(|e| e.to_string())? {
+        if facet
+            .name
+            .starts_with(aura_core::forge::register::PROMOTION_PREFIX)
+        {
+            let serving = facet.metrics["current"]
+                .as_str()
+                .unwrap_or("its base model");
+            report
+                .present
+                .push(format!("{} is served by {serving}", facet.persona));
+            continue;
+        }
         let path = std::path::Path::new(&facet.adapter_path);
         // An adapter is a file path or a model name on a server; only paths can be checked here.
         if path.is_absolute() && !path.exists() {
@@ -196,6 +209,22 @@ async fn facets(store: &DynStore, report: &mut Report) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the default forge (`LocalForge`) can train here.
+fn forge(report: &mut Report) {
+    let forge = aura_core::forge::LocalForge::from_env();
+    if forge.python().is_file() {
+        report.present.push(format!(
+            "forge: LocalForge with {}",
+            forge.python().display()
+        ));
+    } else {
+        report.present.push(format!(
+            "forge: no training venv at {} (AURA_SETUP_FORGE=1 scripts/setup.sh installs it): nothing will be forged",
+            forge.python().display()
+        ));
+    }
+}
+
 async fn run(args: &Args) -> Result<Report, String> {
     let config = Config::from_env();
     let mut report = Report::default();
@@ -205,6 +234,7 @@ async fn run(args: &Args) -> Result<Report, String> {
         local_model(&mut report);
     }
     facets(&store, &mut report).await?;
+    forge(&mut report);
     Ok(report)
 }
 
