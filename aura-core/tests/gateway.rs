@@ -306,6 +306,11 @@ async fn auth_is_required_everywhere_but_health() {
     assert_eq!(health.status(), StatusCode::OK);
     let health: Value = health.json().await.unwrap();
     assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["forge"]["backend"], "fake", "{health}");
+    assert_eq!(
+        health["forge"]["stagnation"]["state"], "warming",
+        "{health}"
+    );
     for check in ["store", "sandbox"] {
         assert_eq!(health["checks"][check]["status"], "ok", "{health}");
         assert!(health["checks"][check]["latency_ms"].is_number());

@@ -214,7 +214,8 @@ pub fn document() -> Value {
                     "provenance": {}, "created_at": { "type": "string", "format": "date-time" } } },
                 "Health": { "type": "object", "properties": {
                     "status": { "enum": ["ok", "unavailable"] },
-                    "checks": { "type": "object", "description": "store, sandbox and models (per persona): status, latency_ms, detail" } } }
+                    "checks": { "type": "object", "description": "store, sandbox and models (per persona): status, latency_ms, detail" },
+                    "forge": { "type": "object", "description": "informational: the forge's backend (null: none) and the stagnation monitor's state" } } }
             }
         }
     })

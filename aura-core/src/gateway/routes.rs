@@ -498,6 +498,12 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         Json(json!({
             "status": if down { "unavailable" } else { "ok" },
             "checks": { "store": store, "sandbox": sandbox, "models": models },
+            // Informational: a missing forge is a choice, not an outage.
+            "forge": match rt.forge() {
+                Some(f) => json!({ "backend": f.capabilities().backend,
+                                   "stagnation": rt.stagnation() }),
+                None => json!({ "backend": null, "detail": "no forge is configured: nothing is forged" }),
+            },
         })),
     )
 }
