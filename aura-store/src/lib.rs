@@ -32,6 +32,7 @@ mod error;
 mod model;
 mod port;
 mod sqlite;
+mod stored;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arangors::client::reqwest::ReqwestClient;
 use arangors::transaction::Transaction as Trx;
 use arangors::{AqlQuery, Database};
-use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -19,6 +18,7 @@ use serde_json::{json, Map, Value};
 use super::aql::{self, Aql};
 use super::error::{backend, json as json_error, map, Context};
 use crate::model::*;
+use crate::stored::{from_micros, micros_ceil, non_empty, now};
 use crate::{Error, Result};
 
 /// The largest JSON document (slots, payload, metadata, metrics) this backend accepts.
@@ -91,25 +91,6 @@ impl Runner<'_> {
 // ---------------------------------------------------------------------------------------
 // Time, ids and JSON
 
-/// The current time, truncated to whole microseconds (what the store keeps).
-pub(crate) fn now() -> DateTime<Utc> {
-    from_micros(Utc::now().timestamp_micros())
-}
-
-fn from_micros(us: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::UNIX_EPOCH)
-}
-
-/// A time as whole microseconds, rounded up (so `at_us >= ceil(t)` ⇔ `at >= t`).
-fn micros_ceil(t: DateTime<Utc>) -> i64 {
-    let floor = t.timestamp_micros();
-    if t.timestamp_subsec_nanos() % 1000 != 0 {
-        floor.saturating_add(1)
-    } else {
-        floor
-    }
-}
-
 fn parse_id<T: std::str::FromStr<Err = Error>>(s: &str) -> Result<T> {
     s.parse()
         .map_err(|e| backend(format!("a stored id is malformed: {e}")))
@@ -126,13 +107,6 @@ fn to_value<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<Value> {
         )));
     }
     serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("{what}: {e}")))
-}
-
-fn non_empty(value: &str, what: &str) -> Result<()> {
-    if value.trim().is_empty() {
-        return Err(Error::Invalid(format!("{what} cannot be empty")));
-    }
-    Ok(())
 }
 
 /// A row of the "does the object exist, and what does it hold" queries.
@@ -921,12 +895,6 @@ pub(crate) async fn list_facets(run: &Runner<'_>) -> Result<Vec<Facet>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn micros_round_up() {
-        let t = DateTime::from_timestamp(10, 1_500).unwrap_or_default();
-        assert_eq!(micros_ceil(t), 10_000_002);
-    }
 
     #[test]
     fn documents_over_the_limit_are_invalid() {

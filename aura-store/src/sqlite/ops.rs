@@ -4,12 +4,12 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
 use super::error::{backend, json, map};
 use crate::model::*;
+use crate::stored::{from_micros, micros_ceil, non_empty, now};
 use crate::{Error, Result};
 
 /// The largest JSON document (slots, payload, metadata, metrics) this backend accepts.
@@ -20,26 +20,6 @@ const MAX_QUERY_TERMS: usize = 64;
 
 // ---------------------------------------------------------------------------------------
 // Time, ids and JSON
-
-/// The current time, truncated to whole microseconds (what the store keeps).
-pub(crate) fn now() -> DateTime<Utc> {
-    from_micros(Utc::now().timestamp_micros())
-}
-
-/// A stored microsecond count as a time.
-pub(crate) fn from_micros(us: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::UNIX_EPOCH)
-}
-
-/// A time as whole microseconds, rounded up (so `at_us >= ceil(t)` ⇔ `at >= t`).
-fn micros_ceil(t: DateTime<Utc>) -> i64 {
-    let floor = t.timestamp_micros();
-    if t.timestamp_subsec_nanos() % 1000 != 0 {
-        floor.saturating_add(1)
-    } else {
-        floor
-    }
-}
 
 fn parse_id<T: std::str::FromStr<Err = Error>>(s: &str) -> Result<T> {
     s.parse()
@@ -60,13 +40,6 @@ fn to_json<T: serde::Serialize + ?Sized>(value: &T, what: &str) -> Result<String
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(json)
-}
-
-fn non_empty(value: &str, what: &str) -> Result<()> {
-    if value.trim().is_empty() {
-        return Err(Error::Invalid(format!("{what} cannot be empty")));
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1020,13 +993,5 @@ mod tests {
             fts_query("fib AND \"x\" NEAR(a b)"),
             Some("\"fib\"* OR \"AND\"* OR \"\"\"x\"\"\" OR \"NEAR(a\"* OR \"b)\"".into())
         );
-    }
-
-    #[test]
-    fn micros_round_up() {
-        let t = DateTime::from_timestamp(10, 1_500).unwrap_or_default();
-        assert_eq!(micros_ceil(t), 10_000_002);
-        let t = DateTime::from_timestamp(10, 2_000).unwrap_or_default();
-        assert_eq!(micros_ceil(t), 10_000_002);
     }
 }
