@@ -12,12 +12,10 @@ cd "$(dirname "$0")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"
 THREADS="${1:-2}"
 VENV="${AURA_BENCH_VENV:-.venv-bench}"
-if ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
-    /usr/bin/python3 -m venv "$VENV"
-    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" \
-        "$VENV/bin/pip" install --quiet llama-cpp-python
-fi
+source scripts/lib/venv.sh
+CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" \
+    ensure_venv "$VENV" llama-cpp-python:llama_cpp
 cargo build --release -q -p aura-cognition --example bench_local
 BENCH="${CARGO_TARGET_DIR:-target}/release/examples/bench_local"
 for model in models/SmolLM2-135M-Instruct.Q4_1.gguf models/gemma-3-270m-q4_k_m.gguf; do

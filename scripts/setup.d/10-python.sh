@@ -10,19 +10,5 @@ PACKAGES=(
     "RestrictedPython:RestrictedPython" # aura-guard: side-by-side speed comparison
     "maturin:maturin"                   # bindings/python: builds the `aura` wheel
 )
-VENV=.venv
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "creating $VENV"
-    /usr/bin/python3 -m venv "$VENV"
-fi
-missing=()
-for entry in "${PACKAGES[@]}"; do
-    pip_name="${entry%%:*}"
-    import_name="${entry#*:}"
-    "$VENV/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$import_name') is None)" 2>/dev/null \
-        || missing+=("$pip_name")
-done
-if ((${#missing[@]})); then
-    echo "pip installing: ${missing[*]}"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${missing[@]}"
-fi
+source scripts/lib/venv.sh
+ensure_venv .venv "${PACKAGES[@]}"

@@ -28,21 +28,8 @@ PACKAGES=(
     "jinja2:jinja2"
 )
 VENV=.venv-forge
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "creating $VENV"
-    /usr/bin/python3 -m venv "$VENV"
-fi
-missing=()
-for entry in "${PACKAGES[@]}"; do
-    pip_name="${entry%%:*}"
-    import_name="${entry#*:}"
-    "$VENV/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$import_name') is None)" 2>/dev/null \
-        || missing+=("$pip_name")
-done
-if ((${#missing[@]})); then
-    echo "pip installing into $VENV: ${missing[*]}"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${missing[@]}"
-fi
+source scripts/lib/venv.sh
+ensure_venv "$VENV" "${PACKAGES[@]}"
 
 # llama.cpp's conversion scripts (convert_hf_to_gguf.py and its gguf-py), for the merged
 # GGUF model UnslothForge writes (AURA_LLAMA_CPP_DIR, default .venv-forge/llama.cpp). The
