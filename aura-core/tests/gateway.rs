@@ -9,8 +9,8 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use aura_cognition::{
-    CascadeMode, ChatRequest, ChatResponse, ContextIngestorBuilder, LanguageModel,
-    ModelCapabilities, ModelInfo, ScriptedModel, StreamChunk,
+    CascadeMode, ChatRequest, ChatResponse, LanguageModel, ModelCapabilities, ModelInfo,
+    ScriptedModel, StreamChunk,
 };
 use aura_core::gateway::{Gateway, GatewayConfig, Monologue, MonologueEvent, ROUTES};
 use aura_core::{Config, Runtime};
@@ -120,15 +120,7 @@ async fn server_with(config: GatewayConfig) -> Server {
     let serial = SERIAL.lock().await;
     let monologue = monologue();
     let dir = tempfile::tempdir().unwrap();
-    let feed = dir.path().join("local.rss");
-    std::fs::write(&feed, FEED).unwrap();
-    let feed_url = format!("file://{}", feed.display());
-    let context = ContextIngestorBuilder::from_vars(move |k| match k {
-        "AURA_LOCATION" => Some("Lisbon".to_string()),
-        "AURA_NEWS_FEED_URL" => Some(feed_url.clone()),
-        _ => None,
-    })
-    .build();
+    let context = common::lisbon_context(dir.path(), FEED);
     let model = Arc::new(GatedModel {
         inner: ScriptedModel::blueprint(),
         armed: false.into(),

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use aura_cognition::{CascadeMode, ContextIngestorBuilder, Plan, ScriptedModel};
+use aura_cognition::{CascadeMode, Plan, ScriptedModel};
 use aura_core::store::{AuditQuery, NewObject, Store};
 use aura_core::{Config, Runtime};
 use aura_store::SqliteStore;
@@ -21,15 +21,7 @@ const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 async fn runtime() -> (Runtime, Arc<SqliteStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let feed = dir.path().join("local.rss");
-    std::fs::write(&feed, FEED).unwrap();
-    let feed_url = format!("file://{}", feed.display());
-    let context = ContextIngestorBuilder::from_vars(move |k| match k {
-        "AURA_LOCATION" => Some("Lisbon".to_string()),
-        "AURA_NEWS_FEED_URL" => Some(feed_url.clone()),
-        _ => None,
-    })
-    .build();
+    let context = common::lisbon_context(dir.path(), FEED);
     let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
     let mut config = Config::default();
     config.cascade_mode = CascadeMode::Single;
