@@ -263,6 +263,11 @@ impl StagnationMonitor {
         self.state()
     }
 
+    /// Forgets the recorded cycles: the next window starts empty.
+    pub fn reset(&mut self) {
+        self.recent.clear();
+    }
+
     /// The current state without recording.
     pub fn state(&self) -> Stagnation {
         if self.recent.len() < self.window {

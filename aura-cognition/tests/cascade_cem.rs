@@ -83,4 +83,7 @@ fn stagnation_is_a_low_windowed_mean() {
     // one lively cycle pushes the oldest out: (0.2 + 0.3 + 0.9) / 3 ≈ 0.47
     assert!(matches!(m.record(0.9), Stagnation::Healthy { .. }));
     assert!(!m.is_stagnant());
+    m.reset();
+    assert_eq!(m.state(), Stagnation::Warming { cycles: 0 });
+    assert_eq!(m.record(0.1), Stagnation::Warming { cycles: 1 });
 }

@@ -180,6 +180,11 @@ impl ForgeLoop {
 }
 
 impl Runtime {
+    /// A request for `persona` with this runtime's defaults (`AURA_FORGE_STEPS` steps).
+    pub fn forge_request(&self, persona: Persona) -> ForgeRequest {
+        ForgeRequest::new(persona).steps(self.config().forge.steps)
+    }
+
     /// Where ALFRED's stagnation monitor stands.
     pub fn stagnation(&self) -> Stagnation {
         self.forge_loop().monitor().state()
@@ -259,14 +264,13 @@ impl Runtime {
             return;
         };
         // A fresh window: one stagnant stretch starts one run.
-        *self.forge_loop().monitor() =
-            StagnationMonitor::new(settings.stagnation_window, settings.stagnation_threshold);
+        self.forge_loop().monitor().reset();
         let trigger = ForgeTrigger::Stagnation {
             mean,
             window: settings.stagnation_window,
             threshold: settings.stagnation_threshold,
         };
-        let request = ForgeRequest::new(settings.persona).steps(settings.steps);
+        let request = self.forge_request(settings.persona);
         tracing::warn!(target: "Cascade.ALFRED", mean, persona = settings.persona.name(),
             "stagnation: starting a forge run");
         self.spawn_forge(request, trigger, held);
@@ -280,10 +284,8 @@ impl Runtime {
         if self.forge().is_none() {
             return Err(no_forge());
         }
-        let label = request.label.get_or_insert_with(default_label).clone();
-        let persona = persona_key(request.persona);
-        let name = format!("{persona}:{label}");
-        aura_forge::validate_facet_name(&name, &persona)?;
+        // Named now, so the caller learns the name the run will register.
+        let name = FacetName::of(&mut request)?.name;
         let held = self.claim_forge()?;
         self.spawn_forge(request, ForgeTrigger::Request, held);
         Ok(name)
@@ -348,16 +350,17 @@ impl Runtime {
 
     async fn run_forge(
         &self,
-        request: ForgeRequest,
+        mut request: ForgeRequest,
         trigger: ForgeTrigger,
         progress: mpsc::Sender<Progress>,
         cancel: watch::Receiver<bool>,
         _held: OwnedMutexGuard<()>,
     ) -> Result<ForgeReport> {
-        let persona = persona_key(request.persona);
-        let label = request.label.clone().unwrap_or_else(default_label);
-        let name = format!("{persona}:{label}");
-        aura_forge::validate_facet_name(&name, &persona)?;
+        let FacetName {
+            persona,
+            label,
+            name,
+        } = FacetName::of(&mut request)?;
         let forge = self.forge().cloned().ok_or_else(no_forge)?;
         self.store()
             .append_event(NewAuditEvent::new(
@@ -439,11 +442,7 @@ impl Runtime {
             },
         )
         .await?;
-        let evaluation = facet
-            .metrics
-            .get("evaluation")
-            .cloned()
-            .and_then(|v| serde_json::from_value::<Evaluation>(v).ok());
+        let evaluation = Evaluation::of_facet(&facet);
         let (facet, promoted, not_promoted) = if request.promote {
             match self.promote_facet(name).await {
                 Ok(f) => (f, true, None),
@@ -499,8 +498,30 @@ fn unwatched_progress() -> (mpsc::Sender<Progress>, tokio::task::JoinHandle<()>)
     (progress, drain)
 }
 
-fn default_label() -> String {
-    format!("forge-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"))
+/// The parts of a run's facet name, `<persona>:<label>`.
+struct FacetName {
+    persona: String,
+    label: String,
+    name: String,
+}
+
+impl FacetName {
+    /// The request's facet name, checked; a request without a label gets the default
+    /// one (`forge-<UTC date and time>`) written into it.
+    fn of(request: &mut ForgeRequest) -> Result<Self> {
+        let label = request
+            .label
+            .get_or_insert_with(|| format!("forge-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")))
+            .clone();
+        let persona = persona_key(request.persona);
+        let name = format!("{persona}:{label}");
+        aura_forge::validate_facet_name(&name, &persona)?;
+        Ok(Self {
+            persona,
+            label,
+            name,
+        })
+    }
 }
 
 fn no_forge() -> Error {

@@ -61,6 +61,11 @@ impl Evaluation {
         })
     }
 
+    /// The evaluation recorded with a registered facet, when there is one.
+    pub fn of_facet(facet: &Facet) -> Option<Self> {
+        serde_json::from_value(facet.metrics.get("evaluation")?.clone()).ok()
+    }
+
     /// Whether the facet is at least as good as its base on both sets (the promotion rule).
     pub fn passes(&self) -> bool {
         let all = [
@@ -230,16 +235,11 @@ fn with_status(mut facet: Facet, status: &str) -> Facet {
 /// promotion rule; otherwise [`Error::Rejected`] with the figures, and nothing changes.
 pub async fn promote(store: &dyn Store, name: &str) -> Result<Facet> {
     let facet = store.get_facet(name).await?;
-    let evaluation = facet
-        .metrics
-        .get("evaluation")
-        .cloned()
-        .and_then(|v| serde_json::from_value::<Evaluation>(v).ok())
-        .ok_or_else(|| {
-            Error::Rejected(format!(
-                "{name} has no evaluation (base and facet losses on validation and probes)"
-            ))
-        })?;
+    let evaluation = Evaluation::of_facet(&facet).ok_or_else(|| {
+        Error::Rejected(format!(
+            "{name} has no evaluation (base and facet losses on validation and probes)"
+        ))
+    })?;
     if !evaluation.passes() {
         return Err(Error::Rejected(format!(
             "{name} does worse than its base: validation loss {:.4} vs base {:.4}, \

@@ -536,15 +536,13 @@ async fn start_forge(
     body: Result<Json<ForgeBody>, JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let Json(body) = body?;
-    let mut request = crate::ForgeRequest::new(persona_of(&body.persona)?);
+    let mut request = state.runtime.forge_request(persona_of(&body.persona)?);
     request.label = body.label;
     if let Some(steps) = body.steps {
         if steps == 0 {
             return Err(Error::Invalid("steps must be at least 1".into()).into());
         }
         request.lora.steps = steps;
-    } else {
-        request.lora.steps = state.runtime.config().forge.steps;
     }
     request.promote = body.promote;
     let facet = state.runtime.start_forge(request)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aura_core::cognition::{CascadeMode, Persona};
 use aura_core::store::{AuditQuery, EventId, ObjectId, Page};
-use aura_core::{Config, ForgeRequest, Runtime, SandboxBackend};
+use aura_core::{Config, Runtime, SandboxBackend};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -301,9 +301,11 @@ impl PyRuntime {
         promote: bool,
     ) -> PyResult<Py<PyAny>> {
         let persona = parse_persona(persona)?;
-        let mut request = ForgeRequest::new(persona);
+        let mut request = self.rt.forge_request(persona);
         request.label = label;
-        request.lora.steps = steps.unwrap_or(self.rt.config().forge.steps);
+        if let Some(steps) = steps {
+            request.lora.steps = steps;
+        }
         request.promote = promote;
         let rt = self.rt.clone();
         let report = wait(py, core(async move { rt.forge_persona(request).await }))?;
