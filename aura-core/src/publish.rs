@@ -54,7 +54,7 @@ impl Runtime {
         let mut adapter_error = None;
         if adapter.is_file() {
             match create_from_file(server, &model, adapter, Some(base)).await {
-                Ok(()) => return self.record(facet, server, model, "adapter").await,
+                Ok(()) => return self.record_published(facet, server, model, "adapter").await,
                 Err(e) if merged.is_some() => {
                     tracing::warn!(target: "Forge", %model,
                         "the server refused the adapter route ({e}); publishing the merged model");
@@ -89,21 +89,19 @@ impl Runtime {
                 },
                 None => e.into(),
             })?;
-        self.record(facet, server, model, "merged").await
+        self.record_published(facet, server, model, "merged").await
     }
 
-    async fn record(
+    async fn record_published(
         &self,
-        mut facet: Facet,
+        facet: Facet,
         server: &OllamaModel,
         model: String,
         route: &'static str,
     ) -> Result<Published> {
         let serving = json!({ "backend": "ollama", "model": model, "route": route,
                               "host": server.host() });
-        if let Value::Object(m) = &mut facet.metrics {
-            m.insert("serving".into(), serving.clone());
-        }
+        let facet = aura_forge::register::with_metric(facet, "serving", serving.clone());
         let mut tx = self.store().begin().await?;
         tx.put_facet(facet.clone()).await?;
         tx.append_event(NewAuditEvent::new(

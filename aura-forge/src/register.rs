@@ -222,11 +222,16 @@ async fn write_promotion(
     Ok(())
 }
 
-fn with_status(mut facet: Facet, status: &str) -> Facet {
+fn with_status(facet: Facet, status: &str) -> Facet {
+    with_metric(facet, "status", json!(status))
+}
+
+/// `facet` with `metrics[key]` set to `value` (metrics that are not an object become one).
+pub fn with_metric(mut facet: Facet, key: &str, value: Value) -> Facet {
     if let Value::Object(m) = &mut facet.metrics {
-        m.insert("status".into(), json!(status));
+        m.insert(key.into(), value);
     } else {
-        facet.metrics = json!({ "status": status });
+        facet.metrics = json!({ key: value });
     }
     facet
 }
