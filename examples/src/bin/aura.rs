@@ -115,29 +115,30 @@ impl Client {
         }
     }
 
-    /// Sends `body` to `object`, showing the monologue live while it runs.
-    async fn send(&self, object: &str, body: Value) -> Result<Value, Failure> {
+    /// Runs `work` under a spinner (`template`, first showing `message`) into which the
+    /// monologue streams unless `--quiet`; the spinner is cleared afterwards.
+    async fn narrated<T, Fut>(
+        &self,
+        template: &str,
+        message: &str,
+        work: impl FnOnce(ProgressBar) -> Fut,
+    ) -> T
+    where
+        Fut: std::future::Future<Output = T>,
+    {
         let spinner = ProgressBar::new_spinner();
         spinner.set_style(
-            ProgressStyle::with_template("{spinner} {msg}")
+            ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         spinner.enable_steady_tick(Duration::from_millis(100));
-        spinner.set_message("thinking…");
+        spinner.set_message(message.to_string());
         let monologue = if self.quiet {
             None
         } else {
             self.follow_monologue(spinner.clone()).await
         };
-        let result = self
-            .call(
-                self.request(
-                    reqwest::Method::POST,
-                    &format!("/v1/objects/{object}/messages"),
-                )
-                .json(&body),
-            )
-            .await;
+        let result = work(spinner.clone()).await;
         if let Some(task) = monologue {
             task.abort();
         }
@@ -145,40 +146,31 @@ impl Client {
         result
     }
 
+    /// Sends `body` to `object`, showing the monologue live while it runs.
+    async fn send(&self, object: &str, body: Value) -> Result<Value, Failure> {
+        let path = format!("/v1/objects/{object}/messages");
+        self.narrated("{spinner} {msg}", "thinking…", |_| {
+            self.call(self.request(reqwest::Method::POST, &path).json(&body))
+        })
+        .await
+    }
+
     /// Starts a forge run and waits for its end in the audit trail, showing the
     /// monologue (training steps and their loss) meanwhile. Ctrl-C stops the waiting,
     /// not the run.
     async fn forge(&self, body: Value) -> Result<Outcome, Failure> {
-        let spinner = ProgressBar::new_spinner();
-        spinner.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        spinner.enable_steady_tick(Duration::from_millis(100));
-        let monologue = if self.quiet {
-            None
-        } else {
-            self.follow_monologue(spinner.clone()).await
-        };
-        let started = self
-            .call(self.request(reqwest::Method::POST, "/v1/forge").json(&body))
-            .await;
-        let result = match started {
-            Ok(b) => {
-                let facet = b["facet"].as_str().unwrap_or_default().to_string();
-                spinner.println(format!(
-                    "{facet}: forging (Ctrl-C stops waiting, not the run)"
-                ));
-                spinner.set_message(format!("forging {facet}…"));
-                self.wait_forge(&facet).await
-            }
-            Err(f) => Err(f),
-        };
-        if let Some(task) = monologue {
-            task.abort();
-        }
-        spinner.finish_and_clear();
-        result
+        self.narrated("{spinner} {msg} [{elapsed}]", "", |spinner| async move {
+            let started = self
+                .call(self.request(reqwest::Method::POST, "/v1/forge").json(&body))
+                .await?;
+            let facet = started["facet"].as_str().unwrap_or_default().to_string();
+            spinner.println(format!(
+                "{facet}: forging (Ctrl-C stops waiting, not the run)"
+            ));
+            spinner.set_message(format!("forging {facet}…"));
+            self.wait_forge(&facet).await
+        })
+        .await
     }
 
     /// Polls the audit trail until `facet`'s run finished or failed, and says how it went.
