@@ -370,93 +370,94 @@ async fn client_faults_are_4xx_with_the_stable_shape() {
         "malformed_body"
     );
 
-    let wrong_shape = s
-        .post("/v1/objects/aura/messages", json!({ "text": 3 }))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        error_code(wrong_shape, StatusCode::UNPROCESSABLE_ENTITY).await,
+        post_error(
+            &s,
+            "/v1/objects/aura/messages",
+            json!({ "text": 3 }),
+            StatusCode::UNPROCESSABLE_ENTITY
+        )
+        .await,
         "invalid_body"
     );
-    let both = s
-        .post(
+    assert_eq!(
+        post_error(
+            &s,
             "/v1/objects/aura/messages",
             json!({ "text": "hi", "selector": "fibonacci" }),
+            StatusCode::UNPROCESSABLE_ENTITY
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(both, StatusCode::UNPROCESSABLE_ENTITY).await,
+        .await,
         "invalid_body"
     );
 
-    let oversize = s
-        .post(
+    assert_eq!(
+        post_error(
+            &s,
             "/v1/objects/aura/messages",
             json!({ "text": "x".repeat(4096) }),
+            StatusCode::PAYLOAD_TOO_LARGE
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(oversize, StatusCode::PAYLOAD_TOO_LARGE).await,
+        .await,
         "payload_too_large"
     );
 
-    let no_object = s
-        .post("/v1/objects/nobody/messages", json!({ "text": "hello" }))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        error_code(no_object, StatusCode::NOT_FOUND).await,
+        post_error(
+            &s,
+            "/v1/objects/nobody/messages",
+            json!({ "text": "hello" }),
+            StatusCode::NOT_FOUND
+        )
+        .await,
         "not_found"
     );
-    let no_id = s
-        .get("/v1/objects/0190a5b0-0000-7000-8000-000000000000")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(no_id, StatusCode::NOT_FOUND).await, "not_found");
-    let no_method = s
-        .get("/v1/objects/aura/methods/fibonacci")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        error_code(no_method, StatusCode::NOT_FOUND).await,
+        get_error(
+            &s,
+            "/v1/objects/0190a5b0-0000-7000-8000-000000000000",
+            StatusCode::NOT_FOUND
+        )
+        .await,
         "not_found"
     );
-    let no_route = s.get("/v1/nothing-here").send().await.unwrap();
     assert_eq!(
-        error_code(no_route, StatusCode::NOT_FOUND).await,
+        get_error(
+            &s,
+            "/v1/objects/aura/methods/fibonacci",
+            StatusCode::NOT_FOUND
+        )
+        .await,
+        "not_found"
+    );
+    assert_eq!(
+        get_error(&s, "/v1/nothing-here", StatusCode::NOT_FOUND).await,
         "no_route"
     );
-    let bad_cursor = s.get("/v1/audit?after=yesterday").send().await.unwrap();
     assert_eq!(
-        error_code(bad_cursor, StatusCode::BAD_REQUEST).await,
+        get_error(&s, "/v1/audit?after=yesterday", StatusCode::BAD_REQUEST).await,
         "invalid_parameter"
     );
-    let bad_selector = s
-        .post(
+    assert_eq!(
+        post_error(
+            &s,
             "/v1/objects/aura/messages",
             json!({ "selector": "not a selector!" }),
+            StatusCode::UNPROCESSABLE_ENTITY
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(bad_selector, StatusCode::UNPROCESSABLE_ENTITY).await,
+        .await,
         "invalid"
     );
-    let taken = s
-        .post("/v1/objects", json!({ "name": "aura" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(taken, StatusCode::CONFLICT).await, "conflict");
+    assert_eq!(
+        post_error(
+            &s,
+            "/v1/objects",
+            json!({ "name": "aura" }),
+            StatusCode::CONFLICT
+        )
+        .await,
+        "conflict"
+    );
 
     // A method that raises, and a hand-written method the guard rejects, are 422 with details.
     let define = |source: &str| {
@@ -549,16 +550,14 @@ async fn method_versions_list_and_roll_back() {
         .unwrap();
     assert_eq!(back.status(), StatusCode::OK);
     assert_eq!(call().await, 10);
-    let missing = s
-        .post(
+    assert_eq!(
+        post_error(
+            &s,
             "/v1/objects/calc/methods/scale/rollback",
             json!({ "version": 9 }),
+            StatusCode::NOT_FOUND
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(missing, StatusCode::NOT_FOUND).await,
+        .await,
         "not_found"
     );
 }
@@ -770,6 +769,11 @@ async fn a_public_address_needs_a_token() {
         .is_ok());
     let local = GatewayConfig::default().addr("127.0.0.1:0".parse().unwrap());
     assert!(Gateway::bind(runtime, local).await.is_ok());
+}
+
+/// GETs `path`, expecting an error reply with `status`; returns its code.
+async fn get_error(s: &Server, path: &str, status: StatusCode) -> String {
+    error_code(s.get(path).send().await.unwrap(), status).await
 }
 
 /// POSTs `body`, expecting an error reply with `status`; returns its code.
