@@ -251,28 +251,18 @@ const REFLECT_PREFIXES: &[&str] = &[
     "remind me what we",
 ];
 
-const INVOKE_VERBS: &[&str] = &[
+/// Invoke verbs that command: they may name a method nobody has yet (it is then learned).
+const COMMAND_VERBS: &[&str] = &[
     "calculate ",
     "compute ",
     "run ",
     "call ",
     "invoke ",
     "evaluate ",
-    "what is ",
-    "what's ",
-    "give me ",
-    "get ",
 ];
 
-/// The invoke verbs that may name a method nobody has yet (it is then learned).
-const LEARNABLE_INVOKE_VERBS: &[&str] = &[
-    "calculate ",
-    "compute ",
-    "run ",
-    "call ",
-    "invoke ",
-    "evaluate ",
-];
+/// Invoke verbs that only ask: they call a known method, never teach a new one.
+const QUERY_VERBS: &[&str] = &["what is ", "what's ", "give me ", "get "];
 
 const GENERIC_VERBS: &[&str] = &[
     "calculate",
@@ -390,7 +380,7 @@ pub fn rule_plan(message: &str, context: &PlanContext) -> Option<Plan> {
 fn invoke_rule(m: &str, context: &PlanContext) -> Option<Plan> {
     let mut rest = m;
     let mut verb = None;
-    for v in INVOKE_VERBS {
+    for v in COMMAND_VERBS.iter().chain(QUERY_VERBS) {
         if let Some(r) = rest.strip_prefix(v) {
             rest = r;
             verb = Some(*v);
@@ -400,7 +390,7 @@ fn invoke_rule(m: &str, context: &PlanContext) -> Option<Plan> {
     // Without a known selector only an explicit command names a method to learn:
     // "calculate fibonacci for 10" is a message to send; "what is the weather in Paris"
     // is not.
-    let commands_unknown = verb.is_some_and(|v| LEARNABLE_INVOKE_VERBS.contains(&v));
+    let commands_unknown = verb.is_some_and(|v| COMMAND_VERBS.contains(&v));
     if context.known_selectors.is_empty() && !commands_unknown {
         return None;
     }
