@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 mod format;
 mod names;
+pub mod normalize;
 mod parser;
 mod position;
 mod shape;
