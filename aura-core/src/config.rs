@@ -47,6 +47,37 @@ pub struct Config {
     pub early_exit: bool,
     /// The forge loop (see [`crate::evolution`]).
     pub forge: ForgeSettings,
+    /// Bounds on the runtime's caches and per-key maps.
+    pub cache: CacheLimits,
+}
+
+/// Bounds on what the runtime keeps in memory; each is evicted least recently used first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheLimits {
+    /// Receivers whose resolved delegation chain is kept (`AURA_CACHE_VIEWS`, default
+    /// 16,384). A view holds only references to method tables: about 1 KB each.
+    pub views: usize,
+    /// Objects whose own methods are kept as a shared table (`AURA_CACHE_TABLES`,
+    /// default 16,384).
+    pub tables: usize,
+    /// Bytes of method source, tests and docs those tables may hold together
+    /// (`AURA_CACHE_TABLE_MB`, default 128 MiB).
+    pub table_bytes: usize,
+    /// Per-selector learn locks kept before idle ones are dropped (`AURA_CACHE_LEARN_LOCKS`,
+    /// default 1,024; a lock in use is never dropped).
+    pub learn_locks: usize,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        Self {
+            views: 16 << 10,
+            tables: 16 << 10,
+            table_bytes: 128 << 20,
+            learn_locks: 1 << 10,
+        }
+    }
 }
 
 /// When and how the runtime forges a persona's facet.
@@ -98,6 +129,7 @@ impl Default for Config {
             cascade_mode: aura_cognition::CascadeMode::Full,
             early_exit: true,
             forge: ForgeSettings::default(),
+            cache: CacheLimits::default(),
         }
     }
 }
@@ -187,6 +219,19 @@ impl Config {
         if let Some(p) = get("AURA_FORGE_BASE_MODEL").filter(|p| !p.trim().is_empty()) {
             c.forge.base_model = Some(PathBuf::from(p));
         }
+        let count = |k: &str| num(k).map(|n| n.clamp(1, 1 << 24) as usize);
+        if let Some(n) = count("AURA_CACHE_VIEWS") {
+            c.cache.views = n;
+        }
+        if let Some(n) = count("AURA_CACHE_TABLES") {
+            c.cache.tables = n;
+        }
+        if let Some(mb) = num("AURA_CACHE_TABLE_MB") {
+            c.cache.table_bytes = (mb.clamp(1, 1 << 20) as usize) << 20;
+        }
+        if let Some(n) = count("AURA_CACHE_LEARN_LOCKS") {
+            c.cache.learn_locks = n;
+        }
         c
     }
 }
@@ -217,6 +262,8 @@ mod tests {
             "AURA_FORGE_PERSONA" => Some("Babs".into()),
             "AURA_STAGNATION_WINDOW" => Some("3".into()),
             "AURA_FORGE_ON_STAGNATION" => Some("maybe".into()),
+            "AURA_CACHE_VIEWS" => Some("0".into()),
+            "AURA_CACHE_TABLE_MB" => Some("16".into()),
             _ => None,
         });
         assert!(!c.early_exit);
@@ -229,5 +276,8 @@ mod tests {
         assert_eq!(c.store_path, PathBuf::from("/tmp/x/aura.sqlite"));
         assert_eq!(c.limits.wall, Duration::from_millis(250));
         assert_eq!(c.limits.memory_bytes, Limits::default().memory_bytes);
+        assert_eq!(c.cache.views, 1, "zero would cache nothing");
+        assert_eq!(c.cache.table_bytes, 16 << 20);
+        assert_eq!(c.cache.tables, CacheLimits::default().tables);
     }
 }

@@ -5,69 +5,191 @@
 //! cannot loop), at most [`MAX_DELEGATION_DEPTH`] levels deep. The nearest definition
 //! of a selector wins.
 //!
-//! A [`ChainView`] — every method visible to one object — is computed once and cached.
-//! Every write the runtime makes to an object's methods or parents invalidates the views
-//! of all objects whose chain passes through it, found through a reverse index.
+//! Each object's own methods are read from the store once, into an immutable
+//! [`MethodTable`] shared (`Arc`) by every chain that passes through the object: a
+//! library that teaches `genesis` thousands of methods keeps one copy of them, however
+//! many objects delegate to it. A [`ChainView`] is only the chain's tables, nearest
+//! first; resolving a selector looks it up in each table in turn (chains are short).
+//!
+//! Views and tables are cached, both bounded ([`CacheLimits`]) and evicted least
+//! recently used first. Every write the runtime makes to an object's methods or parents
+//! drops that object's table and the views of every object whose chain passes through
+//! it, found through a reverse index. A load that overlapped such a write is answered
+//! but not cached, so a stale table or view is never kept.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use aura_store::{Method, Object, ObjectId, Selector, Store};
+use hashlink::LinkedHashMap;
+use serde::Serialize;
 
+use crate::config::CacheLimits;
 use crate::{Error, Result};
 
 /// How many delegation levels are searched below the receiver.
 pub const MAX_DELEGATION_DEPTH: usize = 64;
 
+/// What one cached entry costs beyond its strings: hash-map slots, `Arc` counts, list links.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// One object's own methods (their current versions), shared by every chain through it.
+#[derive(Debug)]
+pub struct MethodTable {
+    object: ObjectId,
+    name: String,
+    /// The object's parents when the table was read: a cached table lets a chain be
+    /// walked without reading its objects again. A parent change drops the table.
+    parents: Vec<ObjectId>,
+    methods: HashMap<Selector, Arc<Method>>,
+    bytes: usize,
+}
+
+impl MethodTable {
+    fn new(object: ObjectId, name: String, parents: Vec<ObjectId>, methods: Vec<Method>) -> Self {
+        let mut bytes = std::mem::size_of::<Self>() + name.len() + parents.len() * 16;
+        let methods: HashMap<Selector, Arc<Method>> = methods
+            .into_iter()
+            .map(|m| {
+                bytes += method_bytes(&m);
+                (m.selector.clone(), Arc::new(m))
+            })
+            .collect();
+        Self {
+            object,
+            name,
+            parents,
+            methods,
+            bytes,
+        }
+    }
+
+    /// The object these methods are defined on.
+    pub fn object(&self) -> ObjectId {
+        self.object
+    }
+
+    /// That object's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The method defined here for `selector`, if any.
+    pub fn get(&self, selector: &Selector) -> Option<&Arc<Method>> {
+        self.methods.get(selector)
+    }
+
+    /// Every method defined here, in no particular order.
+    pub fn methods(&self) -> impl Iterator<Item = &Arc<Method>> {
+        self.methods.values()
+    }
+
+    /// How many methods are defined here.
+    pub fn len(&self) -> usize {
+        self.methods.len()
+    }
+
+    /// Whether no method is defined here.
+    pub fn is_empty(&self) -> bool {
+        self.methods.is_empty()
+    }
+
+    /// An estimate of the memory the table holds, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+fn method_bytes(m: &Method) -> usize {
+    std::mem::size_of::<Method>()
+        + ENTRY_OVERHEAD
+        + 2 * m.selector.as_ref().len() // the key and the method's own copy
+        + m.source.len()
+        + m.tests.len()
+        + m.doc.len()
+}
+
+/// The methods visible through one chain: each selector's nearest definition.
+///
+/// It holds the chain's tables, never copies of their methods.
+#[derive(Debug, Clone)]
+pub struct ChainMethods {
+    /// Nearest first; the receiver's own table is the first.
+    tables: Vec<Arc<MethodTable>>,
+    /// How many distinct selectors the tables define together.
+    visible: usize,
+}
+
+impl ChainMethods {
+    fn new(tables: Vec<Arc<MethodTable>>) -> Self {
+        // A selector counts once, at its farthest definition: checking each table against
+        // the ones after it costs nothing for the last (usually the big root's).
+        let visible = tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let farther = &tables[i + 1..];
+                t.methods
+                    .keys()
+                    .filter(|s| !farther.iter().any(|f| f.methods.contains_key(*s)))
+                    .count()
+            })
+            .sum();
+        Self { tables, visible }
+    }
+
+    /// The nearest definition of `selector`.
+    pub fn get(&self, selector: &Selector) -> Option<&Arc<Method>> {
+        self.tables.iter().find_map(|t| t.methods.get(selector))
+    }
+
+    /// Whether any object on the chain defines `selector`.
+    pub fn contains_key(&self, selector: &Selector) -> bool {
+        self.get(selector).is_some()
+    }
+
+    /// Each visible method with the table that defines it, each selector once, in no
+    /// particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&MethodTable, &Arc<Method>)> {
+        self.tables.iter().enumerate().flat_map(move |(i, table)| {
+            let nearer = &self.tables[..i];
+            table
+                .methods
+                .iter()
+                .filter(move |(s, _)| !nearer.iter().any(|n| n.methods.contains_key(*s)))
+                .map(move |(_, m)| (&**table, m))
+        })
+    }
+
+    /// Every visible selector, each once.
+    pub fn keys(&self) -> impl Iterator<Item = &Selector> {
+        self.iter().map(|(_, m)| &m.selector)
+    }
+
+    /// Every visible method (the nearest definition of each selector).
+    pub fn values(&self) -> impl Iterator<Item = &Arc<Method>> {
+        self.iter().map(|(_, m)| m)
+    }
+
+    /// How many selectors are visible.
+    pub fn len(&self) -> usize {
+        self.visible
+    }
+
+    /// Whether nothing is visible.
+    pub fn is_empty(&self) -> bool {
+        self.visible == 0
+    }
+}
+
 /// Everything one object can respond to, resolved along its delegation chain.
 #[derive(Debug, Clone)]
 pub struct ChainView {
-    /// The objects searched, nearest first, with their names.
-    pub chain: Vec<(ObjectId, String)>,
-    /// For each selector, the nearest definition.
-    pub methods: HashMap<Selector, Arc<Method>>,
+    /// The visible methods, through the chain's shared tables.
+    pub methods: ChainMethods,
 }
 
 impl ChainView {
-    /// Builds the view by walking the chain in the store.
-    pub(crate) async fn load(store: &dyn Store, receiver: &Object) -> Result<Self> {
-        let mut chain = Vec::new();
-        let mut methods: HashMap<Selector, Arc<Method>> = HashMap::new();
-        let mut seen = HashSet::new();
-        // Depth-first, parents in order: a stack of (object, depth) with parents pushed reversed.
-        let mut stack = vec![(receiver.clone(), 0usize)];
-        while let Some((object, depth)) = stack.pop() {
-            if !seen.insert(object.id) {
-                continue;
-            }
-            for method in store.list_methods(object.id).await? {
-                methods
-                    .entry(method.selector.clone())
-                    .or_insert_with(|| Arc::new(method));
-            }
-            chain.push((object.id, object.name.clone()));
-            if depth >= MAX_DELEGATION_DEPTH {
-                tracing::warn!(target: "Orchestrator", object = %object.name,
-                    "delegation chain deeper than {MAX_DELEGATION_DEPTH}; not searching further");
-                continue;
-            }
-            for parent in object.parents.iter().rev() {
-                if seen.contains(parent) {
-                    continue;
-                }
-                match store.get_object(*parent).await {
-                    Ok(p) => stack.push((p, depth + 1)),
-                    // A parent deleted under us: skip it rather than fail every send.
-                    Err(aura_store::Error::NotFound { .. }) => {
-                        tracing::warn!(target: "Orchestrator", parent = %parent, "missing parent skipped")
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        Ok(Self { chain, methods })
-    }
-
     /// The nearest definition of `selector`.
     pub fn resolve(&self, selector: &Selector) -> Option<&Arc<Method>> {
         self.methods.get(selector)
@@ -85,76 +207,350 @@ impl ChainView {
             .collect()
     }
 
+    /// The tables searched, nearest (the receiver's own) first.
+    pub fn chain(&self) -> impl Iterator<Item = &MethodTable> {
+        self.methods.tables.iter().map(|t| &**t)
+    }
+
     /// The names searched, nearest first.
     pub fn chain_names(&self) -> Vec<String> {
-        self.chain.iter().map(|(_, n)| n.clone()).collect()
+        self.chain().map(|t| t.name.clone()).collect()
     }
+
+    /// The receiver's own methods.
+    pub fn own(&self) -> Option<&MethodTable> {
+        self.chain().next()
+    }
+
+    /// One page of the selectors the receiver responds to (only its own with `own`), in
+    /// name order, each with the object that defines it.
+    pub fn selectors(&self, own: bool, offset: usize, limit: usize) -> SelectorPage {
+        let mut all: Vec<(&MethodTable, &Arc<Method>)> = if own {
+            self.own()
+                .map(|t| t.methods().map(|m| (t, m)).collect())
+                .unwrap_or_default()
+        } else {
+            self.methods.iter().collect()
+        };
+        let total = all.len();
+        all.sort_unstable_by(|a, b| a.1.selector.cmp(&b.1.selector));
+        let selectors: Vec<SelectorEntry> = all
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(table, m)| SelectorEntry {
+                selector: m.selector.to_string(),
+                defined_on: table.name.clone(),
+                defined_on_id: table.object,
+                version: m.version,
+            })
+            .collect();
+        let end = offset.saturating_add(selectors.len());
+        SelectorPage {
+            next_offset: (end < total).then_some(end),
+            selectors,
+            total,
+        }
+    }
+}
+
+/// One selector an object responds to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SelectorEntry {
+    /// The selector.
+    pub selector: String,
+    /// The name of the nearest object on the chain that defines it.
+    pub defined_on: String,
+    /// That object's id.
+    pub defined_on_id: ObjectId,
+    /// The current version of that definition.
+    pub version: u32,
+}
+
+/// A page of [`SelectorEntry`]s, in selector order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SelectorPage {
+    /// This page.
+    pub selectors: Vec<SelectorEntry>,
+    /// How many selectors there are in all.
+    pub total: usize,
+    /// Where the next page starts; `None` on the last.
+    pub next_offset: Option<usize>,
+}
+
+/// What the resolution cache holds and has done, for `/v1/health`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Receivers with a cached view.
+    pub views: usize,
+    /// The most views kept.
+    pub max_views: usize,
+    /// Objects with a cached method table.
+    pub tables: usize,
+    /// The most tables kept.
+    pub max_tables: usize,
+    /// The estimated bytes those tables hold.
+    pub table_bytes: usize,
+    /// The most table bytes kept (one table larger than this is still kept alone).
+    pub max_table_bytes: usize,
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that read the store.
+    pub misses: u64,
+    /// Views and tables dropped to stay within the bounds.
+    pub evictions: u64,
 }
 
 #[derive(Default)]
 struct CacheState {
-    views: HashMap<ObjectId, Arc<ChainView>>,
+    /// Least recently used first.
+    views: LinkedHashMap<ObjectId, Arc<ChainView>>,
+    /// Least recently used first.
+    tables: LinkedHashMap<ObjectId, Arc<MethodTable>>,
+    table_bytes: usize,
     /// For each object, the receivers whose cached view passes through it.
     dependents: HashMap<ObjectId, HashSet<ObjectId>>,
+    /// Counts invalidations: a load that saw another number overlapped a write.
+    epoch: u64,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
 }
 
-/// Caches [`ChainView`]s per receiver, invalidated through a reverse index.
-#[derive(Default)]
-pub(crate) struct ResolutionCache {
-    state: RwLock<CacheState>,
-}
-
-impl std::fmt::Debug for ResolutionCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResolutionCache")
-            .field("views", &self.len())
-            .finish()
-    }
-}
-
-impl ResolutionCache {
-    pub(crate) fn get(&self, receiver: ObjectId) -> Option<Arc<ChainView>> {
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        state.views.get(&receiver).cloned()
-    }
-
-    pub(crate) fn insert(&self, receiver: ObjectId, view: Arc<ChainView>) {
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        for (id, _) in &view.chain {
-            state.dependents.entry(*id).or_default().insert(receiver);
-        }
-        state.views.insert(receiver, view);
-    }
-
-    /// Drops every view whose chain passes through `changed`.
-    pub(crate) fn invalidate(&self, changed: ObjectId) {
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let Some(receivers) = state.dependents.remove(&changed) else {
+impl CacheState {
+    fn remove_view(&mut self, receiver: ObjectId) {
+        let Some(view) = self.views.remove(&receiver) else {
             return;
         };
-        for receiver in receivers {
-            if let Some(view) = state.views.remove(&receiver) {
-                for (id, _) in &view.chain {
-                    if let Some(set) = state.dependents.get_mut(id) {
-                        set.remove(&receiver);
-                        if set.is_empty() {
-                            state.dependents.remove(id);
-                        }
-                    }
+        for table in view.chain() {
+            if let Some(set) = self.dependents.get_mut(&table.object) {
+                set.remove(&receiver);
+                if set.is_empty() {
+                    self.dependents.remove(&table.object);
                 }
             }
         }
     }
 
-    /// Drops everything.
-    pub(crate) fn clear(&self) {
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        *state = CacheState::default();
+    /// Drops `id`'s table and every view through it.
+    fn remove_table(&mut self, id: ObjectId) {
+        if let Some(table) = self.tables.remove(&id) {
+            self.table_bytes = self.table_bytes.saturating_sub(table.bytes);
+        }
+        for receiver in self.dependents.remove(&id).unwrap_or_default() {
+            self.remove_view(receiver);
+        }
+    }
+}
+
+/// Caches method tables per object and [`ChainView`]s per receiver, both bounded.
+pub(crate) struct ResolutionCache {
+    limits: CacheLimits,
+    state: Mutex<CacheState>,
+}
+
+impl Default for ResolutionCache {
+    fn default() -> Self {
+        Self::new(CacheLimits::default())
+    }
+}
+
+impl std::fmt::Debug for ResolutionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolutionCache")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl ResolutionCache {
+    pub(crate) fn new(limits: CacheLimits) -> Self {
+        Self {
+            limits,
+            state: Mutex::default(),
+        }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        state.views.len()
+    fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached view of `receiver`, marking it and its tables as recently used.
+    pub(crate) fn get(&self, receiver: ObjectId) -> Option<Arc<ChainView>> {
+        let mut state = self.state();
+        let Some(view) = state.views.to_back(&receiver).map(|v| v.clone()) else {
+            state.misses += 1;
+            return None;
+        };
+        state.hits += 1;
+        for table in view.chain() {
+            state.tables.to_back(&table.object);
+        }
+        Some(view)
+    }
+
+    /// Builds `receiver`'s view, reading from the store only the tables not cached, and
+    /// caches it unless a write overlapped the load.
+    pub(crate) async fn load(
+        &self,
+        store: &dyn Store,
+        receiver: &Object,
+    ) -> Result<Arc<ChainView>> {
+        let epoch = self.state().epoch;
+        let mut tables = Vec::new();
+        let mut seen = HashSet::new();
+        // Depth-first, parents in order: a stack of (object, depth) with parents pushed
+        // reversed. The receiver's parents are the ones just read, not a cached table's.
+        let mut stack = vec![(receiver.id, Some(receiver), 0usize)];
+        while let Some((id, object, depth)) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let table = match self.table(id) {
+                Some(t) => t,
+                None => {
+                    let (name, parents) = match object {
+                        Some(o) => (o.name.clone(), o.parents.clone()),
+                        None => match store.get_object(id).await {
+                            Ok(o) => (o.name, o.parents),
+                            // A parent deleted under us: skip it rather than fail every send.
+                            Err(aura_store::Error::NotFound { .. }) => {
+                                tracing::warn!(target: "Orchestrator", parent = %id, "missing parent skipped");
+                                continue;
+                            }
+                            Err(e) => return Err(e.into()),
+                        },
+                    };
+                    let methods = store.list_methods(id).await?;
+                    self.insert_table(MethodTable::new(id, name, parents, methods), epoch)
+                }
+            };
+            let parents = match object {
+                Some(o) => &o.parents,
+                None => &table.parents,
+            };
+            if depth >= MAX_DELEGATION_DEPTH {
+                tracing::warn!(target: "Orchestrator", object = %table.name,
+                    "delegation chain deeper than {MAX_DELEGATION_DEPTH}; not searching further");
+            } else {
+                for parent in parents.iter().rev() {
+                    if !seen.contains(parent) {
+                        stack.push((*parent, None, depth + 1));
+                    }
+                }
+            }
+            tables.push(table);
+        }
+        let view = Arc::new(ChainView {
+            methods: ChainMethods::new(tables),
+        });
+        self.insert_view(receiver.id, view.clone(), epoch);
+        Ok(view)
+    }
+
+    fn table(&self, id: ObjectId) -> Option<Arc<MethodTable>> {
+        self.state().tables.to_back(&id).map(|t| t.clone())
+    }
+
+    /// Caches `table` unless a write overlapped its load, and returns the table to use:
+    /// the one already cached when a concurrent load got there first, so both share it.
+    fn insert_table(&self, table: MethodTable, epoch: u64) -> Arc<MethodTable> {
+        let mut state = self.state();
+        if let Some(cached) = state.tables.to_back(&table.object) {
+            return cached.clone();
+        }
+        let table = Arc::new(table);
+        if state.epoch != epoch {
+            return table;
+        }
+        state.table_bytes += table.bytes;
+        let id = table.object;
+        state.tables.insert(id, table.clone());
+        // Least recently used first, never the table just read: one table larger than
+        // the budget is still better kept than read again for every chain through it.
+        while state.tables.len() > self.limits.tables.max(1)
+            || (state.table_bytes > self.limits.table_bytes && state.tables.len() > 1)
+        {
+            let Some((&oldest, _)) = state.tables.front() else {
+                break;
+            };
+            if oldest == id {
+                break;
+            }
+            state.remove_table(oldest);
+            state.evictions += 1;
+        }
+        table
+    }
+
+    fn insert_view(&self, receiver: ObjectId, view: Arc<ChainView>, epoch: u64) {
+        let mut state = self.state();
+        // Every table of a cached view is cached too, so evicting a table can drop the
+        // views that hold it and the byte bound is real.
+        let tables_cached = view.methods.tables.iter().all(|t| {
+            state
+                .tables
+                .get(&t.object)
+                .is_some_and(|c| Arc::ptr_eq(c, t))
+        });
+        if state.epoch != epoch || !tables_cached {
+            return;
+        }
+        state.remove_view(receiver);
+        for table in view.chain() {
+            state
+                .dependents
+                .entry(table.object)
+                .or_default()
+                .insert(receiver);
+        }
+        state.views.insert(receiver, view);
+        while state.views.len() > self.limits.views.max(1) {
+            let Some((&oldest, _)) = state.views.front() else {
+                break;
+            };
+            state.remove_view(oldest);
+            state.evictions += 1;
+        }
+    }
+
+    /// Drops `changed`'s table and every view whose chain passes through it.
+    pub(crate) fn invalidate(&self, changed: ObjectId) {
+        let mut state = self.state();
+        state.epoch += 1;
+        state.remove_table(changed);
+    }
+
+    /// Drops everything.
+    pub(crate) fn clear(&self) {
+        let mut state = self.state();
+        let epoch = state.epoch + 1;
+        let (hits, misses, evictions) = (state.hits, state.misses, state.evictions);
+        *state = CacheState {
+            epoch,
+            hits,
+            misses,
+            evictions,
+            ..CacheState::default()
+        };
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        let state = self.state();
+        CacheStats {
+            views: state.views.len(),
+            max_views: self.limits.views,
+            tables: state.tables.len(),
+            max_tables: self.limits.tables,
+            table_bytes: state.table_bytes,
+            max_table_bytes: self.limits.table_bytes,
+            hits: state.hits,
+            misses: state.misses,
+            evictions: state.evictions,
+        }
     }
 }
 

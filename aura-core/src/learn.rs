@@ -96,17 +96,35 @@ impl Grounding for StoreGrounding {
 
 /// Serialises learns of the same selector on the same object within one runtime, so
 /// two concurrent misses produce one method: the second finds it and reuses it.
-#[derive(Default)]
 pub(crate) struct LearnLocks {
     locks: std::sync::Mutex<HashMap<LearnKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Idle locks are dropped once the map holds this many.
+    max: usize,
 }
 
 type LearnKey = (aura_store::ObjectId, Selector);
 
 impl LearnLocks {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            locks: std::sync::Mutex::default(),
+            max: max.max(1),
+        }
+    }
+
     fn lock_for(&self, key: LearnKey) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.max {
+            // A lock only the map holds has nobody waiting on it: a later learner of that
+            // selector simply makes a new one.
+            map.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
         map.entry(key).or_default().clone()
+    }
+
+    /// How many locks are kept.
+    pub(crate) fn len(&self) -> usize {
+        self.locks.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 

@@ -8,6 +8,7 @@
 //! Every object delegates to a genesis root by default; a selector is resolved along
 //! the delegation chain (depth-first, parents in order, cycle-safe, bounded), and the
 //! resolution is cached per receiver until a method or parent on its chain changes.
+//! Each object's own methods are held once, in a table every chain through it shares.
 
 mod config;
 mod conversation;
@@ -21,9 +22,12 @@ mod learn;
 pub mod publish;
 mod runtime;
 
-pub use config::{Config, ForgeSettings, SandboxBackend};
+pub use config::{CacheLimits, Config, ForgeSettings, SandboxBackend};
 pub use conversation::Reply;
-pub use dispatch::{ChainView, MAX_DELEGATION_DEPTH};
+pub use dispatch::{
+    CacheStats, ChainMethods, ChainView, MethodTable, SelectorEntry, SelectorPage,
+    MAX_DELEGATION_DEPTH,
+};
 pub use error::{Error, Result};
 pub use evolution::{ForgeReport, ForgeRequest, ForgeTrigger};
 pub use learn::{AttemptFailure, LearnRequest, Learned, StoreGrounding};

@@ -16,7 +16,7 @@ use aura_store::{
 use serde_json::{Map, Value};
 
 use crate::config::SandboxBackend;
-use crate::dispatch::{parse_selector, ChainView, ResolutionCache};
+use crate::dispatch::{parse_selector, CacheStats, ChainView, ResolutionCache};
 use crate::evolution::{cascade_models, default_facet_model, FacetModelLoader, ForgeLoop};
 use crate::learn::{LearnLocks, LearnRequest, StoreGrounding};
 use crate::{Config, Error, Result};
@@ -171,11 +171,11 @@ impl RuntimeBuilder {
                 cascade: RwLock::new(cascade),
                 recipe,
                 context,
-                learn_locks: LearnLocks::default(),
+                learn_locks: LearnLocks::new(config.cache.learn_locks),
                 forge,
                 guard: self.guard.unwrap_or_default(),
                 root: root.id,
-                cache: ResolutionCache::default(),
+                cache: ResolutionCache::new(config.cache.clone()),
                 config,
             }),
         })
@@ -374,6 +374,11 @@ impl Runtime {
         &self.inner.learn_locks
     }
 
+    /// How many per-selector learn locks are kept (bounded by `AURA_CACHE_LEARN_LOCKS`).
+    pub fn learn_lock_count(&self) -> usize {
+        self.inner.learn_locks.len()
+    }
+
     /// The forge, when one is configured.
     pub fn forge(&self) -> Option<&DynForge> {
         self.inner.forge.as_ref()
@@ -554,9 +559,15 @@ impl Runtime {
     }
 
     async fn load_view(&self, object: &Object) -> Result<Arc<ChainView>> {
-        let view = Arc::new(ChainView::load(self.inner.store.as_ref(), object).await?);
-        self.inner.cache.insert(object.id, view.clone());
-        Ok(view)
+        self.inner
+            .cache
+            .load(self.inner.store.as_ref(), object)
+            .await
+    }
+
+    /// What the resolution cache holds against its bounds, and its hits and misses.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
     }
 
     /// The method `id` would run for `selector`, if any.

@@ -41,9 +41,13 @@ fn recording_sandbox(
 }
 
 async fn runtime_with(sandbox: MockSandbox) -> Runtime {
+    runtime_configured(sandbox, Config::default()).await
+}
+
+async fn runtime_configured(sandbox: MockSandbox, config: Config) -> Runtime {
     let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
     Runtime::builder()
-        .config(Config::default())
+        .config(config)
         .store(store)
         .without_model()
         .sandbox(Arc::new(sandbox))
@@ -182,6 +186,173 @@ async fn the_cache_follows_method_writes_rollbacks_and_parent_changes() {
     // Re-parenting the leaf straight onto genesis drops the whole chain.
     rt.set_parents(leaf, vec![rt.root()]).await.unwrap();
     assert!(rt.resolve(leaf, "area").await.unwrap().is_none());
+}
+
+fn method_source(selector: &str, value: &str) -> String {
+    format!("def {selector}(self):\n    return {value:?}\n")
+}
+
+#[tokio::test]
+async fn multi_parent_chains_share_one_table_per_object() {
+    let (sb, _) = recording_sandbox(|_| outcome(Value::Null));
+    let rt = runtime_with(sb).await;
+    for i in 0..50 {
+        let s = format!("g{i}");
+        rt.define_method(rt.root(), &s, method_source(&s, "genesis"), "")
+            .await
+            .unwrap();
+    }
+    // a → [b, c] and x → [c, b]: the same ancestors, searched in opposite orders.
+    let b = rt.create_object(NewObject::named("b")).await.unwrap();
+    let c = rt.create_object(NewObject::named("c")).await.unwrap();
+    let a = rt
+        .create_object(NewObject::named("a").with_parents([b.id, c.id]))
+        .await
+        .unwrap();
+    let x = rt
+        .create_object(NewObject::named("x").with_parents([c.id, b.id]))
+        .await
+        .unwrap();
+    rt.define_method(b.id, "greet", method_source("greet", "b"), "b")
+        .await
+        .unwrap();
+    rt.define_method(c.id, "greet", method_source("greet", "c"), "c")
+        .await
+        .unwrap();
+    rt.define_method(c.id, "g0", method_source("g0", "c"), "c overrides genesis")
+        .await
+        .unwrap();
+
+    let va = rt.chain_view(a.id).await.unwrap();
+    let vx = rt.chain_view(x.id).await.unwrap();
+    assert_eq!(va.chain_names(), vec!["a", "b", "genesis", "c"]);
+    assert_eq!(vx.chain_names(), vec!["x", "c", "genesis", "b"]);
+    assert_eq!(va.resolve(&"greet".parse().unwrap()).unwrap().doc, "b");
+    assert_eq!(vx.resolve(&"greet".parse().unwrap()).unwrap().doc, "c");
+    // Depth-first: for a, genesis (through b) comes before c, so genesis's g0 wins.
+    assert_eq!(
+        va.resolve(&"g0".parse().unwrap()).unwrap().object_id,
+        rt.root()
+    );
+    assert_eq!(vx.resolve(&"g0".parse().unwrap()).unwrap().object_id, c.id);
+    // Each selector counts once, whoever defines it.
+    assert_eq!(va.methods.len(), 51);
+    assert_eq!(va.methods.keys().count(), 51);
+    assert_eq!(vx.methods.values().count(), 51);
+    assert_eq!(va.own().map(|t| t.len()), Some(0));
+
+    // Both views hold the very same tables, and the same methods: nothing is copied.
+    let table = |v: &aura_core::ChainView, name: &str| {
+        v.chain().find(|t| t.name() == name).unwrap() as *const aura_core::MethodTable
+    };
+    for name in ["genesis", "b", "c"] {
+        assert!(std::ptr::eq(table(&va, name), table(&vx, name)), "{name}");
+    }
+    let g1 = |v: &aura_core::ChainView| v.resolve(&"g1".parse().unwrap()).unwrap().clone();
+    assert!(Arc::ptr_eq(&g1(&va), &g1(&vx)));
+    let stats = rt.cache_stats();
+    assert_eq!((stats.views, stats.tables), (2, 5), "{stats:?}");
+
+    // A write to one shared ancestor is seen through both chains.
+    rt.define_method(c.id, "greet", method_source("greet", "c2"), "c2")
+        .await
+        .unwrap();
+    assert_eq!(rt.resolve(a.id, "greet").await.unwrap().unwrap().doc, "b");
+    assert_eq!(rt.resolve(x.id, "greet").await.unwrap().unwrap().doc, "c2");
+    rt.set_parents(a.id, vec![c.id]).await.unwrap();
+    assert_eq!(rt.resolve(a.id, "greet").await.unwrap().unwrap().doc, "c2");
+    assert_eq!(
+        rt.chain_view(a.id).await.unwrap().chain_names(),
+        vec!["a", "c", "genesis"]
+    );
+}
+
+#[tokio::test]
+async fn a_redefinition_is_seen_through_a_cached_view() {
+    let (sb, seen) = recording_sandbox(|_| outcome(json!("ok")));
+    let rt = runtime_with(sb).await;
+    let leaf = rt.create_object(NewObject::named("leaf")).await.unwrap();
+    rt.define_method(rt.root(), "area", method_source("area", "v1"), "v1")
+        .await
+        .unwrap();
+    rt.define_method(rt.root(), "helper", method_source("helper", "h1"), "")
+        .await
+        .unwrap();
+    rt.send(leaf.id, "area", vec![]).await.unwrap();
+    let before = rt.chain_view(leaf.id).await.unwrap();
+    let hits = rt.cache_stats().hits;
+    assert!(Arc::ptr_eq(&before, &rt.chain_view(leaf.id).await.unwrap()));
+    assert!(
+        rt.cache_stats().hits > hits,
+        "the second read is a cache hit"
+    );
+
+    // Redefining on the root, and on a helper, reaches the leaf's next call at once.
+    rt.define_method(rt.root(), "area", method_source("area", "v2"), "v2")
+        .await
+        .unwrap();
+    rt.define_method(rt.root(), "helper", method_source("helper", "h2"), "")
+        .await
+        .unwrap();
+    rt.send(leaf.id, "area", vec![]).await.unwrap();
+    let calls = seen.lock().unwrap().clone();
+    let last = calls.last().unwrap();
+    assert!(last.method.source.contains("v2"), "{}", last.method.source);
+    assert!(last.helpers.iter().any(|h| h.source.contains("h2")));
+    // A view already handed out stays a consistent snapshot of what it saw.
+    assert_eq!(before.resolve(&"area".parse().unwrap()).unwrap().doc, "v1");
+    assert_eq!(
+        rt.resolve(leaf.id, "area").await.unwrap().unwrap().doc,
+        "v2"
+    );
+}
+
+#[tokio::test]
+async fn the_caches_stay_within_their_bounds_and_resolve_the_same() {
+    let (sb, _) = recording_sandbox(|_| outcome(Value::Null));
+    let mut config = Config::default();
+    config.cache.views = 4;
+    config.cache.tables = 6;
+    let rt = runtime_configured(sb, config).await;
+    rt.define_method(rt.root(), "area", method_source("area", "root"), "root")
+        .await
+        .unwrap();
+    let mut objects = Vec::new();
+    for i in 0..20 {
+        let o = rt
+            .create_object(NewObject::named(format!("o{i}")))
+            .await
+            .unwrap();
+        if i % 5 == 0 {
+            rt.define_method(o.id, "area", method_source("area", "own"), "own")
+                .await
+                .unwrap();
+        }
+        objects.push(o);
+    }
+    for _ in 0..2 {
+        for (i, o) in objects.iter().enumerate() {
+            let m = rt.resolve(o.id, "area").await.unwrap().unwrap();
+            assert_eq!(m.doc, if i % 5 == 0 { "own" } else { "root" });
+            let stats = rt.cache_stats();
+            assert!(stats.views <= 4 && stats.tables <= 6, "{stats:?}");
+        }
+    }
+    assert!(rt.cache_stats().evictions > 0);
+
+    // A byte budget smaller than the root's table keeps that one table alone.
+    let (sb, _) = recording_sandbox(|_| outcome(Value::Null));
+    let mut config = Config::default();
+    config.cache.table_bytes = 1;
+    let rt = runtime_configured(sb, config).await;
+    rt.define_method(rt.root(), "area", method_source("area", "root"), "root")
+        .await
+        .unwrap();
+    let o = rt.create_object(NewObject::named("o")).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(rt.resolve(o.id, "area").await.unwrap().unwrap().doc, "root");
+        assert!(rt.cache_stats().tables <= 1);
+    }
 }
 
 #[tokio::test]
