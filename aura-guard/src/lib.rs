@@ -25,11 +25,14 @@
 //! The guard is the first of three layers (DESIGN.md §5); the jail must hold even
 //! when the guard is wrong. The rules are documented on [`Rule`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use api::{module_api_json, module_api_python};
+
+mod api;
 mod format;
 mod names;
 pub mod normalize;
@@ -71,9 +74,15 @@ pub enum Rule {
     /// `frame-attribute`: frame, code, generator and traceback attributes without
     /// dunders (`gi_frame`, `f_globals`, `tb_frame`, `co_code`, `types.CodeType`, …).
     FrameAttribute,
-    /// `module-attribute`: an attribute that is a dangerous module re-exported by an
-    /// allowed one (`typing.sys`, `dataclasses.inspect`, `x.os`).
+    /// `module-attribute`: an attribute named like a dangerous module on an object
+    /// that is not a module the guard knows (`x.os`, `obj.sys`); an imported module
+    /// used as a value (`m = typing`) or a variable rebinding an imported module's name.
     ModuleAttribute,
+    /// `module-api`: an attribute of an allowed module, an imported name or a submodule
+    /// that is not on that module's API allowlist (`enum.bltns`, `typing.types`,
+    /// `from json import decoder`), or one excluded from it with a reason
+    /// (`typing.get_type_hints`, `dataclasses.make_dataclass`).
+    ModuleApi,
     /// `dynamic-attribute`: attribute access built from strings: `getattr` &
     /// co. with a non-literal or private name, or not called directly;
     /// `operator.attrgetter` / `methodcaller`.
@@ -94,7 +103,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in declaration order.
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 17] = [
         Rule::Syntax,
         Rule::Limit,
         Rule::NodeDenied,
@@ -106,6 +115,7 @@ impl Rule {
         Rule::PrivateAttribute,
         Rule::FrameAttribute,
         Rule::ModuleAttribute,
+        Rule::ModuleApi,
         Rule::DynamicAttribute,
         Rule::FormatAttribute,
         Rule::Shadowing,
@@ -127,6 +137,7 @@ impl Rule {
             Rule::PrivateAttribute => "private-attribute",
             Rule::FrameAttribute => "frame-attribute",
             Rule::ModuleAttribute => "module-attribute",
+            Rule::ModuleApi => "module-api",
             Rule::DynamicAttribute => "dynamic-attribute",
             Rule::FormatAttribute => "format-attribute",
             Rule::Shadowing => "shadowing",
@@ -217,27 +228,40 @@ pub enum Shape {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Policy {
-    allowed_modules: BTreeSet<String>,
+    /// Allowed modules by dotted name (a submodule is listed on its own), each with
+    /// the attributes a method may use; `None` allows every public attribute (a
+    /// module the host vouches for, see [`Policy::allow_module`]).
+    modules: BTreeMap<String, Option<BTreeSet<String>>>,
     max_source_bytes: usize,
     max_depth: usize,
     max_violations: usize,
 }
 
 impl Default for Policy {
-    /// Allows the pure-computation modules listed in the README (`math`, `re`,
-    /// `json`, `collections`, …), sources up to 256 KiB, nesting up to 200 levels
-    /// and reports up to 100 violations.
+    /// Allows the pure-computation modules of `data/module_api.json` (`math`, `re`,
+    /// `json`, `collections`, …), each limited to its API allowlist; sources up to
+    /// 256 KiB, nesting up to 200 levels, and reports up to 100 violations.
     fn default() -> Self {
         Policy {
-            allowed_modules: names::DEFAULT_ALLOWED_MODULES
+            modules: api::DATA
+                .modules
                 .iter()
-                .map(|m| (*m).to_owned())
+                .map(|(m, names)| (m.clone(), Some(names.clone())))
                 .collect(),
             max_source_bytes: 256 * 1024,
             max_depth: 200,
             max_violations: 100,
         }
     }
+}
+
+/// What a policy allows of one module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleAccess<'a> {
+    /// Only these attributes (and the submodules the policy lists).
+    Api(&'a BTreeSet<String>),
+    /// Every public attribute and public submodule.
+    Public,
 }
 
 impl Policy {
@@ -249,20 +273,52 @@ impl Policy {
     /// The default limits with no module allowed.
     pub fn without_modules() -> Self {
         Policy {
-            allowed_modules: BTreeSet::new(),
+            modules: BTreeMap::new(),
             ..Policy::default()
         }
     }
 
-    /// Allows importing `module` (a top-level name; its public submodules follow).
+    /// Allows importing `module`. A module of the shipped allowlist gets its API
+    /// allowlist (and its listed submodules); any other module is vouched for by the
+    /// host: every public attribute and public submodule is allowed, which the
+    /// reachability audit has not checked. Prefer [`Policy::allow_module_api`].
     pub fn allow_module(mut self, module: impl Into<String>) -> Self {
-        self.allowed_modules.insert(module.into());
+        let module = module.into();
+        let prefix = format!("{module}.");
+        let known: Vec<(String, BTreeSet<String>)> = api::DATA
+            .modules
+            .iter()
+            .filter(|(m, _)| **m == module || m.starts_with(&prefix))
+            .map(|(m, names)| (m.clone(), names.clone()))
+            .collect();
+        if known.is_empty() {
+            self.modules.insert(module, None);
+        } else {
+            for (m, names) in known {
+                self.modules.insert(m, Some(names));
+            }
+        }
         self
     }
 
-    /// Denies importing `module`.
+    /// Allows importing `module` (a dotted name) with exactly these attributes.
+    pub fn allow_module_api<I, S>(mut self, module: impl Into<String>, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.modules.insert(
+            module.into(),
+            Some(names.into_iter().map(Into::into).collect()),
+        );
+        self
+    }
+
+    /// Denies importing `module` and its submodules.
     pub fn deny_module(mut self, module: &str) -> Self {
-        self.allowed_modules.remove(module);
+        let prefix = format!("{module}.");
+        self.modules
+            .retain(|m, _| m != module && !m.starts_with(&prefix));
         self
     }
 
@@ -284,14 +340,35 @@ impl Policy {
         self
     }
 
-    /// Whether `module` (a top-level name) may be imported.
-    pub fn is_module_allowed(&self, module: &str) -> bool {
-        self.allowed_modules.contains(module)
+    /// What the policy allows of `module` (a dotted name), or `None` when it may not
+    /// be imported.
+    pub fn module_access(&self, module: &str) -> Option<ModuleAccess<'_>> {
+        if let Some(entry) = self.modules.get(module) {
+            return Some(match entry {
+                Some(names) => ModuleAccess::Api(names),
+                None => ModuleAccess::Public,
+            });
+        }
+        // A public submodule of a module the host vouches for.
+        let mut end = module.len();
+        while let Some(dot) = module[..end].rfind('.') {
+            end = dot;
+            if let Some(entry) = self.modules.get(&module[..end]) {
+                let public = module[end + 1..].split('.').all(|s| !s.starts_with('_'));
+                return (entry.is_none() && public).then_some(ModuleAccess::Public);
+            }
+        }
+        None
     }
 
-    /// The allowed modules, sorted.
+    /// Whether `module` (a dotted name) may be imported.
+    pub fn is_module_allowed(&self, module: &str) -> bool {
+        self.module_access(module).is_some()
+    }
+
+    /// The allowed modules (dotted names), sorted.
     pub fn allowed_modules(&self) -> impl Iterator<Item = &str> {
-        self.allowed_modules.iter().map(String::as_str)
+        self.modules.keys().map(String::as_str)
     }
 
     /// The largest source accepted, in bytes.
@@ -326,7 +403,7 @@ impl Default for Guard {
 impl Guard {
     /// A guard enforcing `policy`.
     pub fn new(policy: Policy) -> Self {
-        let allowed_list = if policy.allowed_modules.is_empty() {
+        let allowed_list = if policy.modules.is_empty() {
             "none".to_owned()
         } else {
             policy.allowed_modules().collect::<Vec<_>>().join(", ")

@@ -1,40 +1,6 @@
 //! The name lists the rules consult. Every list is matched against NFKC-normalised
-//! identifiers.
-
-/// Modules a default [`crate::Policy`] allows (top-level names; their public
-/// submodules are allowed too).
-///
-/// All are pure computation. Modules that reach a public attribute holding a
-/// dangerous module (`typing.sys`, `dataclasses.inspect`, `copy.types`) are still
-/// safe to allow because those attribute names are rejected by the
-/// `module-attribute` and `frame-attribute` rules, and private ones (`random._os`)
-/// by `private-attribute`.
-pub(crate) const DEFAULT_ALLOWED_MODULES: &[&str] = &[
-    "math",
-    "cmath",
-    "statistics",
-    "itertools",
-    "functools",
-    "collections",
-    "heapq",
-    "bisect",
-    "re",
-    "json",
-    "datetime",
-    "decimal",
-    "fractions",
-    "random",
-    "string",
-    "textwrap",
-    "unicodedata",
-    "hashlib",
-    "base64",
-    "dataclasses",
-    "enum",
-    "typing",
-    "copy",
-    "operator",
-];
+//! identifiers. The lists the sandbox's runtime layer enforces too (module APIs,
+//! builtins, frame attributes) live in `data/module_api.json` (`crate::api`).
 
 /// Modules that are denied with a specific reason, even though the allowlist
 /// already denies them, so the model learns why.
@@ -119,59 +85,9 @@ pub(crate) fn is_formatter_name(name: &str) -> bool {
     matches!(name, "Formatter" | "vformat" | "get_field")
 }
 
-/// Frame, code, generator, coroutine and traceback attributes (they have no
-/// dunders, so the private-attribute rule would not catch them), and the `types`
-/// constructors that build functions from code objects.
-pub(crate) fn is_frame_attribute(name: &str) -> bool {
-    name.starts_with("co_")
-        || matches!(
-            name,
-            "f_back"
-                | "f_builtins"
-                | "f_code"
-                | "f_globals"
-                | "f_lasti"
-                | "f_lineno"
-                | "f_locals"
-                | "f_trace"
-                | "f_trace_lines"
-                | "f_trace_opcodes"
-                | "f_generator"
-                | "gi_code"
-                | "gi_frame"
-                | "gi_running"
-                | "gi_yieldfrom"
-                | "gi_suspended"
-                | "cr_await"
-                | "cr_code"
-                | "cr_frame"
-                | "cr_origin"
-                | "cr_running"
-                | "cr_suspended"
-                | "ag_await"
-                | "ag_code"
-                | "ag_frame"
-                | "ag_running"
-                | "ag_suspended"
-                | "tb_frame"
-                | "tb_lasti"
-                | "tb_lineno"
-                | "tb_next"
-                | "func_globals"
-                | "func_code"
-                | "func_closure"
-                | "cell_contents"
-                | "CodeType"
-                | "FunctionType"
-                | "LambdaType"
-                | "FrameType"
-                | "TracebackType"
-                | "CellType"
-        )
-}
-
-/// Attribute names that are dangerous modules re-exported by allowed ones
-/// (`typing.sys`, `dataclasses.inspect`, `re.enum.sys`).
+/// Attribute names that are dangerous modules, rejected on objects that are not a
+/// module the guard knows (`x.os`, `obj.sys`). Attributes of known modules are
+/// checked against their API allowlist instead (`crate::api`).
 pub(crate) fn is_module_attribute(name: &str) -> bool {
     matches!(
         name,

@@ -8,7 +8,9 @@ use std::borrow::Cow;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::parser::{self, ast, Ranged};
-use crate::{format, names, position, shape, Guard, Rule, Shape, Verdict, Violation};
+use crate::{
+    api, format, names, position, shape, Guard, ModuleAccess, Rule, Shape, Verdict, Violation,
+};
 
 /// A violation before its offset is turned into a line and column.
 pub(crate) struct Pending {
@@ -46,6 +48,7 @@ pub(crate) fn audit(guard: &Guard, source: &str, shape: &Shape) -> Verdict {
     let parsed = parser::parse_module(source, 5);
     let mut auditor = Auditor::new(guard);
     if parsed.errors.is_empty() {
+        auditor.collect_bindings(&parsed.module.body);
         auditor.suite(&parsed.module.body);
         if !auditor.too_deep {
             shape::check(&mut auditor, &parsed.module.body, shape);
@@ -167,6 +170,14 @@ pub(crate) struct Auditor<'a> {
     in_class_body: bool,
     /// Report everything at this offset (a string annotation's contents).
     offset_override: Option<usize>,
+    /// Names bound by imports anywhere in the source, with the module each names
+    /// (`re` -> `re`, `abc` -> `collections.abc`). Rebinding them otherwise is
+    /// rejected, so a name here always refers to its module.
+    modules: Vec<(String, String)>,
+    /// Names bound by `except ... as name`.
+    exception_names: Vec<String>,
+    /// Binding the names of an import statement.
+    in_import: bool,
 }
 
 impl<'a> Auditor<'a> {
@@ -181,7 +192,168 @@ impl<'a> Auditor<'a> {
             in_annotation: false,
             in_class_body: false,
             offset_override: None,
+            modules: Vec::new(),
+            exception_names: Vec::new(),
+            in_import: false,
         }
+    }
+
+    /// Finds every name bound by an import of an allowed module, and by `except ...
+    /// as name`, before the walk: a function may use a module imported below it.
+    /// Iterative, so that very deep statement nesting cannot overflow the stack (the
+    /// walk then rejects it with `limit`).
+    fn collect_bindings(&mut self, body: &[ast::Stmt]) {
+        let mut pending: Vec<&[ast::Stmt]> = vec![body];
+        while let Some(stmts) = pending.pop() {
+            for stmt in stmts {
+                match stmt {
+                    ast::Stmt::Import(import) => {
+                        for alias in &import.names {
+                            let dotted = nfkc(alias.name.as_str()).into_owned();
+                            if !self.guard.policy().is_module_allowed(&dotted) {
+                                continue;
+                            }
+                            match &alias.asname {
+                                Some(a) => self.bind_module(nfkc(a.as_str()).into_owned(), dotted),
+                                None => {
+                                    let top = dotted.split('.').next().unwrap_or("").to_owned();
+                                    self.bind_module(top.clone(), top);
+                                }
+                            }
+                        }
+                    }
+                    ast::Stmt::ImportFrom(from) => {
+                        let Some(module) = from.module.as_ref().filter(|_| from.level == 0) else {
+                            continue;
+                        };
+                        let module = nfkc(module.as_str()).into_owned();
+                        for alias in &from.names {
+                            let dotted = format!("{module}.{}", nfkc(alias.name.as_str()));
+                            if self.guard.policy().is_module_allowed(&dotted) {
+                                let local = alias.asname.as_ref().unwrap_or(&alias.name);
+                                self.bind_module(nfkc(local.as_str()).into_owned(), dotted);
+                            }
+                        }
+                    }
+                    ast::Stmt::FunctionDef(f) => pending.push(&f.body),
+                    ast::Stmt::ClassDef(c) => pending.push(&c.body),
+                    ast::Stmt::For(f) => {
+                        pending.push(&f.body);
+                        pending.push(&f.orelse);
+                    }
+                    ast::Stmt::While(w) => {
+                        pending.push(&w.body);
+                        pending.push(&w.orelse);
+                    }
+                    ast::Stmt::If(i) => {
+                        pending.push(&i.body);
+                        for clause in &i.elif_else_clauses {
+                            pending.push(&clause.body);
+                        }
+                    }
+                    ast::Stmt::With(w) => pending.push(&w.body),
+                    ast::Stmt::Match(m) => {
+                        for case in &m.cases {
+                            pending.push(&case.body);
+                        }
+                    }
+                    ast::Stmt::Try(t) => {
+                        pending.push(&t.body);
+                        pending.push(&t.orelse);
+                        pending.push(&t.finalbody);
+                        for ast::ExceptHandler::ExceptHandler(h) in &t.handlers {
+                            if let Some(n) = &h.name {
+                                self.exception_names.push(nfkc(n.as_str()).into_owned());
+                            }
+                            pending.push(&h.body);
+                        }
+                    }
+                    // No statements inside, or none that bind modules.
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn bind_module(&mut self, local: String, module: String) {
+        if !self
+            .modules
+            .iter()
+            .any(|(n, m)| *n == local && *m == module)
+        {
+            self.modules.push((local, module));
+        }
+    }
+
+    /// The module a name was imported as.
+    fn module_named(&self, name: &str) -> Option<&str> {
+        let name = nfkc(name);
+        self.modules
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// The module `e` refers to: an imported name, or a listed submodule reached
+    /// through one (`collections.abc`). Chains longer than any module path are not
+    /// modules; the bound keeps this linear on very long attribute chains.
+    fn module_of(&self, e: &ast::Expr) -> Option<String> {
+        let mut attrs: Vec<&str> = Vec::new();
+        let mut cur = e;
+        loop {
+            match cur {
+                ast::Expr::Name(n) => {
+                    let mut module = self.module_named(n.id.as_str())?.to_owned();
+                    for attr in attrs.iter().rev() {
+                        let sub = format!("{module}.{}", nfkc(attr));
+                        if !self.guard.policy().is_module_allowed(&sub) {
+                            return None;
+                        }
+                        module = sub;
+                    }
+                    return Some(module);
+                }
+                ast::Expr::Attribute(a) if attrs.len() < 8 => {
+                    attrs.push(a.attr.as_str());
+                    cur = &a.value;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// `module.attr`: the attribute must be on the module's API allowlist, or be a
+    /// listed submodule. Returns whether it is allowed.
+    fn module_attribute(&mut self, module: &str, raw: &str, offset: usize) -> bool {
+        let attr = nfkc(raw);
+        let attr = attr.as_ref();
+        let policy = self.guard.policy();
+        let names = match policy.module_access(module) {
+            Some(ModuleAccess::Api(names)) => names,
+            // A module the host vouches for: the generic attribute rules only.
+            Some(ModuleAccess::Public) | None => {
+                return self.attribute(attr, offset, &format!("{module}'s attribute"));
+            }
+        };
+        if names.contains(attr) || policy.is_module_allowed(&format!("{module}.{attr}")) {
+            return true;
+        }
+        // A name some rule rejects on any object keeps that rule's reason
+        // (`random._os` is private, `typing.sys` a dangerous module).
+        if let Some((rule, message)) = attribute_problem(attr, &format!("{module}'s attribute")) {
+            self.report(rule, offset, message);
+            return false;
+        }
+        let dotted = format!("{module}.{attr}");
+        let message = match api::DATA.excluded.get(&dotted) {
+            Some(reason) => format!("'{dotted}' is not allowed: {reason}"),
+            None => format!(
+                "'{dotted}' is not in the allowed API of {module}; use one of: {}",
+                api_summary(policy, module, names)
+            ),
+        };
+        self.report(Rule::ModuleApi, offset, message);
+        false
     }
 
     pub(crate) fn report(&mut self, rule: Rule, offset: usize, message: String) {
@@ -289,6 +461,30 @@ impl<'a> Auditor<'a> {
                 offset,
                 format!("the name '{name}' is an interpreter internal and may not be used"),
             );
+            return;
+        }
+        if let Some(module) = self.module_named(name) {
+            if usage == Use::Bind && !self.in_import {
+                let module = module.to_owned();
+                self.report(
+                    Rule::ModuleAttribute,
+                    offset,
+                    format!(
+                        "'{name}' names the imported module {module}; choose another name for \
+                         this variable"
+                    ),
+                );
+            } else if usage != Use::Bind {
+                let module = module.to_owned();
+                self.report(
+                    Rule::ModuleAttribute,
+                    offset,
+                    format!(
+                        "the module {module} may only be used as {name}.<name> with a name of its \
+                         API; pass the function or value you need instead of the module"
+                    ),
+                );
+            }
         }
     }
 
@@ -302,6 +498,17 @@ impl<'a> Auditor<'a> {
                 false
             }
             None => true,
+        }
+    }
+
+    /// Whether `e` is a name bound by `except ... as name`.
+    fn is_exception_name(&self, e: &ast::Expr) -> bool {
+        match e {
+            ast::Expr::Name(n) => {
+                let name = nfkc(n.id.as_str());
+                self.exception_names.iter().any(|x| *x == name)
+            }
+            _ => false,
         }
     }
 
@@ -690,6 +897,7 @@ impl<'a> Auditor<'a> {
                         asname,
                     } = alias;
                     self.module(name.as_str(), usize::from(name.range.start()));
+                    self.in_import = true;
                     match asname {
                         Some(a) => self.identifier_binding(a),
                         None => {
@@ -697,6 +905,7 @@ impl<'a> Auditor<'a> {
                             self.name(first, usize::from(name.range.start()), Use::Bind);
                         }
                     }
+                    self.in_import = false;
                 }
             }
             ast::Stmt::ImportFrom(ast::StmtImportFrom {
@@ -764,20 +973,29 @@ impl<'a> Auditor<'a> {
                         continue;
                     }
                     let imported = nfkc(name.as_str()).into_owned();
+                    let from = module
+                        .as_ref()
+                        .filter(|_| *level == 0 && !future)
+                        .map(|m| nfkc(m.as_str()).into_owned())
+                        .filter(|m| self.guard.policy().is_module_allowed(m));
                     if let Some(reason) = names::denied_builtin_reason(&imported) {
                         self.report(
                             Rule::BuiltinDenied,
                             at,
                             format!("importing '{imported}' is not allowed: {reason}"),
                         );
-                    } else if self.attribute(&imported, at, "the imported name") {
-                        // A submodule import (`from json import decoder`) is a
-                        // module too: the allowlist covers it via its parent.
+                    } else if let Some(m) = from {
+                        // A name of the module's API, or a listed submodule.
+                        self.module_attribute(&m, &imported, at);
+                    } else {
+                        self.attribute(&imported, at, "the imported name");
                     }
+                    self.in_import = true;
                     match asname {
                         Some(a) => self.identifier_binding(a),
                         None => self.name(&imported, at, Use::Bind),
                     }
+                    self.in_import = false;
                 }
             }
             ast::Stmt::Global(ast::StmtGlobal {
@@ -833,8 +1051,8 @@ impl<'a> Auditor<'a> {
         }
     }
 
-    /// `import a.b.c` / `from a.b import c`: the top-level module must be allowed
-    /// and no segment may be private.
+    /// `import a.b.c` / `from a.b import c`: the top-level module must be allowed,
+    /// and each submodule listed (or public, under a module the host vouches for).
     fn module(&mut self, dotted: &str, offset: usize) {
         let dotted = nfkc(dotted).into_owned();
         let top = dotted.split('.').next().unwrap_or("").to_owned();
@@ -849,10 +1067,12 @@ impl<'a> Auditor<'a> {
             self.report(Rule::ImportDenied, offset, message);
             return;
         }
+        let mut module = top;
         for segment in dotted.split('.').skip(1) {
-            if !self.attribute(segment, offset, "the submodule") {
+            if !self.module_attribute(&module, segment, offset) {
                 return;
             }
+            module = format!("{module}.{segment}");
         }
     }
 
@@ -992,7 +1212,15 @@ impl<'a> Auditor<'a> {
         match literal {
             Some(attr) if !unpacking => {
                 let at = args.args.get(1).map_or(offset, |a| usize::from(a.start()));
-                self.attribute(&attr, at, &format!("the attribute given to {name}"));
+                match args.args.first().and_then(|m| self.module_of(m)) {
+                    // getattr(module, "name") is module.name.
+                    Some(module) => {
+                        self.module_attribute(&module, &attr, at);
+                    }
+                    None => {
+                        self.attribute(&attr, at, &format!("the attribute given to {name}"));
+                    }
+                }
             }
             _ => self.report(
                 Rule::DynamicAttribute,
@@ -1184,6 +1412,18 @@ impl<'a> Auditor<'a> {
                         let callee = nfkc(n.id.as_str()).into_owned();
                         if names::is_getattr_family(&callee) {
                             self.getattr_call(&callee, arguments, usize::from(*range_start));
+                        } else if callee == "type"
+                            && (arguments.args.len() != 1
+                                || !arguments.keywords.is_empty()
+                                || matches!(arguments.args.first(), Some(ast::Expr::Starred(_))))
+                        {
+                            self.report(
+                                Rule::NameDenied,
+                                offset,
+                                "type() may only be called with one argument, as type(x): with \
+                                 three it builds a class from a namespace; write a class statement"
+                                    .to_owned(),
+                            );
                         } else {
                             self.name(&callee, offset, Use::Callee);
                         }
@@ -1194,9 +1434,14 @@ impl<'a> Auditor<'a> {
             }
             ast::Expr::FString(ast::ExprFString {
                 node_index: _,
-                range: _,
+                range,
                 value,
             }) => {
+                if !self.in_annotation {
+                    if let Some(text) = constant_fstring(value) {
+                        self.dunder_string(&text, usize::from(range.start()));
+                    }
+                }
                 for part in value.iter() {
                     match part {
                         ast::FStringPart::Literal(lit) => self.string_literal(lit),
@@ -1227,6 +1472,8 @@ impl<'a> Auditor<'a> {
                     for lit in value.iter() {
                         self.string_literal(lit);
                     }
+                } else {
+                    self.dunder_string(value.to_str(), usize::from(e.start()));
                 }
             }
             ast::Expr::BytesLiteral(ast::ExprBytesLiteral {
@@ -1261,7 +1508,24 @@ impl<'a> Auditor<'a> {
             }) => {
                 let at = usize::from(attr.range.start());
                 let name = nfkc(attr.as_str()).into_owned();
-                if name == "__init__" && is_bare_super_call(value) {
+                if let Some(module) = self.module_of(value) {
+                    self.module_attribute(&module, &name, at);
+                    // A module name is allowed as the base of an attribute only: the
+                    // name itself is not walked (it would be a bare use).
+                    if !matches!(value.as_ref(), ast::Expr::Name(_)) {
+                        self.expr(value);
+                    }
+                    return;
+                }
+                if name == "obj" && self.is_exception_name(value) {
+                    self.report(
+                        Rule::FrameAttribute,
+                        at,
+                        "an exception's 'obj' hands back the object a failed lookup was made \
+                         on; use the exception's message (str(e)) instead"
+                            .to_owned(),
+                    );
+                } else if name == "__init__" && is_bare_super_call(value) {
                     // `super().__init__(...)` in a helper class.
                 } else if name == "format" || name == "format_map" {
                     match value.as_ref() {
@@ -1420,8 +1684,8 @@ impl<'a> Auditor<'a> {
         }
     }
 
-    /// A string literal: only meaningful inside an annotation, where `typing`
-    /// evaluates it as code.
+    /// A string literal: inside an annotation `typing` evaluates it as code;
+    /// elsewhere it may not name a dunder.
     fn string_literal(&mut self, lit: &ast::StringLiteral) {
         let ast::StringLiteral {
             range,
@@ -1431,6 +1695,25 @@ impl<'a> Auditor<'a> {
         } = lit;
         if self.in_annotation {
             self.string_annotation(value, usize::from(range.start()));
+        } else {
+            self.dunder_string(value, usize::from(range.start()));
+        }
+    }
+
+    /// A string that is exactly a dunder name (`"__getattr__"`): as a key of the
+    /// namespace given to a class factory (`Enum("E", {...})`, `type(...)`) or an
+    /// attribute name given to a helper, it would plant or reach interpreter hooks
+    /// that the class-statement rules keep out.
+    fn dunder_string(&mut self, text: &str, offset: usize) {
+        if names::is_dunder(text) && text.chars().all(|c| c == '_' || c.is_alphanumeric()) {
+            self.report(
+                Rule::DunderName,
+                offset,
+                format!(
+                    "the string '{text}' names an interpreter internal; dunder names may not be \
+                     used as strings (namespace keys, attribute names)"
+                ),
+            );
         }
     }
 
@@ -1584,7 +1867,16 @@ fn attribute_problem(raw: &str, what: &str) -> Option<(Rule, String)> {
             ),
         ));
     }
-    if names::is_frame_attribute(name) {
+    if let Some(reason) = names::denied_builtin_reason(name) {
+        return Some((
+            Rule::BuiltinDenied,
+            format!(
+                "{what} '{name}' has the name of a denied builtin, on any object ({reason}); \
+                 rename the attribute"
+            ),
+        ));
+    }
+    if api::is_frame_attribute(name) {
         return Some((
             Rule::FrameAttribute,
             format!(
@@ -1666,4 +1958,53 @@ fn is_bare_super_call(e: &ast::Expr) -> bool {
         }
         _ => false,
     }
+}
+
+/// The names of a module's API for a rejection message: its allowed names and
+/// submodules, the first 40 when there are more.
+fn api_summary(
+    policy: &crate::Policy,
+    module: &str,
+    names: &std::collections::BTreeSet<String>,
+) -> String {
+    const SHOWN: usize = 40;
+    let prefix = format!("{module}.");
+    let submodules = policy
+        .allowed_modules()
+        .filter_map(|m| m.strip_prefix(prefix.as_str()))
+        .filter(|rest| !rest.contains('.'));
+    let all: Vec<&str> = names.iter().map(String::as_str).chain(submodules).collect();
+    if all.is_empty() {
+        return "none (nothing of this module is allowed)".to_owned();
+    }
+    let mut out = all
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("{module}.{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if all.len() > SHOWN {
+        out.push_str(&format!(", … ({} more)", all.len() - SHOWN));
+    }
+    out
+}
+
+/// The text of an f-string without replacement fields (`f"__del__"`), which is a
+/// constant like any string literal.
+fn constant_fstring(value: &ast::FStringValue) -> Option<String> {
+    let mut text = String::new();
+    for part in value.iter() {
+        match part {
+            ast::FStringPart::Literal(lit) => text.push_str(&lit.value),
+            ast::FStringPart::FString(f) => {
+                for el in &f.elements {
+                    match el {
+                        ast::InterpolatedStringElement::Literal(l) => text.push_str(&l.value),
+                        ast::InterpolatedStringElement::Interpolation(_) => return None,
+                    }
+                }
+            }
+        }
+    }
+    Some(text)
 }

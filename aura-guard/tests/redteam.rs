@@ -1,4 +1,5 @@
-//! Every escape in tests/redteam/escapes.py is rejected, by the expected rule.
+//! Every escape in tests/redteam/escapes.py and tests/redteam/api_escapes.py is
+//! rejected, by the expected rule.
 
 use aura_guard::{Guard, Policy, Rule, Shape};
 
@@ -10,7 +11,12 @@ struct Case {
 }
 
 fn corpus() -> Vec<Case> {
-    let text = include_str!("redteam/escapes.py");
+    let mut cases = parse(include_str!("redteam/escapes.py"));
+    cases.extend(parse(include_str!("redteam/api_escapes.py")));
+    cases
+}
+
+fn parse(text: &str) -> Vec<Case> {
     let mut cases: Vec<Case> = Vec::new();
     for line in text.split_inclusive('\n') {
         if let Some(header) = line.strip_prefix("# === ") {
@@ -35,6 +41,8 @@ fn corpus() -> Vec<Case> {
 fn corpus_is_large_and_labelled() {
     let cases = corpus();
     assert!(cases.len() >= 60, "only {} cases", cases.len());
+    let api = parse(include_str!("redteam/api_escapes.py"));
+    assert!(api.len() >= 20, "only {} API cases", api.len());
     let mut ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
     ids.sort_unstable();
     let before = ids.len();

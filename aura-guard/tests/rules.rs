@@ -43,6 +43,7 @@ fn rule_ids_are_stable() {
             "private-attribute",
             "frame-attribute",
             "module-attribute",
+            "module-api",
             "dynamic-attribute",
             "format-attribute",
             "shadowing",
@@ -213,6 +214,7 @@ fn frame_attributes() {
 #[test]
 fn module_attributes() {
     rejects("import typing\ntyping.sys\n", Rule::ModuleAttribute, 2, 8);
+    rejects("import typing\ntyping.types\n", Rule::ModuleApi, 2, 8);
     rejects(
         "from dataclasses import inspect\n",
         Rule::ModuleAttribute,
@@ -302,7 +304,10 @@ fn string_annotations_are_audited() {
 fn imports() {
     rejects("from . import x\n", Rule::ImportDenied, 1, 1);
     rejects("from math import *\n", Rule::ImportStar, 1, 18);
-    accepts("import collections.abc\nfrom collections import defaultdict, Counter\nimport math as m\nfrom json import decoder\n");
+    accepts("import collections.abc\nfrom collections import defaultdict, Counter, abc\nimport math as m\n");
+    // Submodules are allowed only when listed.
+    rejects("from json import decoder\n", Rule::ModuleApi, 1, 18);
+    rejects("import json.decoder\n", Rule::ModuleApi, 1, 8);
 }
 
 #[test]
@@ -386,6 +391,27 @@ fn policy_builder() {
     assert!(!p.is_module_allowed("random"));
     let g = Guard::new(p);
     assert!(g.audit("import numpy as np\n").accepted);
+    // A module the host vouches for: every public attribute and submodule.
+    assert!(
+        g.audit("import numpy.linalg\nx = numpy.linalg.norm\n")
+            .accepted
+    );
+    assert!(g
+        .audit("import numpy\nx = numpy._core\n")
+        .has(Rule::PrivateAttribute));
+    // An explicit API.
+    let g = Guard::new(Policy::without_modules().allow_module_api("math", ["sqrt"]));
+    assert!(g.audit("import math\nx = math.sqrt(2)\n").accepted);
+    assert!(g.audit("import math\nx = math.pi\n").has(Rule::ModuleApi));
+    // A shipped module keeps its API allowlist when allowed again.
+    let g = Guard::new(Policy::without_modules().allow_module("collections"));
+    assert!(
+        g.audit("import collections.abc\nx = collections.abc.Mapping\n")
+            .accepted
+    );
+    assert!(g
+        .audit("import collections\nx = collections.sys\n")
+        .has(Rule::ModuleAttribute));
     assert!(g.audit("import random\n").has(Rule::ImportDenied));
     let g = Guard::new(Policy::without_modules());
     let v = g.audit("import math\n");
