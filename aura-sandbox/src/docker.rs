@@ -49,6 +49,7 @@ pub struct DockerSandboxBuilder {
     pids: i64,
     start_budget: Duration,
     label: String,
+    module_api: Option<String>,
 }
 
 impl Default for DockerSandboxBuilder {
@@ -59,6 +60,7 @@ impl Default for DockerSandboxBuilder {
             pids: 64,
             start_budget: Duration::from_secs(10),
             label: std::process::id().to_string(),
+            module_api: None,
         }
     }
 }
@@ -94,6 +96,15 @@ impl DockerSandboxBuilder {
         self
     }
 
+    /// Turns on the runtime layer: guest code gets only the allowed builtins, and an
+    /// import gets a read-only proxy exposing only the allowlisted names of its module.
+    /// `json` is the API allowlist the guard enforces (`aura_guard::module_api_json()`),
+    /// so both layers enforce one list. Checked by `build`.
+    pub fn module_api(mut self, json: impl Into<String>) -> Self {
+        self.module_api = Some(json.into());
+        self
+    }
+
     /// The value of [`CONTAINER_LABEL`] on this sandbox's containers (default: the
     /// process id), so that a host can find and reap exactly its own.
     pub fn label(mut self, value: impl Into<String>) -> Self {
@@ -125,6 +136,7 @@ impl DockerSandboxBuilder {
             "seccomp": crate::seccomp::filters_hex()?,
             "scratch_bytes": self.scratch_bytes,
             "nproc": 4096,
+            "api": crate::protocol::module_api_config(self.module_api.as_deref())?,
         }))
         .map_err(|e| Error::Backend {
             backend: BACKEND,

@@ -66,6 +66,7 @@ pub struct JailSandboxBuilder {
     max_concurrent: usize,
     scratch_bytes: u64,
     start_timeout: Duration,
+    module_api: Option<String>,
 }
 
 impl Default for JailSandboxBuilder {
@@ -79,6 +80,7 @@ impl Default for JailSandboxBuilder {
                 .max(2),
             scratch_bytes: 16 << 20,
             start_timeout: Duration::from_secs(10),
+            module_api: None,
         }
     }
 }
@@ -133,6 +135,15 @@ impl JailSandboxBuilder {
         self
     }
 
+    /// Turns on the runtime layer: guest code gets only the allowed builtins, and an
+    /// import gets a read-only proxy exposing only the allowlisted names of its module.
+    /// `json` is the API allowlist the guard enforces (`aura_guard::module_api_json()`),
+    /// so both layers enforce one list. Checked by `build`.
+    pub fn module_api(mut self, json: impl Into<String>) -> Self {
+        self.module_api = Some(json.into());
+        self
+    }
+
     /// How long a fork-server may take to start (default 10 s).
     pub fn start_timeout(mut self, t: Duration) -> Self {
         self.start_timeout = t;
@@ -152,6 +163,7 @@ impl JailSandboxBuilder {
             "sys_pivot_root": crate::seccomp::sys_pivot_root(),
             "stage": "/tmp",
             "nproc": 1024,
+            "api": crate::protocol::module_api_config(self.module_api.as_deref())?,
         }))
         .map_err(|e| Error::Backend {
             backend: BACKEND,

@@ -20,6 +20,23 @@ use crate::{
 /// The guest runner, shipped with the crate.
 pub(crate) const RUNNER: &str = include_str!("runner.py");
 
+/// The config's `api` entry: the API allowlist for the runtime layer, or `null` (off).
+pub(crate) fn module_api_config(json: Option<&str>) -> Result<Value> {
+    let Some(json) = json else {
+        return Ok(Value::Null);
+    };
+    let api: Value = serde_json::from_str(json)
+        .map_err(|e| Error::Invalid(format!("the module API allowlist is not JSON: {e}")))?;
+    if !api.get("modules").is_some_and(Value::is_object)
+        || !api.get("builtins").is_some_and(Value::is_array)
+    {
+        return Err(Error::Invalid(
+            "the module API allowlist needs \"modules\" and \"builtins\"".into(),
+        ));
+    }
+    Ok(api)
+}
+
 /// Largest meta / ready frame the host accepts.
 pub(crate) const MAX_CONTROL_FRAME: usize = 64 << 10;
 /// Largest request the host sends.

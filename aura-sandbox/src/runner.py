@@ -18,8 +18,10 @@
 # no_new_privs and installs the host-built seccomp filters, then waits for its request;
 # it sets the request's rlimits, and only then does any guest code run.  Nothing the
 # child does survives it.
+import _string
 import builtins
 import ctypes
+import dis
 import gc
 import io
 import json
@@ -219,6 +221,180 @@ def build_root(cfg):
     LIBC.sethostname(b"aura", 4)
 
 
+# ---------------------------------------------------------------- the runtime layer
+#
+# When the host sends the API allowlist (config "api": aura-guard's module_api.json),
+# guest code gets (1) a builtins mapping with only the allowed builtins, an import
+# that hands out read-only proxy modules exposing only allowlisted names, and
+# getattr & co. that refuse private, frame and denied names; and (2) a check of its
+# compiled code before it runs: no private or frame attribute, no dunder string, no
+# str.format on anything but a constant, no format field reaching a private name.
+# The guard enforces the same list statically; each layer holds without the other.
+# Everything is built once in the server, before any child is forked.
+
+# Guest-facing callables are compiled in a namespace of their own, so that nothing
+# of this runner (os, ctypes, its globals) hangs off them.
+LAYER_SOURCE = """
+class ApiModule(ModuleType):
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        raise AttributeError("module %s is read-only" % self.__name__)
+
+    def __delattr__(self, name):
+        raise AttributeError("module %s is read-only" % self.__name__)
+
+
+def guest_import(name, globals=None, locals=None, fromlist=(), level=0):
+    if level != 0:
+        raise ImportError("relative imports are not allowed; import allowed modules by name")
+    module = PROXIES.get(name)
+    if module is None:
+        raise ImportError("import of %r is not allowed; allowed modules: %s" % (name, ALLOWED))
+    if fromlist:
+        return module
+    return PROXIES[name.partition(".")[0]]
+
+
+def check_name(name):
+    if not isinstance(name, str):
+        raise TypeError("attribute name must be a string")
+    if name.startswith("_") or name in DENIED_ATTRS or name.startswith(FRAME_PREFIXES):
+        raise AttributeError("the attribute %r is not allowed" % name)
+
+
+def getattr(obj, name, *default):
+    check_name(name)
+    return real_getattr(obj, name, *default)
+
+
+def hasattr(obj, name):
+    check_name(name)
+    return real_hasattr(obj, name)
+
+
+def setattr(obj, name, value):
+    check_name(name)
+    real_setattr(obj, name, value)
+
+
+def delattr(obj, name):
+    check_name(name)
+    real_delattr(obj, name)
+"""
+
+
+class ApiLayer:
+    def __init__(self, api):
+        frame = set(api.get("frame_attributes", []))
+        denied = set(api.get("denied_builtins", []))
+        self.frame_prefixes = tuple(api.get("frame_attribute_prefixes", []))
+        # Attribute names refused on any object, by getattr & co. and in code.
+        self.denied_attrs = frozenset(frame | denied | {"format", "format_map"})
+        self.code_denied_attrs = frozenset(frame)
+        self.denied_globals = frozenset(n for n in denied)
+        ns = {"__builtins__": {"__build_class__": builtins.__build_class__,
+                               "AttributeError": AttributeError, "ImportError": ImportError,
+                               "TypeError": TypeError, "isinstance": isinstance, "str": str,
+                               "__name__": "aura_layer"},
+              "__name__": "aura_layer", "ModuleType": types.ModuleType, "PROXIES": {},
+              "ALLOWED": ", ".join(sorted(api.get("modules", {}))),
+              "DENIED_ATTRS": self.denied_attrs, "FRAME_PREFIXES": self.frame_prefixes,
+              "real_getattr": builtins.getattr, "real_hasattr": builtins.hasattr,
+              "real_setattr": builtins.setattr, "real_delattr": builtins.delattr}
+        exec(compile(LAYER_SOURCE, "<aura:layer>", "exec"), ns)
+        proxies = ns["PROXIES"]
+        # Parents before submodules, so that a submodule's proxy hangs off its parent's.
+        for name in sorted(api.get("modules", {}), key=lambda m: m.count(".")):
+            real = __import__(name, fromlist=["_"])
+            proxy = ns["ApiModule"](name)
+            d = proxy.__dict__
+            for attr in api["modules"][name]:
+                if hasattr(real, attr):
+                    d[attr] = getattr(real, attr)
+            parent, _, child = name.rpartition(".")
+            if parent in proxies:
+                proxies[parent].__dict__[child] = proxy
+            proxies[name] = proxy
+        self.builtins = {n: getattr(builtins, n) for n in api.get("builtins", [])
+                         if hasattr(builtins, n)}
+        for n in ("getattr", "hasattr", "setattr", "delattr"):
+            if n in self.builtins:
+                self.builtins[n] = ns[n]
+        # What the interpreter itself needs: class statements and import statements.
+        self.builtins["__build_class__"] = builtins.__build_class__
+        self.builtins["__import__"] = ns["guest_import"]
+        self.builtins["__name__"] = "builtins"
+
+    def attr_problem(self, name):
+        if name.startswith("_") and name != "__init__":
+            return "the private attribute %r" % name
+        if name in self.code_denied_attrs or name.startswith(self.frame_prefixes):
+            return "the frame attribute %r" % name
+        return None
+
+    def check_format(self, text):
+        # Every attribute a format string's fields reach, nested specs included.
+        try:
+            parts = list(_string.formatter_parser(text))
+        except ValueError:
+            return None
+        for _, field, spec, _ in parts:
+            if field:
+                try:
+                    _, rest = _string.formatter_field_name_split(field)
+                    for is_attr, key in rest:
+                        if is_attr and (key.startswith("_") or self.attr_problem(key)):
+                            return "a format field reaching %r" % key
+                except ValueError:
+                    return None
+            if spec and "{" in spec:
+                why = self.check_format(spec)
+                if why:
+                    return why
+        return None
+
+    def check_code(self, code):
+        pending = [code]
+        while pending:
+            co = pending.pop()
+            prev = None
+            for ins in dis.get_instructions(co):
+                op = ins.opname
+                if op in ("LOAD_ATTR", "LOAD_METHOD", "STORE_ATTR", "DELETE_ATTR"):
+                    why = self.attr_problem(ins.argval)
+                    if why is None and ins.argval in ("format", "format_map") and op != "STORE_ATTR":
+                        if not (prev is not None and prev.opname == "LOAD_CONST"
+                                and isinstance(prev.argval, str)):
+                            why = "str.%s on a string that is not a constant" % ins.argval
+                    if why:
+                        return why
+                elif op in ("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "STORE_NAME",
+                            "DELETE_NAME", "DELETE_GLOBAL"):
+                    if ins.argval in self.denied_globals:
+                        return "the name %r" % ins.argval
+                prev = ins
+            for c in co.co_consts:
+                if isinstance(c, types.CodeType):
+                    pending.append(c)
+                elif isinstance(c, str):
+                    if len(c) > 4 and c.startswith("__") and c.endswith("__") \
+                            and c.replace("_", "a").isalnum() and c != "__init__":
+                        return "the dunder string %r" % c
+                    if "{" in c:
+                        why = self.check_format(c)
+                        if why:
+                            return why
+        return None
+
+
+API_LAYER = None  # an ApiLayer when the host sent the allowlist
+
+
+class RuntimeDenied(Exception):
+    """Raised when the runtime layer refuses guest code before it runs."""
+
+
 # ---------------------------------------------------------------- the child (per call)
 
 
@@ -344,11 +520,20 @@ def error_of(exc):
 
 def compile_source(source, filename):
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    return compile(source, filename, "exec")
+    code = compile(source, filename, "exec")
+    if API_LAYER is not None:
+        why = API_LAYER.check_code(code)
+        if why:
+            raise RuntimeDenied("%s: %s is not allowed (the API allowlist)" % (filename, why))
+    return code
+
+
+def guest_builtins():
+    return builtins if API_LAYER is None else API_LAYER.builtins
 
 
 def load_method(m):
-    ns = {"__name__": "aura_method", "__builtins__": builtins}
+    ns = {"__name__": "aura_method", "__builtins__": guest_builtins()}
     exec(compile_source(m["source"], "<aura:method %s>" % m["selector"]), ns)
     fn = ns.get(m["selector"])
     if not callable(fn):
@@ -421,7 +606,7 @@ def run_request(req, out_cap):
             reply["slot_changes"] = changes
         else:
             obj, _ = make_object(json.loads(slots_json), methods)
-            ns = {"__name__": "aura_tests", "__builtins__": builtins, "obj": obj}
+            ns = {"__name__": "aura_tests", "__builtins__": guest_builtins(), "obj": obj}
             exec(compile_source(req["tests"], "<aura:tests>"), ns)
             names = [n for n, f in list(ns.items()) if n.startswith("test_") and callable(f)]
             for name in names[:1000]:
@@ -689,7 +874,10 @@ def main():
     if cfg is None:
         return
     jailed = MODE == "jail"
+    global API_LAYER
     try:
+        if cfg.get("api"):
+            API_LAYER = ApiLayer(cfg["api"])
         prepare_filters(cfg)
         cfg["baseline_vm_bytes"] = baseline_vm_bytes() + (16 << 20)
         if jailed:
