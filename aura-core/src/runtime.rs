@@ -256,7 +256,12 @@ fn open_default_model() -> Result<Option<DynLanguageModel>> {
 
 async fn open_default_sandbox(config: &Config) -> Result<DynSandbox> {
     match config.sandbox_backend {
-        SandboxBackend::Jail => Ok(Arc::new(aura_sandbox::JailSandbox::from_env()?)),
+        // The runtime layer enforces the same API allowlist as the guard.
+        SandboxBackend::Jail => Ok(Arc::new(
+            aura_sandbox::JailSandboxBuilder::from_env()
+                .module_api(aura_guard::module_api_json())
+                .build()?,
+        )),
         SandboxBackend::Docker => Ok(aura_sandbox::docker_from_env().await?),
     }
 }
