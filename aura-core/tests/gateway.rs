@@ -6,6 +6,7 @@
 mod common;
 
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aura_cognition::{
@@ -19,6 +20,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, Semaphore};
 
 const TOKEN: &str = "s3cret-token-for-tests";
@@ -261,7 +263,24 @@ async fn the_four_blueprint_scenarios_over_http() {
         .json()
         .await
         .unwrap();
-    assert_eq!(object["responds_to"], json!(["fibonacci"]));
+    assert_eq!(object["methods"]["own"], 1, "{object}");
+    assert_eq!(object["methods"]["responds_to"], 1, "{object}");
+    let selectors: Value = s
+        .get("/v1/objects/aura/selectors")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = selectors["selectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["selector"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["fibonacci"]);
+    assert_eq!(selectors["selectors"][0]["defined_on"], "aura");
 
     // The trail remembers the refusal; memory remembers the conversation.
     let trail: Value = s
@@ -914,4 +933,234 @@ async fn forge_runs_are_started_listed_and_refused_clearly() {
         .await,
         "invalid"
     );
+}
+
+async fn define(s: &Server, object: &str, selector: &str) {
+    let r = s
+        .http
+        .put(s.url(&format!("/v1/objects/{object}/methods/{selector}")))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "source": format!("def {selector}(self):\n    return 1\n") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "{selector}");
+}
+
+async fn get_json(s: &Server, path: &str) -> Value {
+    let r = s.get(path).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_body_counts_methods_and_selectors_are_paged() {
+    let s = server().await;
+    create(&s, "base").await;
+    let r = s
+        .post(
+            "/v1/objects",
+            json!({ "name": "child", "parents": ["base"] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for selector in ["area", "perimeter", "scale", "describe"] {
+        define(&s, "base", selector).await;
+    }
+    define(&s, "child", "area").await;
+    define(&s, "child", "rotate").await;
+
+    let child = get_json(&s, "/v1/objects/child").await;
+    assert!(child.get("responds_to").is_none(), "{child}");
+    assert_eq!(child["methods"]["own"], 2, "{child}");
+    assert_eq!(child["methods"]["responds_to"], 5, "{child}");
+    let link = child["methods"]["selectors"].as_str().unwrap().to_string();
+
+    // Every selector once, in name order, with the nearest object that defines it.
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = get_json(&s, &format!("{link}?limit=2&offset={offset}")).await;
+        assert_eq!(page["total"], 5);
+        for e in page["selectors"].as_array().unwrap() {
+            seen.push(format!(
+                "{}@{}",
+                e["selector"].as_str().unwrap(),
+                e["defined_on"].as_str().unwrap()
+            ));
+        }
+        match page["next_offset"].as_u64() {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "area@child",
+            "describe@base",
+            "perimeter@base",
+            "rotate@child",
+            "scale@base"
+        ]
+    );
+    let own = get_json(&s, "/v1/objects/child/selectors?own=true").await;
+    assert_eq!(own["total"], 2);
+    assert_eq!(own["selectors"][1]["selector"], "rotate");
+    assert_eq!(own["next_offset"], Value::Null);
+
+    // A redefinition on the parent shows through the child at once.
+    define(&s, "base", "describe").await;
+    let page = get_json(&s, "/v1/objects/child/selectors?offset=1&limit=1").await;
+    assert_eq!(page["selectors"][0]["version"], 2, "{page}");
+
+    assert_eq!(
+        get_error(&s, "/v1/objects/nobody/selectors", StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
+    assert_eq!(
+        get_error(
+            &s,
+            "/v1/objects/child/selectors?limit=many",
+            StatusCode::BAD_REQUEST
+        )
+        .await,
+        "invalid_parameter"
+    );
+    let health: Value = s
+        .http
+        .get(s.url("/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resources = &health["resources"];
+    assert!(
+        resources["resolution"]["views"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
+    assert!(
+        resources["resolution"]["max_views"].as_u64().unwrap() > 0,
+        "{health}"
+    );
+    assert!(
+        resources["connections"]["open"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
+    assert_eq!(resources["event_streams"]["open"], 0, "{health}");
+}
+
+/// Reads from `stream` until the server closes it; how long that took.
+async fn time_to_close(mut stream: tokio::net::TcpStream) -> Duration {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("the connection was still open after 10 s"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_half_sent_connections_are_closed_and_the_cap_holds() {
+    let s = server_with(
+        GatewayConfig::default()
+            .token(TOKEN)
+            .header_timeout(Duration::from_secs(1))
+            .max_connections(3),
+    )
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // A keep-alive connection that finished a request and then says nothing.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 401");
+
+    // All three places are taken: a new request waits in the backlog...
+    let waiting = {
+        let request = s.get("/v1/objects");
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let status = request.send().await.unwrap().status();
+            (status, started.elapsed())
+        })
+    };
+    let closed =
+        futures::future::join_all([silent, half, idle].map(|c| tokio::spawn(time_to_close(c))))
+            .await;
+    for took in closed {
+        let took = took.unwrap();
+        assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    }
+    // ...and is answered once the timeout frees a place.
+    let (status, took) = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served once a place was free")
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(took > Duration::from_millis(300), "it waited: {took:?}");
+    let health: Value = s
+        .http
+        .get(s.url("/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["resources"]["connections"]["max"], 3, "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_outlives_the_header_timeout_and_streams_are_capped() {
+    let s = server_with(
+        GatewayConfig::default()
+            .token(TOKEN)
+            .header_timeout(Duration::from_secs(1))
+            .max_event_streams(1),
+    )
+    .await;
+    let stream = s.get("/v1/events").send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(
+        get_error(&s, "/v1/events", StatusCode::SERVICE_UNAVAILABLE).await,
+        "too_many_streams"
+    );
+    let reader = tokio::spawn(read_events(stream, |e| {
+        e.component == "Store" && e.message == "object created"
+    }));
+    // Well past the header timeout, the stream is still there to carry the next event.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    create(&s, "late").await;
+    let events = tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .expect("the event arrived")
+        .unwrap();
+    assert_eq!(events.last().unwrap().fields["object"], "late");
+    // The reader is gone: its place is free again.
+    let mut reopened = None;
+    for _ in 0..50 {
+        let r = s.get("/v1/events").send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            reopened = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reopened.is_some(), "a closed stream gives its place back");
 }

@@ -28,7 +28,9 @@ mod openapi;
 mod routes;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
@@ -46,6 +48,14 @@ use crate::{Error, Result, Runtime};
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 /// The largest request body accepted when none is configured, in KiB.
 pub const DEFAULT_MAX_BODY_KB: usize = 64;
+/// How long a connection may take to send a request's headers, when none is configured.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most connections served at once, when none is configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// The most `GET /v1/events` streams open at once, when none is configured.
+pub const DEFAULT_MAX_EVENT_STREAMS: usize = 64;
+/// Descriptors kept free of connections for the store, the sandbox and the logs.
+const RESERVED_DESCRIPTORS: u64 = 128;
 
 /// Settings of the gateway.
 ///
@@ -63,6 +73,18 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// Where `GET /v1/events` reads the monologue from; `None` serves an empty stream.
     pub monologue: Option<Monologue>,
+    /// How long a connection may wait before its request's headers are complete
+    /// (`AURA_GATEWAY_HEADER_TIMEOUT_SECS`, default 10 s). The clock starts when the
+    /// connection is ready for a request, so it also closes keep-alive connections idle
+    /// this long between requests, and connections that send nothing or half a request.
+    pub header_timeout: Duration,
+    /// The most connections served at once (`AURA_GATEWAY_MAX_CONNECTIONS`, default
+    /// 4,096, and never more than the open-files limit allows); further ones wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
+    /// The most `GET /v1/events` streams open at once (`AURA_GATEWAY_MAX_EVENT_STREAMS`,
+    /// default 64); another is refused with 503.
+    pub max_event_streams: usize,
 }
 
 impl Default for GatewayConfig {
@@ -72,6 +94,9 @@ impl Default for GatewayConfig {
             token: None,
             max_body_bytes: DEFAULT_MAX_BODY_KB << 10,
             monologue: None,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_event_streams: DEFAULT_MAX_EVENT_STREAMS,
         }
     }
 }
@@ -106,6 +131,16 @@ impl GatewayConfig {
         {
             c.max_body_bytes = kb.clamp(1, 64 << 10) << 10;
         }
+        let num = |k: &str| get(k).and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(secs) = num("AURA_GATEWAY_HEADER_TIMEOUT_SECS") {
+            c.header_timeout = Duration::from_secs(secs.clamp(1, 3600));
+        }
+        if let Some(n) = num("AURA_GATEWAY_MAX_CONNECTIONS") {
+            c.max_connections = n.clamp(1, 1 << 20) as usize;
+        }
+        if let Some(n) = num("AURA_GATEWAY_MAX_EVENT_STREAMS") {
+            c.max_event_streams = n.clamp(1, 1 << 16) as usize;
+        }
         c
     }
 
@@ -136,6 +171,27 @@ impl GatewayConfig {
         self.monologue = Some(monologue);
         self
     }
+
+    /// Closes connections that take longer than this to send a request's headers.
+    #[must_use]
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// Serves at most this many connections at once.
+    #[must_use]
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Keeps at most this many event streams open.
+    #[must_use]
+    pub fn max_event_streams(mut self, n: usize) -> Self {
+        self.max_event_streams = n;
+        self
+    }
 }
 
 /// What every handler shares.
@@ -144,17 +200,83 @@ pub(crate) struct AppState {
     pub(crate) runtime: Runtime,
     pub(crate) monologue: Option<Monologue>,
     token: Option<Arc<[u8]>>,
+    pub(crate) max_event_streams: usize,
+    event_streams: Arc<AtomicUsize>,
+    pub(crate) connections: Connections,
+}
+
+impl AppState {
+    /// How many event streams are open.
+    pub(crate) fn event_streams(&self) -> usize {
+        self.event_streams.load(Ordering::Relaxed)
+    }
+
+    /// A place for one more event stream, held until the stream is dropped; `None` when
+    /// all `max_event_streams` are taken.
+    pub(crate) fn open_event_stream(&self) -> Option<EventStreamSlot> {
+        self.event_streams
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_event_streams).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| EventStreamSlot(self.event_streams.clone()))
+    }
+}
+
+/// One open event stream; dropping it frees the place.
+pub(crate) struct EventStreamSlot(Arc<AtomicUsize>);
+
+impl Drop for EventStreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The connections a [`Gateway`] serves; unmanaged (no count) when a host serves the
+/// router itself.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Connections {
+    permits: Option<Arc<tokio::sync::Semaphore>>,
+    max: usize,
+}
+
+impl Connections {
+    fn new(max: usize) -> Self {
+        Self {
+            permits: Some(Arc::new(tokio::sync::Semaphore::new(max))),
+            max,
+        }
+    }
+
+    /// How many are open (`None` when the host serves the router).
+    pub(crate) fn open(&self) -> Option<usize> {
+        self.permits
+            .as_ref()
+            .map(|p| self.max.saturating_sub(p.available_permits()))
+    }
+
+    /// The cap (`None` when the host serves the router).
+    pub(crate) fn max(&self) -> Option<usize> {
+        self.permits.as_ref().map(|_| self.max)
+    }
 }
 
 /// The gateway's routes over `runtime`, ready to be served or nested in a host app.
 ///
 /// With `config.token` unset the routes are open: a host that mounts this router
-/// elsewhere is responsible for not exposing it.
+/// elsewhere is responsible for not exposing it, and for bounding its connections.
 pub fn router(runtime: Runtime, config: GatewayConfig) -> Router {
+    router_with(runtime, config, Connections::default())
+}
+
+fn router_with(runtime: Runtime, config: GatewayConfig, connections: Connections) -> Router {
     let state = AppState {
         runtime,
         monologue: config.monologue.clone(),
         token: config.token.as_deref().map(|t| Arc::from(t.as_bytes())),
+        max_event_streams: config.max_event_streams,
+        event_streams: Arc::default(),
+        connections,
     };
     let protected = routes::protected()
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -226,10 +348,15 @@ pub struct Gateway {
     listener: tokio::net::TcpListener,
     router: Router,
     addr: SocketAddr,
+    header_timeout: Duration,
+    connections: Connections,
 }
 
 impl Gateway {
     /// Binds `config.addr`, refusing a non-loopback address when no token is configured.
+    ///
+    /// It also raises the process's soft open-files limit to the hard one, and keeps the
+    /// connection cap below it.
     pub async fn bind(runtime: Runtime, config: GatewayConfig) -> Result<Self> {
         if config.token.is_none() && !config.addr.ip().is_loopback() {
             return Err(Error::Invalid(format!(
@@ -251,10 +378,22 @@ impl Gateway {
         if config.token.is_none() {
             tracing::warn!(target: "Gateway", %addr, "no AURA_GATEWAY_TOKEN: the API is open to local users");
         }
+        let mut max = config.max_connections.max(1);
+        if let Some(soft) = raise_open_files_limit() {
+            let fits = soft.saturating_sub(RESERVED_DESCRIPTORS).max(1);
+            if max as u64 > fits {
+                tracing::warn!(target: "Gateway", requested = max, soft_limit = soft,
+                    "AURA_GATEWAY_MAX_CONNECTIONS lowered to {fits} to fit the open-files limit");
+                max = usize::try_from(fits).unwrap_or(max);
+            }
+        }
+        let connections = Connections::new(max);
         Ok(Self {
             listener,
-            router: router(runtime, config),
+            header_timeout: config.header_timeout,
+            router: router_with(runtime, config, connections.clone()),
             addr,
+            connections,
         })
     }
 
@@ -273,14 +412,132 @@ impl Gateway {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        tracing::info!(target: "Gateway", addr = %self.addr, "listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| Error::Unavailable {
-                port: "gateway",
-                message: e.to_string(),
-            })
+        let Some(permits) = self.connections.permits.clone() else {
+            return Err(Error::Invalid(
+                "a gateway's connections are always counted".into(),
+            ));
+        };
+        let max = self.connections.max;
+        tracing::info!(target: "Gateway", addr = %self.addr, max_connections = max,
+            header_timeout_s = self.header_timeout.as_secs_f64(), "listening");
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.header_timeout);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let permit = match permits.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    tracing::warn!(target: "Gateway", max_connections = max,
+                        "connection cap reached (AURA_GATEWAY_MAX_CONNECTIONS): new connections wait in the listen backlog until one closes");
+                    tokio::select! {
+                        p = permits.clone().acquire_owned() => match p {
+                            Ok(p) => p,
+                            Err(_) => break,
+                        },
+                        () = &mut shutdown => break,
+                    }
+                }
+            };
+            let stream = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        accept_failed(e).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            tokio::spawn(serve_connection(
+                stream,
+                self.router.clone(),
+                http.clone(),
+                stopping.clone(),
+                permit,
+            ));
+        }
+        // Stop accepting, ask every connection to finish its request and close, and
+        // wait until each has given its place back.
+        drop(self.listener);
+        let _ = stop.send(true);
+        let all = u32::try_from(max).unwrap_or(u32::MAX);
+        let _ = permits.acquire_many(all).await;
+        Ok(())
+    }
+}
+
+/// Serves one connection until it closes, or until the gateway stops and its current
+/// request is answered.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    http: hyper::server::conn::http1::Builder,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    _place: tokio::sync::OwnedSemaphorePermit,
+) {
+    // Small JSON answers go out at once rather than waiting to fill a segment.
+    let _ = stream.set_nodelay(true);
+    let service = hyper_util::service::TowerToHyperService::new(router);
+    let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        // The guard `wait_for` returns is not `Send`: keep it inside the block.
+        () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        // Timeouts and resets are the client's business: worth a debug line, no more.
+        tracing::debug!(target: "Gateway", timeout = e.is_timeout(), "connection closed: {e}");
+    }
+}
+
+/// An accept that failed: a connection reset before it was accepted is skipped; running
+/// out of descriptors is logged and waited out, since connections closing free them.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
+    ) {
+        return;
+    }
+    tracing::warn!(target: "Gateway", "cannot accept a connection: {e}; retrying in 100 ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// Raises the soft open-files limit to the hard one (so the connection cap, not the
+/// descriptor table, is what bounds connections), logs both, and returns the soft
+/// limit in force (`None` when unlimited).
+fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    let before = getrlimit(Resource::Nofile);
+    if before.current == before.maximum {
+        tracing::info!(target: "Gateway", soft = %show(before.current), hard = %show(before.maximum),
+            "open-files limit");
+        return before.current;
+    }
+    let raised = Rlimit {
+        current: before.maximum,
+        maximum: before.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => {
+            let after = getrlimit(Resource::Nofile);
+            tracing::info!(target: "Gateway", soft = %show(after.current), hard = %show(after.maximum),
+                was = %show(before.current), "open-files limit raised to the hard limit");
+            after.current
+        }
+        Err(e) => {
+            tracing::warn!(target: "Gateway", soft = %show(before.current), hard = %show(before.maximum),
+                "cannot raise the open-files limit: {e}");
+            before.current
+        }
     }
 }
 
@@ -294,12 +551,17 @@ mod tests {
             "AURA_GATEWAY_ADDR" => Some("0.0.0.0:9000".into()),
             "AURA_GATEWAY_TOKEN" => Some("  ".into()),
             "AURA_GATEWAY_MAX_BODY_KB" => Some("2".into()),
+            "AURA_GATEWAY_HEADER_TIMEOUT_SECS" => Some("3".into()),
+            "AURA_GATEWAY_MAX_CONNECTIONS" => Some("0".into()),
             _ => None,
         });
         assert_eq!(c.addr, "0.0.0.0:9000".parse().unwrap_or(c.addr));
         assert_eq!(c.addr.port(), 9000);
         assert_eq!(c.token, None, "a blank token is no token");
         assert_eq!(c.max_body_bytes, 2048);
+        assert_eq!(c.header_timeout, Duration::from_secs(3));
+        assert_eq!(c.max_connections, 1, "a cap of zero would serve nobody");
+        assert_eq!(c.max_event_streams, DEFAULT_MAX_EVENT_STREAMS);
         let d =
             GatewayConfig::from_lookup(|k| (k == "AURA_GATEWAY_ADDR").then(|| "nonsense".into()));
         assert_eq!(d.addr.to_string(), DEFAULT_ADDR);

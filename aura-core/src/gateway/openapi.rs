@@ -14,6 +14,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/objects"),
     ("get", "/v1/objects"),
     ("get", "/v1/objects/{object}"),
+    ("get", "/v1/objects/{object}/selectors"),
     ("post", "/v1/objects/{object}/messages"),
     ("get", "/v1/objects/{object}/methods/{selector}"),
     ("put", "/v1/objects/{object}/methods/{selector}"),
@@ -87,6 +88,7 @@ pub fn document() -> Value {
                 "parameters": [query("component", "string", "only components starting with this (Cascade, Sandbox, …)")],
                 "responses": {
                     "200": { "description": "an event stream", "content": { "text/event-stream": {} } },
+                    "503": err("too_many_streams: AURA_GATEWAY_MAX_EVENT_STREAMS are open"),
                     "401": err("no or wrong token")
                 }
             }},
@@ -109,9 +111,27 @@ pub fn document() -> Value {
                 }
             },
             "/v1/objects/{object}": { "get": {
-                "summary": "Read an object, with the selectors it responds to",
+                "summary": "Read an object, with counts of its methods (the selectors themselves are paged at /v1/objects/{object}/selectors)",
                 "parameters": [object_param()],
-                "responses": { "200": ok("the object and `responds_to`", obj.clone()), "404": err("no such object"), "401": err("no or wrong token") }
+                "responses": { "200": ok("the object and `methods`: `own` (defined on it), `responds_to` (visible along its chain) and the `selectors` link",
+                    json!({ "allOf": [obj.clone(), { "type": "object", "properties": { "methods": { "type": "object", "properties": {
+                        "own": { "type": "integer" }, "responds_to": { "type": "integer" }, "selectors": { "type": "string" } } } } }] })),
+                    "404": err("no such object"), "401": err("no or wrong token") }
+            }},
+            "/v1/objects/{object}/selectors": { "get": {
+                "summary": "The selectors an object responds to, in name order, each with the nearest object on its chain that defines it",
+                "parameters": [object_param(),
+                    query("offset", "integer", "skip this many"),
+                    query("limit", "integer", "at most this many (1–1000, default 100)"),
+                    query("own", "boolean", "only those defined on the object itself (default false)")],
+                "responses": { "200": ok("a page", json!({ "type": "object", "properties": {
+                        "object": { "type": "string" },
+                        "selectors": { "type": "array", "items": { "type": "object", "properties": {
+                            "selector": { "type": "string" }, "defined_on": { "type": "string" },
+                            "defined_on_id": { "type": "string", "format": "uuid" }, "version": { "type": "integer" } } } },
+                        "total": { "type": "integer" },
+                        "next_offset": { "type": ["integer", "null"] } } })),
+                    "400": err("a bad parameter"), "404": err("no such object"), "401": err("no or wrong token") }
             }},
             "/v1/objects/{object}/messages": { "post": {
                 "summary": "Send a message: natural language (`text`) or an explicit call (`selector`, `args`). A miss is learned first (doesNotUnderstand).",
@@ -201,7 +221,7 @@ pub fn document() -> Value {
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": {
                     "type": "object", "required": ["code", "message"], "properties": {
-                        "code": { "type": "string", "description": "stable: not_found, invalid, conflict, does_not_understand, rejected, refused, method_raised, stopped, unavailable, not_promoted, cancelled, forge_failed, internal, malformed_body, invalid_body, payload_too_large, unsupported_media_type, invalid_parameter, unauthorized, no_route, method_not_allowed" },
+                        "code": { "type": "string", "description": "stable: not_found, invalid, conflict, does_not_understand, rejected, refused, method_raised, stopped, unavailable, not_promoted, cancelled, forge_failed, internal, malformed_body, invalid_body, payload_too_large, unsupported_media_type, invalid_parameter, unauthorized, no_route, method_not_allowed, too_many_streams" },
                         "message": { "type": "string" },
                         "details": {} } } } },
                 "Object": { "type": "object", "properties": {
@@ -215,7 +235,8 @@ pub fn document() -> Value {
                 "Health": { "type": "object", "properties": {
                     "status": { "enum": ["ok", "unavailable"] },
                     "checks": { "type": "object", "description": "store, sandbox and models (per persona): status, latency_ms, detail" },
-                    "forge": { "type": "object", "description": "informational: the forge's backend (null: none) and the stagnation monitor's state" } } }
+                    "forge": { "type": "object", "description": "informational: the forge's backend (null: none) and the stagnation monitor's state" },
+                    "resources": { "type": "object", "description": "what the long-lived maps hold against their bounds: resolution (views, tables, table_bytes and their max_*, hits, misses, evictions), learn_locks, connections (open, max) and event_streams (open, max)" } } }
             }
         }
     })

@@ -37,6 +37,7 @@ pub(super) fn protected() -> Router<AppState> {
         .route("/v1/events", get(events))
         .route("/v1/objects", post(create_object).get(list_objects))
         .route("/v1/objects/{object}", get(get_object))
+        .route("/v1/objects/{object}/selectors", get(list_selectors))
         .route("/v1/objects/{object}/messages", post(send_message))
         .route(
             "/v1/objects/{object}/methods/{selector}",
@@ -161,6 +162,9 @@ async fn list_objects(
     Ok(Json(json!({ "objects": objects, "next_offset": next })))
 }
 
+/// The object with counts of its methods; the selectors themselves are paged at
+/// `/v1/objects/{object}/selectors`, so the body stays small however much its
+/// ancestors know.
 async fn get_object(
     State(state): State<AppState>,
     object: Result<Path<String>, PathRejection>,
@@ -168,16 +172,49 @@ async fn get_object(
     let Path(reference) = object?;
     let object = resolve(&state.runtime, &reference).await?;
     let view = state.runtime.chain_view(object.id).await?;
-    let mut methods: Vec<String> = view.methods.keys().map(ToString::to_string).collect();
-    methods.sort();
     let mut body = serde_json::to_value(&object).map_err(|e| Error::Backend {
         port: "gateway",
         message: e.to_string(),
     })?;
     if let Value::Object(map) = &mut body {
-        map.insert("responds_to".into(), json!(methods));
+        map.insert(
+            "methods".into(),
+            json!({
+                "own": view.own().map_or(0, |t| t.len()),
+                "responds_to": view.methods.len(),
+                "selectors": format!("/v1/objects/{}/selectors", object.id),
+            }),
+        );
     }
     Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+struct SelectorParams {
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+    #[serde(default)]
+    own: bool,
+}
+
+async fn list_selectors(
+    State(state): State<AppState>,
+    object: Result<Path<String>, PathRejection>,
+    params: Result<Query<SelectorParams>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Path(reference) = object?;
+    let Query(params) = params?;
+    let object = resolve(&state.runtime, &reference).await?;
+    let view = state.runtime.chain_view(object.id).await?;
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let page = view.selectors(params.own, params.offset, limit);
+    Ok(Json(json!({
+        "object": object.name,
+        "selectors": page.selectors,
+        "total": page.total,
+        "next_offset": page.next_offset,
+    })))
 }
 
 /// A message: natural language (`text`) or an explicit call (`selector` and `args`).
@@ -372,6 +409,20 @@ async fn events(
     params: Result<Query<EventParams>, QueryRejection>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let Query(params) = params?;
+    // Each listener holds a connection and a place in the broadcast: bounded, so
+    // listeners cannot crowd out the API.
+    let Some(slot) = state.open_event_stream() else {
+        tracing::warn!(target: "Gateway", max = state.max_event_streams,
+            "event stream refused: AURA_GATEWAY_MAX_EVENT_STREAMS reached");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!(
+                "{} event streams are open, the most allowed; try again later",
+                state.max_event_streams
+            ),
+        ));
+    };
     let stream = match &state.monologue {
         Some(m) => BroadcastStream::new(m.subscribe()).boxed(),
         // No monologue configured: a stream that stays open and says nothing.
@@ -379,6 +430,8 @@ async fn events(
     };
     let filter = params.component;
     let events = stream.filter_map(move |item| {
+        // The stream owns its place: it is freed when the client goes away.
+        let _slot = &slot;
         let event = match item {
             Ok(e)
                 if filter
@@ -498,6 +551,13 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         Json(json!({
             "status": if down { "unavailable" } else { "ok" },
             "checks": { "store": store, "sandbox": sandbox, "models": models },
+            // What the long-lived maps hold against their bounds.
+            "resources": {
+                "resolution": rt.cache_stats(),
+                "learn_locks": rt.learn_lock_count(),
+                "connections": { "open": state.connections.open(), "max": state.connections.max() },
+                "event_streams": { "open": state.event_streams(), "max": state.max_event_streams },
+            },
             // Informational: a missing forge is a choice, not an outage.
             "forge": match rt.forge() {
                 Some(f) => json!({ "backend": f.capabilities().backend,

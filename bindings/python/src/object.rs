@@ -235,6 +235,26 @@ impl PyObjectHandle {
         Ok(wait(py, core(rt.resolve(self.id, selector)))?.is_some())
     }
 
+    /// The selectors this object responds to, in name order, each with the name of the
+    /// nearest object on its chain that defines it; `own=True` keeps only its own.
+    #[pyo3(signature = (*, own=false, offset=0, limit=None))]
+    fn selectors(
+        &self,
+        py: Python<'_>,
+        own: bool,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> PyResult<Vec<(String, String)>> {
+        let rt = self.rt.clone();
+        let view = wait(py, core(rt.chain_view(self.id)))?;
+        let page = view.selectors(own, offset, limit.unwrap_or(usize::MAX));
+        Ok(page
+            .selectors
+            .into_iter()
+            .map(|e| (e.selector, e.defined_on))
+            .collect())
+    }
+
     /// Every version of a method defined on this object, oldest first.
     fn versions(&self, py: Python<'_>, selector: &str) -> PyResult<Vec<PyMethod>> {
         let rt = self.rt.clone();

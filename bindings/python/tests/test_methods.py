@@ -25,6 +25,8 @@ def test_methods_are_inherited_along_the_chain(rt):
     assert child.hello("ada") == "hello ada"
     assert [m.selector for m in base.methods()] == ["hello"]
     assert child.methods() == []
+    assert child.selectors() == [("hello", "base")]
+    assert child.selectors(own=True) == []
 
 
 def test_a_method_writes_slots(rt):

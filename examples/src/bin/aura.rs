@@ -147,6 +147,36 @@ impl Client {
     }
 
     /// Sends `body` to `object`, showing the monologue live while it runs.
+    /// Prints every selector `object` responds to, a page at a time, with its definer.
+    async fn list_selectors(&self, object: &str, own: bool) -> Result<Outcome, Failure> {
+        let path = format!("/v1/objects/{object}/selectors");
+        let mut offset = 0u64;
+        loop {
+            let page = self
+                .call(self.request(reqwest::Method::GET, &path).query(&[
+                    ("offset", offset.to_string()),
+                    ("limit", "1000".to_string()),
+                    ("own", own.to_string()),
+                ]))
+                .await?;
+            for e in page["selectors"].as_array().into_iter().flatten() {
+                println!(
+                    "{} v{} ({})",
+                    e["selector"].as_str().unwrap_or("?"),
+                    e["version"],
+                    e["defined_on"].as_str().unwrap_or("?")
+                );
+            }
+            match page["next_offset"].as_u64() {
+                Some(next) => offset = next,
+                None => {
+                    println!("{} in all", page["total"]);
+                    return Ok(Outcome::Ok);
+                }
+            }
+        }
+    }
+
     async fn send(&self, object: &str, body: Value) -> Result<Value, Failure> {
         let path = format!("/v1/objects/{object}/messages");
         self.narrated("{spinner} {msg}", "thinking…", |_| {
@@ -310,6 +340,8 @@ fn print_reply(body: &Value) -> Outcome {
 const HELP: &str = "Type a message for the object, or a command:
   :call SELECTOR [ARG…]      call a method with JSON arguments (e.g. :call fibonacci 10)
   :object NAME               talk to another object (created when missing)
+  :methods [own]             the selectors this object responds to (own: only its own),
+                             each with the object that defines it
   :versions SELECTOR         list a method's versions
   :rollback SELECTOR VERSION make an earlier version current
   :memory QUERY              search the memory graph
@@ -350,6 +382,9 @@ async fn run_line(client: &Client, object: &mut String, line: &str) -> Option<Ou
                 .send(object, json!({ "selector": selector, "args": args }))
                 .await
                 .map(|b| print_reply(&b))
+        }
+        ":methods" if rest.is_empty() || rest == "own" => {
+            client.list_selectors(object, rest == "own").await
         }
         ":versions" if !rest.is_empty() => client
             .call(client.request(
