@@ -94,6 +94,17 @@ impl MethodTable {
         self.methods.is_empty()
     }
 
+    /// Whether `current` (the object's methods as the store has them now) is what this
+    /// table holds: the same selectors at the same versions.
+    fn matches(&self, current: &[Method]) -> bool {
+        current.len() == self.methods.len()
+            && current.iter().all(|m| {
+                self.methods
+                    .get(&m.selector)
+                    .is_some_and(|t| t.version == m.version)
+            })
+    }
+
     /// An estimate of the memory the table holds, in bytes.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -515,6 +526,24 @@ impl ResolutionCache {
             state.remove_view(oldest);
             state.evictions += 1;
         }
+    }
+
+    /// Re-reads from the store every object on `view`'s chain, and drops the table (and
+    /// the views through it) of each whose methods or parents changed behind the
+    /// runtime's back — another process, or a host writing to the store directly.
+    pub(crate) async fn revalidate(&self, store: &dyn Store, view: &ChainView) -> Result<()> {
+        for table in view.chain() {
+            let parents = match store.get_object(table.object).await {
+                Ok(o) => Some(o.parents),
+                Err(aura_store::Error::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            let methods = store.list_methods(table.object).await?;
+            if parents.as_ref() != Some(&table.parents) || !table.matches(&methods) {
+                self.invalidate(table.object);
+            }
+        }
+        Ok(())
     }
 
     /// Drops `changed`'s table and every view whose chain passes through it.

@@ -592,7 +592,10 @@ impl Runtime {
             let view = match self.inner.cache.get(id) {
                 // A cached miss may predate a write made elsewhere: re-read before giving up.
                 Some(v) if v.resolve(&selector).is_none() => {
-                    self.inner.cache.invalidate(id);
+                    self.inner
+                        .cache
+                        .revalidate(self.inner.store.as_ref(), &v)
+                        .await?;
                     self.load_view(&object).await?
                 }
                 Some(v) => v,

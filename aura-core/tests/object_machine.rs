@@ -378,6 +378,37 @@ async fn writes_made_behind_the_runtimes_back_are_found_on_a_miss() {
 }
 
 #[tokio::test]
+async fn an_ancestor_written_behind_the_runtimes_back_is_found_on_a_miss() {
+    let (sb, seen) = recording_sandbox(|_| outcome(json!(7)));
+    let rt = runtime_with(sb).await;
+    let base = rt.create_object(NewObject::named("base")).await.unwrap();
+    let leaf = rt
+        .create_object(NewObject::named("leaf").with_parents([base.id]))
+        .await
+        .unwrap();
+    let other = rt.create_object(NewObject::named("other")).await.unwrap();
+    assert!(rt.resolve(leaf.id, "seven").await.unwrap().is_none());
+    assert!(rt.resolve(other.id, "seven").await.unwrap().is_none());
+    // Another writer adds the method to an ancestor, not to the receiver.
+    rt.store()
+        .put_method(aura_store::NewMethod {
+            object_id: base.id,
+            selector: "seven".parse().unwrap(),
+            source: "def seven(self):\n    return 7\n".into(),
+            tests: String::new(),
+            doc: String::new(),
+            provenance: aura_store::Provenance::Manual,
+        })
+        .await
+        .unwrap();
+    assert_eq!(rt.send(leaf.id, "seven", vec![]).await.unwrap(), json!(7));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    // Nothing else changed, so what does not pass through `base` stays cached.
+    let views = rt.cache_stats().views;
+    assert!(views >= 2, "{:?}", rt.cache_stats());
+}
+
+#[tokio::test]
 async fn a_cycle_in_parents_is_refused_and_changes_nothing() {
     let (sb, _) = recording_sandbox(|_| outcome(Value::Null));
     let rt = runtime_with(sb).await;
