@@ -241,13 +241,6 @@ pub(crate) struct Connections {
 }
 
 impl Connections {
-    fn new(max: usize) -> Self {
-        Self {
-            permits: Some(Arc::new(tokio::sync::Semaphore::new(max))),
-            max,
-        }
-    }
-
     /// How many are open (`None` when the host serves the router).
     pub(crate) fn open(&self) -> Option<usize> {
         self.permits
@@ -349,7 +342,9 @@ pub struct Gateway {
     router: Router,
     addr: SocketAddr,
     header_timeout: Duration,
-    connections: Connections,
+    /// One permit per connection served: the cap.
+    permits: Arc<tokio::sync::Semaphore>,
+    max_connections: usize,
 }
 
 impl Gateway {
@@ -387,13 +382,18 @@ impl Gateway {
                 max = usize::try_from(fits).unwrap_or(max);
             }
         }
-        let connections = Connections::new(max);
+        let permits = Arc::new(tokio::sync::Semaphore::new(max));
+        let connections = Connections {
+            permits: Some(permits.clone()),
+            max,
+        };
         Ok(Self {
             listener,
             header_timeout: config.header_timeout,
-            router: router_with(runtime, config, connections.clone()),
+            router: router_with(runtime, config, connections),
             addr,
-            connections,
+            permits,
+            max_connections: max,
         })
     }
 
@@ -412,12 +412,7 @@ impl Gateway {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let Some(permits) = self.connections.permits.clone() else {
-            return Err(Error::Invalid(
-                "a gateway's connections are always counted".into(),
-            ));
-        };
-        let max = self.connections.max;
+        let (permits, max) = (self.permits, self.max_connections);
         tracing::info!(target: "Gateway", addr = %self.addr, max_connections = max,
             header_timeout_s = self.header_timeout.as_secs_f64(), "listening");
         let mut http = hyper::server::conn::http1::Builder::new();
