@@ -20,12 +20,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aura_cognition::ScriptedModel;
+use async_trait::async_trait;
+use aura_cognition::{
+    ChatRequest, ChatResponse, LanguageModel, ModelCapabilities, ModelInfo, ScriptedModel,
+    StreamChunk,
+};
 use aura_core::gateway::{Gateway, GatewayConfig};
 use aura_core::store::{NewObject, StoreExt};
 use aura_core::{Config, Runtime};
 use aura_store::{NewMethod, Provenance, SqliteStore};
 use clap::Parser;
+use futures::stream::BoxStream;
 use serde_json::json;
 
 /// Runs the gateway under a mixed workload and samples its memory every second.
@@ -56,6 +61,33 @@ fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
+}
+
+/// The scripted model, fresh for every request: the scripted model keeps every request
+/// it is sent (for tests to inspect), which in a soak would be growth of our own making.
+#[derive(Debug)]
+struct ForgetfulModel;
+
+#[async_trait]
+impl LanguageModel for ForgetfulModel {
+    fn capabilities(&self) -> ModelCapabilities {
+        ScriptedModel::blueprint().capabilities()
+    }
+    async fn info(&self) -> aura_cognition::Result<ModelInfo> {
+        ScriptedModel::blueprint().info().await
+    }
+    async fn chat(&self, request: ChatRequest) -> aura_cognition::Result<ChatResponse> {
+        ScriptedModel::blueprint().chat(request).await
+    }
+    async fn chat_stream(
+        &self,
+        request: ChatRequest,
+    ) -> aura_cognition::Result<BoxStream<'static, aura_cognition::Result<StreamChunk>>> {
+        ScriptedModel::blueprint().chat_stream(request).await
+    }
+    async fn embed(&self, texts: &[String]) -> aura_cognition::Result<Vec<Vec<f32>>> {
+        ScriptedModel::blueprint().embed(texts).await
+    }
 }
 
 /// A small xorshift: the workload is the same on every run without a `rand` dependency.
@@ -94,7 +126,7 @@ async fn run(args: Args) {
     let runtime = Runtime::builder()
         .config(config)
         .store(store)
-        .model(Arc::new(ScriptedModel::blueprint()))
+        .model(Arc::new(ForgetfulModel))
         .build()
         .await
         .expect("runtime (the jail needs python3)");
