@@ -252,11 +252,18 @@ async fn run(args: Args) {
     let growth = at_one_minute
         .map(|base| format!("{:+.1} %", (last as f64 / base as f64 - 1.0) * 100.0))
         .unwrap_or_else(|| "n/a (ran under a minute)".into());
+    // What the bounded caches hold, to tell their filling from other growth.
+    let cache = runtime.cache_stats();
     println!(
-        "requests={} errors={} rss_end_mib={:.1} growth_after_first_minute={growth} csv={}",
+        "requests={} errors={} rss_end_mib={:.1} growth_after_first_minute={growth} \
+         cached_views={} cached_tables={} table_kib={} learn_locks={} csv={}",
         requests.load(Ordering::Relaxed),
         errors.load(Ordering::Relaxed),
         last as f64 / 1024.0,
+        cache.views,
+        cache.tables,
+        cache.table_bytes >> 10,
+        runtime.learn_lock_count(),
         args.csv.display()
     );
     let _ = std::fs::remove_dir_all(&dir);
