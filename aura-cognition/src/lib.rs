@@ -44,8 +44,9 @@ mod template;
 mod text;
 
 pub use cascade::{
-    CandidateCheck, Cascade, CascadeBuilder, CascadeMode, CascadeOutcome, CheckVerdict,
-    CognitiveStatePacket, Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate,
+    code_blocks, python_literal, CandidateCheck, Cascade, CascadeBuilder, CascadeMode,
+    CascadeOutcome, CheckVerdict, CognitiveStatePacket, Evidence, Grounding, KnownMethod,
+    LearnMandate, MethodCandidate, Sampling, Selection,
 };
 pub use cem::{Cem, CemScore, CemWeights, Stagnation, StagnationMonitor};
 pub use context::{

@@ -11,21 +11,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::{DynLanguageModel, GenerationOptions};
 
-/// How the generated method is written: one Python function whose first parameter is
-/// the receiving object.
+/// How the generated method is written: one Python function, plain or with `self`
+/// first when it needs the object's slots (the learn cycle turns a plain function
+/// into a method with the guard's parser).
 ///
 /// Change this (and [`TEST_CONVENTION`]) in one place if the sandbox's calling
 /// convention changes; a [`PromptSet`] can also override it per cascade.
-pub const METHOD_CONVENTION: &str = "source is one Python function `def {selector}(self, ...):` \
-where self is the object; read its slots as self.<slot>. Use only the standard library.";
+pub const METHOD_CONVENTION: &str = "Write one Python function `def {selector}(...)`. \
+If it needs the object's slots, write `def {selector}(self, ...)` and read them as self.<slot>. \
+Use only the standard library.";
 
 /// How the generated tests call the method.
 ///
-/// Tests are plain Python functions `def test_<name>():` that call the method through
-/// `obj`, a module-level instance the sandbox provides (the tests must not define or
-/// import it), and check results with `assert`.
-pub const TEST_CONVENTION: &str = "tests is Python code with functions `def test_<name>():` \
-that call `obj.{selector}(...)` and use assert. obj already exists: do not define or import it.";
+/// Tests are asserts that call the function with concrete inputs and compare the
+/// exact result: the learn cycle reads them as examples that every candidate is
+/// checked against.
+pub const TEST_CONVENTION: &str = "Then write two asserts that call {selector}(...) \
+with concrete inputs and compare with the exact expected result.";
 
 /// One of the four cascade personas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -104,28 +106,35 @@ impl Persona {
 Name the inputs and the return value of {selector}. Plain text, at most 60 words."
             }
             Self::Robin => {
-                "You are ROBIN. Write the method and its tests. Reply with JSON: \
-{\"source\": ..., \"tests\": ..., \"doc\": ..., \"rationale\": ...}. \
-{method_convention} {test_convention} doc is one line. rationale is one sentence."
+                "You are ROBIN, a Python programmer. {method_convention} {test_convention} \
+Reply with one ```python code block."
             }
             Self::Babs => {
                 "You are BABS. Compare the draft with the memory and the example call. \
 List at most 3 problems or missing cases, one per line. Plain text, at most 60 words."
             }
             Self::Alfred => {
-                "You are ALFRED. Give the final method and tests, fixing the listed problems. \
-Reply with JSON: {\"source\": ..., \"tests\": ..., \"doc\": ..., \"rationale\": ...}. \
-{method_convention} {test_convention} doc is one line. rationale is one sentence."
+                "You are ALFRED, a careful Python programmer. Fix any problems listed. \
+{method_convention} {test_convention} Reply with one ```python code block."
             }
         }
     }
 
-    /// Default sampling options: short plain-text notes, longer JSON answers.
+    /// Default sampling options: short plain-text notes, longer code answers.
     pub fn default_options(self) -> GenerationOptions {
-        let max_tokens = if self.writes_candidate() { 512 } else { 128 };
-        GenerationOptions {
-            max_tokens,
-            ..GenerationOptions::default()
+        if self.writes_candidate() {
+            GenerationOptions {
+                max_tokens: 384,
+                // The code block is the answer: stop at its closing fence instead of
+                // paying for the prose and the second examples small models add.
+                stop: vec!["\n```\n".into()],
+                ..GenerationOptions::default()
+            }
+        } else {
+            GenerationOptions {
+                max_tokens: 128,
+                ..GenerationOptions::default()
+            }
         }
     }
 }
@@ -198,16 +207,15 @@ mod tests {
         let set = PromptSet::default();
         for p in Persona::ALL {
             let text = set.render(p.default_prompt(), "fibonacci");
-            assert!(
-                !text.contains('{') || text.contains("{\"source\""),
-                "{text}"
-            );
+            assert!(!text.contains('{'), "every placeholder is filled: {text}");
             assert!(text.split_whitespace().count() < 120, "{p}: {text}");
             assert!(text.contains(p.name()));
+            // Code first: candidate writers answer with a fenced block, never JSON.
+            assert_eq!(text.contains("```python"), p.writes_candidate(), "{text}");
         }
         assert!(set
             .render(Persona::Alfred.default_prompt(), "fibonacci")
-            .contains("obj.fibonacci(...)"));
+            .contains("`def fibonacci(...)`"));
     }
 
     #[test]

@@ -277,23 +277,113 @@ const GENERIC_VERBS: &[&str] = &[
 
 const FILLER: &[&str] = &[
     "the", "a", "an", "my", "our", "your", "some", "sequence", "series", "number", "numbers",
-    "value", "values", "out",
+    "value", "values", "out", "each", "every", "given", "two", "three",
 ];
+
+/// Verbs that ask a yes/no question about their object ("check whether …").
+const PREDICATE_VERBS: &[&str] = &[
+    "check",
+    "test",
+    "tell",
+    "determine",
+    "decide",
+    "see",
+    "verify",
+];
+
+/// Verbs that turn one thing into another ("convert X to Y").
+const CONVERT_VERBS: &[&str] = &["convert", "turn", "translate", "change"];
 
 const CUT_WORDS: &[&str] = &[
     "of", "in", "for", "using", "with", "from", "by", "into", "on", "via", "given", "that",
-    "which", "when",
+    "which", "when", "where", "between",
 ];
+
+/// The task of a learn request without its "teach yourself to" (any case):
+/// "Teach yourself to reverse a string" → "reverse a string".
+pub fn strip_learn_prefix(message: &str) -> &str {
+    let trimmed = message.trim();
+    // ASCII lower-casing keeps byte offsets, so `skipped` indexes `trimmed` too.
+    let lower = trimmed.to_ascii_lowercase();
+    let lower = lower.strip_prefix("please ").unwrap_or(&lower);
+    let skipped = trimmed.len() - lower.len();
+    for p in LEARN_PREFIXES {
+        if lower.starts_with(p) && trimmed.is_char_boundary(skipped + p.len()) {
+            return &trimmed[skipped + p.len()..];
+        }
+    }
+    trimmed
+}
 
 /// Derives a snake_case selector from a task description
 /// ("calculate the fibonacci sequence" → `fibonacci`,
 /// "list the files in the current directory using the os module" → `list_files`).
 pub fn derive_selector(task: &str) -> Option<String> {
-    let words: Vec<String> = task
+    // The name comes from the task's first clause: "fibonacci numbers, where …".
+    let clause = task.split([',', ';', ':', '(', '.']).next().unwrap_or(task);
+    let words: Vec<String> = clause
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect();
+    let selector = predicate_selector(&words)
+        .or_else(|| conversion_selector(&words))
+        .unwrap_or_else(|| head_selector(&words));
+    let selector = match selector.chars().next() {
+        Some(c) if c.is_ascii_digit() => format!("_{selector}"),
+        Some(_) => selector,
+        None => return None,
+    };
+    is_identifier(&selector).then_some(selector)
+}
+
+/// "check whether a number is prime" → `is_prime`, "… if a list has duplicates" →
+/// `has_duplicates`: the name a person would guess for a yes/no question.
+fn predicate_selector(words: &[String]) -> Option<String> {
+    let first = words.first()?;
+    if !PREDICATE_VERBS.contains(&first.as_str()) {
+        return None;
+    }
+    let clause = words.iter().position(|w| w == "whether" || w == "if")?;
+    let rest = &words[clause + 1..];
+    let verb = rest
+        .iter()
+        .position(|w| matches!(w.as_str(), "is" | "are" | "has" | "have" | "contains"))?;
+    let prefix = match rest[verb].as_str() {
+        "have" => "has",
+        other => other,
+    };
+    let complement: Vec<&str> = rest[verb + 1..]
+        .iter()
+        .take_while(|w| !CUT_WORDS.contains(&w.as_str()))
+        .map(String::as_str)
+        .filter(|w| !FILLER.contains(w) && *w != "all")
+        .take(2)
+        .collect();
+    (!complement.is_empty()).then(|| format!("{prefix}_{}", complement.join("_")))
+}
+
+/// "convert celsius to fahrenheit" → `celsius_to_fahrenheit`.
+fn conversion_selector(words: &[String]) -> Option<String> {
+    if !CONVERT_VERBS.contains(&words.first()?.as_str()) {
+        return None;
+    }
+    let to = words.iter().position(|w| w == "to" || w == "into")?;
+    let pick = |ws: &[String]| -> Vec<String> {
+        ws.iter()
+            .filter(|w| !FILLER.contains(&w.as_str()) && !CUT_WORDS.contains(&w.as_str()))
+            .take(2)
+            .cloned()
+            .collect()
+    };
+    let from = pick(&words[1..to]);
+    let into = pick(&words[to + 1..]);
+    (!from.is_empty() && !into.is_empty())
+        .then(|| format!("{}_to_{}", from.join("_"), into.join("_")))
+}
+
+/// The head of the phrase, fillers and a leading generic verb dropped.
+fn head_selector(words: &[String]) -> String {
     // The head of the phrase: up to the first preposition (after the first word).
     let mut head: Vec<&str> = Vec::new();
     for (i, w) in words.iter().enumerate() {
@@ -311,13 +401,7 @@ pub fn derive_selector(task: &str) -> Option<String> {
         kept.remove(0);
     }
     kept.truncate(3);
-    let selector = kept.join("_");
-    let selector = match selector.chars().next() {
-        Some(c) if c.is_ascii_digit() => format!("_{selector}"),
-        Some(_) => selector,
-        None => return None,
-    };
-    is_identifier(&selector).then_some(selector)
+    kept.join("_")
 }
 
 fn normalise(message: &str) -> String {
@@ -491,6 +575,26 @@ mod tests {
             ("calculate the factorial of a number", "factorial"),
             ("reverse a string", "reverse_string"),
             ("compute prime numbers", "prime"),
+            ("check whether a number is prime", "is_prime"),
+            ("check if a string is a palindrome", "is_palindrome"),
+            ("determine whether a year is a leap year", "is_leap_year"),
+            ("check whether a list has duplicates", "has_duplicates"),
+            (
+                "test if two words are anagrams of each other",
+                "are_anagrams",
+            ),
+            ("convert celsius to fahrenheit", "celsius_to_fahrenheit"),
+            ("count the vowels in a string", "count_vowels"),
+            ("check the spelling", "check_spelling"),
+            (
+                "calculate fibonacci numbers, where fibonacci for 10 is 55",
+                "fibonacci",
+            ),
+            ("multiply two numbers", "multiply"),
+            (
+                "compute the absolute difference between two numbers",
+                "absolute_difference",
+            ),
         ];
         for (task, want) in cases {
             assert_eq!(derive_selector(task).as_deref(), Some(want), "{task}");

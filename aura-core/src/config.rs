@@ -35,8 +35,19 @@ pub struct Config {
     /// Limits for every method call (`AURA_SANDBOX_WALL_MS`, `AURA_SANDBOX_CPU_MS`,
     /// `AURA_SANDBOX_MEMORY_MB`, `AURA_SANDBOX_OUTPUT_KB`).
     pub limits: Limits,
-    /// Attempts the learn cycle makes before refusing (`AURA_LEARN_ATTEMPTS`, default 3).
-    pub learn_attempts: u32,
+    /// Candidates the learn cycle draws at most before refusing (`AURA_LEARN_SAMPLES`,
+    /// default 8): each is checked by the guard and run in the sandbox.
+    pub learn_samples: u32,
+    /// The score a candidate needs when the request gives no example of its own
+    /// (`AURA_LEARN_AGREEMENT`, default 2): one per sample that behaves exactly like it
+    /// on every probe input, plus one per model-written example it satisfies.
+    pub learn_agreement: u32,
+    /// Wall-clock budget of one learn cycle's search (`AURA_LEARN_BUDGET_SECS`,
+    /// default 90): no new sample is drawn after it.
+    pub learn_budget: Duration,
+    /// Seed of the first sample (`AURA_LEARN_SEED`; default random per cycle). Later
+    /// samples use the following seeds, so a run can be repeated exactly.
+    pub learn_seed: Option<u64>,
     /// Which personas take part (`AURA_CASCADE_MODE`: `full`, the default, or `single`).
     pub cascade_mode: aura_cognition::CascadeMode,
     /// How often a call is re-run when its slot write loses a revision race
@@ -125,7 +136,10 @@ impl Default for Config {
             sandbox_backend: SandboxBackend::Jail,
             limits: Limits::default(),
             conflict_retries: 3,
-            learn_attempts: 3,
+            learn_samples: 8,
+            learn_agreement: 2,
+            learn_budget: Duration::from_secs(90),
+            learn_seed: None,
             cascade_mode: aura_cognition::CascadeMode::Full,
             early_exit: true,
             forge: ForgeSettings::default(),
@@ -178,9 +192,16 @@ impl Config {
         if let Some(kb) = num("AURA_SANDBOX_OUTPUT_KB") {
             c.limits.output_bytes = kb << 10;
         }
-        if let Some(n) = num("AURA_LEARN_ATTEMPTS") {
-            c.learn_attempts = n.clamp(1, 20) as u32;
+        if let Some(n) = num("AURA_LEARN_SAMPLES") {
+            c.learn_samples = n.clamp(1, 64) as u32;
         }
+        if let Some(n) = num("AURA_LEARN_AGREEMENT") {
+            c.learn_agreement = n.clamp(1, 64) as u32;
+        }
+        if let Some(s) = num("AURA_LEARN_BUDGET_SECS") {
+            c.learn_budget = Duration::from_secs(s.max(1));
+        }
+        c.learn_seed = num("AURA_LEARN_SEED");
         match get("AURA_CASCADE_MODE").as_deref().map(str::trim) {
             Some("single") => c.cascade_mode = aura_cognition::CascadeMode::Single,
             Some("full") | None => {}

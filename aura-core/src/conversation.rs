@@ -126,7 +126,8 @@ impl Runtime {
             }
         };
         if reply.refused {
-            // A refused request leaves nothing behind but the audit trail.
+            // The refused learn itself wrote nothing but its trail; the turn still
+            // happened, and "what did we talk about" must be able to recall it.
             self.store()
                 .append_event(NewAuditEvent::new(
                     "conversation.refused",
@@ -134,15 +135,17 @@ impl Runtime {
                     json!({ "message": message, "reply": reply.text }),
                 ))
                 .await?;
-        } else {
-            self.record_turn(&object, message, &reply).await?;
         }
+        self.record_turn(&object, message, &reply).await?;
         Ok(reply)
     }
 
     /// Answers a question about past conversation from retrieved memory nodes.
     async fn reflect(&self, object: &Object, plan: Plan, question: &str) -> Result<Reply> {
-        let hits = self.store().search_memory(question, 8).await?;
+        let hits = self
+            .store()
+            .search_memory(&topic_words(question), 8)
+            .await?;
         let nodes: Vec<MemoryNode> = hits
             .into_iter()
             .map(|h| h.node)
@@ -287,17 +290,77 @@ fn refusal(plan: Plan, selector: &str, attempts: u32, failures: &[crate::Attempt
         .last()
         .map(|f| f.message.clone())
         .unwrap_or_default();
-    let rules = if rules.is_empty() {
-        String::new()
+    // Which kind of refusal: the guard stopped the code the model wrote (most
+    // candidates broke its rules), or the model never wrote a method that passed.
+    let guarded: Vec<&crate::AttemptFailure> =
+        failures.iter().filter(|f| !f.rules.is_empty()).collect();
+    let text = if !guarded.is_empty() && guarded.len() * 2 >= attempts as usize {
+        format!(
+            "I tried to learn `{selector}` and the guard refused it [{}]: {} of {attempts} candidate(s) broke its rules. {}",
+            rules.join(", "),
+            guarded.len(),
+            guarded[0].message
+        )
     } else {
-        format!(" [{}]", rules.join(", "))
+        let stopped = if guarded.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} stopped by the guard [{}])",
+                guarded.len(),
+                rules.join(", ")
+            )
+        };
+        format!(
+            "I tried to learn `{selector}` and refused: none of {attempts} candidate(s) passed the checks{stopped}. {last}"
+        )
     };
-    let mut r = reply(
-        plan,
-        format!("I refused to learn `{selector}` after {attempts} attempt(s){rules}: {last}"),
-    );
+    let mut r = reply(plan, text);
     r.refused = true;
     r
+}
+
+/// What a question about the past is about: its words, without the ones that only
+/// ask ("summarize our previous conversation about the fibonacci sequence" →
+/// "fibonacci sequence"), so the search ranks the turns on the topic first.
+fn topic_words(question: &str) -> String {
+    const ASKING: &[&str] = &[
+        "summarize",
+        "summarise",
+        "our",
+        "previous",
+        "conversation",
+        "conversations",
+        "about",
+        "what",
+        "did",
+        "we",
+        "talk",
+        "talked",
+        "discuss",
+        "discussed",
+        "recall",
+        "remind",
+        "me",
+        "the",
+        "have",
+        "you",
+        "and",
+        "of",
+        "a",
+        "an",
+        "please",
+        "tell",
+    ];
+    let words: Vec<&str> = question
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty() && !ASKING.contains(&w.to_lowercase().as_str()))
+        .collect();
+    if words.is_empty() {
+        question.to_string()
+    } else {
+        words.join(" ")
+    }
 }
 
 fn first_line(text: &str) -> &str {

@@ -7,13 +7,16 @@
 //! Anything that fails before the commit leaves the store as it was, but for the trail.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use std::time::Instant;
+
 use aura_cognition::{
     CandidateCheck, CascadeMode, CheckVerdict, CognitiveStatePacket, Evidence, Grounding,
-    KnownMethod, LearnMandate, MethodCandidate,
+    KnownMethod, LearnMandate, MethodCandidate, Sampling,
 };
+use aura_guard::normalize::NormalizeError;
 use aura_sandbox::{ExecOutcome, ExecRequest, MethodSource};
 use aura_store::{
     ContextLink, DynStore, Method, NewAuditEvent, NewMemoryNode, NewMethod, NodeRef, Object,
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::dispatch::ChainView;
+use crate::search::{self, request_examples, Decision, Pool, Spec, ValueKind};
 use crate::{Error, Result, Runtime};
 
 /// What to learn.
@@ -128,15 +132,15 @@ impl LearnLocks {
     }
 }
 
-/// The full cascade's early exit: ROBIN's draft runs through the same guard and sandbox
-/// tests as any candidate, against this object's state; a pass ends the cycle there and
-/// its test run is kept, so the commit does not run the tests a second time.
+/// The full cascade's early exit: ROBIN's draft gets the same hard checks as any
+/// sample (guard, the request's examples, the call, its own asserts) on the inputs
+/// the search has so far; a pass ends the cycle there.
 struct EarlyExitCheck<'a> {
     runtime: &'a Runtime,
     object: &'a Object,
     view: &'a ChainView,
     selector: &'a Selector,
-    passed: Mutex<Option<(MethodCandidate, ExecOutcome)>>,
+    pool: &'a Pool,
 }
 
 impl std::fmt::Debug for EarlyExitCheck<'_> {
@@ -147,36 +151,26 @@ impl std::fmt::Debug for EarlyExitCheck<'_> {
     }
 }
 
-impl EarlyExitCheck<'_> {
-    /// The test run of `candidate` if this check passed exactly that candidate.
-    fn take_if_checked(&self, candidate: &MethodCandidate) -> Option<ExecOutcome> {
-        let mut passed = self.passed.lock().unwrap_or_else(PoisonError::into_inner);
-        match passed.take() {
-            Some((checked, outcome))
-                if checked.source == candidate.source && checked.tests == candidate.tests =>
-            {
-                Some(outcome)
-            }
-            _ => None,
-        }
-    }
-}
-
 #[async_trait]
 impl CandidateCheck for EarlyExitCheck<'_> {
     async fn check(&self, candidate: &MethodCandidate) -> CheckVerdict {
-        let outcome = self
+        let mut scratch = self.pool.scratch();
+        let verified = self
             .runtime
-            .check_candidate(self.object, self.view, self.selector, candidate)
+            .verify(
+                &mut scratch,
+                candidate.clone(),
+                self.object,
+                self.view,
+                self.selector,
+            )
             .await;
-        match outcome {
-            Ok(Ok(run)) => {
-                *self.passed.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some((candidate.clone(), run));
-                CheckVerdict::Passed
-            }
-            Ok(Err(failure)) => CheckVerdict::Failed {
-                reason: format!("{}: {}", failure.stage, failure.message),
+        match verified {
+            Ok(index) => match &scratch.drawn[index].failure {
+                None => CheckVerdict::Passed,
+                Some(f) => CheckVerdict::Failed {
+                    reason: format!("{}: {}", f.stage, f.message),
+                },
             },
             // A broken port is not the draft's fault: let the cascade go on; the final
             // candidate's own check reports the port error.
@@ -187,12 +181,26 @@ impl CandidateCheck for EarlyExitCheck<'_> {
     }
 }
 
+/// The seed and temperature of the `n`-th sample: the first near-greedy (the
+/// model's most likely answer), the rest spread over 0.4–0.8 for diversity.
+fn sampling(n: u32, base_seed: u64) -> Sampling {
+    // A 135M model's samples get worse quickly above ~0.7: stay mostly below it.
+    const SCHEDULE: [f32; 8] = [0.2, 0.4, 0.5, 0.6, 0.7, 0.5, 0.8, 0.6];
+    let temperature = SCHEDULE[n as usize % SCHEDULE.len()];
+    Sampling {
+        seed: base_seed.wrapping_add(u64::from(n)),
+        temperature,
+    }
+}
+
 impl Runtime {
     /// Runs the learn cycle for `request.selector` on object `id` and commits the method.
     ///
-    /// Returns [`Error::Refused`] when no attempt passed the guard and its tests: the
-    /// reasons name the guard's rule ids or the last test failure, and nothing but the
-    /// audit trail of the attempts was written.
+    /// Draws up to `learn_samples` candidates within `learn_budget` and commits the
+    /// first that the search accepts (see [`crate::search`]). Returns
+    /// [`Error::Refused`] when none is accepted: the reasons name each candidate's
+    /// failure (the guard's rule ids, the failing example, …) and the search's own,
+    /// and nothing but the audit trail of the candidates was written.
     pub async fn learn(&self, id: aura_store::ObjectId, request: LearnRequest) -> Result<Learned> {
         let selector = crate::dispatch::parse_selector(&request.selector)?;
         let cascade = self.cascade().ok_or_else(|| Error::Unavailable {
@@ -234,144 +242,289 @@ impl Runtime {
             })
             .collect();
 
-        let max_attempts = self.config().learn_attempts.max(1);
-        let mut failures: Vec<AttemptFailure> = Vec::new();
-        for attempt in 1..=max_attempts {
-            mandate.feedback = failures
-                .iter()
-                .map(|f| format!("{}: {}", f.stage, f.message))
-                .collect();
+        let config = self.config();
+        let spec = Spec {
+            examples: request_examples(self.guard(), &request.request_text, selector.as_str()),
+            trigger: (!request.args.is_empty()).then(|| request.args.clone()),
+            hint: ValueKind::from_words(&request.request_text),
+        };
+        let mut pool = Pool::new(spec);
+        let samples = config.learn_samples.max(1);
+        let agreement = config.learn_agreement.max(1) as usize;
+        let base_seed = config.learn_seed.unwrap_or_else(rand_seed);
+        let started = Instant::now();
+        let mut context = None;
+        let mut packets: Vec<CognitiveStatePacket> = Vec::new();
+        let mut undecided = String::new();
+        for n in 0..samples {
+            if n > 0 && started.elapsed() >= config.learn_budget {
+                undecided = format!(
+                    "the search's {} s budget ran out after {n} samples; {undecided}",
+                    config.learn_budget.as_secs()
+                );
+                break;
+            }
+            if cascade.mode() == CascadeMode::Full {
+                mandate.feedback = pool
+                    .failures()
+                    .iter()
+                    .map(|f| format!("{}: {}", f.stage, f.message))
+                    .collect();
+            }
             let early = EarlyExitCheck {
                 runtime: self,
                 object: &object,
                 view: &view,
                 selector: &selector,
-                passed: Mutex::new(None),
+                pool: &pool,
             };
-            let check = (self.config().early_exit && cascade.mode() == CascadeMode::Full)
+            let check = (config.early_exit && cascade.mode() == CascadeMode::Full)
                 .then_some(&early as &dyn CandidateCheck);
-            let (packet, result) = cascade.run_checked(&mandate, None, check).await;
+            let draw = sampling(n, base_seed);
+            let (packet, result) = cascade
+                .run_checked(&mandate, context.clone(), check, Some(draw))
+                .await;
             self.observe_cycle(&packet, result.as_ref().err());
-            let failure = match result {
-                Err(e) => AttemptFailure {
-                    stage: "cascade".into(),
-                    rules: vec![],
-                    message: format!("the models gave no usable method: {e}"),
-                },
+            if context.is_none() {
+                context = packet.context.clone();
+            }
+            let index = match result {
                 Ok(candidate) => {
-                    let checked = match early.take_if_checked(&candidate) {
-                        // ROBIN's draft already passed the guard and its tests: reuse that run.
-                        Some(outcome) => Ok(outcome),
-                        None => {
-                            self.check_candidate(&object, &view, &selector, &candidate)
-                                .await?
-                        }
-                    };
-                    match checked {
-                        Ok(outcome) => {
-                            let learned = self
+                    self.verify(&mut pool, candidate, &object, &view, &selector)
+                        .await?
+                }
+                Err(e) => pool.push_failed(AttemptFailure {
+                    stage: "model".into(),
+                    rules: vec![],
+                    message: format!("the model gave no usable code: {e}"),
+                }),
+            };
+            if let Some(failure) = pool.drawn[index].failure.clone() {
+                tracing::warn!(target: "Orchestrator", %selector, sample = n + 1, stage = %failure.stage,
+                    "candidate failed: {}", failure.message);
+                self.store()
+                    .append_event(NewAuditEvent::new(
+                        "learn.attempt_failed",
+                        Some(object.id),
+                        json!({
+                            "selector": selector.as_str(),
+                            "attempt": n + 1,
+                            "failure": failure,
+                            "candidate": pool.drawn[index].raw,
+                            "packet": packet.to_json(),
+                        }),
+                    ))
+                    .await?;
+            }
+            packets.push(packet);
+            self.refresh(&mut pool, &object, &view, &selector).await?;
+            match pool.decide(agreement) {
+                Decision::Accept { index, selection } => {
+                    match self
+                        .confirm(&pool, index, &object, &view, &selector)
+                        .await?
+                    {
+                        Ok((candidate, outcome)) => {
+                            let mut packet = packets[index].clone();
+                            packet.selection = Some(selection);
+                            return self
                                 .commit_learned(
-                                    &object, &selector, &request, candidate, &packet, &outcome,
-                                    attempt,
+                                    &object,
+                                    &selector,
+                                    &request,
+                                    candidate,
+                                    &packet,
+                                    &outcome,
+                                    &pool,
+                                    n + 1,
                                 )
-                                .await?;
-                            return Ok(learned);
+                                .await;
                         }
-                        Err(failure) => failure,
+                        Err(failure) => pool.drawn[index].failure = Some(failure),
                     }
                 }
-            };
-            tracing::warn!(target: "Orchestrator", %selector, attempt, stage = %failure.stage,
-                "attempt failed: {}", failure.message);
-            self.store()
-                .append_event(NewAuditEvent::new(
-                    "learn.attempt_failed",
-                    Some(object.id),
-                    json!({
-                        "selector": selector.as_str(),
-                        "attempt": attempt,
-                        "failure": failure,
-                        "packet": packet.to_json(),
-                    }),
-                ))
-                .await?;
-            failures.push(failure);
+                Decision::Undecided(reason) => undecided = reason,
+            }
         }
+        let drawn = pool.drawn.len() as u32;
+        let mut failures = pool.failures();
+        failures.push(AttemptFailure {
+            stage: "search".into(),
+            rules: vec![],
+            message: undecided,
+        });
         let rules: Vec<String> = failures.iter().flat_map(|f| f.rules.clone()).collect();
         self.store()
             .append_event(NewAuditEvent::new(
                 "learn.refused",
                 Some(object.id),
-                json!({ "selector": selector.as_str(), "attempts": max_attempts, "rules": rules }),
+                json!({
+                    "selector": selector.as_str(),
+                    "attempts": drawn,
+                    "rules": rules,
+                    "failures": failures,
+                    "candidates": pool.summary(),
+                }),
             ))
             .await?;
         Err(Error::Refused {
             selector: selector.to_string(),
-            attempts: max_attempts,
+            attempts: drawn,
             failures,
         })
     }
 
-    /// Guard, then tests in the sandbox. `Ok(Err(..))` is a failed attempt; `Err` a broken port.
-    async fn check_candidate(
+    /// Normalises, audits and runs one candidate on the pool's inputs, and judges it.
+    /// Returns its index in the pool. `Err` is a broken port, not a bad candidate.
+    pub(crate) async fn verify(
         &self,
+        pool: &mut Pool,
+        raw: MethodCandidate,
         object: &Object,
         view: &ChainView,
         selector: &Selector,
-        candidate: &MethodCandidate,
-    ) -> Result<std::result::Result<ExecOutcome, AttemptFailure>> {
-        let source_verdict = self
+    ) -> Result<usize> {
+        let code = if raw.tests.trim().is_empty() {
+            raw.source.clone()
+        } else {
+            format!("{}\n\n{}", raw.source, raw.tests)
+        };
+        let normalized = match self.guard().normalize(&code, selector.as_str()) {
+            Ok(n) => n,
+            Err(NormalizeError::Rejected(verdict)) => {
+                tracing::warn!(target: "PersistenceGuardian", %selector, "candidate rejected");
+                return Ok(pool.push(raw, None, Some(guard_failure(&verdict))));
+            }
+            Err(NormalizeError::Unusable(message)) => {
+                return Ok(pool.push(
+                    raw,
+                    None,
+                    Some(AttemptFailure {
+                        stage: "shape".into(),
+                        rules: vec![],
+                        message,
+                    }),
+                ))
+            }
+        };
+        let verdict = self
             .guard()
-            .audit_method(&candidate.source, selector.as_str());
-        let tests_verdict = self.guard().audit_tests(&candidate.tests);
-        if !source_verdict.accepted || !tests_verdict.accepted {
-            let violations: Vec<_> = source_verdict
-                .violations
-                .iter()
-                .chain(tests_verdict.violations.iter())
-                .collect();
-            tracing::warn!(target: "PersistenceGuardian", %selector, violations = violations.len(), "candidate rejected");
-            return Ok(Err(AttemptFailure {
-                stage: "guard".into(),
-                rules: violations.iter().map(|v| v.rule.id().to_string()).collect(),
-                message: violations
-                    .iter()
-                    .map(|v| v.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            }));
+            .audit_method(&normalized.source, selector.as_str());
+        if !verdict.accepted {
+            tracing::warn!(target: "PersistenceGuardian", %selector, "candidate rejected");
+            return Ok(pool.push(raw, Some(normalized), Some(guard_failure(&verdict))));
         }
-        tracing::info!(target: "PersistenceGuardian", %selector, "candidate accepted by the guard");
+        tracing::debug!(target: "PersistenceGuardian", %selector, "candidate accepted by the guard");
+        pool.grow_for(&normalized);
+        let index = pool.push(raw, Some(normalized), None);
+        self.run_probes(pool, index, object, view, selector).await?;
+        pool.judge(index);
+        Ok(index)
+    }
+
+    /// Runs every eligible candidate on the inputs later candidates added.
+    async fn refresh(
+        &self,
+        pool: &mut Pool,
+        object: &Object,
+        view: &ChainView,
+        selector: &Selector,
+    ) -> Result<()> {
+        for index in 0..pool.drawn.len() {
+            if pool.drawn[index].failure.is_none() && !pool.missing_inputs(index).is_empty() {
+                self.run_probes(pool, index, object, view, selector).await?;
+                pool.judge(index);
+            }
+        }
+        Ok(())
+    }
+
+    /// One sandbox call: the harness runs the candidate on the inputs it lacks.
+    async fn run_probes(
+        &self,
+        pool: &mut Pool,
+        index: usize,
+        object: &Object,
+        view: &ChainView,
+        selector: &Selector,
+    ) -> Result<()> {
+        let inputs = pool.missing_inputs(index);
+        let Some(normalized) = &pool.drawn[index].normalized else {
+            return Ok(());
+        };
+        if inputs.is_empty() {
+            return Ok(());
+        }
+        let mut helpers = view.helpers_for(selector);
+        helpers.push(MethodSource {
+            selector: selector.to_string(),
+            source: normalized.source.clone(),
+        });
+        let request = ExecRequest {
+            method: MethodSource {
+                selector: search::HARNESS.into(),
+                source: search::harness_source(selector.as_str()),
+            },
+            helpers,
+            slots: object.slots.clone(),
+            args: vec![json!(inputs)],
+            tests: None,
+            limits: self.config().limits.clone(),
+        };
+        let outcome = self.sandbox().execute(request).await?;
+        pool.record_run(index, &inputs, &outcome);
+        Ok(())
+    }
+
+    /// Runs the winner's committed tests once more, as its tests, before the commit.
+    async fn confirm(
+        &self,
+        pool: &Pool,
+        index: usize,
+        object: &Object,
+        view: &ChainView,
+        selector: &Selector,
+    ) -> Result<std::result::Result<(MethodCandidate, ExecOutcome), AttemptFailure>> {
+        let drawn = &pool.drawn[index];
+        let Some(normalized) = &drawn.normalized else {
+            return Ok(Err(AttemptFailure {
+                stage: "search".into(),
+                rules: vec![],
+                message: "the winner has no normalised source".into(),
+            }));
+        };
+        let tests = pool.tests_for(index, selector.as_str());
         let request = ExecRequest {
             method: MethodSource {
                 selector: selector.to_string(),
-                source: candidate.source.clone(),
+                source: normalized.source.clone(),
             },
             helpers: view.helpers_for(selector),
             slots: object.slots.clone(),
             args: vec![],
-            tests: Some(candidate.tests.clone()),
+            tests: Some(tests.clone()),
             limits: self.config().limits.clone(),
         };
         let outcome = self.sandbox().execute(request).await?;
         tracing::info!(target: "Sandbox", %selector, ended = ?outcome.ended,
             passed = outcome.tests.iter().filter(|t| t.passed).count(), total = outcome.tests.len(),
-            "tests ran");
-        if outcome.tests.is_empty() {
-            return Ok(Err(AttemptFailure {
-                stage: "tests".into(),
-                rules: vec![],
-                message: "the tests module defines no test_* function; write at least one test that calls obj.<selector>(...) and asserts its result".into(),
-            }));
-        }
-        if !outcome.succeeded() {
+            "the winner's tests ran");
+        if outcome.tests.is_empty() || !outcome.succeeded() {
             return Ok(Err(AttemptFailure {
                 stage: "tests".into(),
                 rules: vec![],
                 message: describe_failure(&outcome),
             }));
         }
-        Ok(Ok(outcome))
+        Ok(Ok((
+            MethodCandidate {
+                source: normalized.source.clone(),
+                tests,
+                doc: clip_line(&drawn.raw.doc, 120),
+                rationale: drawn.raw.rationale.clone(),
+            },
+            outcome,
+        )))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -383,6 +536,7 @@ impl Runtime {
         candidate: MethodCandidate,
         packet: &CognitiveStatePacket,
         outcome: &ExecOutcome,
+        pool: &Pool,
         attempt: u32,
     ) -> Result<Learned> {
         let models: Vec<String> = {
@@ -395,6 +549,12 @@ impl Runtime {
             m.dedup();
             m
         };
+        // The user's words say what the method is for better than a model's prose.
+        let mut candidate = candidate;
+        let task = aura_cognition::plan::strip_learn_prefix(&request.request_text);
+        if !task.trim().is_empty() {
+            candidate.doc = clip_line(task, 120);
+        }
         let mut tx = self.store().begin().await?;
         let event = tx
             .append_event(NewAuditEvent::new(
@@ -407,6 +567,7 @@ impl Runtime {
                     "candidate": candidate,
                     "tests": outcome.tests,
                     "packet": packet.to_json(),
+                    "candidates": pool.summary(),
                 }),
             ))
             .await?;
@@ -469,7 +630,44 @@ impl Runtime {
     }
 }
 
-/// A short account of failed tests or a stopped run, for the next attempt's prompt.
+/// The guard's verdict as a candidate's failure.
+fn guard_failure(verdict: &aura_guard::Verdict) -> AttemptFailure {
+    AttemptFailure {
+        stage: "guard".into(),
+        rules: verdict
+            .violations
+            .iter()
+            .map(|v| v.rule.id().to_string())
+            .collect(),
+        message: verdict
+            .violations
+            .iter()
+            .map(|v| format!("{} [{}]", v.message, v.rule.id()))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// The first line of `text`, at most `max` characters.
+fn clip_line(text: &str, max: usize) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default()
+        .chars()
+        .take(max)
+        .collect()
+}
+
+/// A seed for a search nobody seeded: the clock's nanoseconds.
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// A short account of failed tests or a stopped run.
 fn describe_failure(outcome: &ExecOutcome) -> String {
     let failed: Vec<String> = outcome
         .tests

@@ -21,6 +21,7 @@ mod learn;
 #[cfg(feature = "ollama")]
 pub mod publish;
 mod runtime;
+mod search;
 
 pub use config::{CacheLimits, Config, ForgeSettings, SandboxBackend};
 pub use conversation::Reply;

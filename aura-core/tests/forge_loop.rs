@@ -359,7 +359,7 @@ async fn stagnation_with_nothing_learned_yet_skips_the_run_on_the_record() {
     let f = fixture(Some(Arc::new(FakeForge)), |c| {
         c.forge.on_stagnation = true;
         c.forge.stagnation_window = 2;
-        c.learn_attempts = 2;
+        c.learn_samples = 2;
     })
     .await;
     let garbage = ScriptedModel::from_fn(|_| Ok("no JSON here".into()));

@@ -76,7 +76,9 @@ async fn a_missed_message_is_learned_tested_committed_and_answered() {
     let versions = rt.method_versions(calc.id, "fibonacci").await.unwrap();
     assert_eq!(versions.len(), 1);
     assert!(matches!(versions[0].provenance, Provenance::Learned { .. }));
-    assert_eq!(versions[0].tests, FIB_TESTS);
+    // The committed tests are the examples the reply asserted, checked again.
+    assert!(versions[0].tests.contains("assert obj.fibonacci(10) == 55"));
+    assert!(versions[0].tests.contains("assert obj.fibonacci(0) == 0"));
     assert_eq!(events(&store, "learn.committed").await.len(), 1);
     assert!(events(&store, "learn.attempt_failed").await.is_empty());
     let hits = store.search_memory("fibonacci", 10).await.unwrap();
@@ -87,7 +89,7 @@ async fn a_missed_message_is_learned_tested_committed_and_answered() {
 }
 
 #[tokio::test]
-async fn failed_tests_are_fed_back_and_the_next_attempt_is_kept() {
+async fn a_candidate_that_fails_its_own_asserts_is_out_and_the_next_sample_is_kept() {
     let model = ScriptedModel::new([
         candidate(WRONG_FIB, FIB_TESTS),
         candidate(GOOD_FIB, FIB_TESTS),
@@ -107,17 +109,15 @@ async fn failed_tests_are_fed_back_and_the_next_attempt_is_kept() {
         .unwrap();
     assert_eq!(learned.attempts, 2);
     assert_eq!(learned.tests_passed, 2);
-    let second_prompt: String = model.requests()[1]
-        .messages
-        .iter()
-        .map(|m| m.content.clone())
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        second_prompt.contains("test_ten"),
-        "the failure reaches the next attempt: {second_prompt}"
-    );
-    assert_eq!(events(&store, "learn.attempt_failed").await.len(), 1);
+    // The second sample is drawn with the next seed, not told about the first.
+    let (first, second) = (&model.requests()[0], &model.requests()[1]);
+    assert_eq!(first.messages, second.messages);
+    assert_ne!(first.options.seed, second.options.seed);
+    let failed = events(&store, "learn.attempt_failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].payload["failure"]["stage"], "own tests");
+    let message = failed[0].payload["failure"]["message"].as_str().unwrap();
+    assert!(message.contains("(10) == 55"), "{message}");
     assert_eq!(
         rt.send(calc.id, "fibonacci", vec![json!(10)])
             .await
@@ -133,7 +133,10 @@ async fn hostile_code_is_refused_with_rule_ids_and_nothing_but_the_trail_is_writ
         "def test_it():\n    assert obj.list_files() is not None\n",
     );
     let model = ScriptedModel::new([hostile.clone(), hostile.clone(), hostile]);
-    let (rt, store) = runtime(model, CascadeMode::Single).await;
+    let mut config = Config::default();
+    config.cascade_mode = CascadeMode::Single;
+    config.learn_samples = 3;
+    let (rt, store) = runtime_with(model, config).await;
     let files = rt.create_object(NewObject::named("files")).await.unwrap();
     let memory_before = store
         .search_memory("list files os", 100)
@@ -162,8 +165,12 @@ async fn hostile_code_is_refused_with_rule_ids_and_nothing_but_the_trail_is_writ
         } => {
             assert_eq!(selector, "list_files");
             assert_eq!(*attempts, 3);
+            // Each candidate's failure, then the search's own verdict.
+            let (search, candidates) = failures.split_last().unwrap();
+            assert_eq!(search.stage, "search");
+            assert_eq!(candidates.len(), 3);
             assert!(
-                failures
+                candidates
                     .iter()
                     .all(|f| f.stage == "guard" && !f.rules.is_empty()),
                 "{failures:?}"
@@ -199,7 +206,7 @@ async fn hostile_code_is_refused_with_rule_ids_and_nothing_but_the_trail_is_writ
 
 #[tokio::test]
 async fn garbage_from_the_model_is_an_attempt_not_a_crash() {
-    // The cascade repairs one bad reply itself; two in a row spoil the attempt.
+    // Replies without code are candidates that failed; the search draws again.
     let model = ScriptedModel::new([
         "this is not json at all".to_string(),
         "{\"still\": broken".to_string(),
@@ -217,7 +224,7 @@ async fn garbage_from_the_model_is_an_attempt_not_a_crash() {
     assert!(!failed.is_empty());
     assert!(failed
         .iter()
-        .all(|e| e.payload["failure"]["stage"] == "cascade"));
+        .all(|e| e.payload["failure"]["stage"] == "model"));
 }
 
 #[tokio::test]
@@ -248,7 +255,7 @@ async fn concurrent_misses_of_one_selector_commit_one_method() {
 async fn the_full_cascade_records_every_persona_in_the_committed_packet() {
     // Every persona gets the same scripted reply; the cascade decides what to keep.
     let model = ScriptedModel::from_fn(|req: &ChatRequest| {
-        Ok(if req.schema.is_some() {
+        Ok(if writes_code(req) {
             candidate(GOOD_FIB, FIB_TESTS)
         } else {
             "Compute iteratively.".into()
@@ -271,6 +278,12 @@ async fn the_full_cascade_records_every_persona_in_the_committed_packet() {
     );
 }
 
+/// Whether `req` asks a candidate writer (ROBIN or ALFRED) for code.
+fn writes_code(req: &ChatRequest) -> bool {
+    let system = &req.messages[0].content;
+    system.starts_with("You are ROBIN") || system.starts_with("You are ALFRED")
+}
+
 fn personas_of(packet: &Value) -> Vec<String> {
     packet["contributions"]
         .as_array()
@@ -283,7 +296,7 @@ fn personas_of(packet: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_passing_draft_ends_the_full_cascade_after_robin() {
     let model = ScriptedModel::from_fn(|req: &ChatRequest| {
-        Ok(if req.schema.is_some() {
+        Ok(if writes_code(req) {
             candidate(GOOD_FIB, FIB_TESTS)
         } else {
             "Compute iteratively.".into()

@@ -233,7 +233,7 @@ async fn runtime_on(
 ) -> Runtime {
     let mut config = Config::default();
     config.cascade_mode = CascadeMode::Single;
-    config.learn_attempts = 2;
+    config.learn_samples = 2;
     Runtime::builder()
         .config(config)
         .store(store)
@@ -349,9 +349,11 @@ async fn a_model_that_fails_every_time_is_refused_and_only_the_trail_is_written(
     let Error::Refused { failures, .. } = &err else {
         panic!("expected a refusal, got {err}");
     };
-    assert!(failures
+    let (search, candidates) = failures.split_last().unwrap();
+    assert_eq!(search.stage, "search");
+    assert!(candidates
         .iter()
-        .all(|f| f.stage == "cascade" && f.message.contains("down")));
+        .all(|f| f.stage == "model" && f.message.contains("down")));
     assert_eq!(snapshot(store.as_ref(), calc.id).await, before);
     let refused = store
         .query_audit(&AuditQuery {

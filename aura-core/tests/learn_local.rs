@@ -26,7 +26,7 @@ async fn learning_on_the_embedded_model_commits_a_passing_method_or_refuses_hone
     let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
     let mut config = Config::default();
     config.cascade_mode = CascadeMode::Single;
-    config.learn_attempts = 2;
+    config.learn_samples = 2;
     let rt = Runtime::builder()
         .config(config)
         .store(store.clone())

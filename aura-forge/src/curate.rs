@@ -8,17 +8,18 @@
 //!   one test). From each, the contributions of the target persona that ALFRED kept:
 //!   - BRICK and BABS (prose personas): their reply, when it has no error and is not
 //!     empty: the accepted method was built on it.
-//!   - ROBIN and ALFRED (candidate writers): their candidate only when it *is* the one
-//!     that was committed (same source); the assistant turn is then the accepted
-//!     candidate as JSON (`source`, `tests`, `doc`, `rationale`), i.e. mandate →
-//!     accepted method whose tests passed.
+//!   - ROBIN and ALFRED (candidate writers): their reply only when it is the one the
+//!     search chose (`decided_by` of the committed sample's packet); the assistant
+//!     turn is that reply as the model wrote it (a fenced code block), i.e. task →
+//!     the code that passed every check.
 //! - **Never selected**: `learn.attempt_failed` (guard rejections, failed tests, cascade
 //!   errors) and `learn.refused` events, and committed events whose test record is
 //!   missing or holds a failure. They are counted in the manifest, nothing more.
 //!
-//! Each example is three messages: a system line for the persona, the user prompt as
-//! the cascade showed it to that persona (rebuilt from the recorded packet, see
-//! `user_prompt`) and the persona's kept reply. Examples are scrubbed of secrets and
+//! Each example is three messages: the persona's system prompt, the user prompt as
+//! the cascade showed it to that persona (rebuilt from the recorded packet by the
+//! cascade's own `aura_cognition::cascade::user_prompt`, so it cannot drift) and the
+//! persona's kept reply. Examples are scrubbed of secrets and
 //! host paths ([`scrub`]), deduplicated on their scrubbed text (the oldest is kept), and
 //! split by hash: an example's SHA-256 decides its split, so it stays in the same split
 //! as the trail grows. The output — `train.jsonl`, `validation.jsonl` and
@@ -32,10 +33,17 @@ use std::sync::OnceLock;
 use aura_store::{AuditEvent, AuditQuery, EventId, Store, MAX_AUDIT_PAGE};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use aura_cognition::cascade::{packet_before_step, user_prompt};
+use aura_cognition::{CognitiveStatePacket, Persona, PromptSet};
+
 use crate::{Error, Result};
+
+/// The cascade's default evidence limit (`CascadeBuilder::evidence_limit`): how much
+/// memory each recorded prompt showed.
+const EVIDENCE_LIMIT: usize = 3;
 
 /// The training split's file name.
 pub const TRAIN_FILE: &str = "train.jsonl";
@@ -170,7 +178,10 @@ pub async fn curate(
     config: &CurationConfig,
     out_dir: &Path,
 ) -> Result<CuratedDataset> {
-    let persona = PersonaName::parse(&config.persona)?;
+    let persona: Persona = config
+        .persona
+        .parse()
+        .map_err(|e: aura_cognition::Error| Error::Invalid(e.to_string()))?;
     let mut counts = CurationCounts::default();
     let mut seen = HashSet::new();
     let mut kept: Vec<(EventId, String, u64)> = Vec::new();
@@ -205,7 +216,7 @@ pub async fn curate(
         return Err(Error::Invalid(format!(
             "the audit trail holds no successful learn cycle with a kept {} contribution \
              ({} events read)",
-            persona.upper(),
+            persona.name(),
             counts.events_read
         )));
     }
@@ -251,7 +262,7 @@ pub async fn curate(
     let manifest = Manifest {
         format: FORMAT.into(),
         curator: "BABS".into(),
-        persona: persona.lower().into(),
+        persona: persona.name().to_ascii_lowercase(),
         source_events,
         train,
         validation,
@@ -267,7 +278,7 @@ pub async fn curate(
     tokio::fs::write(&path, text + "\n")
         .await
         .map_err(|e| Error::io(&path, e))?;
-    tracing::info!(target: "Forge", persona = persona.lower(), train = manifest.train.examples,
+    tracing::info!(target: "Forge", persona = %persona.name().to_ascii_lowercase(), train = manifest.train.examples,
         validation = manifest.validation.examples, dir = %out_dir.display(), "BABS curated a golden dataset");
     Ok(CuratedDataset {
         dir: out_dir.to_path_buf(),
@@ -300,73 +311,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// The four personas, as the audit trail spells them (`"BABS"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PersonaName {
-    Brick,
-    Robin,
-    Babs,
-    Alfred,
-}
-
-impl PersonaName {
-    fn parse(name: &str) -> Result<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "brick" => Ok(Self::Brick),
-            "robin" => Ok(Self::Robin),
-            "babs" => Ok(Self::Babs),
-            "alfred" => Ok(Self::Alfred),
-            other => Err(Error::Invalid(format!(
-                "unknown persona {other:?}: use brick, robin, babs or alfred"
-            ))),
-        }
-    }
-
-    fn upper(self) -> &'static str {
-        match self {
-            Self::Brick => "BRICK",
-            Self::Robin => "ROBIN",
-            Self::Babs => "BABS",
-            Self::Alfred => "ALFRED",
-        }
-    }
-
-    fn lower(self) -> &'static str {
-        match self {
-            Self::Brick => "brick",
-            Self::Robin => "robin",
-            Self::Babs => "babs",
-            Self::Alfred => "alfred",
-        }
-    }
-
-    fn writes_candidate(self) -> bool {
-        matches!(self, Self::Robin | Self::Alfred)
-    }
-
-    fn default_system(self) -> String {
-        let role = match self {
-            Self::Brick => "deconstruction: break the task into its parts",
-            Self::Robin => "synthesis and empathy: draft the method and its tests",
-            Self::Babs => {
-                "grounding and inquiry: check the draft against memory and ask what is missing"
-            }
-            Self::Alfred => {
-                "metacognitive synthesis and arbitration: write the final method and its tests"
-            }
-        };
-        format!(
-            "You are {}, a persona of AURA. Your role is {role}.",
-            self.upper()
-        )
-    }
-}
-
 /// The examples one audit event yields for `persona` (none for anything but a
 /// committed cycle whose tests all passed).
 fn examples_from(
     event: &AuditEvent,
-    persona: PersonaName,
+    persona: Persona,
     config: &CurationConfig,
     counts: &mut CurationCounts,
 ) -> Vec<Example> {
@@ -388,49 +337,53 @@ fn examples_from(
             && t.iter()
                 .all(|r| r.get("passed").and_then(Value::as_bool) == Some(true))
     });
-    let candidate = p.get("candidate").filter(|c| c.is_object());
+    let has_candidate = p.get("candidate").is_some_and(Value::is_object);
     let packet = p.get("packet").filter(|c| c.is_object());
-    let (Some(candidate), Some(packet), true) = (candidate, packet, tests_passed) else {
+    let (Some(packet), true) = (packet, tests_passed && has_candidate) else {
         counts.committed_without_passing_tests += 1;
         return Vec::new();
     };
     counts.committed_passing += 1;
-    let committed_source = str_at(candidate, "source");
-    let selector = str_at(p, "selector");
-    let system = match &config.system_prompt {
-        Some(s) => s.replace("{selector}", selector),
-        None => persona.default_system(),
+    // The recorded packet, read with the cascade's own types: the prompt each persona
+    // saw is rebuilt by the cascade's own renderer, byte for byte.
+    let packet: CognitiveStatePacket = match serde_json::from_value(packet.clone()) {
+        Ok(p) => p,
+        Err(_) => {
+            counts.committed_without_passing_tests += 1;
+            return Vec::new();
+        }
     };
-    let contributions = packet
-        .get("contributions")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let selector = packet.mandate.selector.clone();
+    let system = match &config.system_prompt {
+        Some(s) => s.replace("{selector}", &selector),
+        None => PromptSet::default().render(persona.default_prompt(), &selector),
+    };
     let mut out = Vec::new();
-    for (index, c) in contributions.iter().enumerate() {
-        if str_at(c, "persona") != persona.upper() {
+    for (index, c) in packet.contributions.iter().enumerate() {
+        if c.persona != persona {
             continue;
         }
-        let errored = c.get("error").is_some_and(|e| !e.is_null());
-        let reply = if persona.writes_candidate() {
-            let own = c
-                .get("structured")
-                .map(|s| str_at(s, "source"))
-                .unwrap_or_default();
-            (!errored && !own.is_empty() && own == committed_source)
-                .then(|| candidate_json(candidate))
-        } else {
-            let text = str_at(c, "text");
-            (!errored && !text.trim().is_empty()).then(|| text.to_string())
-        };
-        let Some(reply) = reply else {
+        // A candidate writer's reply is kept when it is the one the cycle chose (or
+        // wrote the same code); the other personas' notes when they said something.
+        let chosen = packet.decided_by == Some(persona)
+            || c.structured
+                .as_ref()
+                .and_then(|v| v.get("source"))
+                .and_then(Value::as_str)
+                .zip(packet.candidate.as_ref())
+                .is_some_and(|(own, chosen)| own == chosen.source);
+        let kept = c.error.is_none()
+            && !c.text.trim().is_empty()
+            && (!persona.writes_candidate() || chosen);
+        if !kept {
             counts.contributions_not_kept += 1;
             continue;
-        };
-        let user = user_prompt(packet, index, persona.writes_candidate());
+        }
+        let at_step = packet_before_step(&packet, index);
+        let user = user_prompt(persona, index == 0, &at_step, EVIDENCE_LIMIT);
         let (system, a) = scrub(&system);
         let (user, b) = scrub(&user);
-        let (reply, c) = scrub(&reply);
+        let (reply, c) = scrub(&c.text);
         counts.secrets_scrubbed += a.secrets + b.secrets + c.secrets;
         counts.paths_scrubbed += a.paths + b.paths + c.paths;
         out.push(Example {
@@ -451,174 +404,6 @@ fn examples_from(
         });
     }
     out
-}
-
-/// The accepted candidate as the JSON object the candidate writers answer with
-/// (keys in the schema's order, so identical candidates serialise identically).
-fn candidate_json(candidate: &Value) -> String {
-    json!({
-        "source": str_at(candidate, "source"),
-        "tests": str_at(candidate, "tests"),
-        "doc": str_at(candidate, "doc"),
-        "rationale": str_at(candidate, "rationale"),
-    })
-    .to_string()
-}
-
-fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// The user prompt the cascade built for contribution `index` of `packet`.
-///
-/// This mirrors `aura_cognition::Cascade`'s prompt layout (task, request, example
-/// call, slots, known methods, memory gathered so far, earlier personas' words,
-/// feedback), rebuilt from the recorded packet because the forge must not depend on
-/// the cognition crate; change both together. Two parts are left out on purpose: the
-/// real-time context (time and news of that day teach nothing lasting) and evidence
-/// beyond what the packet recorded before this step.
-fn user_prompt(packet: &Value, index: usize, writes_candidate: bool) -> String {
-    let m = packet.get("mandate").cloned().unwrap_or(Value::Null);
-    let mut p = String::new();
-    let selector = str_at(&m, "selector");
-    let _ = writeln!(
-        p,
-        "Task: teach the object \"{}\" the method `{selector}`.",
-        str_at(&m, "object_name")
-    );
-    let request = str_at(&m, "request_text");
-    if !request.trim().is_empty() {
-        let _ = writeln!(p, "Request: {}", clip(request, 300));
-    }
-    let args = match m.get("args") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(python_literal)
-            .collect::<Vec<_>>()
-            .join(", "),
-        None | Some(Value::Null) => String::new(),
-        Some(other) => python_literal(other),
-    };
-    let _ = writeln!(p, "Example call: obj.{selector}({args})");
-    if let Some(slots) = m
-        .get("slots")
-        .filter(|s| s.as_object().is_some_and(|o| !o.is_empty()))
-    {
-        let _ = writeln!(p, "Slots: {}", clip(&slots.to_string(), 300));
-    }
-    if let Some(known) = m
-        .get("known_methods")
-        .and_then(Value::as_array)
-        .filter(|k| !k.is_empty())
-    {
-        let known: Vec<String> = known
-            .iter()
-            .take(8)
-            .map(|k| {
-                let (name, doc) = (str_at(k, "name"), str_at(k, "doc"));
-                if doc.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{name} ({})", clip(doc, 60))
-                }
-            })
-            .collect();
-        let _ = writeln!(p, "Known methods: {}", known.join("; "));
-    }
-    let contributions = packet
-        .get("contributions")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let before = &contributions[..index.min(contributions.len())];
-    // Grounding rounds before this step: the mandate's round (`after: null`) and one
-    // after each earlier persona.
-    let earlier: HashSet<&str> = before.iter().map(|c| str_at(c, "persona")).collect();
-    let evidence: Vec<&str> = packet
-        .get("grounding")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| match r.get("after") {
-            None | Some(Value::Null) => true,
-            Some(Value::String(after)) => earlier.contains(after.as_str()),
-            Some(_) => false,
-        })
-        .flat_map(|r| {
-            r.get("evidence")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-        })
-        .map(|e| str_at(e, "text"))
-        .collect();
-    if !evidence.is_empty() {
-        let _ = writeln!(p, "Memory:");
-        for e in evidence.iter().take(16) {
-            let _ = writeln!(p, "- {}", clip(e, 200));
-        }
-    }
-    for c in before {
-        let who = str_at(c, "persona");
-        if let Some(v) = c.get("structured").filter(|v| !v.is_null()) {
-            let _ = writeln!(
-                p,
-                "{who} draft source:\n{}\n{who} draft tests:\n{}",
-                clip(str_at(v, "source"), 800),
-                clip(str_at(v, "tests"), 600)
-            );
-        } else if !str_at(c, "text").trim().is_empty() {
-            let _ = writeln!(p, "{who} said: {}", clip(str_at(c, "text"), 400));
-        }
-    }
-    if let Some(feedback) = m
-        .get("feedback")
-        .and_then(Value::as_array)
-        .filter(|f| !f.is_empty())
-    {
-        let _ = writeln!(p, "Earlier attempts failed:");
-        for f in feedback.iter().rev().take(3) {
-            let _ = writeln!(p, "- {}", clip(f.as_str().unwrap_or_default(), 300));
-        }
-    }
-    if writes_candidate {
-        let _ = write!(p, "Reply with the JSON object only.");
-    }
-    p
-}
-
-/// At most `max` characters of `s` (the cascade's clipping, marked with `…`).
-fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_string(),
-    }
-}
-
-/// A JSON value as a Python literal (the cascade's example-call syntax).
-fn python_literal(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(python_literal)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), python_literal(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => other.to_string(),
-    }
 }
 
 /// How many replacements [`scrub`] made.
@@ -797,15 +582,5 @@ mod tests {
         let url = "see https://example.org/home/index.html or /usr/lib/python3";
         assert_eq!(scrub(url).0, url);
         assert_eq!(scrub("/homework/a").0, "/homework/a");
-    }
-
-    #[test]
-    fn python_literals_match_the_cascade() {
-        assert_eq!(
-            python_literal(&json!([1, "a", null, true, {"k": [false]}])),
-            "[1, \"a\", None, True, {\"k\": [False]}]"
-        );
-        assert_eq!(clip("abcdef", 3), "abc…");
-        assert_eq!(clip("abc", 3), "abc");
     }
 }

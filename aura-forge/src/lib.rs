@@ -27,8 +27,12 @@
 //!                   "doc": "Doubles x.", "rationale": "Multiply."},
 //!     "tests": [{"name": "test_d", "passed": true, "message": null}],
 //!     "packet": {"mandate": {"selector": "double", "object_name": "calc", "args": [2]},
-//!                "contributions": [{"persona": "ALFRED", "text": "…", "error": null,
-//!                                   "structured": {"source": "def double(self, x):\n    return 2 * x"}}]},
+//!                "decided_by": "ALFRED",
+//!                "contributions": [{"persona": "ALFRED", "model": "local", "error": null,
+//!                                   "text": "```python\ndef double(x):\n    return 2 * x\n```",
+//!                                   "structured": null, "attempts": 1,
+//!                                   "usage": {"prompt_tokens": 0, "completion_tokens": 0, "prompt_ms": 0, "generation_ms": 0},
+//!                                   "model_us": 0, "step_us": 0}]},
 //! }))).await?;
 //! let dir = tempfile::tempdir()?;
 //! let dataset = curate(&store, &CurationConfig::for_persona("alfred"), dir.path()).await?;

@@ -35,6 +35,11 @@ fn contribution(
     }
 }
 
+/// A candidate writer's reply: its code in a fence, as the cascade asks for.
+fn fenced(c: &MethodCandidate) -> String {
+    format!("```python\n{}\n```", c.source)
+}
+
 fn candidate(selector: &str, body: &str) -> MethodCandidate {
     MethodCandidate {
         source: format!("def {selector}(self, x):\n    {body}"),
@@ -78,9 +83,9 @@ fn packet(
                 &format!("Parts of {selector}: input x, output."),
                 None,
             ),
-            contribution(Persona::Robin, "{…}", Some(robin)),
+            contribution(Persona::Robin, &fenced(robin), Some(robin)),
             contribution(Persona::Babs, babs_text, None),
-            contribution(Persona::Alfred, "{…}", Some(alfred)),
+            contribution(Persona::Alfred, &fenced(alfred), Some(alfred)),
         ],
         grounding: vec![
             round(None, vec![evidence("n1", "double: returns 2*x")]),
@@ -100,6 +105,8 @@ fn packet(
         candidate: Some(alfred.clone()),
         cem: None,
         timing: PacketTiming::default(),
+        sampling: None,
+        selection: None,
     }
 }
 
@@ -309,15 +316,13 @@ async fn alfred_gets_every_accepted_method_and_nothing_else() {
     let examples = read_examples(dir.path());
     let replies: BTreeSet<String> = examples
         .iter()
-        .map(|e| {
-            let v: Value = serde_json::from_str(&e.messages[2].content).unwrap();
-            v["source"].as_str().unwrap().to_string()
-        })
+        .map(|e| e.messages[2].content.clone())
         .collect();
+    // The assistant turn is the reply the model wrote: the code, fenced.
     let want: BTreeSet<String> = [
-        "def square(self, x):\n    return x * x",
-        "def negate(self, x):\n    return -x",
-        "def inc(self, x):\n    return x + 1",
+        "```python\ndef square(self, x):\n    return x * x\n```",
+        "```python\ndef negate(self, x):\n    return -x\n```",
+        "```python\ndef inc(self, x):\n    return x + 1\n```",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -327,15 +332,13 @@ async fn alfred_gets_every_accepted_method_and_nothing_else() {
         let roles: Vec<&str> = e.messages.iter().map(|m| m.role.as_str()).collect();
         assert_eq!(roles, ["system", "user", "assistant"]);
         let user = &e.messages[1].content;
-        assert!(
-            user.starts_with("Task: teach the object \"calc\" the method `"),
-            "{user}"
-        );
-        assert!(user.contains("Example call: obj."), "{user}");
-        // ALFRED saw the evidence of every earlier round, and the drafts before it.
-        assert!(user.contains("- seen only by ALFRED"), "{user}");
-        assert!(user.contains("ROBIN draft source:"), "{user}");
-        assert!(user.ends_with("Reply with the JSON object only."), "{user}");
+        // The cascade's code prompt: the task, the call, the slots, the drafts before.
+        assert!(user.starts_with("Write a Python function `"), "{user}");
+        assert!(user.contains("It is called like "), "{user}");
+        assert!(user.contains("slots (read them as self.<slot>)"), "{user}");
+        assert!(user.contains("ROBIN's draft:"), "{user}");
+        assert!(user.contains("BABS said: "), "{user}");
+        assert!(user.ends_with("then two asserts that call it."), "{user}");
         let all = serde_json::to_string(e).unwrap();
         assert!(!all.contains("hack") && !all.contains("cube"), "{all}");
     }
@@ -446,4 +449,54 @@ async fn an_empty_trail_or_an_unknown_persona_is_refused() {
         curate(&store, &CurationConfig::for_persona("jeeves"), dir.path()).await,
         Err(Error::Invalid(_))
     ));
+}
+
+/// A cycle recorded from the real cascade: for every persona, the curated prompt is
+/// the prompt the cascade sent, byte for byte (one renderer, no copy to drift).
+#[tokio::test]
+async fn curated_prompts_are_the_prompts_the_cascade_sent() {
+    use aura_cognition::{Cascade, ChatRequest, ScriptedModel};
+    let model = std::sync::Arc::new(ScriptedModel::from_fn(|req: &ChatRequest| {
+        let system = &req.messages[0].content;
+        Ok(
+            if system.starts_with("You are ROBIN") || system.starts_with("You are ALFRED") {
+                "```python\ndef twice(x):\n    return 2 * x\n\nassert twice(2) == 4\n```".into()
+            } else {
+                "Read x; return it doubled.".into()
+            },
+        )
+    }));
+    let cascade = Cascade::builder(model.clone()).build();
+    let mandate = LearnMandate::new("calc", "twice", json!([3]))
+        .with_request("teach yourself to double a number");
+    let (packet, result) = cascade.run_recorded(&mandate, None).await;
+    let candidate = result.unwrap();
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    store
+        .append_event(NewAuditEvent::new(
+            "learn.committed",
+            None,
+            committed(
+                "twice",
+                "double a number",
+                &candidate,
+                passed(&["test_it"]),
+                &packet,
+            ),
+        ))
+        .await
+        .unwrap();
+    let sent = model.requests();
+    assert_eq!(sent.len(), 4, "BRICK, ROBIN, BABS, ALFRED");
+    for (persona, request) in ["brick", "robin", "babs", "alfred"].iter().zip(&sent) {
+        let dir = tempfile::tempdir().unwrap();
+        curate(&store, &CurationConfig::for_persona(*persona), dir.path())
+            .await
+            .unwrap();
+        let examples = read_examples(dir.path());
+        assert_eq!(examples.len(), 1, "{persona}");
+        let curated = &examples[0].messages;
+        assert_eq!(curated[0].content, request.messages[0].content, "{persona}");
+        assert_eq!(curated[1].content, request.messages[1].content, "{persona}");
+    }
 }

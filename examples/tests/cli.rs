@@ -172,7 +172,11 @@ this line is never read
     );
     assert!(text.contains("> :call fibonacci 12\n144\n"), "{text}");
     assert!(text.contains("I learned `fibonacci`"), "{text}");
-    assert!(text.contains("* v1 the n-th Fibonacci number"), "{text}");
+    // The method's doc is what the user asked for.
+    assert!(
+        text.contains("* v1 calculate the fibonacci sequence"),
+        "{text}"
+    );
     assert!(text.contains("unknown command :nonsense"), "{text}");
     assert!(!text.contains("never read"), "{text}");
 }

@@ -33,8 +33,9 @@ pub use packet::{
 };
 pub(crate) use repair::chat_structured;
 pub use types::{
-    CandidateCheck, CheckVerdict, DynCandidateCheck, DynGrounding, Evidence, Grounding,
-    KnownMethod, LearnMandate, MethodCandidate, NoGrounding,
+    code_blocks, python_literal, CandidateCheck, CheckVerdict, DynCandidateCheck, DynGrounding,
+    Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, NoGrounding, Sampling,
+    Selection,
 };
 
 use crate::cem::{Cem, CemInput};
@@ -327,19 +328,22 @@ impl Cascade {
         mandate: &LearnMandate,
         context: Option<RealTimeContextFractal>,
     ) -> (CognitiveStatePacket, Result<MethodCandidate>) {
-        self.run_checked(mandate, context, self.check.as_deref())
+        self.run_checked(mandate, context, self.check.as_deref(), None)
             .await
     }
 
     /// [`Cascade::run_recorded`] with a check for this one mandate instead of the one
     /// configured with [`CascadeBuilder::candidate_check`]: the caller knows the object
     /// the method is for, so it can run ROBIN's draft against that object's state
-    /// (`None` switches the early exit off for this cycle).
+    /// (`None` switches the early exit off for this cycle). With `sampling`, the
+    /// candidate writers draw with that seed and temperature: one sample of a
+    /// sample-and-verify search.
     pub async fn run_checked(
         &self,
         mandate: &LearnMandate,
         context: Option<RealTimeContextFractal>,
         check: Option<&dyn CandidateCheck>,
+        sampling: Option<Sampling>,
     ) -> (CognitiveStatePacket, Result<MethodCandidate>) {
         let started = Instant::now();
         let mut packet = CognitiveStatePacket {
@@ -354,6 +358,8 @@ impl Cascade {
             candidate: None,
             cem: None,
             timing: PacketTiming::default(),
+            sampling,
+            selection: None,
         };
         if packet.context.is_none() {
             if let Some(ingestor) = &self.context {
@@ -539,7 +545,12 @@ impl Cascade {
         };
         let system = self.prompts.render(&config.prompt, &mandate.selector);
         let user = self.user_prompt(persona, first, packet);
-        let request = ChatRequest::new(system, user).with_options(config.options.clone());
+        let mut options = config.options.clone();
+        if let (true, Some(draw)) = (persona.writes_candidate(), packet.sampling) {
+            options.seed = Some(draw.seed);
+            options.temperature = draw.temperature;
+        }
+        let request = ChatRequest::new(system, user).with_options(options);
         persona_event!(persona, selector = %mandate.selector, "step starts");
 
         let mut contribution = PersonaContribution {
@@ -555,49 +566,33 @@ impl Cascade {
         };
         let mut candidate = None;
         let mut error = None;
-        if persona.writes_candidate() {
-            let selector = mandate.selector.clone();
-            // ROBIN's draft gets no repair round (ALFRED will arbitrate); ALFRED gets one.
-            let call = if persona == Persona::Alfred {
-                chat_structured(
-                    &config.model,
-                    request.with_schema(MethodCandidate::schema()),
-                    "ALFRED's candidate",
-                    |v| MethodCandidate::from_json(v, &selector),
-                )
-                .await
-            } else {
-                single_structured(&config.model, request, &selector).await
-            };
-            contribution.model = call.model;
-            contribution.text = call.text;
-            contribution.attempts = call.attempts;
-            contribution.usage = call.usage;
-            contribution.model_us = call.model_us;
-            match call.result {
-                Ok((c, v)) => {
-                    contribution.structured = Some(v);
-                    candidate = Some(c);
+        let t = Instant::now();
+        let reply = config.model.chat(request).await;
+        contribution.model_us = t.elapsed().as_micros() as u64;
+        match reply {
+            Ok(r) => {
+                contribution.model = r.model;
+                contribution.usage = r.usage;
+                if persona.writes_candidate() {
+                    // Code first: the reply is read as fenced Python (or JSON, for
+                    // models that answer that way); no repair round, since a search
+                    // draws another sample instead.
+                    match MethodCandidate::from_reply(&r.text) {
+                        Ok(c) => {
+                            contribution.structured = serde_json::to_value(&c).ok();
+                            candidate = Some(c);
+                        }
+                        Err(e) => {
+                            contribution.error = Some(e.clone());
+                            error = Some(Error::InvalidOutput(e));
+                        }
+                    }
                 }
-                Err(e) => {
-                    contribution.error = Some(e.to_string());
-                    error = Some(e);
-                }
+                contribution.text = r.text;
             }
-        } else {
-            let t = Instant::now();
-            let reply = config.model.chat(request).await;
-            contribution.model_us = t.elapsed().as_micros() as u64;
-            match reply {
-                Ok(r) => {
-                    contribution.model = r.model;
-                    contribution.text = r.text;
-                    contribution.usage = r.usage;
-                }
-                Err(e) => {
-                    contribution.error = Some(e.to_string());
-                    error = Some(e);
-                }
+            Err(e) => {
+                contribution.error = Some(e.to_string());
+                error = Some(e);
             }
         }
         contribution.step_us = step_started.elapsed().as_micros() as u64;
@@ -611,6 +606,36 @@ impl Cascade {
     }
 
     fn user_prompt(&self, persona: Persona, first: bool, packet: &CognitiveStatePacket) -> String {
+        user_prompt(persona, first, packet, self.evidence_limit)
+    }
+}
+
+/// The packet as it stood when step `index` began: the contributions, grounding
+/// rounds (the mandate's, then one after each step) and verdicts before it. With
+/// [`user_prompt`] this rebuilds, from a recorded packet, the prompt a persona saw.
+pub fn packet_before_step(packet: &CognitiveStatePacket, index: usize) -> CognitiveStatePacket {
+    let mut p = packet.clone();
+    p.contributions.truncate(index);
+    p.grounding.truncate(index + 1);
+    let before: Vec<Persona> = p.contributions.iter().map(|c| c.persona).collect();
+    p.verdicts.retain(|v| before.contains(&v.after));
+    p
+}
+
+/// The user prompt `persona` gets at its step, from the packet as it stood then
+/// (see [`packet_before_step`]). `first` is whether it is the cycle's first step;
+/// `evidence_limit` is the cascade's (default 3). The cascade and the forge's
+/// curation both call this, so facets train on exactly the prompts personas see.
+pub fn user_prompt(
+    persona: Persona,
+    first: bool,
+    packet: &CognitiveStatePacket,
+    evidence_limit: usize,
+) -> String {
+    if persona.writes_candidate() {
+        return code_prompt(packet);
+    }
+    {
         let m = &packet.mandate;
         let mut p = String::new();
         let _ = writeln!(
@@ -645,7 +670,7 @@ impl Cascade {
                 let _ = writeln!(p, "{}", ctx.to_prompt(3));
             }
         }
-        let evidence: Vec<&Evidence> = packet.evidence().take(self.evidence_limit * 2).collect();
+        let evidence: Vec<&Evidence> = packet.evidence().take(evidence_limit * 2).collect();
         if !evidence.is_empty() {
             let _ = writeln!(p, "Memory:");
             for e in evidence {
@@ -679,47 +704,84 @@ impl Cascade {
                 let _ = writeln!(p, "- {}", clip(f, 300));
             }
         }
-        if persona.writes_candidate() {
-            let _ = write!(p, "Reply with the JSON object only.");
-        }
         p
     }
 }
 
-/// One structured call without a repair round (ROBIN's draft).
-async fn single_structured(
-    model: &DynLanguageModel,
-    request: ChatRequest,
-    selector: &str,
-) -> repair::StructuredCall<MethodCandidate> {
-    let t = Instant::now();
-    let reply = model
-        .chat(request.with_schema(MethodCandidate::schema()))
-        .await;
-    let model_us = t.elapsed().as_micros() as u64;
-    match reply {
-        Ok(r) => {
-            let result = repair::loose_json(r.structured.as_ref(), &r.text)
-                .and_then(|v| Ok((MethodCandidate::from_json(&v, selector)?, v)))
-                .map_err(Error::InvalidOutput);
-            repair::StructuredCall {
-                result,
-                text: r.text,
-                model: r.model,
-                attempts: 1,
-                usage: r.usage,
-                model_us,
-            }
-        }
-        Err(e) => repair::StructuredCall {
-            result: Err(e),
-            text: String::new(),
-            model: String::new(),
-            attempts: 1,
-            usage: crate::Usage::default(),
-            model_us,
-        },
+/// What a candidate writer sees: a plain programming task, as small code models
+/// were trained on. The task in the user's words; the call and the examples only
+/// when they are known (a made-up call misleads more than none); methods learned
+/// before as exemplars; the object's slots when there are any; in the full
+/// cascade, what the other personas said. The real-time context and the
+/// conversation's memory stay with the personas that plan and answer: in a code
+/// prompt they are noise a small model copies into the code.
+fn code_prompt(packet: &CognitiveStatePacket) -> String {
+    let m = &packet.mandate;
+    let mut p = String::new();
+    let task = crate::plan::strip_learn_prefix(&m.request_text);
+    if task.trim().is_empty() {
+        let _ = writeln!(p, "Write a Python function `{}`.", m.selector);
+    } else {
+        let _ = writeln!(
+            p,
+            "Write a Python function `{}` that does this: {}",
+            m.selector,
+            clip(task, 300)
+        );
     }
+    if m.args.as_array().is_some_and(|a| !a.is_empty()) {
+        let call = m.example_call();
+        let _ = writeln!(p, "It is called like {}.", call.trim_start_matches("obj."));
+    }
+    if m.slots.as_object().is_some_and(|o| !o.is_empty()) {
+        let _ = writeln!(
+            p,
+            "It is a method of an object with these slots (read them as self.<slot>): {}",
+            clip(&m.slots.to_string(), 300)
+        );
+    }
+    let exemplars: Vec<&Evidence> = packet
+        .evidence()
+        .filter(|e| e.source == "memory:method" && e.text.contains("def "))
+        .take(2)
+        .collect();
+    if !exemplars.is_empty() {
+        let _ = writeln!(p, "Functions written before, for reference:");
+        for e in exemplars {
+            let code = e.text.split_once('\n').map_or(e.text.as_str(), |(_, c)| c);
+            let _ = writeln!(p, "```python\n{}\n```", clip(code, 400));
+        }
+    }
+    for c in &packet.contributions {
+        if let Some(v) = &c.structured {
+            let source = v.get("source").and_then(|s| s.as_str()).unwrap_or_default();
+            let _ = writeln!(
+                p,
+                "{}'s draft:\n```python\n{}\n```",
+                c.persona,
+                clip(source, 800)
+            );
+        } else if !c.text.trim().is_empty() {
+            let _ = writeln!(p, "{} said: {}", c.persona, clip(&c.text, 400));
+        }
+    }
+    for v in &packet.verdicts {
+        if let CheckVerdict::Failed { reason } = &v.outcome {
+            let _ = writeln!(p, "The draft failed its check: {}", clip(reason, 300));
+        }
+    }
+    if !m.feedback.is_empty() {
+        let _ = writeln!(p, "Earlier attempts failed:");
+        for f in m.feedback.iter().rev().take(3) {
+            let _ = writeln!(p, "- {}", clip(f, 300));
+        }
+    }
+    let _ = write!(
+        p,
+        "Reply with one ```python code block: the function `{}`, then two asserts that call it.",
+        m.selector
+    );
+    p
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use super::types::{Sampling, Selection};
 use serde_json::Value;
 
 use crate::cascade::types::{CheckVerdict, Evidence, LearnMandate, MethodCandidate};
@@ -103,7 +105,11 @@ impl PacketTiming {
 }
 
 /// Everything one cascade cycle saw and said; serialised into the audit trail.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Reading is lenient (`#[serde(default)]`): a field a trail written by an earlier
+/// version lacks takes its default, so old cycles stay curatable.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CognitiveStatePacket {
     /// When the cycle started.
     pub started_at: DateTime<Utc>,
@@ -127,6 +133,12 @@ pub struct CognitiveStatePacket {
     pub cem: Option<CemScore>,
     /// Where the time went.
     pub timing: PacketTiming,
+    /// The seed and temperature of this draw, when it is one of a search's samples.
+    #[serde(default)]
+    pub sampling: Option<Sampling>,
+    /// How the search chose this candidate (set on the committed cycle's packet).
+    #[serde(default)]
+    pub selection: Option<Selection>,
 }
 
 impl CognitiveStatePacket {

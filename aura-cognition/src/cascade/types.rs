@@ -21,6 +21,7 @@ pub struct KnownMethod {
 
 /// A creative mandate: the message an object did not understand, to be learned.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LearnMandate {
     /// The selector to learn (a Python identifier).
     pub selector: String,
@@ -77,8 +78,8 @@ impl LearnMandate {
     }
 }
 
-/// A JSON value written as a Python literal (for prompts).
-pub(crate) fn python_literal(v: &Value) -> String {
+/// A JSON value written as a Python literal (for prompts and generated tests).
+pub fn python_literal(v: &Value) -> String {
     match v {
         Value::Null => "None".into(),
         Value::Bool(true) => "True".into(),
@@ -135,10 +136,12 @@ impl MethodCandidate {
         })
     }
 
-    /// Reads a candidate from a model's JSON, checking the shape the mandate needs.
+    /// Reads a candidate from a model's JSON (`source`, `tests`, `doc`, `rationale`).
     ///
-    /// `tests` may also come as an array of strings (joined with blank lines).
-    pub fn from_json(value: &Value, selector: &str) -> std::result::Result<Self, String> {
+    /// `tests` may also come as an array of strings (joined with blank lines). The
+    /// source is not checked here: the learn cycle normalises whatever function it
+    /// holds with the guard's parser and says why when it cannot.
+    pub fn from_json(value: &Value) -> std::result::Result<Self, String> {
         let obj = value
             .as_object()
             .ok_or_else(|| "the reply must be a JSON object".to_string())?;
@@ -150,26 +153,148 @@ impl MethodCandidate {
                     .filter_map(Value::as_str)
                     .collect::<Vec<_>>()
                     .join("\n\n")),
+                Some(Value::Null) | None => Ok(String::new()),
                 Some(_) => Err(format!("\"{key}\" must be a string")),
-                None => Err(format!("\"{key}\" is missing")),
             }
         };
         let candidate = Self {
             source: text("source")?,
             tests: text("tests")?,
-            doc: text("doc").unwrap_or_default(),
-            rationale: text("rationale").unwrap_or_default(),
+            doc: text("doc")?,
+            rationale: text("rationale")?,
         };
-        if !candidate.source.contains(&format!("def {selector}(")) {
-            return Err(format!(
-                "\"source\" must define `def {selector}(self, ...):`"
-            ));
-        }
-        if !candidate.tests.contains("def test_") {
-            return Err("\"tests\" must contain at least one `def test_...():` function".into());
+        if candidate.source.trim().is_empty() {
+            return Err("\"source\" is missing or empty".into());
         }
         Ok(candidate)
     }
+
+    /// Reads a candidate from a reply in either shape a model naturally writes: Python
+    /// in code fences (the first block that defines a function is the source; blocks
+    /// that only test go to `tests`), bare Python starting at a `def`/`import`, or a
+    /// JSON object as [`MethodCandidate::from_json`] reads it.
+    pub fn from_reply(text: &str) -> std::result::Result<Self, String> {
+        let blocks = code_blocks(text);
+        let trimmed = text.trim_start();
+        if blocks.is_empty() && trimmed.starts_with('{') {
+            if let Ok(v) = super::repair::loose_json(None, text) {
+                return Self::from_json(&v);
+            }
+        }
+        let blocks = if blocks.is_empty() {
+            bare_code(text).into_iter().collect()
+        } else {
+            blocks
+        };
+        let defines = |b: &str| b.lines().any(|l| l.trim_start().starts_with("def "));
+        let Some(main) = blocks.iter().position(|b| defines(b) && !only_tests(b)) else {
+            return Err(if blocks.is_empty() {
+                "the reply holds no Python code: reply with one ```python code block".into()
+            } else {
+                "the reply's code defines no function".into()
+            });
+        };
+        let tests: Vec<&str> = blocks
+            .iter()
+            .enumerate()
+            .filter(|(i, b)| *i != main && (b.contains("assert") || b.contains("def test")))
+            .map(|(_, b)| b.as_str())
+            .collect();
+        let doc = text[..text.find("```").unwrap_or(0)]
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        Ok(Self {
+            source: blocks[main].clone(),
+            tests: tests.join("\n\n"),
+            doc: doc.chars().take(200).collect(),
+            rationale: String::new(),
+        })
+    }
+}
+
+/// Whether a block holds only tests (every function is a `test_*`).
+fn only_tests(block: &str) -> bool {
+    block
+        .lines()
+        .filter(|l| l.starts_with("def "))
+        .all(|l| l.starts_with("def test"))
+}
+
+/// The contents of the Markdown code fences in `text` (an unclosed last fence, as a
+/// reply cut off at its token limit leaves, counts up to the end).
+pub fn code_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let fence = line.trim_start().starts_with("```");
+        match (&mut current, fence) {
+            (None, true) => current = Some(String::new()),
+            (Some(block), true) => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), false) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, false) => {}
+        }
+    }
+    if let Some(block) = current.filter(|b| !b.trim().is_empty()) {
+        blocks.push(block);
+    }
+    blocks.retain(|b| !b.trim().is_empty());
+    blocks
+}
+
+/// Unfenced code: from the first line that starts a definition or an import.
+fn bare_code(text: &str) -> Option<String> {
+    let starts = ["def ", "import ", "from "];
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if starts.iter().any(|s| line.starts_with(s)) {
+            return Some(text[offset..].to_string());
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// One draw of a sample-and-verify search: the seed and temperature the candidate
+/// writers sample with (their configured options otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// The sampler's seed: distinct draws get distinct seeds.
+    pub seed: u64,
+    /// The sampling temperature (0 is greedy).
+    pub temperature: f32,
+}
+
+/// How a sample-and-verify search chose the committed candidate.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    /// Candidates drawn.
+    pub drawn: usize,
+    /// Candidates that passed every hard check (guard, examples, the call).
+    pub eligible: usize,
+    /// The sizes of the agreement clusters among the eligible, largest first.
+    pub clusters: Vec<usize>,
+    /// The chosen candidate's index among those drawn.
+    pub winner: usize,
+    /// Candidates that behaved exactly like the winner on every probe input.
+    pub agreeing: usize,
+    /// Examples written by the models (any candidate's asserts) the winner satisfies.
+    pub support: usize,
+    /// Such examples it contradicts.
+    pub against: usize,
+    /// Examples from the request itself it satisfies (all of them, or it would not win).
+    pub request_examples: usize,
+    /// Probe inputs every candidate ran on.
+    pub probes: usize,
+    /// Why this candidate, in words.
+    pub reason: String,
 }
 
 /// One piece of grounding evidence from the memory graph.

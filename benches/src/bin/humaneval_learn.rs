@@ -107,7 +107,7 @@ async fn main() {
 
     let mut config = Config::default();
     config.store_path = PathBuf::from(":memory:");
-    (config.cascade_mode, config.learn_attempts) = match args.mode {
+    (config.cascade_mode, config.learn_samples) = match args.mode {
         Mode::Full => (CascadeMode::Full, args.attempts.unwrap_or(3)),
         Mode::Single => (CascadeMode::Single, args.attempts.unwrap_or(1)),
     };
@@ -124,7 +124,7 @@ async fn main() {
         "HumanEval × AURA learn cycle: {} problems, model {model}, mode {:?}, {} attempt(s)\n",
         problems.len(),
         config.cascade_mode,
-        config.learn_attempts
+        config.learn_samples
     );
     let mut out = args
         .out

@@ -104,7 +104,7 @@ pub struct PyRuntime {
 #[pymethods]
 impl PyRuntime {
     #[new]
-    #[pyo3(signature = (*, data_dir=None, store_path=None, sandbox=None, model=ModelArg::Local, cascade_mode=None, learn_attempts=None, root=None, forge=Some("default".to_string())))]
+    #[pyo3(signature = (*, data_dir=None, store_path=None, sandbox=None, model=ModelArg::Local, cascade_mode=None, learn_samples=None, root=None, forge=Some("default".to_string())))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments, each optional
     fn new(
         py: Python<'_>,
@@ -113,7 +113,7 @@ impl PyRuntime {
         sandbox: Option<String>,
         model: ModelArg,
         cascade_mode: Option<String>,
-        learn_attempts: Option<u32>,
+        learn_samples: Option<u32>,
         root: Option<String>,
         forge: Option<String>,
     ) -> PyResult<Self> {
@@ -147,11 +147,11 @@ impl PyRuntime {
                 }
             };
         }
-        if let Some(n) = learn_attempts {
+        if let Some(n) = learn_samples {
             if n == 0 {
-                return Err(PyValueError::new_err("learn_attempts must be at least 1"));
+                return Err(PyValueError::new_err("learn_samples must be at least 1"));
             }
-            config.learn_attempts = n;
+            config.learn_samples = n;
         }
         if let Some(name) = root {
             config.root_object = name;

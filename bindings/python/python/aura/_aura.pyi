@@ -23,7 +23,7 @@ class Runtime:
         sandbox: Optional[Literal["jail", "docker"]] = None,
         model: Union[Literal["local"], None, ModelCallable] = "local",
         cascade_mode: Optional[Literal["full", "single"]] = None,
-        learn_attempts: Optional[int] = None,
+        learn_samples: Optional[int] = None,
         root: Optional[str] = None,
         forge: Optional[Literal["default", "local"]] = "default",
     ) -> None: ...

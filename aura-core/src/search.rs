@@ -1,0 +1,968 @@
+//! Sample and verify: the judge of the learn cycle's candidates.
+//!
+//! A small model writes a correct function in some of its samples, not in each one,
+//! and its own tests are no reliable judge. So the learn cycle draws several
+//! candidates and this module decides among them by execution:
+//!
+//! 1. **Hard checks.** Each candidate, normalised into a method by the guard's parser
+//!    and audited, runs once in the sandbox on every probe input (one call, through
+//!    a harness method). It must satisfy the examples the request itself gives
+//!    ("fibonacci for 10 is 55", doctest lines), return a value for the call that
+//!    triggered learning, return a value for at least one input, and agree with its
+//!    own asserts.
+//! 2. **Agreement.** Candidates that pass are clustered by what they return on the
+//!    same inputs (MBR-exec, CodeT). A cluster's score is its size plus the examples
+//!    written by the models (every candidate's asserts, pooled) that it satisfies.
+//! 3. **Decision.** The best cluster wins when its score reaches the agreement
+//!    threshold, it leads every other cluster, it satisfies at least as many pooled
+//!    examples as it contradicts, and it is not degenerate (the same value for every
+//!    input). An example in the request is the user's own check: a candidate that
+//!    passes it needs no further agreement.
+//!
+//! Probe inputs: the request's examples and the triggering call, the pooled
+//! examples' inputs, and inputs generated for each candidate's arity from the types
+//! those inputs (or the request's words) suggest.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::OnceLock;
+
+use aura_guard::Guard;
+use regex::Regex;
+
+use aura_cognition::{MethodCandidate, Selection};
+use aura_guard::normalize::{Example, Normalized};
+use aura_sandbox::{EndReason, ExecOutcome};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::learn::AttemptFailure;
+
+/// The harness method's selector: it calls the candidate on every input.
+pub(crate) const HARNESS: &str = "aura_probe_harness";
+
+/// Runs `self.<selector>(*args)` for each input and reports each value (made
+/// JSON-safe) or the exception's `repr` (the host reads the type name from it: the
+/// runtime layer denies dunder attributes such as `__name__` to every method, this
+/// one included). Generated here, never by a model; it runs in the sandbox like
+/// everything else.
+pub(crate) fn harness_source(selector: &str) -> String {
+    format!(
+        r#"def _aura_json(v, depth=0):
+    if depth > 20:
+        return repr(v)
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else repr(v)
+    if isinstance(v, (list, tuple)):
+        return [_aura_json(x, depth + 1) for x in v]
+    if isinstance(v, dict):
+        return {{str(k): _aura_json(x, depth + 1) for k, x in v.items()}}
+    if isinstance(v, (set, frozenset)):
+        return sorted((_aura_json(x, depth + 1) for x in v), key=repr)
+    return repr(v)
+
+
+def {HARNESS}(self, inputs):
+    out = []
+    for args in inputs:
+        try:
+            out.append({{"value": _aura_json(self.{selector}(*args))}})
+        except Exception as e:
+            out.append({{"raised": repr(e)[:200]}})
+    return out
+"#
+    )
+}
+
+/// What one candidate did with one input.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Output {
+    /// It returned this (JSON-safe) value.
+    Value(Value),
+    /// It raised this exception type (or the whole run stopped: `EndReason`).
+    Raised(String),
+}
+
+impl Output {
+    fn from_json(v: &Value) -> Output {
+        match (v.get("value"), v.get("raised")) {
+            (Some(value), _) => Output::Value(value.clone()),
+            (None, Some(Value::String(r))) => {
+                // `ValueError('bad')` → `ValueError`
+                let name: String = r
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+                    .collect();
+                Output::Raised(if name.is_empty() {
+                    "Exception".into()
+                } else {
+                    name
+                })
+            }
+            _ => Output::Raised("unreadable".into()),
+        }
+    }
+
+    /// A key for clustering: floats rounded so that equal results compare equal.
+    fn key(&self) -> String {
+        match self {
+            Output::Value(v) => rounded(v).to_string(),
+            Output::Raised(t) => format!("raised:{t}"),
+        }
+    }
+
+    fn value(&self) -> Option<&Value> {
+        match self {
+            Output::Value(v) => Some(v),
+            Output::Raised(_) => None,
+        }
+    }
+}
+
+fn rounded(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or_default();
+            if f.fract() == 0.0 && f.abs() < 1e15 {
+                json!(f as i64)
+            } else {
+                json!(format!("{f:.9e}"))
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(rounded).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), rounded(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Whether a returned value satisfies an expected one (numbers by value, floats
+/// within a relative 1e-6).
+pub(crate) fn satisfies(got: &Value, expected: &Value) -> bool {
+    match (got, expected) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
+            a == b || (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| satisfies(x, y))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, x)| b.get(k).is_some_and(|y| satisfies(x, y)))
+        }
+        (a, b) => a == b,
+    }
+}
+
+/// What the request itself requires of the method.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Spec {
+    /// Examples from the request's words: every candidate must satisfy them.
+    pub examples: Vec<Example>,
+    /// The call that triggered learning: it must return a value.
+    pub trigger: Option<Vec<Value>>,
+    /// The kind of value the request's words suggest for generated inputs.
+    pub hint: ValueKind,
+}
+
+/// The kind of argument generated probe inputs use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    /// Integers (the default).
+    #[default]
+    Int,
+    /// Floats.
+    Float,
+    /// Strings.
+    Str,
+    /// Lists of integers.
+    List,
+}
+
+impl ValueKind {
+    /// The kind of a sample argument.
+    fn of(v: &Value) -> ValueKind {
+        match v {
+            Value::String(_) => ValueKind::Str,
+            Value::Array(_) => ValueKind::List,
+            Value::Number(n) if n.is_f64() => ValueKind::Float,
+            _ => ValueKind::Int,
+        }
+    }
+
+    /// The kind the request's nouns suggest ("a string", "a list of numbers").
+    pub(crate) fn from_words(text: &str) -> ValueKind {
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .collect();
+        let has = |names: &[&str]| words.iter().any(|w| names.contains(&w.as_str()));
+        if has(&["list", "lists", "array", "arrays", "items", "elements"]) {
+            ValueKind::List
+        } else if has(&[
+            "string",
+            "strings",
+            "word",
+            "words",
+            "sentence",
+            "text",
+            "letters",
+            "characters",
+            "palindrome",
+            "vowels",
+            "consonants",
+            "name",
+        ]) {
+            ValueKind::Str
+        } else if has(&["float", "decimal", "celsius", "fahrenheit", "temperature"]) {
+            ValueKind::Float
+        } else {
+            ValueKind::Int
+        }
+    }
+
+    fn samples(self) -> Vec<Value> {
+        match self {
+            ValueKind::Int => [0, 1, 2, 3, 5, 7, 10, 12].map(|i| json!(i)).to_vec(),
+            ValueKind::Float => [0.0, 1.5, -2.25, 37.0, 100.0].map(|f| json!(f)).to_vec(),
+            ValueKind::Str => [
+                "",
+                "a",
+                "hello",
+                "Hello World",
+                "racecar",
+                "abc def ghi",
+                "AEIOU xyz",
+            ]
+            .map(|s| json!(s))
+            .to_vec(),
+            ValueKind::List => vec![
+                json!([]),
+                json!([1]),
+                json!([3, 1, 2]),
+                json!([5, 5, 2, 9, 1]),
+                json!([-1, 4, 0, 4]),
+            ],
+        }
+    }
+}
+
+/// Generated inputs for a function of `arity` arguments, each argument of the kind
+/// the first known input of that arity has (or `hint`).
+fn generated_inputs(arity: usize, known: &[Vec<Value>], hint: ValueKind) -> Vec<Vec<Value>> {
+    let kinds: Vec<ValueKind> = match known.iter().find(|a| a.len() == arity) {
+        Some(sample) => sample.iter().map(ValueKind::of).collect(),
+        None => vec![hint; arity],
+    };
+    if arity == 0 {
+        return vec![Vec::new()];
+    }
+    let columns: Vec<Vec<Value>> = kinds.iter().map(|k| k.samples()).collect();
+    let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
+    (0..rows)
+        .map(|r| {
+            columns
+                .iter()
+                .enumerate()
+                // Offset each column so pairs are not always (x, x).
+                .map(|(c, col)| col[(r + c * 2) % col.len()].clone())
+                .collect()
+        })
+        .collect()
+}
+
+/// One drawn candidate and what the checks made of it.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Drawn {
+    /// The candidate as drawn (source and tests as the model wrote them).
+    pub raw: MethodCandidate,
+    /// The normalised method, once it got that far.
+    pub normalized: Option<Normalized>,
+    /// Outputs by input key.
+    #[serde(skip)]
+    pub outputs: BTreeMap<String, Output>,
+    /// Why it cannot win (`None`: it passed every hard check).
+    pub failure: Option<AttemptFailure>,
+}
+
+/// The candidates drawn so far and the inputs they all run on.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    pub spec: Spec,
+    pub inputs: Vec<Vec<Value>>,
+    keys: HashSet<String>,
+    arities: HashSet<usize>,
+    pub drawn: Vec<Drawn>,
+}
+
+fn input_key(args: &[Value]) -> String {
+    Value::Array(args.to_vec()).to_string()
+}
+
+/// The decision on a pool: the winner, or why there is none yet.
+#[derive(Clone, Debug)]
+pub(crate) enum Decision {
+    /// Commit `drawn[index]`.
+    Accept { index: usize, selection: Selection },
+    /// Not yet (or not at all): why.
+    Undecided(String),
+}
+
+impl Pool {
+    /// A pool for `spec`, its inputs seeded with the request's own.
+    pub(crate) fn new(spec: Spec) -> Self {
+        let mut pool = Pool {
+            spec,
+            ..Pool::default()
+        };
+        let seeded: Vec<Vec<Value>> = pool
+            .spec
+            .examples
+            .iter()
+            .map(|e| e.args.clone())
+            .chain(pool.spec.trigger.clone())
+            .collect();
+        for args in seeded {
+            pool.add_input(args);
+        }
+        pool
+    }
+
+    fn add_input(&mut self, args: Vec<Value>) {
+        if self.keys.insert(input_key(&args)) {
+            self.inputs.push(args);
+        }
+    }
+
+    /// Adds a candidate's own examples' inputs and generated inputs for its arity.
+    pub(crate) fn grow_for(&mut self, normalized: &Normalized) {
+        for e in &normalized.examples {
+            self.add_input(e.args.clone());
+        }
+        let arity = normalized.params.len();
+        if self.arities.insert(arity) && self.inputs.len() < 64 {
+            for args in generated_inputs(arity, &self.inputs, self.spec.hint) {
+                self.add_input(args);
+            }
+        }
+    }
+
+    /// The inputs `drawn[index]` has not run on yet.
+    pub(crate) fn missing_inputs(&self, index: usize) -> Vec<Vec<Value>> {
+        let done = &self.drawn[index].outputs;
+        self.inputs
+            .iter()
+            .filter(|a| !done.contains_key(&input_key(a)))
+            .cloned()
+            .collect()
+    }
+
+    /// Records the harness run of `drawn[index]` on `inputs`.
+    pub(crate) fn record_run(&mut self, index: usize, inputs: &[Vec<Value>], run: &ExecOutcome) {
+        let outputs: Vec<Output> = match (&run.ended, run.value.as_ref()) {
+            (EndReason::Ok, Some(Value::Array(items))) if items.len() == inputs.len() => {
+                items.iter().map(Output::from_json).collect()
+            }
+            // The run as a whole stopped (a timeout, a memory limit, a harness that
+            // could not load the method): every input shares that fate.
+            _ => {
+                let why = match &run.error {
+                    Some(e) => e.type_name.clone(),
+                    None => format!("{:?}", run.ended),
+                };
+                vec![Output::Raised(why); inputs.len()]
+            }
+        };
+        let drawn = &mut self.drawn[index];
+        for (args, out) in inputs.iter().zip(outputs) {
+            drawn.outputs.insert(input_key(args), out);
+        }
+    }
+
+    fn output(&self, index: usize, args: &[Value]) -> Option<&Output> {
+        self.drawn[index].outputs.get(&input_key(args))
+    }
+
+    /// The hard checks on `drawn[index]` once it has run; sets its failure.
+    pub(crate) fn judge(&mut self, index: usize) {
+        let failure = self.hard_failure(index);
+        self.drawn[index].failure = failure;
+    }
+
+    fn hard_failure(&self, index: usize) -> Option<AttemptFailure> {
+        let fail = |stage: &str, message: String| {
+            Some(AttemptFailure {
+                stage: stage.into(),
+                rules: vec![],
+                message,
+            })
+        };
+        for e in &self.spec.examples {
+            match self.output(index, &e.args) {
+                Some(Output::Value(v)) if satisfies(v, &e.expected) => {}
+                got => {
+                    return fail(
+                        "examples",
+                        format!(
+                            "the request's example {} should give {}, but it {}",
+                            call_text(&e.args),
+                            e.expected,
+                            describe(got)
+                        ),
+                    )
+                }
+            }
+        }
+        if let Some(args) = &self.spec.trigger {
+            if let Some(Output::Raised(t)) = self.output(index, args) {
+                return fail("call", format!("the call {} raised {t}", call_text(args)));
+            }
+        }
+        let outputs = &self.drawn[index].outputs;
+        if !outputs.is_empty() && outputs.values().all(|o| o.value().is_none()) {
+            let first = outputs.values().next().map(Output::key).unwrap_or_default();
+            return fail(
+                "probes",
+                format!("it raised on every input it was given ({first})"),
+            );
+        }
+        if let Some(n) = &self.drawn[index].normalized {
+            for e in &n.examples {
+                match self.output(index, &e.args) {
+                    Some(Output::Value(v)) if satisfies(v, &e.expected) => {}
+                    got => {
+                        return fail(
+                            "own tests",
+                            format!(
+                                "its own assert {} == {} fails: it {}",
+                                call_text(&e.args),
+                                e.expected,
+                                describe(got)
+                            ),
+                        )
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Every example the models wrote, deduplicated, with the candidates that wrote it.
+    fn pooled_examples(&self) -> Vec<(&Example, Vec<usize>)> {
+        let mut seen: Vec<(String, &Example, Vec<usize>)> = Vec::new();
+        for (i, d) in self.drawn.iter().enumerate() {
+            let Some(n) = &d.normalized else { continue };
+            for e in &n.examples {
+                let key = format!("{}={}", input_key(&e.args), rounded(&e.expected));
+                match seen.iter_mut().find(|(k, _, _)| *k == key) {
+                    Some((_, _, authors)) => authors.push(i),
+                    None => seen.push((key, e, vec![i])),
+                }
+            }
+        }
+        seen.into_iter().map(|(_, e, a)| (e, a)).collect()
+    }
+
+    /// Decides on the pool as it stands. `agreement` is the score a winner needs
+    /// when the request gives no example of its own.
+    pub(crate) fn decide(&self, agreement: usize) -> Decision {
+        let eligible: Vec<usize> = (0..self.drawn.len())
+            .filter(|&i| self.drawn[i].failure.is_none())
+            .collect();
+        if eligible.is_empty() {
+            return Decision::Undecided(self.failure_summary());
+        }
+        // Cluster by behaviour on every input.
+        let mut clusters: Vec<(String, Vec<usize>)> = Vec::new();
+        for &i in &eligible {
+            let signature: Vec<String> = self
+                .inputs
+                .iter()
+                .map(|a| self.output(i, a).map(Output::key).unwrap_or_default())
+                .collect();
+            let signature = signature.join("|");
+            match clusters.iter_mut().find(|(s, _)| *s == signature) {
+                Some((_, members)) => members.push(i),
+                None => clusters.push((signature, vec![i])),
+            }
+        }
+        let pooled = self.pooled_examples();
+        let scored: Vec<(usize, usize, usize, &Vec<usize>)> = clusters
+            .iter()
+            .map(|(_, members)| {
+                let rep = members[0];
+                let (mut support, mut against) = (0, 0);
+                for (e, _) in &pooled {
+                    match self.output(rep, &e.args) {
+                        Some(Output::Value(v)) if satisfies(v, &e.expected) => support += 1,
+                        Some(_) => against += 1,
+                        None => {}
+                    }
+                }
+                (members.len() + support, support, against, members)
+            })
+            .collect();
+        let Some(best) = scored
+            .iter()
+            .enumerate()
+            .max_by_key(|(pos, s)| (s.0, std::cmp::Reverse(*pos)))
+            .map(|(_, s)| s)
+        else {
+            return Decision::Undecided("no candidate passed the checks".into());
+        };
+        let (score, support, against, members) = *best;
+        let runner_up = scored
+            .iter()
+            .filter(|s| !std::ptr::eq(*s, best))
+            .map(|s| s.0)
+            .max()
+            .unwrap_or(0);
+        let winner = members[0];
+        let mut sizes: Vec<usize> = clusters.iter().map(|(_, m)| m.len()).collect();
+        sizes.sort_unstable_by_key(|s| std::cmp::Reverse(*s));
+        let selection = |reason: String| Selection {
+            drawn: self.drawn.len(),
+            eligible: eligible.len(),
+            clusters: sizes.clone(),
+            winner,
+            agreeing: members.len(),
+            support,
+            against,
+            request_examples: self.spec.examples.len(),
+            probes: self.inputs.len(),
+            reason,
+        };
+        if !self.spec.examples.is_empty() {
+            return Decision::Accept {
+                index: winner,
+                selection: selection(format!(
+                    "it satisfies the request's {} example(s); {} candidate(s) agree with it",
+                    self.spec.examples.len(),
+                    members.len()
+                )),
+            };
+        }
+        if self.degenerate(winner) {
+            return Decision::Undecided(
+                "the best candidate returns the same value for every input".into(),
+            );
+        }
+        if score < agreement {
+            return Decision::Undecided(format!(
+                "the best candidate has {} agreeing sample(s) and {support} supporting example(s); {agreement} needed",
+                members.len()
+            ));
+        }
+        if against > support {
+            return Decision::Undecided(format!(
+                "the best candidate contradicts {against} of the models' examples and satisfies {support}"
+            ));
+        }
+        if runner_up >= score {
+            return Decision::Undecided(format!(
+                "two behaviours tie at score {score}: the samples disagree"
+            ));
+        }
+        Decision::Accept {
+            index: winner,
+            selection: selection(format!(
+                "{} sample(s) behave alike on {} inputs and it satisfies {support} of the models' examples (score {score}, next best {runner_up})",
+                members.len(),
+                self.inputs.len()
+            )),
+        }
+    }
+
+    /// Why nothing passed, most common failure first: "no candidate passed the
+    /// checks: 3 stopped by the guard [import-denied]: …; 1 without code".
+    fn failure_summary(&self) -> String {
+        let mut stages: Vec<(String, usize, &AttemptFailure)> = Vec::new();
+        for f in self.drawn.iter().filter_map(|d| d.failure.as_ref()) {
+            match stages.iter_mut().find(|(s, _, _)| *s == f.stage) {
+                Some((_, n, _)) => *n += 1,
+                None => stages.push((f.stage.clone(), 1, f)),
+            }
+        }
+        stages.sort_by_key(|s| std::cmp::Reverse(s.1));
+        let parts: Vec<String> = stages
+            .iter()
+            .map(|(stage, n, first)| {
+                let rules = if first.rules.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", first.rules.join(", "))
+                };
+                let message: String = first.message.chars().take(240).collect();
+                format!("{n} failed at {stage}{rules}: {message}")
+            })
+            .collect();
+        if parts.is_empty() {
+            "no candidate was drawn".into()
+        } else {
+            format!("no candidate passed the checks: {}", parts.join("; "))
+        }
+    }
+
+    /// The same value for every input it answered (three or more).
+    fn degenerate(&self, index: usize) -> bool {
+        let values: Vec<String> = self.drawn[index]
+            .outputs
+            .values()
+            .filter_map(|o| o.value().map(|v| rounded(v).to_string()))
+            .collect();
+        values.len() >= 3 && values.iter().all(|v| *v == values[0])
+    }
+
+    /// The tests committed with the winner: the request's examples, the models'
+    /// examples it satisfies, and, when there are none, what the agreeing samples
+    /// returned on a few inputs.
+    pub(crate) fn tests_for(&self, index: usize, selector: &str) -> String {
+        let mut asserts: Vec<(String, &Value, &[Value])> = Vec::new();
+        for e in &self.spec.examples {
+            asserts.push(("request".into(), &e.expected, &e.args));
+        }
+        for (e, _) in self.pooled_examples() {
+            if matches!(self.output(index, &e.args), Some(Output::Value(v)) if satisfies(v, &e.expected))
+                && !asserts.iter().any(|(_, _, a)| *a == e.args.as_slice())
+            {
+                asserts.push(("model".into(), &e.expected, &e.args));
+            }
+        }
+        if asserts.is_empty() {
+            for args in self.inputs.iter().take(3) {
+                if let Some(Output::Value(v)) = self.output(index, args) {
+                    asserts.push(("agreed".into(), v, args));
+                }
+            }
+        }
+        let mut tests = String::new();
+        for (n, (origin, expected, args)) in asserts.iter().take(8).enumerate() {
+            let call = format!(
+                "obj.{selector}({})",
+                args.iter()
+                    .map(aura_cognition::python_literal)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let check = match expected {
+                Value::Number(x) if x.is_f64() => format!(
+                    "abs({call} - {0}) <= 1e-6 * max(1.0, abs({0}))",
+                    aura_cognition::python_literal(expected)
+                ),
+                _ => format!("{call} == {}", aura_cognition::python_literal(expected)),
+            };
+            tests.push_str(&format!(
+                "def test_{origin}_example_{}():\n    assert {check}\n\n",
+                n + 1
+            ));
+        }
+        tests
+    }
+}
+
+fn call_text(args: &[Value]) -> String {
+    format!(
+        "({})",
+        args.iter()
+            .map(aura_cognition::python_literal)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn describe(got: Option<&Output>) -> String {
+    match got {
+        Some(Output::Value(v)) => format!("returned {v}"),
+        Some(Output::Raised(t)) => format!("raised {t}"),
+        None => "was not run".into(),
+    }
+}
+
+/// Examples the request's own words give, in the forms people write them:
+/// doctest lines (`>>> fibonacci(10)` then `55`), a call and its value
+/// (`fibonacci(10) == 55`, `f(3, 4) returns 7`, `f("abc") -> "cba"`), and a value
+/// for an argument (`fibonacci for 10 is 55`, `… of 5 should be 120`).
+pub(crate) fn request_examples(guard: &Guard, text: &str, selector: &str) -> Vec<Example> {
+    static CALL: OnceLock<Regex> = OnceLock::new();
+    static FOR: OnceLock<Regex> = OnceLock::new();
+    const LIT: &str = r#"(-?\d+(?:\.\d+)?|'[^']*'|"[^"]*"|\[[^\]]*\]|\([^)]*\)|True|False|None)"#;
+    let call = CALL.get_or_init(|| {
+        Regex::new(&format!(
+            r"(?i)\b([A-Za-z_]\w*\([^()]*\))\s*(?:==|=|->|=>|is|returns|should return|should give|should be|gives)\s*{LIT}"
+        ))
+        .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+    });
+    let for_value = FOR.get_or_init(|| {
+        Regex::new(&format!(
+            r"(?i)\b(?:for|of|on|with|given)\s+{LIT}\s+(?:is|should be|returns|should return|gives|=|==|->)\s+{LIT}"
+        ))
+        .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+    });
+    let names = [selector];
+    let mut out: Vec<Example> = Vec::new();
+    let mut add = |e: Option<Example>| {
+        if let Some(e) = e.filter(|e| !out.contains(e)) {
+            out.push(e);
+        }
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(expr) = line.trim().strip_prefix(">>>") {
+            if let Some(result) = lines.get(i + 1) {
+                add(guard.example(expr.trim(), result.trim(), &names));
+            }
+        }
+    }
+    for c in call.captures_iter(text) {
+        add(guard.example(&c[1], &c[2], &names));
+    }
+    for c in for_value.captures_iter(text) {
+        add(guard.example(&format!("{selector}({})", &c[1]), &c[2], &names));
+    }
+    out
+}
+
+impl Pool {
+    /// A copy for checking one more candidate without recording it here.
+    pub(crate) fn scratch(&self) -> Pool {
+        Pool {
+            spec: self.spec.clone(),
+            inputs: self.inputs.clone(),
+            keys: self.keys.clone(),
+            arities: self.arities.clone(),
+            drawn: Vec::new(),
+        }
+    }
+
+    /// Records a drawn candidate; returns its index.
+    pub(crate) fn push(
+        &mut self,
+        raw: MethodCandidate,
+        normalized: Option<Normalized>,
+        failure: Option<AttemptFailure>,
+    ) -> usize {
+        self.drawn.push(Drawn {
+            raw,
+            normalized,
+            outputs: BTreeMap::new(),
+            failure,
+        });
+        self.drawn.len() - 1
+    }
+
+    /// Records a draw that produced no candidate at all.
+    pub(crate) fn push_failed(&mut self, failure: AttemptFailure) -> usize {
+        self.push(MethodCandidate::default(), None, Some(failure))
+    }
+
+    /// Every failed candidate's failure, in draw order.
+    pub(crate) fn failures(&self) -> Vec<AttemptFailure> {
+        self.drawn
+            .iter()
+            .filter_map(|d| d.failure.clone())
+            .collect()
+    }
+
+    /// Each candidate's verdict and results, for the audit trail.
+    pub(crate) fn summary(&self) -> Value {
+        let candidates: Vec<Value> = self
+            .drawn
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let outputs: Vec<Value> = self
+                    .inputs
+                    .iter()
+                    .filter_map(|a| {
+                        d.outputs
+                            .get(&input_key(a))
+                            .map(|o| json!({ "args": a, "output": o }))
+                    })
+                    .collect();
+                json!({
+                    "index": i,
+                    "written_as": d.normalized.as_ref().map(|n| n.written_as.clone()),
+                    "source": d.normalized.as_ref().map(|n| n.source.clone()),
+                    "failure": d.failure,
+                    "outputs": outputs,
+                })
+            })
+            .collect();
+        json!({ "inputs": self.inputs.len(), "candidates": candidates })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalized(params: usize, examples: Vec<Example>) -> Normalized {
+        Normalized {
+            source: String::new(),
+            written_as: "f".into(),
+            was_plain: true,
+            params: (0..params).map(|i| format!("p{i}")).collect(),
+            examples,
+            dropped: 0,
+        }
+    }
+
+    fn ex(args: Value, expected: Value) -> Example {
+        Example {
+            args: args.as_array().cloned().unwrap_or_default(),
+            expected,
+        }
+    }
+
+    /// Adds a candidate that maps input i to `f(i)`.
+    fn add(pool: &mut Pool, n: Normalized, f: impl Fn(&[Value]) -> Output) {
+        pool.grow_for(&n);
+        pool.drawn.push(Drawn {
+            raw: MethodCandidate::default(),
+            normalized: Some(n),
+            outputs: BTreeMap::new(),
+            failure: None,
+        });
+        let index = pool.drawn.len() - 1;
+        for i in 0..pool.drawn.len() {
+            let missing = pool.missing_inputs(i);
+            let outs: Vec<Output> = missing.iter().map(|a| f(a)).collect();
+            for (a, o) in missing.iter().zip(outs) {
+                pool.drawn[i].outputs.insert(input_key(a), o);
+            }
+        }
+        pool.judge(index);
+    }
+
+    fn double(a: &[Value]) -> Output {
+        match a.first().and_then(Value::as_i64) {
+            Some(x) => Output::Value(json!(x * 2)),
+            None => Output::Raised("TypeError".into()),
+        }
+    }
+
+    #[test]
+    fn one_sample_without_examples_is_not_enough_but_two_that_agree_are() {
+        let mut pool = Pool::new(Spec::default());
+        add(&mut pool, normalized(1, vec![]), double);
+        assert!(matches!(pool.decide(2), Decision::Undecided(_)));
+        add(&mut pool, normalized(1, vec![]), double);
+        let Decision::Accept { selection, .. } = pool.decide(2) else {
+            panic!("two agreeing samples should win");
+        };
+        assert_eq!(selection.agreeing, 2);
+        assert!(pool
+            .tests_for(0, "double")
+            .contains("assert obj.double(0) == 0"));
+    }
+
+    #[test]
+    fn an_own_example_supports_a_single_sample() {
+        let mut pool = Pool::new(Spec::default());
+        add(
+            &mut pool,
+            normalized(1, vec![ex(json!([21]), json!(42))]),
+            double,
+        );
+        let Decision::Accept { selection, .. } = pool.decide(2) else {
+            panic!("a sample with a passing example of its own reaches 2");
+        };
+        assert_eq!(selection.support, 1);
+        assert!(pool.tests_for(0, "double").contains("obj.double(21) == 42"));
+    }
+
+    #[test]
+    fn a_request_example_is_a_hard_check() {
+        let spec = Spec {
+            examples: vec![ex(json!([10]), json!(55))],
+            ..Spec::default()
+        };
+        let mut pool = Pool::new(spec);
+        add(&mut pool, normalized(1, vec![]), double);
+        let failure = pool.drawn[0].failure.clone().expect("20 is not 55");
+        assert_eq!(failure.stage, "examples");
+        assert!(
+            failure
+                .message
+                .contains("should give 55, but it returned 20"),
+            "{failure:?}"
+        );
+        assert!(matches!(pool.decide(2), Decision::Undecided(_)));
+    }
+
+    #[test]
+    fn constant_answers_and_ties_do_not_win() {
+        let mut pool = Pool::new(Spec::default());
+        let constant = |_: &[Value]| Output::Value(json!(0));
+        add(&mut pool, normalized(1, vec![]), constant);
+        add(&mut pool, normalized(1, vec![]), constant);
+        assert!(matches!(pool.decide(2), Decision::Undecided(m) if m.contains("same value")));
+    }
+
+    #[test]
+    fn candidates_that_contradict_their_own_asserts_are_out() {
+        let mut pool = Pool::new(Spec::default());
+        add(
+            &mut pool,
+            normalized(1, vec![ex(json!([2]), json!(5))]),
+            double,
+        );
+        assert_eq!(
+            pool.drawn[0].failure.as_ref().map(|f| f.stage.as_str()),
+            Some("own tests")
+        );
+    }
+
+    #[test]
+    fn requests_carry_examples_in_the_forms_people_write() {
+        let g = Guard::default();
+        let found = request_examples(
+            &g,
+            "calculate fibonacci; fibonacci for 10 is 55 and fibonacci(1) == 1.\n>>> fibonacci(0)\n0\n",
+            "fibonacci",
+        );
+        assert_eq!(
+            found,
+            vec![
+                ex(json!([0]), json!(0)),
+                ex(json!([1]), json!(1)),
+                ex(json!([10]), json!(55)),
+            ]
+        );
+        let words = request_examples(
+            &g,
+            "reverse a string: reverse_string('abc') returns 'cba'",
+            "reverse_string",
+        );
+        assert_eq!(words, vec![ex(json!(["abc"]), json!("cba"))]);
+        assert!(request_examples(&g, "count the vowels in a string", "count_vowels").is_empty());
+    }
+
+    #[test]
+    fn value_kinds_come_from_words_and_samples() {
+        assert_eq!(
+            ValueKind::from_words("count the vowels in a string"),
+            ValueKind::Str
+        );
+        assert_eq!(
+            ValueKind::from_words("sort a list of numbers"),
+            ValueKind::List
+        );
+        assert_eq!(
+            ValueKind::from_words("calculate the factorial"),
+            ValueKind::Int
+        );
+        let two = generated_inputs(2, &[vec![json!("x"), json!(1)]], ValueKind::Int);
+        assert!(two.iter().all(|a| a[0].is_string() && a[1].is_i64()));
+        assert!(satisfies(&json!(0.30000000000000004), &json!(0.3)));
+        assert!(satisfies(&json!(2), &json!(2.0)));
+    }
+}

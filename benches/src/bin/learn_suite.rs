@@ -1,0 +1,283 @@
+//! The everyday learn suite: plain-language requests, each told to a fresh object
+//! on a fresh store exactly as a user would ("teach yourself to …"), then checked by
+//! hidden calls the learn cycle never saw (`benches/data/everyday.json`).
+//!
+//! Per request and in total it reports: learned correctly, committed but wrong (a
+//! method that fails a hidden check: the worst outcome), refused, the seconds taken,
+//! and whether the method got the name a person would guess.
+//!
+//! ```sh
+//! cargo run --release -p aura-benches --bin learn_suite -- --help
+//! cargo run --release -p aura-benches --bin learn_suite -- --limit 10 --seed 1
+//! ```
+//! The model is the runtime's default (the embedded GGUF model, `AURA_MODEL_PATH`);
+//! the sandbox is the default jail (`AURA_SANDBOX_PYTHON=/usr/bin/python3` is faster).
+#![allow(clippy::expect_used)] // a measurement tool: a failed setup should stop it loudly
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use aura_core::cognition::{CascadeMode, Plan};
+use aura_core::store::{AuditQuery, NewObject};
+use aura_core::{Config, Runtime};
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The everyday learn suite on the embedded model.
+#[derive(Debug, Parser)]
+#[command(about = "AURA's everyday learn suite: requests in plain words, scored by hidden checks")]
+struct Args {
+    /// The suite file.
+    #[arg(long, default_value = "benches/data/everyday.json")]
+    data: PathBuf,
+    /// Requests to run (all by default).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Skip the first N requests.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// single: ALFRED alone samples; full: each sample is a whole cascade cycle.
+    #[arg(long, value_enum, default_value_t = Mode::Single)]
+    mode: Mode,
+    /// Candidates drawn per learn at most [default: AURA_LEARN_SAMPLES or 8].
+    #[arg(long)]
+    samples: Option<u32>,
+    /// Seed of the first sample of each learn (repeatable runs).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write every request's result here, as JSON lines.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print each candidate's verdict and reply from the audit trail.
+    #[arg(long)]
+    verbose: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    Full,
+    Single,
+}
+
+#[derive(Deserialize)]
+struct Suite {
+    requests: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    request: String,
+    name: String,
+    /// `[args, expected]` pairs.
+    checks: Vec<(Vec<Value>, Value)>,
+}
+
+/// Numbers by value (a float within 1e-6), containers element by element.
+fn same(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
+            (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+        }
+        (a, b) => a == b,
+    }
+}
+
+/// Each learn event's verdict, the model's time and the candidate's first lines.
+async fn print_trail(rt: &Runtime) {
+    let query = AuditQuery {
+        kind: Some("learn.*".into()),
+        limit: Some(200),
+        ..AuditQuery::default()
+    };
+    let Ok(page) = rt.store().query_audit(&query).await else {
+        return;
+    };
+    for e in page.events {
+        let p = &e.payload;
+        let model_ms = p["packet"]["timing"]["model_us"].as_u64().unwrap_or(0) / 1000;
+        let tokens: u64 = p["packet"]["contributions"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c["usage"]["completion_tokens"].as_u64())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let verdict = match e.kind.as_str() {
+            "learn.attempt_failed" => format!(
+                "{}: {}",
+                p["failure"]["stage"].as_str().unwrap_or(""),
+                p["failure"]["message"].as_str().unwrap_or("")
+            ),
+            "learn.committed" => format!("committed: {}", p["packet"]["selection"]["reason"]),
+            other => other.to_string(),
+        };
+        println!("      · {model_ms} ms, {tokens} tokens · {verdict}");
+        let source = p["candidate"]["source"].as_str().unwrap_or("");
+        for line in source.lines().take(8) {
+            println!("          | {line}");
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let text = std::fs::read_to_string(&args.data).expect("the suite file");
+    let suite: Suite = serde_json::from_str(&text).expect("the suite's JSON");
+    let cases: Vec<&Case> = suite
+        .requests
+        .iter()
+        .skip(args.offset)
+        .take(args.limit.unwrap_or(usize::MAX))
+        .collect();
+
+    let mut config = Config::from_env();
+    config.store_path = PathBuf::from(":memory:");
+    config.forge.on_stagnation = false;
+    config.cascade_mode = match args.mode {
+        Mode::Full => CascadeMode::Full,
+        Mode::Single => CascadeMode::Single,
+    };
+    if let Some(n) = args.samples {
+        config.learn_samples = n;
+    }
+    // The model and the jail load once; each request gets a fresh in-memory store.
+    let first = Runtime::builder()
+        .config(config.clone())
+        .without_forge()
+        .build()
+        .await
+        .expect("runtime");
+    let model = first.model().cloned().expect(
+        "no model: install the embedded model with scripts/setup.sh (or set AURA_MODEL_PATH)",
+    );
+    let sandbox = first.sandbox().clone();
+    println!(
+        "everyday learn suite: {} requests, model {}, mode {:?}, up to {} samples per learn\n",
+        cases.len(),
+        model.capabilities().backend,
+        config.cascade_mode,
+        config.learn_samples
+    );
+    let mut out = args
+        .out
+        .as_ref()
+        .map(|p| std::fs::File::create(p).expect("--out file"));
+
+    let (mut correct, mut wrong, mut refused, mut named) = (0, 0, 0, 0);
+    let mut seconds: Vec<f64> = Vec::new();
+    let started = Instant::now();
+    for (i, case) in cases.iter().enumerate() {
+        let mut config = config.clone();
+        config.learn_seed = args.seed.map(|s| s.wrapping_add(i as u64 * 1000));
+        let rt = Runtime::builder()
+            .config(config)
+            .model(model.clone())
+            .sandbox(sandbox.clone())
+            .without_forge()
+            .build()
+            .await
+            .expect("runtime");
+        let object = rt
+            .create_object(NewObject::named("pupil"))
+            .await
+            .expect("object");
+        let t = Instant::now();
+        let reply = rt.tell(object.id, &case.request).await;
+        let elapsed = t.elapsed();
+        seconds.push(elapsed.as_secs_f64());
+        let (status, selector, detail) = match reply {
+            Err(e) => ("error", String::new(), e.to_string()),
+            Ok(r) => {
+                let selector = match &r.plan {
+                    Plan::Learn { selector, .. } => selector.clone(),
+                    other => format!("{other:?}"),
+                };
+                if r.refused || !matches!(r.plan, Plan::Learn { .. }) {
+                    (
+                        "refused",
+                        selector,
+                        r.text.lines().next().unwrap_or("").to_string(),
+                    )
+                } else {
+                    let mut failed = None;
+                    for (args, want) in &case.checks {
+                        let got = rt.send(object.id, &selector, args.clone()).await;
+                        match got {
+                            Ok(v) if same(&v, want) => {}
+                            Ok(v) => {
+                                failed = Some(format!("{selector}{args:?} gave {v}, want {want}"));
+                                break;
+                            }
+                            Err(e) => {
+                                failed = Some(format!("{selector}{args:?} failed: {e}"));
+                                break;
+                            }
+                        }
+                    }
+                    match failed {
+                        None => ("correct", selector, String::new()),
+                        Some(why) => ("WRONG", selector, why),
+                    }
+                }
+            }
+        };
+        if args.verbose {
+            print_trail(&rt).await;
+        }
+        match status {
+            "correct" => correct += 1,
+            "WRONG" => wrong += 1,
+            _ => refused += 1,
+        }
+        if selector == case.name {
+            named += 1;
+        }
+        println!(
+            "{:>3} {:<8} {:>6.1}s  {:<28} {}{}",
+            i + 1 + args.offset,
+            status,
+            elapsed.as_secs_f64(),
+            selector,
+            case.request,
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!("\n                 ↳ {detail}")
+            }
+        );
+        if let Some(f) = out.as_mut() {
+            use std::io::Write as _;
+            let line = json!({
+                "request": case.request, "expected_name": case.name, "selector": selector,
+                "status": status, "seconds": elapsed.as_secs_f64(), "detail": detail,
+            });
+            writeln!(f, "{line}").expect("--out write");
+        }
+    }
+
+    let n = cases.len().max(1);
+    let commits = correct + wrong;
+    seconds.sort_by(f64::total_cmp);
+    let median = seconds.get(seconds.len() / 2).copied().unwrap_or(0.0);
+    println!(
+        "\nlearned correctly {correct}/{} ({:.0} %) · committed but wrong {wrong} ({:.1} % of {commits} commits) · refused {refused} · named as a person would guess {named}/{}",
+        cases.len(),
+        100.0 * correct as f64 / n as f64,
+        if commits == 0 { 0.0 } else { 100.0 * wrong as f64 / commits as f64 },
+        cases.len()
+    );
+    println!(
+        "median {median:.1} s per learn · total {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
