@@ -231,7 +231,10 @@ impl ValueKind {
 
     fn samples(self) -> Vec<Value> {
         match self {
-            ValueKind::Int => [0, 1, 2, 3, 5, 7, 10, 12].map(|i| json!(i)).to_vec(),
+            // Odd composites (9, 15, 25) tell a real test from "is it odd".
+            ValueKind::Int => [0, 1, 2, 3, 4, 5, 7, 9, 10, 12, 15, 25]
+                .map(|i| json!(i))
+                .to_vec(),
             ValueKind::Float => [0.0, 1.5, -2.25, 37.0, 100.0].map(|f| json!(f)).to_vec(),
             ValueKind::Str => [
                 "",
@@ -500,9 +503,14 @@ impl Pool {
             .map(|(_, members)| {
                 let rep = members[0];
                 let (mut support, mut against) = (0, 0);
-                for (e, _) in &pooled {
+                for (e, authors) in &pooled {
+                    // A sample's own asserts were written by the same reasoning as its
+                    // code: they support it only when another sample wrote them too.
+                    let independent = authors.iter().any(|a| !members.contains(a));
                     match self.output(rep, &e.args) {
-                        Some(Output::Value(v)) if satisfies(v, &e.expected) => support += 1,
+                        Some(Output::Value(v)) if satisfies(v, &e.expected) => {
+                            support += usize::from(independent)
+                        }
                         Some(_) => against += 1,
                         None => {}
                     }
@@ -865,18 +873,32 @@ mod tests {
     }
 
     #[test]
-    fn an_own_example_supports_a_single_sample() {
+    fn own_examples_do_not_vote_but_another_samples_do() {
         let mut pool = Pool::new(Spec::default());
-        add(
-            &mut pool,
-            normalized(1, vec![ex(json!([21]), json!(42))]),
-            double,
+        let own = || normalized(1, vec![ex(json!([21]), json!(42))]);
+        add(&mut pool, own(), double);
+        assert!(
+            matches!(pool.decide(2), Decision::Undecided(_)),
+            "a sample's own assert is no independent evidence"
         );
-        let Decision::Accept { selection, .. } = pool.decide(2) else {
-            panic!("a sample with a passing example of its own reaches 2");
+        let Decision::Accept { selection, .. } = pool.decide(1) else {
+            panic!("at agreement 1 a sample that passes its own asserts wins");
         };
-        assert_eq!(selection.support, 1);
+        assert_eq!(selection.support, 0);
         assert!(pool.tests_for(0, "double").contains("obj.double(21) == 42"));
+        // Another behaviour, whose sample asserts double(2) == 4: an independent
+        // example the first satisfies (and the second's own one does not count).
+        let other = normalized(1, vec![ex(json!([2]), json!(4))]);
+        add(&mut pool, other, |a: &[Value]| {
+            match a.first().and_then(Value::as_i64) {
+                Some(2) => Output::Value(json!(4)),
+                _ => Output::Value(json!(-1)),
+            }
+        });
+        let Decision::Accept { selection, .. } = pool.decide(2) else {
+            panic!("the other sample's example supports the first");
+        };
+        assert_eq!((selection.agreeing, selection.support), (1, 1));
     }
 
     #[test]

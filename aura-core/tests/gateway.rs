@@ -131,6 +131,8 @@ async fn server_with(config: GatewayConfig) -> Server {
     });
     let mut rt_config = Config::default();
     rt_config.cascade_mode = CascadeMode::Single;
+    // The scripted model is an oracle: one candidate that passes its own asserts is enough.
+    rt_config.learn_agreement = 1;
     rt_config.data_dir = dir.path().to_path_buf();
     rt_config.forge.base_model = Some(dir.path().join("base.gguf"));
     rt_config.forge.on_stagnation = false;

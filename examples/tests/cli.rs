@@ -24,6 +24,8 @@ async fn gateway() -> String {
     };
     let mut config = Config::default();
     config.cascade_mode = CascadeMode::Single;
+    // The scripted model is an oracle: one candidate that passes its own asserts is enough.
+    config.learn_agreement = 1;
     // Forge runs (FakeForge) write their datasets under a directory of their own.
     let data = tempfile::tempdir().unwrap().keep();
     config.forge.base_model = Some(data.join("base.gguf"));

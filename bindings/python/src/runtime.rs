@@ -104,7 +104,7 @@ pub struct PyRuntime {
 #[pymethods]
 impl PyRuntime {
     #[new]
-    #[pyo3(signature = (*, data_dir=None, store_path=None, sandbox=None, model=ModelArg::Local, cascade_mode=None, learn_samples=None, root=None, forge=Some("default".to_string())))]
+    #[pyo3(signature = (*, data_dir=None, store_path=None, sandbox=None, model=ModelArg::Local, cascade_mode=None, learn_samples=None, learn_agreement=None, root=None, forge=Some("default".to_string())))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments, each optional
     fn new(
         py: Python<'_>,
@@ -114,6 +114,7 @@ impl PyRuntime {
         model: ModelArg,
         cascade_mode: Option<String>,
         learn_samples: Option<u32>,
+        learn_agreement: Option<u32>,
         root: Option<String>,
         forge: Option<String>,
     ) -> PyResult<Self> {
@@ -152,6 +153,12 @@ impl PyRuntime {
                 return Err(PyValueError::new_err("learn_samples must be at least 1"));
             }
             config.learn_samples = n;
+        }
+        if let Some(n) = learn_agreement {
+            if n == 0 {
+                return Err(PyValueError::new_err("learn_agreement must be at least 1"));
+            }
+            config.learn_agreement = n;
         }
         if let Some(name) = root {
             config.root_object = name;

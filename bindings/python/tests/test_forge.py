@@ -8,7 +8,7 @@ from conftest import ScriptedModel, candidate
 
 def test_without_a_forge_a_run_is_unavailable_and_nothing_is_registered(data_dir):
     rt = aura.Runtime(data_dir=data_dir, model=ScriptedModel([candidate()]), forge=None,
-                      cascade_mode="single")
+                      cascade_mode="single", learn_agreement=1)
     rt.create("calc").fibonacci(10)
     assert rt.facets() == []
     with pytest.raises(aura.Unavailable) as e:

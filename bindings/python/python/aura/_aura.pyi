@@ -24,6 +24,7 @@ class Runtime:
         model: Union[Literal["local"], None, ModelCallable] = "local",
         cascade_mode: Optional[Literal["full", "single"]] = None,
         learn_samples: Optional[int] = None,
+        learn_agreement: Optional[int] = None,
         root: Optional[str] = None,
         forge: Optional[Literal["default", "local"]] = "default",
     ) -> None: ...
