@@ -408,21 +408,16 @@ impl Pool {
                 message,
             })
         };
-        for e in &self.spec.examples {
-            match self.output(index, &e.args) {
-                Some(Output::Value(v)) if satisfies(v, &e.expected) => {}
-                got => {
-                    return fail(
-                        "examples",
-                        format!(
-                            "the request's example {} should give {}, but it {}",
-                            call_text(&e.args),
-                            e.expected,
-                            describe(got)
-                        ),
-                    )
-                }
-            }
+        if let Some((e, got)) = self.first_unsatisfied(index, &self.spec.examples) {
+            return fail(
+                "examples",
+                format!(
+                    "the request's example {} should give {}, but it {}",
+                    call_text(&e.args),
+                    e.expected,
+                    describe(got)
+                ),
+            );
         }
         if let Some(args) = &self.spec.trigger {
             if let Some(Output::Raised(t)) = self.output(index, args) {
@@ -438,24 +433,33 @@ impl Pool {
             );
         }
         if let Some(n) = &self.drawn[index].normalized {
-            for e in &n.examples {
-                match self.output(index, &e.args) {
-                    Some(Output::Value(v)) if satisfies(v, &e.expected) => {}
-                    got => {
-                        return fail(
-                            "own tests",
-                            format!(
-                                "its own assert {} == {} fails: it {}",
-                                call_text(&e.args),
-                                e.expected,
-                                describe(got)
-                            ),
-                        )
-                    }
-                }
+            if let Some((e, got)) = self.first_unsatisfied(index, &n.examples) {
+                return fail(
+                    "own tests",
+                    format!(
+                        "its own assert {} == {} fails: it {}",
+                        call_text(&e.args),
+                        e.expected,
+                        describe(got)
+                    ),
+                );
             }
         }
         None
+    }
+
+    /// The first of `examples` that `drawn[index]` does not satisfy, with what it did.
+    fn first_unsatisfied<'e>(
+        &self,
+        index: usize,
+        examples: &'e [Example],
+    ) -> Option<(&'e Example, Option<&Output>)> {
+        examples
+            .iter()
+            .find_map(|e| match self.output(index, &e.args) {
+                Some(Output::Value(v)) if satisfies(v, &e.expected) => None,
+                got => Some((e, got)),
+            })
     }
 
     /// Every example the models wrote, deduplicated, with the candidates that wrote it.
@@ -653,13 +657,7 @@ impl Pool {
         }
         let mut tests = String::new();
         for (n, (origin, expected, args)) in asserts.iter().take(8).enumerate() {
-            let call = format!(
-                "obj.{selector}({})",
-                args.iter()
-                    .map(aura_cognition::python_literal)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+            let call = format!("obj.{selector}{}", call_text(args));
             let check = match expected {
                 Value::Number(x) if x.is_f64() => format!(
                     "abs({call} - {0}) <= 1e-6 * max(1.0, abs({0}))",

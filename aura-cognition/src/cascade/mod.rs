@@ -693,18 +693,25 @@ pub fn user_prompt(
                 let _ = writeln!(p, "{} said: {}", c.persona, clip(&c.text, 400));
             }
         }
-        for v in &packet.verdicts {
-            if let CheckVerdict::Failed { reason } = &v.outcome {
-                let _ = writeln!(p, "The draft failed its check: {}", clip(reason, 300));
-            }
-        }
-        if !m.feedback.is_empty() {
-            let _ = writeln!(p, "Earlier attempts failed:");
-            for f in m.feedback.iter().rev().take(3) {
-                let _ = writeln!(p, "- {}", clip(f, 300));
-            }
-        }
+        write_failures(&mut p, packet);
         p
+    }
+}
+
+/// The failed checks of this cycle's drafts and earlier attempts' failures, as every
+/// prompt after them shows them.
+fn write_failures(p: &mut String, packet: &CognitiveStatePacket) {
+    for v in &packet.verdicts {
+        if let CheckVerdict::Failed { reason } = &v.outcome {
+            let _ = writeln!(p, "The draft failed its check: {}", clip(reason, 300));
+        }
+    }
+    let feedback = &packet.mandate.feedback;
+    if !feedback.is_empty() {
+        let _ = writeln!(p, "Earlier attempts failed:");
+        for f in feedback.iter().rev().take(3) {
+            let _ = writeln!(p, "- {}", clip(f, 300));
+        }
     }
 }
 
@@ -765,17 +772,7 @@ fn code_prompt(packet: &CognitiveStatePacket) -> String {
             let _ = writeln!(p, "{} said: {}", c.persona, clip(&c.text, 400));
         }
     }
-    for v in &packet.verdicts {
-        if let CheckVerdict::Failed { reason } = &v.outcome {
-            let _ = writeln!(p, "The draft failed its check: {}", clip(reason, 300));
-        }
-    }
-    if !m.feedback.is_empty() {
-        let _ = writeln!(p, "Earlier attempts failed:");
-        for f in m.feedback.iter().rev().take(3) {
-            let _ = writeln!(p, "- {}", clip(f, 300));
-        }
-    }
+    write_failures(&mut p, packet);
     let _ = write!(
         p,
         "Reply with one ```python code block: the function `{}`, then two asserts that call it.",
