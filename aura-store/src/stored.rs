@@ -18,7 +18,7 @@ pub(crate) fn from_micros(us: i64) -> DateTime<Utc> {
 /// A time as whole microseconds, rounded up (so `at_us >= ceil(t)` ⇔ `at >= t`).
 pub(crate) fn micros_ceil(t: DateTime<Utc>) -> i64 {
     let floor = t.timestamp_micros();
-    if t.timestamp_subsec_nanos() % 1000 != 0 {
+    if !t.timestamp_subsec_nanos().is_multiple_of(1000) {
         floor.saturating_add(1)
     } else {
         floor

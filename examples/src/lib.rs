@@ -70,6 +70,16 @@ pub fn init_server_logging(log_dir: &Path) -> std::io::Result<(Monologue, PathBu
     Ok((monologue, path))
 }
 
+/// The JSON log's directory: `flag` when given, else `AURA_LOG_DIR`, else `logs`.
+pub fn log_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| {
+        std::env::var_os("AURA_LOG_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    })
+    .unwrap_or_else(|| PathBuf::from("logs"))
+}
+
 /// Which store backend `AURA_STORE` names (`sqlite`, the default, or `arangodb`).
 pub fn store_backend() -> String {
     std::env::var("AURA_STORE")

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 /// Talk to AURA's objects through the API gateway.
 #[derive(Parser, Debug)]
-#[command(name = "aura", version, about, long_about = None)]
+#[command(name = "aura", version)]
 struct Args {
     /// The gateway's URL [env: AURA_URL; default http://<AURA_GATEWAY_ADDR>].
     #[arg(long)]

@@ -13,7 +13,7 @@ use clap::Parser;
 
 /// Serve AURA's HTTP API (routes under /v1; see GET /v1/openapi.json).
 #[derive(Parser, Debug)]
-#[command(name = "gateway", version, about, long_about = None)]
+#[command(name = "gateway", version)]
 struct Args {
     /// Address to listen on [env: AURA_GATEWAY_ADDR; default 127.0.0.1:8080].
     /// A non-loopback address needs AURA_GATEWAY_TOKEN.
@@ -36,11 +36,7 @@ async fn main() -> ExitCode {
             eprintln!("gateway: ignoring unreadable .env: {e}");
         }
     }
-    let log_dir = args
-        .log_dir
-        .clone()
-        .or_else(|| std::env::var_os("AURA_LOG_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("logs"));
+    let log_dir = aura_examples::log_dir(args.log_dir.clone());
     let (monologue, log_path) = match aura_examples::init_server_logging(&log_dir) {
         Ok(v) => v,
         Err(e) => {

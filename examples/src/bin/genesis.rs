@@ -16,7 +16,7 @@ use clap::Parser;
 
 /// Initialise AURA: store schema, root object, models, facets. Safe to run again.
 #[derive(Parser, Debug)]
-#[command(name = "genesis", version, about, long_about = None)]
+#[command(name = "genesis", version)]
 struct Args {
     /// Only check; change nothing.
     #[arg(long)]
