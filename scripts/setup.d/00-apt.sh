@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the build and the tests need.
+# needed-by: demo test
+# what: Debian packages python3, python3-venv
+# first-run: about 1 min
+# Debian packages every command needs: the interpreter the jail runs methods with, and
+# venv for the project's .venv (the model step downloads with its pip).
 set -euo pipefail
-# python3-venv: the project's venv; python3-dev: libpython for the pyo3 bindings;
-# pkg-config + libssl-dev: reqwest's TLS in the ArangoDB adapter (arangors).
-PKGS=(python3 python3-venv python3-dev pkg-config libssl-dev)
+PKGS=(python3 python3-venv)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

