@@ -55,7 +55,9 @@ pub use context::{
 };
 pub use error::{Error, Result};
 #[cfg(feature = "local")]
-pub use local::{default_model_path, LocalModel, LocalModelBuilder, DEFAULT_MODEL_FILE};
+pub use local::{
+    default_model_path, model_search_path, LocalModel, LocalModelBuilder, DEFAULT_MODEL_FILE,
+};
 pub use model::*;
 #[cfg(feature = "ollama")]
 pub use ollama::*;

@@ -119,8 +119,8 @@ impl LocalModelBuilder {
         let path = self.model_path.clone().unwrap_or_else(default_model_path);
         if !path.is_file() {
             return Err(Error::ModelNotFound(format!(
-                "{}: no such model file (run scripts/setup.sh to install the default model, \
-                 or set AURA_MODEL_PATH)",
+                "{}: no such model file (run scripts/setup.sh demo to install the default \
+                 model, or set AURA_MODEL_PATH; see aura_cognition::model_search_path)",
                 path.display()
             )));
         }
@@ -962,20 +962,55 @@ fn env_parse<T: std::str::FromStr>(key: &str) -> Option<T> {
     std::env::var(key).ok().and_then(|v| v.trim().parse().ok())
 }
 
-/// `AURA_MODEL_PATH`, or [`DEFAULT_MODEL_FILE`] under `AURA_ROOT` (default: the working
-/// directory, then its ancestors — so tests run from a crate directory find it too).
+/// Where the embedded model is looked for, in order: `AURA_MODEL_PATH`; else
+/// [`DEFAULT_MODEL_FILE`] under `AURA_ROOT`, then under the working directory and each
+/// of its ancestors (a checkout's `models/`, also from a crate directory), then in the
+/// user's data directory, `$XDG_DATA_HOME/aura/` (default `~/.local/share/aura/`), then
+/// in `aura/` under each of `$XDG_DATA_DIRS` (default `/usr/local/share:/usr/share`).
+/// The first file that exists wins; when none does, this is the first candidate, so a
+/// "no such file" message names where it was expected first. [`model_search_path`]
+/// lists every candidate.
 pub fn default_model_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("AURA_MODEL_PATH").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    if let Some(root) = std::env::var_os("AURA_ROOT").filter(|p| !p.is_empty()) {
-        return PathBuf::from(root).join(DEFAULT_MODEL_FILE);
-    }
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    cwd.ancestors()
-        .map(|d| d.join(DEFAULT_MODEL_FILE))
+    let candidates = model_search_path();
+    candidates
+        .iter()
         .find(|p| p.is_file())
-        .unwrap_or_else(|| cwd.join(DEFAULT_MODEL_FILE))
+        .or(candidates.first())
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_FILE))
+}
+
+/// Every place [`default_model_path`] looks, in order (only `AURA_MODEL_PATH` when it
+/// is set).
+pub fn model_search_path() -> Vec<PathBuf> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    search_path(|k| std::env::var_os(k), &cwd)
+}
+
+/// [`model_search_path`] for a given environment and working directory.
+fn search_path(var: impl Fn(&str) -> Option<std::ffi::OsString>, cwd: &Path) -> Vec<PathBuf> {
+    let var = |k: &str| var(k).filter(|v| !v.is_empty());
+    if let Some(p) = var("AURA_MODEL_PATH") {
+        return vec![PathBuf::from(p)];
+    }
+    let mut out = Vec::new();
+    if let Some(root) = var("AURA_ROOT") {
+        out.push(PathBuf::from(root).join(DEFAULT_MODEL_FILE));
+    }
+    out.extend(cwd.ancestors().map(|d| d.join(DEFAULT_MODEL_FILE)));
+    // The XDG base directories: relative entries are invalid there and are ignored.
+    let user = var("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    let system = var("XDG_DATA_DIRS").unwrap_or_else(|| "/usr/local/share:/usr/share".into());
+    for dir in user
+        .into_iter()
+        .chain(std::env::split_paths(&system).filter(|p| p.is_absolute()))
+    {
+        out.push(dir.join("aura").join(DEFAULT_MODEL_FILE));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -991,6 +1026,67 @@ mod tests {
         assert!(
             matches!(&e, Error::ModelNotFound(m) if m.contains("scripts/setup.sh")),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_model_is_looked_for_in_the_checkout_then_the_xdg_data_dirs() {
+        use std::ffi::OsString;
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        let cwd = Path::new("/work/repo/crate");
+        let file = DEFAULT_MODEL_FILE;
+        assert_eq!(
+            search_path(
+                env(&[("AURA_MODEL_PATH", "/m.gguf"), ("AURA_ROOT", "/r")]),
+                cwd
+            ),
+            vec![PathBuf::from("/m.gguf")]
+        );
+        assert_eq!(
+            search_path(env(&[("AURA_ROOT", "/r"), ("HOME", "/home/u")]), cwd),
+            vec![
+                Path::new("/r").join(file),
+                Path::new("/work/repo/crate").join(file),
+                Path::new("/work/repo").join(file),
+                Path::new("/work").join(file),
+                Path::new("/").join(file),
+                Path::new("/home/u/.local/share/aura").join(file),
+                Path::new("/usr/local/share/aura").join(file),
+                Path::new("/usr/share/aura").join(file),
+            ]
+        );
+        let xdg = search_path(
+            env(&[
+                ("HOME", "/home/u"),
+                ("XDG_DATA_HOME", "/data"),
+                ("XDG_DATA_DIRS", "/opt/share:relative:/srv"),
+            ]),
+            Path::new("/"),
+        );
+        assert_eq!(
+            xdg,
+            vec![
+                Path::new("/").join(file),
+                Path::new("/data/aura").join(file),
+                Path::new("/opt/share/aura").join(file),
+                Path::new("/srv/aura").join(file),
+            ]
+        );
+        // A relative XDG_DATA_HOME is invalid: the default under HOME is used.
+        let relative = search_path(
+            env(&[("HOME", "/home/u"), ("XDG_DATA_HOME", "data")]),
+            Path::new("/"),
+        );
+        assert_eq!(
+            relative[1],
+            Path::new("/home/u/.local/share/aura").join(file)
         );
     }
 }
