@@ -39,3 +39,9 @@ pub use aura_forge as forge;
 pub use aura_guard as guard;
 pub use aura_sandbox as sandbox;
 pub use aura_store as store;
+
+/// The workspace README, compiled as doc-tests: its `rust` blocks must build as shown
+/// (`rust,ignore` ones are skipped), so the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
