@@ -248,8 +248,14 @@ fn open_default_model() -> Result<Option<DynLanguageModel>> {
             let model = aura_cognition::LocalModel::from_env()?;
             return Ok(Some(Arc::new(model)));
         }
-        tracing::warn!(target: "Orchestrator", path = %path.display(),
-            "no local model installed (scripts/setup.sh installs it): learning is off");
+        let looked_in = aura_cognition::model_search_path()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::warn!(target: "Orchestrator", path = %path.display(), %looked_in,
+            "no model file found: learning is off (scripts/setup.sh demo installs the \
+             model; AURA_MODEL_PATH names another GGUF file)");
     }
     Ok(None)
 }
