@@ -17,5 +17,5 @@ echo "==> build: the demo, release profile, llama.cpp included (first run: about
 start=$SECONDS
 cargo build --release -p aura-examples --bin demo
 echo "    build done in $((SECONDS - start)) s"
-echo "==> demo: the model's steps are logged on stderr as they happen (about 100 s on 2 cores)"
+echo "==> demo: the model's steps are logged on stderr as they happen (the five scenarios: about 100 s on 2 idle cores)"
 exec cargo run --release -q -p aura-examples --bin demo -- "$@"

@@ -164,6 +164,7 @@ impl PyRuntime {
             config.root_object = name;
         }
         let mut builder = Runtime::builder().config(config);
+        let wants_local = matches!(model, ModelArg::Local);
         builder = match model {
             ModelArg::Local => builder,
             ModelArg::Off => builder.without_model(),
@@ -180,6 +181,9 @@ impl PyRuntime {
             }
         };
         let rt = wait(py, core(builder.build()))?;
+        if wants_local && rt.model().is_none() {
+            warn_no_model(py)?;
+        }
         Ok(Self { rt })
     }
 
@@ -352,6 +356,31 @@ impl PyRuntime {
             self.model_backend().unwrap_or("none"),
         )
     }
+}
+
+/// Says through Python's `warnings` (a `UserWarning`, shown once by default) that the
+/// embedded model was not found, where it was looked for, and what to do: a Python
+/// program would otherwise only notice that nothing is ever learned.
+fn warn_no_model(py: Python<'_>) -> PyResult<()> {
+    let looked_in: Vec<String> = aura_core::cognition::model_search_path()
+        .iter()
+        .map(|p| format!("  {}", p.display()))
+        .collect();
+    let message = format!(
+        "aura.Runtime: no model file found, so learning is off. Looked in:\n{}\n\
+         Run `scripts/setup.sh demo` in an AURA checkout (it installs SmolLM2-135M and links \
+         it into ~/.local/share/aura/models), or set AURA_MODEL_PATH to a GGUF file; \
+         pass model=None to run without a model and without this warning.",
+        looked_in.join("\n")
+    );
+    let message = std::ffi::CString::new(message)
+        .map_err(|e| PyValueError::new_err(format!("warning text: {e}")))?;
+    PyErr::warn(
+        py,
+        &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+        &message,
+        1,
+    )
 }
 
 fn parse_persona(name: &str) -> PyResult<Persona> {
