@@ -48,6 +48,11 @@ pub struct Config {
     /// Seed of the first sample (`AURA_LEARN_SEED`; default random per cycle). Later
     /// samples use the following seeds, so a run can be repeated exactly.
     pub learn_seed: Option<u64>,
+    /// Whether genesis installs the exemplar library in memory, where learn cycles
+    /// find the exemplars most like a request (`AURA_EXEMPLARS`, default off: the
+    /// embedded 135M model copies exemplars instead of learning from them, which
+    /// measured worse on the everyday suite; see `docs/ARCHITECTURE.md`).
+    pub exemplars: bool,
     /// Which personas take part (`AURA_CASCADE_MODE`: `full`, the default, or `single`).
     pub cascade_mode: aura_cognition::CascadeMode,
     /// How often a call is re-run when its slot write loses a revision race
@@ -140,6 +145,7 @@ impl Default for Config {
             learn_agreement: 2,
             learn_budget: Duration::from_secs(90),
             learn_seed: None,
+            exemplars: false,
             cascade_mode: aura_cognition::CascadeMode::Full,
             early_exit: true,
             forge: ForgeSettings::default(),
@@ -202,6 +208,9 @@ impl Config {
             c.learn_budget = Duration::from_secs(s.max(1));
         }
         c.learn_seed = num("AURA_LEARN_SEED");
+        if let Some(on) = switch(&get, "AURA_EXEMPLARS") {
+            c.exemplars = on;
+        }
         match get("AURA_CASCADE_MODE").as_deref().map(str::trim) {
             Some("single") => c.cascade_mode = aura_cognition::CascadeMode::Single,
             Some("full") | None => {}

@@ -190,6 +190,7 @@ fn sampling(n: u32, base_seed: u64) -> Sampling {
     Sampling {
         seed: base_seed.wrapping_add(u64::from(n)),
         temperature,
+        draw: n,
     }
 }
 

@@ -15,6 +15,7 @@ mod conversation;
 mod dispatch;
 mod error;
 pub mod evolution;
+mod exemplars;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 mod learn;

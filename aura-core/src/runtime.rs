@@ -126,6 +126,9 @@ impl RuntimeBuilder {
             None => open_default_sandbox(&config).await?,
         };
         let root = ensure_root(&store, &config.root_object).await?;
+        if config.exemplars {
+            crate::exemplars::install(&store).await?;
+        }
         let model = match self.model {
             Some(m) => Some(m),
             None if self.without_model => None,

@@ -270,7 +270,7 @@ fn generated_inputs(arity: usize, known: &[Vec<Value>], hint: ValueKind) -> Vec<
     }
     let columns: Vec<Vec<Value>> = kinds.iter().map(|k| k.samples()).collect();
     let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
-    (0..rows)
+    let mut inputs: Vec<Vec<Value>> = (0..rows)
         .map(|r| {
             columns
                 .iter()
@@ -279,7 +279,34 @@ fn generated_inputs(arity: usize, known: &[Vec<Value>], hint: ValueKind) -> Vec<
                 .map(|(c, col)| col[(r + c * 2) % col.len()].clone())
                 .collect()
         })
-        .collect()
+        .collect();
+    // Two arguments of one kind: unrelated pairs alone make every relation between
+    // them false (equal, a permutation of each other, ordered), and a function that
+    // tests one looks constant. Add related pairs: equal, swapped, reversed.
+    if let [a, b] = kinds[..] {
+        if a == b {
+            let samples = a.samples();
+            for x in samples.iter().skip(2).take(3) {
+                inputs.push(vec![x.clone(), x.clone()]);
+                if let Some(r) = reversed(x) {
+                    inputs.push(vec![x.clone(), r]);
+                }
+            }
+            if let Some(first) = inputs.first().cloned() {
+                inputs.push(vec![first[1].clone(), first[0].clone()]);
+            }
+        }
+    }
+    inputs
+}
+
+/// A string or list reversed (a permutation that differs from the original).
+fn reversed(v: &Value) -> Option<Value> {
+    match v {
+        Value::String(s) => Some(json!(s.chars().rev().collect::<String>())),
+        Value::Array(items) => Some(Value::Array(items.iter().rev().cloned().collect())),
+        _ => None,
+    }
 }
 
 /// One drawn candidate and what the checks made of it.
@@ -350,7 +377,8 @@ impl Pool {
         for e in &normalized.examples {
             self.add_input(e.args.clone());
         }
-        let arity = normalized.params.len();
+        // Probe with the arguments a call must pass: `f(x, unit=None)` is called as f(x).
+        let arity = normalized.required;
         if self.arities.insert(arity) && self.inputs.len() < 64 {
             for args in generated_inputs(arity, &self.inputs, self.spec.hint) {
                 self.add_input(args);
@@ -812,6 +840,7 @@ mod tests {
 
     fn normalized(params: usize, examples: Vec<Example>) -> Normalized {
         Normalized {
+            required: params,
             source: String::new(),
             written_as: "f".into(),
             was_plain: true,
@@ -925,6 +954,47 @@ mod tests {
         add(&mut pool, normalized(1, vec![]), constant);
         add(&mut pool, normalized(1, vec![]), constant);
         assert!(matches!(pool.decide(2), Decision::Undecided(m) if m.contains("same value")));
+    }
+
+    #[test]
+    fn a_relation_between_two_arguments_is_probed_with_related_pairs() {
+        // Two strings that are anagrams of each other: on unrelated pairs alone such a
+        // test answers false every time and would look constant.
+        let spec = Spec {
+            hint: ValueKind::Str,
+            ..Spec::default()
+        };
+        let mut pool = Pool::new(spec);
+        let anagrams = |a: &[Value]| {
+            let sorted = |v: &Value| {
+                let mut c: Vec<char> = v.as_str().unwrap_or_default().chars().collect();
+                c.sort_unstable();
+                c
+            };
+            Output::Value(json!(sorted(&a[0]) == sorted(&a[1])))
+        };
+        add(&mut pool, normalized(2, vec![]), anagrams);
+        add(&mut pool, normalized(2, vec![]), anagrams);
+        assert!(pool.inputs.iter().any(|a| a[0] == a[1]));
+        assert!(pool
+            .inputs
+            .iter()
+            .any(|a| a[0] != a[1] && reversed(&a[0]).as_ref() == Some(&a[1])));
+        assert!(matches!(pool.decide(2), Decision::Accept { .. }));
+    }
+
+    #[test]
+    fn probes_call_with_the_required_arguments_only() {
+        let mut pool = Pool::new(Spec::default());
+        let mut n = normalized(2, vec![]);
+        n.required = 1;
+        pool.grow_for(&n);
+        assert!(!pool.inputs.is_empty());
+        assert!(
+            pool.inputs.iter().all(|a| a.len() == 1),
+            "{:?}",
+            pool.inputs
+        );
     }
 
     #[test]

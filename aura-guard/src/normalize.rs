@@ -42,6 +42,8 @@ pub struct Normalized {
     pub was_plain: bool,
     /// The method's parameters after `self`, as written.
     pub params: Vec<String>,
+    /// How many of them a call must pass (those before the first default).
+    pub required: usize,
     /// Examples mined from the reply's asserts, in the order written.
     pub examples: Vec<Example>,
     /// Top-level statements that were neither kept nor mined (prints, loops, …).
@@ -160,8 +162,16 @@ fn normalize_module(code: &str, body: &[ast::Stmt], selector: &str) -> Result<No
         .next()
         .map(|p| p.parameter.name.as_str());
     let was_plain = first != Some("self");
+    let required = params
+        .posonlyargs
+        .iter()
+        .chain(params.args.iter())
+        .filter(|p| p.default.is_none())
+        .count()
+        - usize::from(!was_plain);
 
     let mut edits = Vec::new();
+    let mut builtin_alias = None;
     let (method_params, wrapper) = if was_plain {
         let private = format!("_{selector}");
         let mut refs = NameRefs {
@@ -172,7 +182,18 @@ fn normalize_module(code: &str, body: &[ast::Stmt], selector: &str) -> Result<No
             refs.visit_stmt(stmt);
         }
         edits.push(edit(main.name.range(), private.clone()));
-        edits.extend(refs.found.into_iter().map(|r| edit(r, private.clone())));
+        // A function asked for under a builtin's name (`sum`) that calls that name
+        // means the builtin: taken literally it would call itself forever. Such calls
+        // go to the builtin, kept under an alias bound before the method shadows it.
+        let target = if SHADOWED_BUILTINS.contains(&written_as.as_str()) && !refs.found.is_empty() {
+            format!("_builtin_{written_as}")
+        } else {
+            private.clone()
+        };
+        edits.extend(refs.found.iter().map(|r| edit(*r, target.clone())));
+        if target != private {
+            builtin_alias = Some(format!("{target} = {written_as}\n\n"));
+        }
         let (signature, call, names) = wrapper_signature(code, params);
         let wrapper = format!("\n\ndef {selector}(self{signature}):\n    return {private}({call})");
         (names, Some(wrapper))
@@ -194,7 +215,7 @@ fn normalize_module(code: &str, body: &[ast::Stmt], selector: &str) -> Result<No
         (names, None)
     };
 
-    let mut source = String::new();
+    let mut source = builtin_alias.unwrap_or_default();
     for stmt in &kept {
         let range = stmt.range();
         let (start, end) = (usize::from(range.start()), usize::from(range.end()));
@@ -207,7 +228,7 @@ fn normalize_module(code: &str, body: &[ast::Stmt], selector: &str) -> Result<No
         for e in inside {
             text.replace_range(e.start - start..e.end - start, &e.text);
         }
-        if !source.is_empty() {
+        if !source.is_empty() && !source.ends_with("\n\n") {
             source.push_str(
                 if matches!(stmt, ast::Stmt::FunctionDef(_) | ast::Stmt::ClassDef(_)) {
                     "\n\n"
@@ -233,10 +254,34 @@ fn normalize_module(code: &str, body: &[ast::Stmt], selector: &str) -> Result<No
         written_as,
         was_plain,
         params: method_params,
+        required,
         examples,
         dropped,
     })
 }
+
+/// Builtins a request may name a function after ("calculate the sum of a list" →
+/// `sum`), whose name inside such a function means the builtin.
+const SHADOWED_BUILTINS: [&str; 18] = [
+    "abs",
+    "all",
+    "any",
+    "divmod",
+    "enumerate",
+    "filter",
+    "len",
+    "map",
+    "max",
+    "min",
+    "pow",
+    "range",
+    "reversed",
+    "round",
+    "sorted",
+    "sum",
+    "zip",
+    "format",
+];
 
 fn edit(range: ruff_text_size::TextRange, text: String) -> Edit {
     Edit {
@@ -516,6 +561,7 @@ mod tests {
         );
         assert!(n.was_plain);
         assert_eq!(n.params, vec!["n"]);
+        assert_eq!(n.required, 1);
         assert_eq!(n.dropped, 1);
         assert_eq!(
             n.source,
@@ -542,6 +588,26 @@ mod tests {
     }
 
     #[test]
+    fn a_function_named_after_a_builtin_calls_the_builtin() {
+        let n = norm(
+            "def sum(numbers):\n    return sum(numbers)\n\nassert sum([1, 2]) == 3\n",
+            "sum",
+        );
+        assert_eq!(
+            n.source,
+            "_builtin_sum = sum\n\ndef _sum(numbers):\n    return _builtin_sum(numbers)\n\ndef sum(self, numbers):\n    return _sum(numbers)\n"
+        );
+        assert!(Guard::default().audit_method(&n.source, "sum").accepted);
+        // A name that is not a builtin still recurses.
+        let f = norm(
+            "def total(xs):\n    return total(xs[1:]) if xs else 0\n",
+            "total",
+        );
+        assert!(f.source.contains("return _total(xs[1:])"));
+        assert!(!f.source.contains("_builtin_"));
+    }
+
+    #[test]
     fn a_close_name_is_accepted_and_renamed_with_its_self_calls() {
         let n = norm(
             "def fib(self, n):\n    return n if n < 2 else self.fib(n - 1) + self.fib(n - 2)\n",
@@ -562,6 +628,7 @@ mod tests {
             "is_square",
         );
         assert!(n.source.starts_with("import math\n\ndef helper(x):"));
+        assert_eq!((n.params.len(), n.required), (2, 1));
         assert!(n
             .source
             .ends_with("def is_square(self, n, exact=True):\n    return _is_square(n, exact)\n"));

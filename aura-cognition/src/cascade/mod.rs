@@ -722,9 +722,38 @@ fn write_failures(p: &mut String, packet: &CognitiveStatePacket) {
 /// cascade, what the other personas said. The real-time context and the
 /// conversation's memory stay with the personas that plan and answer: in a code
 /// prompt they are noise a small model copies into the code.
+/// Memory that shows a candidate writer how a good answer looks: methods this runtime
+/// learned, and the exemplar library genesis installs.
+const EXEMPLAR_SOURCES: [&str; 2] = ["memory:method", "memory:exemplar"];
+
 fn code_prompt(packet: &CognitiveStatePacket) -> String {
     let m = &packet.mandate;
     let mut p = String::new();
+    // Exemplars first and the task last: a small model follows what it read last.
+    let exemplars: Vec<&Evidence> = packet
+        .evidence()
+        .filter(|e| EXEMPLAR_SOURCES.contains(&e.source.as_str()) && e.text.contains("def "))
+        .collect();
+    let exemplars: Vec<&Evidence> = match packet.sampling.map(|s| s.draw) {
+        // A small model copies the exemplar it is shown, so samples that all saw the
+        // same one agree on its mistakes. In a search, every other draw sees none and
+        // the rest each see a different one: agreement then means the task, not the
+        // exemplar.
+        Some(draw) if draw % 2 == 0 => Vec::new(),
+        Some(draw) => exemplars
+            .get((draw as usize / 2) % exemplars.len().max(1))
+            .copied()
+            .into_iter()
+            .collect(),
+        None => exemplars.into_iter().take(1).collect(),
+    };
+    if !exemplars.is_empty() {
+        let _ = writeln!(p, "Functions written before, for reference:");
+        for e in exemplars {
+            let code = e.text.split_once('\n').map_or(e.text.as_str(), |(_, c)| c);
+            let _ = writeln!(p, "```python\n{}\n```", clip(code, 400));
+        }
+    }
     let task = crate::plan::strip_learn_prefix(&m.request_text);
     if task.trim().is_empty() {
         let _ = writeln!(p, "Write a Python function `{}`.", m.selector);
@@ -746,18 +775,6 @@ fn code_prompt(packet: &CognitiveStatePacket) -> String {
             "It is a method of an object with these slots (read them as self.<slot>): {}",
             clip(&m.slots.to_string(), 300)
         );
-    }
-    let exemplars: Vec<&Evidence> = packet
-        .evidence()
-        .filter(|e| e.source == "memory:method" && e.text.contains("def "))
-        .take(2)
-        .collect();
-    if !exemplars.is_empty() {
-        let _ = writeln!(p, "Functions written before, for reference:");
-        for e in exemplars {
-            let code = e.text.split_once('\n').map_or(e.text.as_str(), |(_, c)| c);
-            let _ = writeln!(p, "```python\n{}\n```", clip(code, 400));
-        }
     }
     for c in &packet.contributions {
         if let Some(v) = &c.structured {

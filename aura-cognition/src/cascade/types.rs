@@ -270,6 +270,9 @@ pub struct Sampling {
     pub seed: u64,
     /// The sampling temperature (0 is greedy).
     pub temperature: f32,
+    /// The draw's position in its search (0 first): it varies the exemplars shown.
+    #[serde(default)]
+    pub draw: u32,
 }
 
 /// How a sample-and-verify search chose the committed candidate.

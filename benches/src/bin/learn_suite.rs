@@ -52,6 +52,10 @@ struct Args {
     /// Print each candidate's verdict and reply from the audit trail.
     #[arg(long)]
     verbose: bool,
+    /// Also write every drawn candidate (normalised source, verdict) with the
+    /// request's hidden checks here, as JSON lines: for studying the search offline.
+    #[arg(long)]
+    candidates: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -128,6 +132,22 @@ async fn print_trail(rt: &Runtime) {
     }
 }
 
+/// The candidate pools the learn cycles recorded (on commit or refusal).
+async fn pools(rt: &Runtime) -> Vec<Value> {
+    let query = AuditQuery {
+        kind: Some("learn.*".into()),
+        limit: Some(200),
+        ..AuditQuery::default()
+    };
+    let Ok(page) = rt.store().query_audit(&query).await else {
+        return Vec::new();
+    };
+    page.events
+        .into_iter()
+        .filter_map(|e| e.payload.get("candidates").cloned())
+        .collect()
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -173,6 +193,10 @@ async fn main() {
         .as_ref()
         .map(|p| std::fs::File::create(p).expect("--out file"));
 
+    let mut candidates_out = args
+        .candidates
+        .as_ref()
+        .map(|p| std::fs::File::create(p).expect("--candidates file"));
     let (mut correct, mut wrong, mut refused, mut named) = (0, 0, 0, 0);
     let mut seconds: Vec<f64> = Vec::new();
     let started = Instant::now();
@@ -233,6 +257,16 @@ async fn main() {
         };
         if args.verbose {
             print_trail(&rt).await;
+        }
+        if let Some(f) = candidates_out.as_mut() {
+            use std::io::Write as _;
+            for pool in pools(&rt).await {
+                let line = json!({
+                    "request": case.request, "name": case.name, "status": status,
+                    "checks": case.checks, "selector": selector, "pool": pool,
+                });
+                writeln!(f, "{line}").expect("--candidates write");
+            }
         }
         match status {
             "correct" => correct += 1,
