@@ -138,6 +138,26 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn installing_twice_writes_once_and_memory_finds_them() {
+        let store: DynStore = std::sync::Arc::new(
+            aura_store::SqliteStore::open_in_memory()
+                .await
+                .expect("store"),
+        );
+        assert_eq!(install(&store).await.expect("install"), library().len());
+        assert_eq!(install(&store).await.expect("again"), 0);
+        let hits = store
+            .search_memory("convert kilometers meters", 3)
+            .await
+            .expect("search");
+        assert!(
+            hits.iter()
+                .any(|h| h.node.kind == KIND && h.node.text.starts_with("kilometers_to_meters: ")),
+            "{hits:?}"
+        );
+    }
+
     #[test]
     fn ids_are_stable_per_version_and_distinct_per_selector() {
         assert_eq!(node_id("v1", "a"), node_id("v1", "a"));
