@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use aura_core::cognition::{CascadeMode, ChatRequest, ContextIngestorBuilder, ScriptedModel};
 use aura_core::sandbox::JailSandbox;
 use aura_core::store::NewObject;
-use aura_core::{Config, LearnRequest, Runtime};
+use aura_core::{Config, LearnRequest, Learned, Runtime};
 use aura_store::SqliteStore;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
@@ -56,6 +56,31 @@ fn runtime(
     })
 }
 
+/// Times `iters` learns of `request`, each on a fresh object (`<name><n>`), the
+/// object's creation excluded; `check` sees each outcome.
+async fn time_learns(
+    runtime: &Runtime,
+    counter: &AtomicUsize,
+    iters: u64,
+    name: &str,
+    request: &LearnRequest,
+    check: impl Fn(aura_core::Result<Learned>),
+) -> Duration {
+    let mut spent = Duration::ZERO;
+    for _ in 0..iters {
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let object = runtime
+            .create_object(NewObject::named(format!("{name}{n}")))
+            .await
+            .expect("object");
+        let started = Instant::now();
+        let outcome = runtime.learn(object.id, request.clone()).await;
+        spent += started.elapsed();
+        check(outcome);
+    }
+    spent
+}
+
 fn single_mode() -> Config {
     let mut config = Config::default();
     config.cascade_mode = CascadeMode::Single;
@@ -76,37 +101,18 @@ fn learn(c: &mut Criterion) {
     let runtime = runtime(&rt, "learn", model, single_mode());
 
     let counter = AtomicUsize::new(0);
+    let request = LearnRequest {
+        selector: "fibonacci".into(),
+        request_text: "teach yourself to calculate the fibonacci sequence".into(),
+        args: vec![],
+    };
     c.bench_function(
         "learn: one cycle minus model time (guard + jail tests + commit)",
         |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                let runtime = runtime.clone();
-                let counter = &counter;
-                async move {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..iters {
-                        let n = counter.fetch_add(1, Ordering::Relaxed);
-                        let object = runtime
-                            .create_object(NewObject::named(format!("learner{n}")))
-                            .await
-                            .expect("object");
-                        let started = Instant::now();
-                        runtime
-                            .learn(
-                                object.id,
-                                LearnRequest {
-                                    selector: "fibonacci".into(),
-                                    request_text:
-                                        "teach yourself to calculate the fibonacci sequence".into(),
-                                    args: vec![],
-                                },
-                            )
-                            .await
-                            .expect("learned");
-                        spent += started.elapsed();
-                    }
-                    spent
-                }
+                time_learns(&runtime, &counter, iters, "learner", &request, |outcome| {
+                    outcome.expect("learned");
+                })
             })
         },
     );
@@ -150,6 +156,11 @@ fn search_of_16(c: &mut Criterion) {
     config.learn_budget = Duration::from_secs(600);
     let runtime = runtime(&rt, "search16", model, config);
     let counter = AtomicUsize::new(0);
+    let request = LearnRequest {
+        selector: "scale".into(),
+        request_text: "teach yourself to scale a number".into(),
+        args: vec![],
+    };
     let mut group = c.benchmark_group("learn");
     // Each iteration is sixteen sandbox runs: ten samples keep the bench short.
     group.sample_size(10);
@@ -157,35 +168,12 @@ fn search_of_16(c: &mut Criterion) {
         "a search of 16 candidates minus model time (refused)",
         |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                let runtime = runtime.clone();
-                let counter = &counter;
-                async move {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..iters {
-                        let n = counter.fetch_add(1, Ordering::Relaxed);
-                        let object = runtime
-                            .create_object(NewObject::named(format!("scaler{n}")))
-                            .await
-                            .expect("object");
-                        let started = Instant::now();
-                        let refused = runtime
-                            .learn(
-                                object.id,
-                                LearnRequest {
-                                    selector: "scale".into(),
-                                    request_text: "teach yourself to scale a number".into(),
-                                    args: vec![],
-                                },
-                            )
-                            .await;
-                        spent += started.elapsed();
-                        assert!(
-                            refused.is_err(),
-                            "no two candidates agree: the search refuses"
-                        );
-                    }
-                    spent
-                }
+                time_learns(&runtime, &counter, iters, "scaler", &request, |outcome| {
+                    assert!(
+                        outcome.is_err(),
+                        "no two candidates agree: the search refuses"
+                    );
+                })
             })
         },
     );
