@@ -4,6 +4,31 @@
 use async_trait::async_trait;
 use aura_sandbox::{ExecOutcome, ExecRequest, Sandbox, SandboxCapabilities};
 
+/// A file of JSON lines named by a command-line flag (`--out`), or nothing when the
+/// flag is absent: measurement tools keep their per-item results this way.
+pub struct JsonLines {
+    file: Option<std::fs::File>,
+    flag: &'static str,
+}
+
+impl JsonLines {
+    /// Creates the file at `path`, if given; `flag` names it in failures.
+    pub fn create(path: Option<&std::path::Path>, flag: &'static str) -> Self {
+        let file = path.map(|p| {
+            std::fs::File::create(p).unwrap_or_else(|e| panic!("{flag} {}: {e}", p.display()))
+        });
+        Self { file, flag }
+    }
+
+    /// Appends `line` (one JSON value per line); does nothing without a file.
+    pub fn write(&mut self, line: &serde_json::Value) {
+        use std::io::Write as _;
+        if let Some(f) = self.file.as_mut() {
+            writeln!(f, "{line}").unwrap_or_else(|e| panic!("{} write: {e}", self.flag));
+        }
+    }
+}
+
 /// A sandbox that refuses to run anything: for benches that never execute a method.
 #[derive(Debug)]
 pub struct NullSandbox;

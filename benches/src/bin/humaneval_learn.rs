@@ -16,6 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use aura_benches::JsonLines;
 use aura_core::cognition::CascadeMode;
 use aura_core::sandbox::{ExecRequest, Limits, MethodSource};
 use aura_core::store::NewObject;
@@ -126,10 +127,7 @@ async fn main() {
         config.cascade_mode,
         config.learn_samples
     );
-    let mut out = args
-        .out
-        .as_ref()
-        .map(|p| std::fs::File::create(p).expect("--out file"));
+    let mut out = JsonLines::create(args.out.as_deref(), "--out");
 
     let (mut passed, mut failing, mut refused, mut errors, mut attempts) = (0, 0, 0, 0, 0u32);
     let started = Instant::now();
@@ -207,11 +205,7 @@ async fn main() {
             "{:<14} {:<18} {tries} attempt(s) {secs:>7.1} s  {short}",
             p.id, status
         );
-        if let Some(f) = out.as_mut() {
-            use std::io::Write;
-            writeln!(f, "{}", json!({"task_id": p.id, "status": status, "attempts": tries, "seconds": secs, "detail": detail}))
-                .expect("write --out");
-        }
+        out.write(&json!({"task_id": p.id, "status": status, "attempts": tries, "seconds": secs, "detail": detail}));
     }
     let n = problems.len().max(1) as f64;
     println!(

@@ -17,6 +17,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use aura_benches::JsonLines;
 use aura_core::cognition::{CascadeMode, Plan};
 use aura_core::store::{AuditQuery, NewObject};
 use aura_core::{Config, Runtime};
@@ -188,15 +189,8 @@ async fn main() {
         config.cascade_mode,
         config.learn_samples
     );
-    let mut out = args
-        .out
-        .as_ref()
-        .map(|p| std::fs::File::create(p).expect("--out file"));
-
-    let mut candidates_out = args
-        .candidates
-        .as_ref()
-        .map(|p| std::fs::File::create(p).expect("--candidates file"));
+    let mut out = JsonLines::create(args.out.as_deref(), "--out");
+    let mut candidates_out = JsonLines::create(args.candidates.as_deref(), "--candidates");
     let (mut correct, mut wrong, mut refused, mut named) = (0, 0, 0, 0);
     let mut seconds: Vec<f64> = Vec::new();
     let started = Instant::now();
@@ -258,14 +252,13 @@ async fn main() {
         if args.verbose {
             print_trail(&rt).await;
         }
-        if let Some(f) = candidates_out.as_mut() {
-            use std::io::Write as _;
+        // The trail is read for candidates only when they are kept.
+        if args.candidates.is_some() {
             for pool in pools(&rt).await {
-                let line = json!({
+                candidates_out.write(&json!({
                     "request": case.request, "name": case.name, "status": status,
                     "checks": case.checks, "selector": selector, "pool": pool,
-                });
-                writeln!(f, "{line}").expect("--candidates write");
+                }));
             }
         }
         match status {
@@ -289,14 +282,10 @@ async fn main() {
                 format!("\n                 ↳ {detail}")
             }
         );
-        if let Some(f) = out.as_mut() {
-            use std::io::Write as _;
-            let line = json!({
-                "request": case.request, "expected_name": case.name, "selector": selector,
-                "status": status, "seconds": elapsed.as_secs_f64(), "detail": detail,
-            });
-            writeln!(f, "{line}").expect("--out write");
-        }
+        out.write(&json!({
+            "request": case.request, "expected_name": case.name, "selector": selector,
+            "status": status, "seconds": elapsed.as_secs_f64(), "detail": detail,
+        }));
     }
 
     let n = cases.len().max(1);
