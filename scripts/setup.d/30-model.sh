@@ -24,17 +24,8 @@ GEMMA_FILE=gemma-3-270m-q4_k_m.gguf
 GEMMA_SHA256=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
 
 # --- Debian packages -------------------------------------------------------
-PKGS=(cmake clang libclang-dev)
-missing=()
-for p in "${PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    echo "installing: ${missing[*]}"
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source scripts/lib/apt.sh
+apt_install_missing cmake clang libclang-dev
 
 # --- Python venv (normally made by 10-python.sh) ---------------------------
 VENV=.venv
