@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use aura_benches::JsonLines;
 use aura_core::cognition::{CascadeMode, Plan};
-use aura_core::store::{AuditQuery, NewObject};
+use aura_core::store::{AuditEvent, AuditQuery, NewObject};
 use aura_core::{Config, Runtime};
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
@@ -97,15 +97,7 @@ fn same(got: &Value, want: &Value) -> bool {
 
 /// Each learn event's verdict, the model's time and the candidate's first lines.
 async fn print_trail(rt: &Runtime) {
-    let query = AuditQuery {
-        kind: Some("learn.*".into()),
-        limit: Some(200),
-        ..AuditQuery::default()
-    };
-    let Ok(page) = rt.store().query_audit(&query).await else {
-        return;
-    };
-    for e in page.events {
+    for e in learn_events(rt).await {
         let p = &e.payload;
         let model_ms = p["packet"]["timing"]["model_us"].as_u64().unwrap_or(0) / 1000;
         let tokens: u64 = p["packet"]["contributions"]
@@ -135,18 +127,25 @@ async fn print_trail(rt: &Runtime) {
 
 /// The candidate pools the learn cycles recorded (on commit or refusal).
 async fn pools(rt: &Runtime) -> Vec<Value> {
+    learn_events(rt)
+        .await
+        .into_iter()
+        .filter_map(|e| e.payload.get("candidates").cloned())
+        .collect()
+}
+
+/// The learn cycle's audit events on this (single-request) store, oldest first.
+async fn learn_events(rt: &Runtime) -> Vec<AuditEvent> {
     let query = AuditQuery {
         kind: Some("learn.*".into()),
         limit: Some(200),
         ..AuditQuery::default()
     };
-    let Ok(page) = rt.store().query_audit(&query).await else {
-        return Vec::new();
-    };
-    page.events
-        .into_iter()
-        .filter_map(|e| e.payload.get("candidates").cloned())
-        .collect()
+    rt.store()
+        .query_audit(&query)
+        .await
+        .map(|page| page.events)
+        .unwrap_or_default()
 }
 
 #[tokio::main]
