@@ -98,13 +98,12 @@ pub(crate) async fn install(store: &DynStore) -> Result<usize> {
             ..NewMemoryNode::new(KIND, e.memory_text())
         };
         if let Err(err) = tx.add_memory_node(node).await {
-            // Another runtime on the same store installed it first.
-            if matches!(err, aura_store::Error::Conflict(_)) {
-                tx.rollback().await?;
-                return Ok(0);
-            }
             tx.rollback().await?;
-            return Err(err.into());
+            // A conflict: another runtime on the same store installed it first.
+            return match err {
+                aura_store::Error::Conflict(_) => Ok(0),
+                other => Err(other.into()),
+            };
         }
     }
     tx.commit().await?;
