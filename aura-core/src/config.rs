@@ -38,9 +38,11 @@ pub struct Config {
     /// Candidates the learn cycle draws at most before refusing (`AURA_LEARN_SAMPLES`,
     /// default 8): each is checked by the guard and run in the sandbox.
     pub learn_samples: u32,
-    /// The score a candidate needs when the request gives no example of its own
-    /// (`AURA_LEARN_AGREEMENT`, default 2): one per sample that behaves exactly like it
-    /// on every probe input, plus one per model-written example it satisfies.
+    /// The lead in score a candidate needs over every rival behaviour when the
+    /// request gives no example of its own (`AURA_LEARN_AGREEMENT`, default 2). A
+    /// score is one per sample that behaves exactly like it on every probe input,
+    /// plus one per model-written example it satisfies: at 2, two alike samples win
+    /// alone, and beside a rival sample it takes three.
     pub learn_agreement: u32,
     /// Wall-clock budget of one learn cycle's search (`AURA_LEARN_BUDGET_SECS`,
     /// default 90): no new sample is drawn after it.

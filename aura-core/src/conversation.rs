@@ -312,7 +312,7 @@ fn refusal(plan: Plan, selector: &str, attempts: u32, failures: &[crate::Attempt
             )
         };
         format!(
-            "I tried to learn `{selector}` and refused: none of {attempts} candidate(s) passed the checks{stopped}. {last}"
+            "I tried to learn `{selector}` and refused after {attempts} candidate(s){stopped}: {last}"
         )
     };
     let mut r = reply(plan, text);

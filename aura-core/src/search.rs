@@ -13,8 +13,8 @@
 //! 2. **Agreement.** Candidates that pass are clustered by what they return on the
 //!    same inputs (MBR-exec, CodeT). A cluster's score is its size plus the examples
 //!    written by the models (every candidate's asserts, pooled) that it satisfies.
-//! 3. **Decision.** The best cluster wins when its score reaches the agreement
-//!    threshold, it leads every other cluster, it satisfies at least as many pooled
+//! 3. **Decision.** The best cluster wins when its score exceeds every other
+//!    cluster's by the agreement threshold, it satisfies at least as many pooled
 //!    examples as it contradicts, and it is not degenerate (the same value for every
 //!    input). An example in the request is the user's own check: a candidate that
 //!    passes it needs no further agreement.
@@ -235,7 +235,17 @@ impl ValueKind {
             ValueKind::Int => [0, 1, 2, 3, 4, 5, 7, 9, 10, 12, 15, 25]
                 .map(|i| json!(i))
                 .to_vec(),
-            ValueKind::Float => [0.0, 1.5, -2.25, 37.0, 100.0].map(|f| json!(f)).to_vec(),
+            // People pass whole numbers where a fraction is allowed: probe both, so
+            // a candidate that special-cases `int` cannot hide behind floats.
+            ValueKind::Float => vec![
+                json!(0.0),
+                json!(1.5),
+                json!(-2.25),
+                json!(37.0),
+                json!(100.0),
+                json!(10),
+                json!(-5),
+            ],
             ValueKind::Str => [
                 "",
                 "a",
@@ -506,8 +516,8 @@ impl Pool {
         seen.into_iter().map(|(_, e, a)| (e, a)).collect()
     }
 
-    /// Decides on the pool as it stands. `agreement` is the score a winner needs
-    /// when the request gives no example of its own.
+    /// Decides on the pool as it stands. `agreement` is the lead in score a winner
+    /// needs over every rival behaviour when the request gives no example of its own.
     pub(crate) fn decide(&self, agreement: usize) -> Decision {
         let eligible: Vec<usize> = (0..self.drawn.len())
             .filter(|&i| self.drawn[i].failure.is_none())
@@ -595,20 +605,25 @@ impl Pool {
                 "the best candidate returns the same value for every input".into(),
             );
         }
-        if score < agreement {
-            return Decision::Undecided(format!(
-                "the best candidate has {} agreeing sample(s) and {support} supporting example(s); {agreement} needed",
-                members.len()
-            ));
+        // The winner must out-vote every rival behaviour by `agreement`, not just
+        // reach it: a small model's shared misconception often collects two votes
+        // while the samples still disagree, and a lone pair beside a rival is
+        // exactly how those wrong commits looked on the everyday suite.
+        if score < runner_up + agreement {
+            return Decision::Undecided(if runner_up == 0 {
+                format!(
+                    "the best candidate has {} agreeing sample(s) and {support} supporting example(s); {agreement} needed",
+                    members.len()
+                )
+            } else {
+                format!(
+                    "the best behaviour scores {score} and the next {runner_up}: the samples disagree ({agreement} more votes needed than any rival)"
+                )
+            });
         }
         if against > support {
             return Decision::Undecided(format!(
                 "the best candidate contradicts {against} of the models' examples and satisfies {support}"
-            ));
-        }
-        if runner_up >= score {
-            return Decision::Undecided(format!(
-                "two behaviours tie at score {score}: the samples disagree"
             ));
         }
         Decision::Accept {
@@ -922,10 +937,41 @@ mod tests {
                 _ => Output::Value(json!(-1)),
             }
         });
-        let Decision::Accept { selection, .. } = pool.decide(2) else {
+        // Score 2 (itself and that example) against the rival's 1: a lead of one.
+        let Decision::Accept { selection, .. } = pool.decide(1) else {
             panic!("the other sample's example supports the first");
         };
         assert_eq!((selection.agreeing, selection.support), (1, 1));
+        assert!(matches!(pool.decide(2), Decision::Undecided(_)));
+    }
+
+    #[test]
+    fn a_pair_beside_a_rival_is_not_enough_but_a_lead_of_two_is() {
+        let triple = |a: &[Value]| match a.first().and_then(Value::as_i64) {
+            Some(x) => Output::Value(json!(x * 3)),
+            None => Output::Raised("TypeError".into()),
+        };
+        let mut pool = Pool::new(Spec::default());
+        add(&mut pool, normalized(1, vec![]), double);
+        add(&mut pool, normalized(1, vec![]), triple);
+        add(&mut pool, normalized(1, vec![]), double);
+        let Decision::Undecided(why) = pool.decide(2) else {
+            panic!("two votes against one lead by one, and two are needed");
+        };
+        assert!(why.contains("scores 2 and the next 1"), "{why}");
+        add(&mut pool, normalized(1, vec![]), double);
+        let Decision::Accept { index, selection } = pool.decide(2) else {
+            panic!("three votes against one lead by two");
+        };
+        assert_eq!((index, selection.agreeing), (0, 3));
+        assert_eq!(selection.clusters, vec![3, 1]);
+    }
+
+    #[test]
+    fn a_number_that_may_be_fractional_is_probed_with_whole_numbers_too() {
+        let samples = ValueKind::Float.samples();
+        assert!(samples.iter().any(Value::is_f64));
+        assert!(samples.iter().any(Value::is_i64));
     }
 
     #[test]
