@@ -16,9 +16,12 @@ use aura_core::sandbox::{ExecOutcome, ExecRequest, Sandbox, SandboxCapabilities}
 use aura_core::store::*;
 use aura_core::{Config, Error, LearnRequest, Runtime};
 use aura_store::SqliteStore;
+use rustix::process::Signal;
 use serde_json::{json, Map};
 
 const GOOD_FIB: &str = "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n";
+/// Returns `n`: its own assert on 10 fails, so the search goes on past it.
+const WRONG_FIB: &str = "def fibonacci(self, n):\n    return n\n";
 const FIB_TESTS: &str = "def test_ten():\n    assert obj.fibonacci(10) == 55\n";
 
 fn candidate(tests: &str) -> String {
@@ -394,6 +397,24 @@ async fn kill_child_entry() {
             });
             runtime_on(inner, model, Arc::new(common::jail())).await
         }
+        // Killed mid-search: the first sample was drawn, audited and run in the
+        // sandbox (its own assert fails, so the search goes on), and the second
+        // draw is where the process dies.
+        "search" => {
+            let marker = marker.clone();
+            let first_seed = Mutex::new(None);
+            let model = ScriptedModel::from_fn(move |req: &ChatRequest| {
+                let mut first = first_seed.lock().unwrap();
+                if first.is_none() || *first == Some(req.options.seed) {
+                    *first = Some(req.options.seed);
+                    return Ok(json!({"source": WRONG_FIB, "tests": FIB_TESTS}).to_string());
+                }
+                std::fs::write(&marker, b"search").unwrap();
+                std::thread::sleep(Duration::from_secs(600));
+                Ok(candidate(FIB_TESTS))
+            });
+            runtime_on(inner, model, Arc::new(common::jail())).await
+        }
         // Killed inside the commit transaction at its first link: by then the audit
         // event, the method version and a memory node are written but not committed.
         "commit" => {
@@ -410,9 +431,9 @@ async fn kill_child_entry() {
     panic!("the child should have been killed before its learn finished");
 }
 
-/// Runs the child at `stage`, kills it with SIGKILL once it gets there, and checks the
-/// store it left behind.
-async fn kill_mid_learn(stage: &str) {
+/// Runs the child at `stage`, stops it with `signal` once it gets there, and checks
+/// the store it left behind.
+async fn kill_mid_learn(stage: &str, signal: Signal) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.sqlite");
     let calc_id = {
@@ -444,8 +465,14 @@ async fn kill_mid_learn(stage: &str) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    child.kill().unwrap(); // SIGKILL: no destructors, no rollback, no unwinding
-    child.wait().unwrap();
+    // SIGKILL: no destructors, no rollback, no unwinding. SIGINT: what Ctrl-C sends.
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, signal).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the child finished instead of being stopped"
+    );
 
     // A fresh process opening the file sees the store exactly as it was before the learn.
     let store = Arc::new(SqliteStore::open(&path).await.unwrap());
@@ -456,6 +483,18 @@ async fn kill_mid_learn(stage: &str) {
         after, before,
         "killed at {stage}: nothing of the learn persisted"
     );
+    if stage == "search" {
+        // The search had got somewhere: the first candidate's verdict is in the trail.
+        let failed = store
+            .query_audit(&AuditQuery {
+                kind: Some("learn.attempt_failed".into()),
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(failed.events.len(), 1, "{:?}", failed.events);
+        assert_eq!(failed.events[0].payload["failure"]["stage"], "own tests");
+    }
 
     // And it is sound: a learn in this process commits.
     let rt = runtime_on(store, good_model(), Arc::new(common::jail())).await;
@@ -470,10 +509,20 @@ async fn kill_mid_learn(stage: &str) {
 
 #[tokio::test]
 async fn killing_the_process_mid_cycle_loses_nothing() {
-    kill_mid_learn("model").await;
+    kill_mid_learn("model", Signal::KILL).await;
+}
+
+#[tokio::test]
+async fn ctrl_c_mid_search_after_a_candidate_ran_loses_nothing() {
+    kill_mid_learn("search", Signal::INT).await;
+}
+
+#[tokio::test]
+async fn killing_the_process_mid_search_after_a_candidate_ran_loses_nothing() {
+    kill_mid_learn("search", Signal::KILL).await;
 }
 
 #[tokio::test]
 async fn killing_the_process_inside_the_commit_transaction_loses_nothing() {
-    kill_mid_learn("commit").await;
+    kill_mid_learn("commit", Signal::KILL).await;
 }
