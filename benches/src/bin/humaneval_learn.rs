@@ -112,6 +112,11 @@ async fn main() {
         Mode::Full => (CascadeMode::Full, args.attempts.unwrap_or(3)),
         Mode::Single => (CascadeMode::Single, args.attempts.unwrap_or(1)),
     };
+    // One sample has nothing to agree with: single shot means the first candidate
+    // that passes the hard checks (the prompt's doctests, its own asserts) commits.
+    if config.learn_samples == 1 {
+        config.learn_agreement = 1;
+    }
     let rt = Runtime::builder()
         .config(config.clone())
         .build()
