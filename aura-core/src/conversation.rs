@@ -142,10 +142,8 @@ impl Runtime {
 
     /// Answers a question about past conversation from retrieved memory nodes.
     async fn reflect(&self, object: &Object, plan: Plan, question: &str) -> Result<Reply> {
-        let hits = self
-            .store()
-            .search_memory(&topic_words(question), 8)
-            .await?;
+        let topic = topic_words(question);
+        let hits = self.store().search_memory(&topic, 8).await?;
         let nodes: Vec<MemoryNode> = hits
             .into_iter()
             .map(|h| h.node)
@@ -172,20 +170,25 @@ impl Runtime {
                     max_tokens: 120,
                     ..GenerationOptions::default()
                 });
-                match model.chat(request).await {
-                    Ok(r) if !r.text.trim().is_empty() => {
-                        format!(
-                            "{}\n(from {} memory notes)\n{}",
-                            r.text.trim(),
-                            nodes.len(),
-                            notes.join("\n")
-                        )
-                    }
-                    // A model that fails or says nothing still leaves the retrieved notes.
-                    _ => format!("From {} memory notes:\n{}", nodes.len(), notes.join("\n")),
-                }
+                // A summary that never names the topic is not about these notes (a
+                // small model often answers with a greeting): the turns themselves,
+                // in order, say what happened instead.
+                let summary = match model.chat(request).await {
+                    Ok(r) if names_topic(&r.text, &topic) => r.text.trim().to_string(),
+                    _ => recount(&nodes),
+                };
+                format!(
+                    "{summary}\n(from {} memory notes)\n{}",
+                    nodes.len(),
+                    notes.join("\n")
+                )
             }
-            None => format!("From {} memory notes:\n{}", nodes.len(), notes.join("\n")),
+            None => format!(
+                "{}\n(from {} memory notes)\n{}",
+                recount(&nodes),
+                nodes.len(),
+                notes.join("\n")
+            ),
         };
         let mut r = reply(plan, text);
         r.evidence = nodes;
@@ -320,6 +323,46 @@ fn refusal(plan: Plan, selector: &str, attempts: u32, failures: &[crate::Attempt
     r
 }
 
+/// Whether `text` names at least one of the topic's words (of three letters or more).
+fn names_topic(text: &str, topic: &str) -> bool {
+    let text = text.to_lowercase();
+    topic
+        .split_whitespace()
+        .filter(|w| w.chars().count() >= 3)
+        .any(|w| text.contains(&w.to_lowercase()))
+}
+
+/// The recalled turns in the order they happened: "You said “….” I replied “….”"
+fn recount(nodes: &[MemoryNode]) -> String {
+    let mut turns: Vec<&MemoryNode> = nodes
+        .iter()
+        .filter(|n| n.kind == "message" || n.kind == "reply")
+        .collect();
+    turns.sort_by_key(|n| n.created_at);
+    if turns.is_empty() {
+        return "I remember these notes on it:".into();
+    }
+    turns
+        .iter()
+        .map(|n| {
+            let who = if n.kind == "message" {
+                "You said"
+            } else {
+                "I replied"
+            };
+            let said = first_line(&n.text).trim();
+            // One full stop: inside the quote when the turn ended a sentence.
+            let stop = if said.ends_with(['.', '!', '?']) {
+                ""
+            } else {
+                "."
+            };
+            format!("{who} “{said}{stop}”")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// What a question about the past is about: its words, without the ones that only
 /// ask ("summarize our previous conversation about the fibonacci sequence" →
 /// "fibonacci sequence"), so the search ranks the turns on the topic first.
@@ -365,4 +408,57 @@ fn topic_words(question: &str) -> String {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aura_store::NodeId;
+    use chrono::{Duration, Utc};
+
+    fn node(kind: &str, text: &str, minute: i64) -> MemoryNode {
+        MemoryNode {
+            id: NodeId::new(),
+            kind: kind.into(),
+            text: text.into(),
+            embedding: None,
+            meta: Value::Null,
+            created_at: Utc::now() + Duration::minutes(minute),
+        }
+    }
+
+    #[test]
+    fn a_summary_that_never_names_the_topic_is_not_about_it() {
+        let topic = topic_words("summarize our previous conversation about the fibonacci sequence");
+        assert!(names_topic(
+            "We talked about the Fibonacci numbers.",
+            &topic
+        ));
+        assert!(!names_topic(
+            "I'm ready to help. What's your next question?",
+            &topic
+        ));
+    }
+
+    #[test]
+    fn the_recalled_turns_are_recounted_in_the_order_they_happened() {
+        // Ranked by relevance, not time: the recount puts them back in order.
+        let nodes = [
+            node("reply", "fibonacci(10) = 55", 3),
+            node(
+                "message",
+                "teach yourself to calculate the fibonacci sequence",
+                0,
+            ),
+            node("method", "def fibonacci(self, n): …", 1),
+            node("reply", "I learned `fibonacci` (version 1)\nmore", 1),
+            node("message", "calculate fibonacci for 10", 2),
+        ];
+        assert_eq!(
+            recount(&nodes),
+            "You said “teach yourself to calculate the fibonacci sequence.” \
+             I replied “I learned `fibonacci` (version 1).” \
+             You said “calculate fibonacci for 10.” I replied “fibonacci(10) = 55.”"
+        );
+    }
 }
