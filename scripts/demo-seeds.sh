@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The demo over several fresh runs: each on its own new store, with its own learn
+# seed. Scores the blueprint's four scenarios in every run and prints a table.
+#
+#   scripts/demo-seeds.sh [RUNS] [FIRST_SEED]     (default: 5 runs from seed 1)
+#
+# A scenario counts when the reply does what the blueprint says:
+#   fibonacci  "calculate fibonacci for 10" answers 55
+#   summary    the summary recalls the fibonacci conversation
+#   news       the answer uses the configured feed's headline
+#   os         the `os` request is refused by the guard, naming its rule
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${1:-5}"
+first="${2:-1}"
+export PATH="$HOME/.cargo/bin:$PATH"
+export AURA_SANDBOX_PYTHON="${AURA_SANDBOX_PYTHON:-/usr/bin/python3}"
+export AURA_LOCATION="${AURA_LOCATION:-the AURA lab}"
+export AURA_NEWS_FEED_URL="${AURA_NEWS_FEED_URL:-file://$PWD/examples/data/local-news.rss}"
+export AURA_CASCADE_MODE="${AURA_CASCADE_MODE:-single}"
+echo "==> build: the demo, release profile (first run: about 10 min on 2 cores)"
+cargo build --release -p aura-examples --bin demo
+demo="${CARGO_TARGET_DIR:-target}/release/demo"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# The reply printed after the prompt line "> $1", up to the next prompt, without the
+# memory notes a summary lists under "(from N memory notes)": the summary itself must
+# recall the conversation.
+reply() { awk -v p="> $1" '$0 == p {on = 1; next} on && (/^> / || /^\(from [0-9]+ memory notes\)/) {exit} on' "$2"; }
+
+passed_all=0
+printf '%-6s %-10s %-8s %-6s %-4s %s\n' seed fibonacci summary news os seconds
+for ((seed = first; seed < first + runs; seed++)); do
+    log="$work/run-$seed.txt"
+    start=$SECONDS
+    AURA_DATA_DIR="$work/data-$seed" AURA_LEARN_SEED="$seed" "$demo" >"$log" 2>"$work/run-$seed.err" || true
+    took=$((SECONDS - start))
+    fib=no summary=no news=no os=no
+    reply "calculate fibonacci for 10" "$log" | grep -qw 55 && fib=yes
+    reply "summarize our previous conversation about the fibonacci sequence" "$log" |
+        grep -qi fibonacci && summary=yes
+    reply "what is the top news story near me right now?" "$log" |
+        grep -qiE "library|tram" && news=yes
+    reply "teach yourself to list the files in the current directory using the os module" "$log" |
+        grep -qE "guard refused it \[[a-z-]+" && os=yes
+    printf '%-6s %-10s %-8s %-6s %-4s %s\n' "$seed" "$fib" "$summary" "$news" "$os" "$took"
+    if [[ "$fib$summary$news$os" == yesyesyesyes ]]; then
+        passed_all=$((passed_all + 1))
+    else
+        echo "   run $seed's transcript:"
+        sed 's/^/   | /' "$log"
+    fi
+done
+echo "all four scenarios as the blueprint says: $passed_all of $runs runs"
