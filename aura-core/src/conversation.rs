@@ -159,7 +159,10 @@ impl Runtime {
             .iter()
             .map(|n| format!("- ({}) {}", n.kind, first_line(&n.text)))
             .collect();
-        let text = match self.model() {
+        // A summary that never names the topic is not about these notes (a small
+        // model often answers with a greeting): the turns themselves, in order, say
+        // what happened instead.
+        let summary = match self.model() {
             Some(model) => {
                 let request = ChatRequest::new(
                     "Summarize the conversation notes in two sentences. Use only the notes.",
@@ -170,26 +173,18 @@ impl Runtime {
                     max_tokens: 120,
                     ..GenerationOptions::default()
                 });
-                // A summary that never names the topic is not about these notes (a
-                // small model often answers with a greeting): the turns themselves,
-                // in order, say what happened instead.
-                let summary = match model.chat(request).await {
+                match model.chat(request).await {
                     Ok(r) if names_topic(&r.text, &topic) => r.text.trim().to_string(),
                     _ => recount(&nodes),
-                };
-                format!(
-                    "{summary}\n(from {} memory notes)\n{}",
-                    nodes.len(),
-                    notes.join("\n")
-                )
+                }
             }
-            None => format!(
-                "{}\n(from {} memory notes)\n{}",
-                recount(&nodes),
-                nodes.len(),
-                notes.join("\n")
-            ),
+            None => recount(&nodes),
         };
+        let text = format!(
+            "{summary}\n(from {} memory notes)\n{}",
+            nodes.len(),
+            notes.join("\n")
+        );
         let mut r = reply(plan, text);
         r.evidence = nodes;
         Ok(r)
