@@ -37,6 +37,18 @@ fn request() -> LearnRequest {
     }
 }
 
+/// The trail's events of `kind`.
+async fn events_of(store: &dyn Store, kind: &str) -> Vec<AuditEvent> {
+    store
+        .query_audit(&AuditQuery {
+            kind: Some(kind.into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .events
+}
+
 /// Everything a learn could have written, read straight from the store.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
@@ -360,14 +372,7 @@ async fn a_model_that_fails_every_time_is_refused_and_only_the_trail_is_written(
         .iter()
         .all(|f| f.stage == "model" && f.message.contains("down")));
     assert_eq!(snapshot(store.as_ref(), calc.id).await, before);
-    let refused = store
-        .query_audit(&AuditQuery {
-            kind: Some("learn.refused".into()),
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(refused.events.len(), 1);
+    assert_eq!(events_of(store.as_ref(), "learn.refused").await.len(), 1);
 }
 
 // --- killing the process mid-cycle -------------------------------------------------
@@ -485,15 +490,9 @@ async fn kill_mid_learn(stage: &str, signal: Signal) {
     );
     if stage == "search" {
         // The search had got somewhere: the first candidate's verdict is in the trail.
-        let failed = store
-            .query_audit(&AuditQuery {
-                kind: Some("learn.attempt_failed".into()),
-                ..AuditQuery::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(failed.events.len(), 1, "{:?}", failed.events);
-        assert_eq!(failed.events[0].payload["failure"]["stage"], "own tests");
+        let failed = events_of(store.as_ref(), "learn.attempt_failed").await;
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].payload["failure"]["stage"], "own tests");
     }
 
     // And it is sound: a learn in this process commits.
