@@ -13,11 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-5}"
 first="${2:-1}"
-export PATH="$HOME/.cargo/bin:$PATH"
-export AURA_SANDBOX_PYTHON="${AURA_SANDBOX_PYTHON:-/usr/bin/python3}"
-export AURA_LOCATION="${AURA_LOCATION:-the AURA lab}"
-export AURA_NEWS_FEED_URL="${AURA_NEWS_FEED_URL:-file://$PWD/examples/data/local-news.rss}"
-export AURA_CASCADE_MODE="${AURA_CASCADE_MODE:-single}"
+source scripts/lib/demo-env.sh
 echo "==> build: the demo, release profile (first run: about 10 min on 2 cores)"
 cargo build --release -p aura-examples --bin demo
 demo="${CARGO_TARGET_DIR:-target}/release/demo"

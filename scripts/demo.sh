@@ -5,14 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh demo
-export PATH="$HOME/.cargo/bin:$PATH"
-# Debian's interpreter starts in ~19 ms; a pyenv shim on PATH takes ~130 ms.
-export AURA_SANDBOX_PYTHON="${AURA_SANDBOX_PYTHON:-/usr/bin/python3}"
-# Offline defaults for the real-time context: a configured place and a local feed.
-export AURA_LOCATION="${AURA_LOCATION:-the AURA lab}"
-export AURA_NEWS_FEED_URL="${AURA_NEWS_FEED_URL:-file://$PWD/examples/data/local-news.rss}"
-# The embedded model is tiny and slow on 2 cores: ALFRED alone keeps the demo short.
-export AURA_CASCADE_MODE="${AURA_CASCADE_MODE:-single}"
+source scripts/lib/demo-env.sh
 echo "==> build: the demo, release profile, llama.cpp included (first run: about 10 min on 2 cores; later: seconds)"
 start=$SECONDS
 cargo build --release -p aura-examples --bin demo
