@@ -277,7 +277,7 @@ const GENERIC_VERBS: &[&str] = &[
 
 const FILLER: &[&str] = &[
     "the", "a", "an", "my", "our", "your", "some", "sequence", "series", "number", "numbers",
-    "value", "values", "out", "each", "every", "given", "two", "three",
+    "value", "values", "out", "each", "every", "given", "two", "three", "times", "and", "or",
 ];
 
 /// Verbs that ask a yes/no question about their object ("check whether …").
@@ -319,15 +319,22 @@ pub fn strip_learn_prefix(message: &str) -> &str {
 /// ("calculate the fibonacci sequence" → `fibonacci`,
 /// "list the files in the current directory using the os module" → `list_files`).
 pub fn derive_selector(task: &str) -> Option<String> {
+    // Quoted text and numbers are the task's arguments, not its name: "count the
+    // letter 'u'" is `count_letter`, "repeat a string 6 times" is `repeat_string`.
+    let task = without_literals(task);
     // The name comes from the task's first clause: "fibonacci numbers, where …".
-    let clause = task.split([',', ';', ':', '(', '.']).next().unwrap_or(task);
+    let clause = task
+        .split([',', ';', ':', '(', '.'])
+        .next()
+        .unwrap_or(&task);
     let words: Vec<String> = clause
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
+        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
         .map(str::to_lowercase)
         .collect();
     let selector = predicate_selector(&words)
         .or_else(|| conversion_selector(&words))
+        .or_else(|| count_selector(&words))
         .unwrap_or_else(|| head_selector(&words));
     let selector = match selector.chars().next() {
         Some(c) if c.is_ascii_digit() => format!("_{selector}"),
@@ -335,6 +342,50 @@ pub fn derive_selector(task: &str) -> Option<String> {
         None => return None,
     };
     is_identifier(&selector).then_some(selector)
+}
+
+/// `task` with every quoted literal ('x', "x", `x`) removed.
+fn without_literals(task: &str) -> String {
+    let mut out = String::with_capacity(task.len());
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for c in task.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            // An apostrophe inside a word ("object's") opens nothing.
+            None if matches!(c, '"' | '`') || (c == '\'' && !prev.is_alphanumeric()) => {
+                quote = Some(c)
+            }
+            None => out.push(c),
+        }
+        prev = c;
+    }
+    out
+}
+
+/// "count how many times the letter 'u' appears in a string" → `count_letter`,
+/// "count how many items a list has" → `count_items`: what is counted names it.
+fn count_selector(words: &[String]) -> Option<String> {
+    if words.len() < 4 || words[0] != "count" || words[1] != "how" || words[2] != "many" {
+        return None;
+    }
+    let mut counted: Vec<&str> = Vec::new();
+    for w in words[3..].iter().map(String::as_str) {
+        let article = matches!(w, "a" | "an" | "the");
+        let verb = matches!(
+            w,
+            "appears" | "appear" | "occurs" | "occur" | "is" | "are" | "has" | "have" | "there"
+        );
+        if verb || CUT_WORDS.contains(&w) || (article && !counted.is_empty()) {
+            break;
+        }
+        if !FILLER.contains(&w) {
+            counted.push(w);
+        }
+    }
+    counted.truncate(2);
+    (!counted.is_empty()).then(|| format!("count_{}", counted.join("_")))
 }
 
 /// "check whether a number is prime" → `is_prime`, "… if a list has duplicates" →
@@ -346,11 +397,36 @@ fn predicate_selector(words: &[String]) -> Option<String> {
     }
     let clause = words.iter().position(|w| w == "whether" || w == "if")?;
     let rest = &words[clause + 1..];
-    let verb = rest
-        .iter()
-        .position(|w| matches!(w.as_str(), "is" | "are" | "has" | "have" | "contains"))?;
+    let verb = rest.iter().position(|w| {
+        matches!(
+            w.as_str(),
+            "is" | "are"
+                | "has"
+                | "have"
+                | "contains"
+                | "contain"
+                | "includes"
+                | "include"
+                | "starts"
+                | "start"
+                | "begins"
+                | "begin"
+                | "ends"
+                | "end"
+                | "lies"
+                | "lie"
+        )
+    })?;
+    // Verbs whose question has a name of its own, as Python spells it.
+    match rest[verb].as_str() {
+        "starts" | "start" | "begins" | "begin" => return Some("starts_with".into()),
+        "ends" | "end" => return Some("ends_with".into()),
+        "lies" | "lie" => return Some("is_between".into()),
+        _ => {}
+    }
     let prefix = match rest[verb].as_str() {
         "have" => "has",
+        "contain" | "include" | "includes" => "contains",
         other => other,
     };
     let complement: Vec<&str> = rest[verb + 1..]
@@ -360,7 +436,11 @@ fn predicate_selector(words: &[String]) -> Option<String> {
         .filter(|w| !FILLER.contains(w) && *w != "all")
         .take(2)
         .collect();
-    (!complement.is_empty()).then(|| format!("{prefix}_{}", complement.join("_")))
+    match (prefix, complement.is_empty()) {
+        ("contains", true) => Some(prefix.into()),
+        (_, true) => None,
+        (_, false) => Some(format!("{prefix}_{}", complement.join("_"))),
+    }
 }
 
 /// "convert celsius to fahrenheit" → `celsius_to_fahrenheit`.
@@ -591,6 +671,21 @@ mod tests {
                 "fibonacci",
             ),
             ("multiply two numbers", "multiply"),
+            (
+                "count how many times the letter 'u' appears in a string",
+                "count_letter",
+            ),
+            ("count how many items a list has", "count_items"),
+            ("check whether a string starts with 'ap'", "starts_with"),
+            ("check if a word ends with \"ing\"", "ends_with"),
+            ("check whether a list contains the number 7", "contains"),
+            ("check whether a number lies between 1 and 10", "is_between"),
+            ("repeat a string 6 times", "repeat_string"),
+            (
+                "swap upper and lower case letters in a string",
+                "swap_upper_lower",
+            ),
+            ("join a list of words with ', ' between them", "join_list"),
             (
                 "compute the absolute difference between two numbers",
                 "absolute_difference",
