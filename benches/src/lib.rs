@@ -1,6 +1,8 @@
 //! Shared fixtures for AURA's criterion benchmarks (the benches live in `benches/benches/`).
 #![allow(clippy::expect_used)] // bench fixtures: a failed setup should stop the bench loudly
 
+pub mod suite;
+
 use async_trait::async_trait;
 use aura_sandbox::{ExecOutcome, ExecRequest, Sandbox, SandboxCapabilities};
 

@@ -17,12 +17,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use aura_benches::suite::{self, Case, Tally};
 use aura_benches::JsonLines;
-use aura_core::cognition::{CascadeMode, Plan};
-use aura_core::store::{AuditEvent, AuditQuery, NewObject};
+use aura_core::cognition::CascadeMode;
+use aura_core::store::{AuditEvent, AuditQuery};
 use aura_core::{Config, Runtime};
 use clap::{Parser, ValueEnum};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The everyday learn suite on the embedded model.
@@ -63,36 +63,6 @@ struct Args {
 enum Mode {
     Full,
     Single,
-}
-
-#[derive(Deserialize)]
-struct Suite {
-    requests: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    request: String,
-    name: String,
-    /// `[args, expected]` pairs.
-    checks: Vec<(Vec<Value>, Value)>,
-}
-
-/// Numbers by value (a float within 1e-6), containers element by element.
-fn same(got: &Value, want: &Value) -> bool {
-    match (got, want) {
-        (Value::Number(a), Value::Number(b)) => {
-            let (a, b) = (
-                a.as_f64().unwrap_or(f64::NAN),
-                b.as_f64().unwrap_or(f64::NAN),
-            );
-            (a - b).abs() <= 1e-6 * b.abs().max(1.0)
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
-        }
-        (a, b) => a == b,
-    }
 }
 
 /// Each learn event's verdict, the model's time and the candidate's first lines.
@@ -151,10 +121,8 @@ async fn learn_events(rt: &Runtime) -> Vec<AuditEvent> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let text = std::fs::read_to_string(&args.data).expect("the suite file");
-    let suite: Suite = serde_json::from_str(&text).expect("the suite's JSON");
+    let suite = suite::load(&args.data).expect("the suite file");
     let cases: Vec<&Case> = suite
-        .requests
         .iter()
         .skip(args.offset)
         .take(args.limit.unwrap_or(usize::MAX))
@@ -190,89 +158,35 @@ async fn main() {
     );
     let mut out = JsonLines::create(args.out.as_deref(), "--out");
     let mut candidates_out = JsonLines::create(args.candidates.as_deref(), "--candidates");
-    let (mut correct, mut wrong, mut refused, mut named) = (0, 0, 0, 0);
-    let mut seconds: Vec<f64> = Vec::new();
+    let mut tally = Tally::default();
+    let mut named = 0;
     let started = Instant::now();
     for (i, case) in cases.iter().enumerate() {
         let mut config = config.clone();
         config.learn_seed = args.seed.map(|s| s.wrapping_add(i as u64 * 1000));
-        let rt = Runtime::builder()
-            .config(config)
-            .model(model.clone())
-            .sandbox(sandbox.clone())
-            .without_forge()
-            .build()
-            .await
-            .expect("runtime");
-        let object = rt
-            .create_object(NewObject::named("pupil"))
-            .await
-            .expect("object");
-        let t = Instant::now();
-        let reply = rt.tell(object.id, &case.request).await;
-        let elapsed = t.elapsed();
-        seconds.push(elapsed.as_secs_f64());
-        let (status, selector, detail) = match reply {
-            Err(e) => ("error", String::new(), e.to_string()),
-            Ok(r) => {
-                let selector = match &r.plan {
-                    Plan::Learn { selector, .. } => selector.clone(),
-                    other => format!("{other:?}"),
-                };
-                if r.refused || !matches!(r.plan, Plan::Learn { .. }) {
-                    (
-                        "refused",
-                        selector,
-                        r.text.lines().next().unwrap_or("").to_string(),
-                    )
-                } else {
-                    let mut failed = None;
-                    for (args, want) in &case.checks {
-                        let got = rt.send(object.id, &selector, args.clone()).await;
-                        match got {
-                            Ok(v) if same(&v, want) => {}
-                            Ok(v) => {
-                                failed = Some(format!("{selector}{args:?} gave {v}, want {want}"));
-                                break;
-                            }
-                            Err(e) => {
-                                failed = Some(format!("{selector}{args:?} failed: {e}"));
-                                break;
-                            }
-                        }
-                    }
-                    match failed {
-                        None => ("correct", selector, String::new()),
-                        Some(why) => ("WRONG", selector, why),
-                    }
-                }
-            }
-        };
+        let outcome = suite::run_case(&config, &model, &sandbox, case).await;
+        let (status, selector, detail) = (outcome.status, &outcome.selector, &outcome.detail);
         if args.verbose {
-            print_trail(&rt).await;
+            print_trail(&outcome.runtime).await;
         }
         // The trail is read for candidates only when they are kept.
         if args.candidates.is_some() {
-            for pool in pools(&rt).await {
+            for pool in pools(&outcome.runtime).await {
                 candidates_out.write(&json!({
-                    "request": case.request, "name": case.name, "status": status,
+                    "request": case.request, "name": case.name, "status": status.label(),
                     "checks": case.checks, "selector": selector, "pool": pool,
                 }));
             }
         }
-        match status {
-            "correct" => correct += 1,
-            "WRONG" => wrong += 1,
-            _ => refused += 1,
-        }
-        if selector == case.name {
+        tally.add(status, outcome.elapsed);
+        if *selector == case.name {
             named += 1;
         }
         println!(
             "{:>3} {:<8} {:>6.1}s  {:<28} {}{}",
             i + 1 + args.offset,
-            status,
-            elapsed.as_secs_f64(),
+            status.label(),
+            outcome.elapsed.as_secs_f64(),
             selector,
             case.request,
             if detail.is_empty() {
@@ -283,23 +197,17 @@ async fn main() {
         );
         out.write(&json!({
             "request": case.request, "expected_name": case.name, "selector": selector,
-            "status": status, "seconds": elapsed.as_secs_f64(), "detail": detail,
+            "status": status.label(), "seconds": outcome.elapsed.as_secs_f64(), "detail": detail,
         }));
     }
-
-    let n = cases.len().max(1);
-    let commits = correct + wrong;
-    seconds.sort_by(f64::total_cmp);
-    let median = seconds.get(seconds.len() / 2).copied().unwrap_or(0.0);
     println!(
-        "\nlearned correctly {correct}/{} ({:.0} %) · committed but wrong {wrong} ({:.1} % of {commits} commits) · refused {refused} · named as a person would guess {named}/{}",
-        cases.len(),
-        100.0 * correct as f64 / n as f64,
-        if commits == 0 { 0.0 } else { 100.0 * wrong as f64 / commits as f64 },
+        "\n{} · named as a person would guess {named}/{}",
+        tally.summary(),
         cases.len()
     );
     println!(
-        "median {median:.1} s per learn · total {:.0} s",
+        "median {:.1} s per learn · total {:.0} s",
+        tally.median_seconds(),
         started.elapsed().as_secs_f64()
     );
 }

@@ -1,0 +1,433 @@
+//! Expert iteration (STaR / ReST-style) for the forge, measured on learning.
+//!
+//! One round: the serving model attempts the curriculum's training tasks through the
+//! real learn cycle (sample and verify, guard, sandbox); only the methods that pass the
+//! task's hidden checks are kept. Their learn cycles' `learn.committed` events go into
+//! the run's own audit trail, BABS's curation turns ALFRED's chosen replies into a
+//! golden dataset, `LocalForge` trains a LoRA adapter on it from the base model, and
+//! the forged model is measured against the base on the curriculum's held-out tasks
+//! and on the everyday suite, with the same search budget.
+//!
+//! ```sh
+//! AURA_SETUP_FORGE=1 scripts/setup.sh forge     # the trainer's venv, once
+//! cargo run --release -p aura-benches --bin forge_round -- --help
+//! cargo run --release -p aura-benches --bin forge_round -- --rounds 1
+//! ```
+//! Everything a round makes stays under `--dir` (`data/forge-rounds` by default):
+//! each phase writes its results as it goes, so a run that is killed resumes where
+//! it stopped when it is started again with the same flags.
+#![allow(clippy::expect_used)] // a measurement tool: a failed setup should stop it loudly
+
+use std::collections::HashSet;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use aura_benches::suite::{self, Case, Status, Tally};
+use aura_core::cognition::{CascadeMode, DynLanguageModel, LocalModel, LocalModelBuilder, Persona};
+use aura_core::forge::{
+    curate, curate::TRAIN_FILE, CurationConfig, Forge, LocalForge, LoraConfig, TrainingJob,
+};
+use aura_core::sandbox::DynSandbox;
+use aura_core::store::{AuditQuery, NewAuditEvent, SqliteStore, StoreExt};
+use aura_core::{Config, Runtime};
+use clap::Parser;
+use serde_json::{json, Value};
+
+/// Expert iteration on the curriculum: sample, keep what passes, train, re-measure.
+#[derive(Debug, Parser)]
+#[command(
+    about = "AURA's forge round: expert iteration on verified methods, measured by learn rate"
+)]
+struct Args {
+    /// The curriculum (tasks with a train / held_out split).
+    #[arg(long, default_value = "benches/data/curriculum.json")]
+    curriculum: PathBuf,
+    /// The everyday suite, measured before and after.
+    #[arg(long, default_value = "benches/data/everyday.json")]
+    everyday: PathBuf,
+    /// Where the rounds keep their files.
+    #[arg(long, default_value = "data/forge-rounds")]
+    dir: PathBuf,
+    /// Rounds to run (each trains from the base model on every round's kept methods).
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
+    /// Optimiser steps per round [default: two passes over the training examples].
+    #[arg(long)]
+    steps: Option<u32>,
+    /// Learning rate.
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    /// LoRA rank.
+    #[arg(long, default_value_t = 8)]
+    rank: u32,
+    /// Seed of the first sample of each learn (request i uses seed + 1000 i).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Candidates drawn per learn at most [default: AURA_LEARN_SAMPLES or 8].
+    #[arg(long)]
+    samples: Option<u32>,
+    /// Use only the first N training tasks (quick runs).
+    #[arg(long)]
+    limit_train: Option<usize>,
+    /// Use only the first N held-out tasks (quick runs).
+    #[arg(long)]
+    limit_held_out: Option<usize>,
+    /// Skip the everyday suite (faster; the round then reports the held-out split only).
+    #[arg(long)]
+    skip_everyday: bool,
+}
+
+/// What the run shares between phases.
+struct Run {
+    config: Config,
+    sandbox: DynSandbox,
+    seed: u64,
+    /// The run's own trail: the kept `learn.committed` events and one `forge.round` per round.
+    trail: Arc<SqliteStore>,
+}
+
+impl Run {
+    /// Runs `cases` on `model`, appending one JSON line per case to `file` and skipping
+    /// the cases already there (a resumed run). `keep` sees each correct outcome first.
+    async fn suite(
+        &self,
+        label: &str,
+        model: &DynLanguageModel,
+        cases: &[Case],
+        file: &Path,
+        keep: Option<u32>,
+    ) -> Tally {
+        let mut tally = Tally::default();
+        let mut done = HashSet::new();
+        if let Ok(f) = std::fs::File::open(file) {
+            for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                let status = match v["status"].as_str() {
+                    Some("correct") => Status::Correct,
+                    Some("WRONG") => Status::Wrong,
+                    _ => Status::Refused,
+                };
+                let secs = v["seconds"].as_f64().unwrap_or(0.0);
+                tally.add(status, std::time::Duration::from_secs_f64(secs));
+                done.insert(v["request"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        if !done.is_empty() {
+            println!(
+                "  {label}: resuming after {} of {} requests",
+                done.len(),
+                cases.len()
+            );
+        }
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for (i, case) in cases.iter().enumerate() {
+            if done.contains(&case.request) {
+                continue;
+            }
+            if let Some(defect) = case.defect() {
+                println!("  {label}: skipped a broken task: {defect}");
+                continue;
+            }
+            let mut config = self.config.clone();
+            config.learn_seed = Some(self.seed.wrapping_add(i as u64 * 1000));
+            let outcome = suite::run_case(&config, model, &self.sandbox, case).await;
+            if let (Some(round), Status::Correct) = (keep, outcome.status) {
+                self.keep(round, case, &outcome.runtime).await;
+            }
+            tally.add(outcome.status, outcome.elapsed);
+            println!(
+                "  {label} {:>3}/{} {:<8} {:>5.1}s  {:<24} {}",
+                i + 1,
+                cases.len(),
+                outcome.status.label(),
+                outcome.elapsed.as_secs_f64(),
+                outcome.selector,
+                case.request.trim_start_matches("teach yourself to ")
+            );
+            use std::io::Write as _;
+            writeln!(
+                out,
+                "{}",
+                json!({ "request": case.request, "selector": outcome.selector,
+                        "status": outcome.status.label(), "detail": outcome.detail,
+                        "seconds": outcome.elapsed.as_secs_f64() })
+            )
+            .expect("write the phase's results");
+        }
+        println!(
+            "  {label}: {} · median {:.1} s",
+            tally.summary(),
+            tally.median_seconds()
+        );
+        tally
+    }
+
+    /// Copies the learn cycle's `learn.committed` event into the run's trail, marked
+    /// with the round and the task: curation reads only these, so nothing that failed
+    /// a hidden check is ever trained on.
+    async fn keep(&self, round: u32, case: &Case, rt: &Runtime) {
+        let query = AuditQuery {
+            kind: Some("learn.committed".into()),
+            ..AuditQuery::default()
+        };
+        let events = rt.store().query_audit(&query).await.expect("trail").events;
+        for e in events {
+            let mut payload = e.payload;
+            payload["forge_round"] = json!(round);
+            payload["task"] = json!(case.request);
+            self.trail
+                .append_event(NewAuditEvent::new(e.kind, None, payload))
+                .await
+                .expect("append to the run's trail");
+        }
+    }
+}
+
+/// The base model with `adapter` applied, or the base model alone.
+fn model(adapter: Option<&Path>) -> DynLanguageModel {
+    let mut builder = LocalModelBuilder::from_env();
+    if let Some(path) = adapter {
+        builder = builder.lora(path, 1.0);
+    }
+    Arc::new(
+        builder
+            .build()
+            .expect("the embedded model (scripts/setup.sh installs it)"),
+    )
+}
+
+fn split(cases: &[Case], name: &str, limit: Option<usize>) -> Vec<Case> {
+    cases
+        .iter()
+        .filter(|c| c.split.as_deref() == Some(name))
+        .take(limit.unwrap_or(usize::MAX))
+        .cloned()
+        .collect()
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let curriculum = suite::load(&args.curriculum).expect("the curriculum");
+    let train = split(&curriculum, "train", args.limit_train);
+    let held_out = split(&curriculum, "held_out", args.limit_held_out);
+    let everyday = if args.skip_everyday {
+        Vec::new()
+    } else {
+        suite::load(&args.everyday).expect("the everyday suite")
+    };
+    std::fs::create_dir_all(&args.dir).expect("the run's directory");
+
+    let mut config = Config::from_env();
+    config.cascade_mode = CascadeMode::Single;
+    if let Some(n) = args.samples {
+        config.learn_samples = n;
+    }
+    let base = model(None);
+    let mut setup_config = config.clone();
+    setup_config.store_path = ":memory:".into();
+    let setup = Runtime::builder()
+        .config(setup_config)
+        .model(base.clone())
+        .without_forge()
+        .build()
+        .await
+        .expect("runtime");
+    let system_prompt = setup.cascade().and_then(|c| {
+        c.persona(Persona::Alfred)
+            .map(|p| c.prompts().render(&p.prompt, "{selector}"))
+    });
+    let run = Run {
+        sandbox: setup.sandbox().clone(),
+        config,
+        seed: args.seed,
+        trail: Arc::new(
+            SqliteStore::open(args.dir.join("trail.sqlite"))
+                .await
+                .expect("the run's trail"),
+        ),
+    };
+    let base_path = LocalModel::from_env()
+        .map(|m| m.path().to_path_buf())
+        .expect("the base model");
+    println!(
+        "forge round: {} training tasks, {} held out, {} everyday; base {}; up to {} samples per learn",
+        train.len(),
+        held_out.len(),
+        everyday.len(),
+        base_path.display(),
+        run.config.learn_samples
+    );
+
+    let round0 = args.dir.join("round-0");
+    std::fs::create_dir_all(&round0).expect("round-0");
+    println!("\nbase model, held-out tasks");
+    let mut serving_held_out = run
+        .suite(
+            "held-out",
+            &base,
+            &held_out,
+            &round0.join("held_out.jsonl"),
+            None,
+        )
+        .await;
+    let base_everyday = if everyday.is_empty() {
+        None
+    } else {
+        println!("\nbase model, everyday suite");
+        Some(
+            run.suite(
+                "everyday",
+                &base,
+                &everyday,
+                &round0.join("everyday.jsonl"),
+                None,
+            )
+            .await,
+        )
+    };
+    let mut serving = base.clone();
+    for round in 1..=args.rounds {
+        let started = Instant::now();
+        let dir = args.dir.join(format!("round-{round}"));
+        std::fs::create_dir_all(&dir).expect("the round's directory");
+
+        println!("\nround {round}: sampling the training tasks");
+        let sampled = run
+            .suite(
+                "sample",
+                &serving,
+                &train,
+                &dir.join("sampled.jsonl"),
+                Some(round),
+            )
+            .await;
+        let sampling_s = started.elapsed().as_secs_f64();
+
+        let dataset_dir = dir.join("dataset");
+        let curation = CurationConfig {
+            system_prompt: system_prompt.clone(),
+            ..CurationConfig::for_persona("alfred")
+        };
+        let dataset = curate(run.trail.as_ref(), &curation, &dataset_dir)
+            .await
+            .expect("curation of the kept methods");
+        let examples = dataset.manifest.train.examples;
+        println!(
+            "\nround {round}: {examples} training and {} validation examples (every round's kept methods) in {}",
+            dataset.manifest.validation.examples,
+            dataset_dir.join(TRAIN_FILE).display()
+        );
+
+        let adapter_dir = dir.join("adapter");
+        let trained_file = dir.join("trained.json");
+        let train_started = Instant::now();
+        let trained: Value = match std::fs::read_to_string(&trained_file) {
+            Ok(text) => serde_json::from_str(&text).expect("trained.json"),
+            Err(_) => {
+                let steps = args.steps.unwrap_or((2 * examples as u32).clamp(20, 600));
+                let job = TrainingJob {
+                    persona: "alfred".into(),
+                    base_model: base_path.display().to_string(),
+                    dataset_dir: dataset_dir.clone(),
+                    output_dir: adapter_dir.clone(),
+                    lora: LoraConfig {
+                        rank: args.rank,
+                        alpha: 2 * args.rank,
+                        learning_rate: args.lr,
+                        steps,
+                    },
+                };
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<aura_core::forge::Progress>(64);
+                let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
+                let printer = tokio::spawn(async move {
+                    while let Some(p) = rx.recv().await {
+                        if p.step == 1 || p.step % 10 == 0 || p.step == p.total {
+                            println!("  train step {:>4}/{} loss {:.3}", p.step, p.total, p.loss);
+                        }
+                    }
+                });
+                println!(
+                    "\nround {round}: training a LoRA adapter ({steps} steps, rank {})",
+                    args.rank
+                );
+                let adapter = LocalForge::from_env().train(job, tx, cancel).await.expect(
+                    "training (AURA_SETUP_FORGE=1 scripts/setup.sh forge installs the trainer)",
+                );
+                let _ = printer.await;
+                let v = json!({ "adapter": adapter.adapter_path, "metrics": adapter.metrics,
+                                "seconds": train_started.elapsed().as_secs_f64() });
+                std::fs::write(&trained_file, v.to_string()).expect("trained.json");
+                v
+            }
+        };
+        let adapter_path = PathBuf::from(trained["adapter"].as_str().expect("adapter path"));
+        let forged = model(Some(&adapter_path));
+
+        println!("\nround {round}: forged model, held-out tasks");
+        let forged_held_out = run
+            .suite(
+                "held-out",
+                &forged,
+                &held_out,
+                &dir.join("held_out.jsonl"),
+                None,
+            )
+            .await;
+        let forged_everyday = if everyday.is_empty() {
+            None
+        } else {
+            println!("\nround {round}: forged model, everyday suite");
+            Some(
+                run.suite(
+                    "everyday",
+                    &forged,
+                    &everyday,
+                    &dir.join("everyday.jsonl"),
+                    None,
+                )
+                .await,
+            )
+        };
+        let report = json!({
+            "round": round,
+            "kept": sampled.correct,
+            "sampled": sampled,
+            "examples": examples,
+            "trained": trained,
+            "held_out": { "before": serving_held_out, "after": forged_held_out },
+            "everyday": { "base": base_everyday, "after": forged_everyday },
+            "seconds": { "sampling": sampling_s, "training": trained["seconds"],
+                         "round": started.elapsed().as_secs_f64() },
+        });
+        std::fs::write(dir.join("report.json"), format!("{report:#}\n")).expect("report.json");
+        run.trail
+            .append_event(NewAuditEvent::new("forge.round", None, report))
+            .await
+            .expect("forge.round event");
+        println!(
+            "\nround {round} report ({:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
+        println!(
+            "  kept {} of {} training tasks; {examples} training examples",
+            sampled.correct, sampled.requests
+        );
+        println!("  held-out before: {}", serving_held_out.summary());
+        println!("  held-out after:  {}", forged_held_out.summary());
+        if let (Some(b), Some(a)) = (&base_everyday, &forged_everyday) {
+            println!("  everyday base:   {}", b.summary());
+            println!("  everyday after:  {}", a.summary());
+        }
+        serving = forged;
+        serving_held_out = forged_held_out;
+    }
+}

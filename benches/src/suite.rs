@@ -1,0 +1,253 @@
+//! Learn suites: plain-language requests with hidden checks, each told to a fresh
+//! object on a fresh in-memory store exactly as a user would, then called with inputs
+//! the learn cycle never saw. `learn_suite` (the everyday suite) and `forge_round`
+//! (the forge's curriculum) both score learning this way.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aura_core::cognition::{DynLanguageModel, Plan};
+use aura_core::sandbox::DynSandbox;
+use aura_core::store::NewObject;
+use aura_core::{Config, Runtime};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One request and its hidden checks.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Case {
+    /// What the user says ("teach yourself to …").
+    pub request: String,
+    /// The method name a person would guess.
+    pub name: String,
+    /// `[args, expected]` pairs.
+    pub checks: Vec<(Vec<Value>, Value)>,
+    /// `train` or `held_out` (the curriculum's split by task; absent in the everyday suite).
+    #[serde(default)]
+    pub split: Option<String>,
+}
+
+/// Reads a suite file: the everyday suite's `requests` or the curriculum's `tasks`.
+pub fn load(path: &Path) -> Result<Vec<Case>, String> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(alias = "tasks")]
+        requests: Vec<Case>,
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file: File = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a suite: {e}", path.display()))?;
+    Ok(file.requests)
+}
+
+impl Case {
+    /// Why this case cannot score anything (no checks, a check whose arguments are not
+    /// a list), or `None`: a broken task is reported and skipped, never trained on.
+    pub fn defect(&self) -> Option<String> {
+        if self.request.trim().is_empty() {
+            return Some("the request is empty".into());
+        }
+        if self.checks.is_empty() {
+            return Some(format!("`{}` has no checks", self.request));
+        }
+        let arity = self.checks[0].0.len();
+        self.checks
+            .iter()
+            .any(|(args, _)| args.len() != arity)
+            .then(|| {
+                format!(
+                    "`{}` has checks with different numbers of arguments",
+                    self.request
+                )
+            })
+    }
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Learned, and every hidden check passes.
+    Correct,
+    /// Committed, but a hidden check fails: the worst outcome.
+    Wrong,
+    /// Nothing was committed.
+    Refused,
+}
+
+impl Status {
+    /// As the suites print it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Correct => "correct",
+            Self::Wrong => "WRONG",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// The outcome of one request.
+#[derive(Debug)]
+pub struct Outcome {
+    /// How it ended.
+    pub status: Status,
+    /// The selector the request was planned as ("" when it failed before planning).
+    pub selector: String,
+    /// The refusal's first line or the failing check.
+    pub detail: String,
+    /// Wall time of the learn.
+    pub elapsed: Duration,
+    /// The runtime that learned it: its store holds the request's audit trail.
+    pub runtime: Runtime,
+}
+
+/// Numbers by value (a float within 1e-6), containers element by element.
+pub fn same(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (a, b) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
+            (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, x)| b.get(k).is_some_and(|y| same(x, y)))
+        }
+        (a, b) => a == b,
+    }
+}
+
+/// Tells `case.request` to a fresh object on a fresh in-memory store served by `model`
+/// and `sandbox`, then runs the hidden checks on what was learned.
+pub async fn run_case(
+    config: &Config,
+    model: &DynLanguageModel,
+    sandbox: &DynSandbox,
+    case: &Case,
+) -> Outcome {
+    let mut config = config.clone();
+    config.store_path = ":memory:".into();
+    config.forge.on_stagnation = false;
+    let rt = Runtime::builder()
+        .config(config)
+        .model(model.clone())
+        .sandbox(sandbox.clone())
+        .without_forge()
+        .build()
+        .await
+        .expect("runtime on an in-memory store");
+    let object = rt
+        .create_object(NewObject::named("pupil"))
+        .await
+        .expect("object");
+    let started = Instant::now();
+    let reply = rt.tell(object.id, &case.request).await;
+    let elapsed = started.elapsed();
+    let (status, selector, detail) = match reply {
+        Err(e) => (Status::Refused, String::new(), e.to_string()),
+        Ok(r) => {
+            let selector = match &r.plan {
+                Plan::Learn { selector, .. } => selector.clone(),
+                other => format!("{other:?}"),
+            };
+            if r.refused || !matches!(r.plan, Plan::Learn { .. }) {
+                let first = r.text.lines().next().unwrap_or("").to_string();
+                (Status::Refused, selector, first)
+            } else {
+                let mut failed = None;
+                for (args, want) in &case.checks {
+                    match rt.send(object.id, &selector, args.clone()).await {
+                        Ok(v) if same(&v, want) => {}
+                        Ok(v) => {
+                            failed = Some(format!("{selector}{args:?} gave {v}, want {want}"));
+                            break;
+                        }
+                        Err(e) => {
+                            failed = Some(format!("{selector}{args:?} failed: {e}"));
+                            break;
+                        }
+                    }
+                }
+                match failed {
+                    None => (Status::Correct, selector, String::new()),
+                    Some(why) => (Status::Wrong, selector, why),
+                }
+            }
+        }
+    };
+    Outcome {
+        status,
+        selector,
+        detail,
+        elapsed,
+        runtime: rt,
+    }
+}
+
+/// Totals over a suite run.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Tally {
+    /// Requests run.
+    pub requests: usize,
+    /// Learned correctly.
+    pub correct: usize,
+    /// Committed but wrong.
+    pub wrong: usize,
+    /// Refused.
+    pub refused: usize,
+    /// Seconds per learn, in the order run.
+    pub seconds: Vec<f64>,
+}
+
+impl Tally {
+    /// Counts one outcome.
+    pub fn add(&mut self, status: Status, elapsed: Duration) {
+        self.requests += 1;
+        match status {
+            Status::Correct => self.correct += 1,
+            Status::Wrong => self.wrong += 1,
+            Status::Refused => self.refused += 1,
+        }
+        self.seconds.push(elapsed.as_secs_f64());
+    }
+
+    /// Learned correctly, in percent of the requests.
+    pub fn learn_rate(&self) -> f64 {
+        100.0 * self.correct as f64 / self.requests.max(1) as f64
+    }
+
+    /// Committed but wrong, in percent of the commits.
+    pub fn wrong_rate(&self) -> f64 {
+        let commits = self.correct + self.wrong;
+        if commits == 0 {
+            0.0
+        } else {
+            100.0 * self.wrong as f64 / commits as f64
+        }
+    }
+
+    /// The median seconds per learn.
+    pub fn median_seconds(&self) -> f64 {
+        let mut s = self.seconds.clone();
+        s.sort_by(f64::total_cmp);
+        s.get(s.len() / 2).copied().unwrap_or(0.0)
+    }
+
+    /// "learned correctly 29/45 (64 %) · committed but wrong 3 (9.4 % of 32 commits) · refused 13".
+    pub fn summary(&self) -> String {
+        format!(
+            "learned correctly {}/{} ({:.0} %) · committed but wrong {} ({:.1} % of {} commits) · refused {}",
+            self.correct,
+            self.requests,
+            self.learn_rate(),
+            self.wrong,
+            self.wrong_rate(),
+            self.correct + self.wrong,
+            self.refused
+        )
+    }
+}
