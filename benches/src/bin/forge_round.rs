@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aura_benches::suite::{self, Case, Status, Tally};
+use aura_core::cognition::plan::{derive_selector, strip_learn_prefix};
 use aura_core::cognition::{CascadeMode, DynLanguageModel, LocalModel, LocalModelBuilder, Persona};
 use aura_core::forge::{
     curate, curate::TRAIN_FILE, CurationConfig, Forge, LocalForge, LoraConfig, TrainingJob,
@@ -56,6 +57,9 @@ struct Args {
     /// Optimiser steps per round [default: two passes over the training examples].
     #[arg(long)]
     steps: Option<u32>,
+    /// How strongly the forged model applies its adapter (LoRA scale; 1 is as trained).
+    #[arg(long, default_value_t = 1.0)]
+    adapter_scale: f32,
     /// Learning rate.
     #[arg(long, default_value_t = 2e-4)]
     lr: f64,
@@ -77,11 +81,18 @@ struct Args {
     /// Skip the everyday suite (faster; the round then reports the held-out split only).
     #[arg(long)]
     skip_everyday: bool,
+    /// When a training task is not learned, try it once more with two of its checks
+    /// written into the request as examples (STaR's rationalisation). What is kept is
+    /// trained on with the request as the task states it, without the hint. Held-out
+    /// and everyday requests never get hints.
+    #[arg(long)]
+    hints: bool,
 }
 
 /// What the run shares between phases.
 struct Run {
     config: Config,
+    hints: bool,
     sandbox: DynSandbox,
     seed: u64,
     /// The run's own trail: the kept `learn.committed` events and one `forge.round` per round.
@@ -138,7 +149,19 @@ impl Run {
             }
             let mut config = self.config.clone();
             config.learn_seed = Some(self.seed.wrapping_add(i as u64 * 1000));
-            let outcome = suite::run_case(&config, model, &self.sandbox, case).await;
+            let mut outcome = suite::run_case(&config, model, &self.sandbox, case).await;
+            let mut hinted = false;
+            if let (true, Some(_), Some(hint)) = (
+                self.hints && outcome.status != Status::Correct,
+                keep,
+                hinted_case(case),
+            ) {
+                let retry = suite::run_case(&config, model, &self.sandbox, &hint).await;
+                if retry.status == Status::Correct {
+                    outcome = retry;
+                    hinted = true;
+                }
+            }
             if let (Some(round), Status::Correct) = (keep, outcome.status) {
                 self.keep(round, case, &outcome.runtime).await;
             }
@@ -157,7 +180,7 @@ impl Run {
                 out,
                 "{}",
                 json!({ "request": case.request, "selector": outcome.selector,
-                        "status": outcome.status.label(), "detail": outcome.detail,
+                        "status": outcome.status.label(), "detail": outcome.detail, "hinted": hinted,
                         "seconds": outcome.elapsed.as_secs_f64() })
             )
             .expect("write the phase's results");
@@ -168,6 +191,42 @@ impl Run {
             tally.median_seconds()
         );
         tally
+    }
+
+    /// Measures `model` on the held-out tasks and, unless it is empty, the everyday
+    /// suite, keeping the results in `dir`.
+    async fn measure(
+        &self,
+        who: &str,
+        model: &DynLanguageModel,
+        held_out: &[Case],
+        everyday: &[Case],
+        dir: &Path,
+    ) -> (Tally, Option<Tally>) {
+        println!("\n{who}, held-out tasks");
+        let held = self
+            .suite(
+                "held-out",
+                model,
+                held_out,
+                &dir.join("held_out.jsonl"),
+                None,
+            )
+            .await;
+        if everyday.is_empty() {
+            return (held, None);
+        }
+        println!("\n{who}, everyday suite");
+        let daily = self
+            .suite(
+                "everyday",
+                model,
+                everyday,
+                &dir.join("everyday.jsonl"),
+                None,
+            )
+            .await;
+        (held, Some(daily))
     }
 
     /// Copies the learn cycle's `learn.committed` event into the run's trail, marked
@@ -181,6 +240,8 @@ impl Run {
         let events = rt.store().query_audit(&query).await.expect("trail").events;
         for e in events {
             let mut payload = e.payload;
+            // Trained on as the task was stated: a hint is scaffolding, not the task.
+            payload["packet"]["mandate"]["request_text"] = json!(case.request);
             payload["forge_round"] = json!(round);
             payload["task"] = json!(case.request);
             self.trail
@@ -191,11 +252,54 @@ impl Run {
     }
 }
 
+/// `case` with its first two checks written into the request as examples of the
+/// method the request will be learned as: "…, where count_letter('a b') == 0 and …".
+/// `None` when the request names no method.
+fn hinted_case(case: &Case) -> Option<Case> {
+    let selector = derive_selector(strip_learn_prefix(&case.request))?;
+    let examples: Vec<String> = case
+        .checks
+        .iter()
+        .take(2)
+        .map(|(args, want)| {
+            let args: Vec<String> = args.iter().map(python_literal).collect();
+            format!(
+                "{selector}({}) == {}",
+                args.join(", "),
+                python_literal(want)
+            )
+        })
+        .collect();
+    let mut hinted = case.clone();
+    hinted.request = format!("{}, where {}", case.request, examples.join(" and "));
+    Some(hinted)
+}
+
+/// A JSON value as Python writes it.
+fn python_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(python_literal).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(map) => {
+            let items: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", python_literal(&json!(k)), python_literal(v)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The base model with `adapter` applied, or the base model alone.
-fn model(adapter: Option<&Path>) -> DynLanguageModel {
+fn model(adapter: Option<(&Path, f32)>) -> DynLanguageModel {
     let mut builder = LocalModelBuilder::from_env();
-    if let Some(path) = adapter {
-        builder = builder.lora(path, 1.0);
+    if let Some((path, scale)) = adapter {
+        builder = builder.lora(path, scale);
     }
     Arc::new(
         builder
@@ -248,6 +352,7 @@ async fn main() {
     let run = Run {
         sandbox: setup.sandbox().clone(),
         config,
+        hints: args.hints,
         seed: args.seed,
         trail: Arc::new(
             SqliteStore::open(args.dir.join("trail.sqlite"))
@@ -269,31 +374,9 @@ async fn main() {
 
     let round0 = args.dir.join("round-0");
     std::fs::create_dir_all(&round0).expect("round-0");
-    println!("\nbase model, held-out tasks");
-    let mut serving_held_out = run
-        .suite(
-            "held-out",
-            &base,
-            &held_out,
-            &round0.join("held_out.jsonl"),
-            None,
-        )
+    let (mut serving_held_out, base_everyday) = run
+        .measure("base model", &base, &held_out, &everyday, &round0)
         .await;
-    let base_everyday = if everyday.is_empty() {
-        None
-    } else {
-        println!("\nbase model, everyday suite");
-        Some(
-            run.suite(
-                "everyday",
-                &base,
-                &everyday,
-                &round0.join("everyday.jsonl"),
-                None,
-            )
-            .await,
-        )
-    };
     let mut serving = base.clone();
     for round in 1..=args.rounds {
         let started = Instant::now();
@@ -370,35 +453,20 @@ async fn main() {
             }
         };
         let adapter_path = PathBuf::from(trained["adapter"].as_str().expect("adapter path"));
-        let forged = model(Some(&adapter_path));
+        let forged = model(Some((&adapter_path, args.adapter_scale)));
 
-        println!("\nround {round}: forged model, held-out tasks");
-        let forged_held_out = run
-            .suite(
-                "held-out",
+        let (forged_held_out, forged_everyday) = run
+            .measure(
+                &format!("round {round}: forged model"),
                 &forged,
                 &held_out,
-                &dir.join("held_out.jsonl"),
-                None,
+                &everyday,
+                &dir,
             )
             .await;
-        let forged_everyday = if everyday.is_empty() {
-            None
-        } else {
-            println!("\nround {round}: forged model, everyday suite");
-            Some(
-                run.suite(
-                    "everyday",
-                    &forged,
-                    &everyday,
-                    &dir.join("everyday.jsonl"),
-                    None,
-                )
-                .await,
-            )
-        };
         let report = json!({
             "round": round,
+            "adapter_scale": args.adapter_scale,
             "kept": sampled.correct,
             "sampled": sampled,
             "examples": examples,
