@@ -108,16 +108,10 @@ async fn learn_cycles(rt: &Runtime, from: usize, n: usize) {
     }
 }
 
+/// The payloads of the trail's `kind` events.
 async fn events(store: &SqliteStore, kind: &str) -> Vec<Value> {
-    store
-        .query_audit(&AuditQuery {
-            kind: Some(kind.into()),
-            limit: Some(100),
-            ..AuditQuery::default()
-        })
+    common::events_of(store, kind)
         .await
-        .unwrap()
-        .events
         .into_iter()
         .map(|e| e.payload)
         .collect()

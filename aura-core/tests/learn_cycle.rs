@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use aura_cognition::{CascadeMode, ChatRequest, ScriptedModel};
-use aura_core::store::{AuditQuery, NewObject, Provenance, Store};
+use aura_core::store::{NewObject, Provenance, Store};
 use aura_core::{Config, Error, LearnRequest, Runtime};
 use aura_store::SqliteStore;
 use serde_json::{json, Value};
@@ -42,18 +42,6 @@ async fn runtime_with(model: ScriptedModel, config: Config) -> (Runtime, Arc<Sql
     (rt, store)
 }
 
-async fn events(store: &SqliteStore, kind: &str) -> Vec<aura_store::AuditEvent> {
-    store
-        .query_audit(&AuditQuery {
-            kind: Some(kind.into()),
-            limit: Some(1000),
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
-        .events
-}
-
 #[tokio::test]
 async fn a_missed_message_is_learned_tested_committed_and_answered() {
     let model = ScriptedModel::new([candidate(GOOD_FIB, FIB_TESTS)]);
@@ -81,8 +69,15 @@ async fn a_missed_message_is_learned_tested_committed_and_answered() {
     // The committed tests are the examples the reply asserted, checked again.
     assert!(versions[0].tests.contains("assert obj.fibonacci(10) == 55"));
     assert!(versions[0].tests.contains("assert obj.fibonacci(0) == 0"));
-    assert_eq!(events(&store, "learn.committed").await.len(), 1);
-    assert!(events(&store, "learn.attempt_failed").await.is_empty());
+    assert_eq!(
+        common::events_of(store.as_ref(), "learn.committed")
+            .await
+            .len(),
+        1
+    );
+    assert!(common::events_of(store.as_ref(), "learn.attempt_failed")
+        .await
+        .is_empty());
     let hits = store.search_memory("fibonacci", 10).await.unwrap();
     assert!(
         hits.iter().any(|h| h.node.kind == "method"),
@@ -115,7 +110,7 @@ async fn a_candidate_that_fails_its_own_asserts_is_out_and_the_next_sample_is_ke
     let (first, second) = (&model.requests()[0], &model.requests()[1]);
     assert_eq!(first.messages, second.messages);
     assert_ne!(first.options.seed, second.options.seed);
-    let failed = events(&store, "learn.attempt_failed").await;
+    let failed = common::events_of(store.as_ref(), "learn.attempt_failed").await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].payload["failure"]["stage"], "own tests");
     let message = failed[0].payload["failure"]["message"].as_str().unwrap();
@@ -199,8 +194,18 @@ async fn hostile_code_is_refused_with_rule_ids_and_nothing_but_the_trail_is_writ
             .len(),
         memory_before
     );
-    assert_eq!(events(&store, "learn.attempt_failed").await.len(), 3);
-    assert_eq!(events(&store, "learn.refused").await.len(), 1);
+    assert_eq!(
+        common::events_of(store.as_ref(), "learn.attempt_failed")
+            .await
+            .len(),
+        3
+    );
+    assert_eq!(
+        common::events_of(store.as_ref(), "learn.refused")
+            .await
+            .len(),
+        1
+    );
     assert_eq!(
         rt.object(files.id).await.unwrap().rev,
         files.rev,
@@ -224,7 +229,7 @@ async fn garbage_from_the_model_is_an_attempt_not_a_crash() {
             .unwrap(),
         json!(55)
     );
-    let failed = events(&store, "learn.attempt_failed").await;
+    let failed = common::events_of(store.as_ref(), "learn.attempt_failed").await;
     assert!(!failed.is_empty());
     assert!(failed
         .iter()
@@ -277,7 +282,7 @@ async fn the_full_cascade_records_every_persona_in_the_committed_packet() {
             .unwrap(),
         json!(55)
     );
-    let committed = events(&store, "learn.committed").await;
+    let committed = common::events_of(store.as_ref(), "learn.committed").await;
     assert_eq!(
         personas_of(&committed[0].payload["packet"]),
         ["BRICK", "ROBIN", "BABS", "ALFRED"]
@@ -317,7 +322,7 @@ async fn a_passing_draft_ends_the_full_cascade_after_robin() {
         json!(55)
     );
     assert_eq!(model.requests().len(), 2, "BABS and ALFRED were not asked");
-    let committed = events(&store, "learn.committed").await;
+    let committed = common::events_of(store.as_ref(), "learn.committed").await;
     let packet = &committed[0].payload["packet"];
     assert_eq!(personas_of(packet), ["BRICK", "ROBIN"]);
     assert_eq!(packet["decided_by"], json!("ROBIN"));
@@ -341,7 +346,7 @@ async fn a_failing_draft_is_shown_to_the_rest_of_the_cascade() {
             .unwrap(),
         json!(55)
     );
-    let committed = events(&store, "learn.committed").await;
+    let committed = common::events_of(store.as_ref(), "learn.committed").await;
     let packet = &committed[0].payload["packet"];
     assert_eq!(personas_of(packet), ["BRICK", "ROBIN", "BABS", "ALFRED"]);
     assert_eq!(packet["decided_by"], json!("ALFRED"));
@@ -355,7 +360,9 @@ async fn a_failing_draft_is_shown_to_the_rest_of_the_cascade() {
         "the draft's failure is recorded: {verdict}"
     );
     assert!(
-        events(&store, "learn.attempt_failed").await.is_empty(),
+        common::events_of(store.as_ref(), "learn.attempt_failed")
+            .await
+            .is_empty(),
         "a failed draft is not a failed attempt"
     );
 }
@@ -371,7 +378,12 @@ async fn asking_for_a_calculation_nobody_knows_learns_it_and_answers() {
         .unwrap();
     assert_eq!(reply.value, Some(json!(55)), "{}", reply.text);
     assert!(!reply.refused);
-    assert_eq!(events(&store, "learn.committed").await.len(), 1);
+    assert_eq!(
+        common::events_of(store.as_ref(), "learn.committed")
+            .await
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -394,5 +406,10 @@ async fn a_calculation_that_cannot_be_learned_is_a_refused_reply() {
         reply.text
     );
     assert!(store.list_methods(calc.id).await.unwrap().is_empty());
-    assert_eq!(events(&store, "conversation.refused").await.len(), 1);
+    assert_eq!(
+        common::events_of(store.as_ref(), "conversation.refused")
+            .await
+            .len(),
+        1
+    );
 }

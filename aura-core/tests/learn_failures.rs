@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a failed setup should panic loudly
 
 mod common;
+use common::events_of;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -37,18 +38,6 @@ fn request() -> LearnRequest {
     }
 }
 
-/// The trail's events of `kind`.
-async fn events_of(store: &dyn Store, kind: &str) -> Vec<AuditEvent> {
-    store
-        .query_audit(&AuditQuery {
-            kind: Some(kind.into()),
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
-        .events
-}
-
 /// Everything a learn could have written, read straight from the store.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
@@ -60,14 +49,7 @@ struct Snapshot {
 }
 
 async fn snapshot(store: &dyn Store, id: ObjectId) -> Snapshot {
-    let committed = store
-        .query_audit(&AuditQuery {
-            kind: Some("learn.committed".into()),
-            limit: Some(1000),
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
+    let committed = events_of(store, "learn.committed").await;
     let mut memory: Vec<String> = store
         .search_memory("fibonacci", 1000)
         .await
@@ -80,7 +62,7 @@ async fn snapshot(store: &dyn Store, id: ObjectId) -> Snapshot {
         object: store.get_object(id).await.unwrap(),
         methods: store.list_methods(id).await.unwrap(),
         memory,
-        committed_events: committed.events.len(),
+        committed_events: committed.len(),
         facets: store.list_facets().await.unwrap().len(),
     }
 }

@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use aura_cognition::{CascadeMode, LocalModel};
-use aura_core::store::{AuditQuery, NewObject, Store};
+use aura_core::store::{NewObject, Store};
 use aura_core::{Config, Error, LearnRequest, Runtime};
 use aura_store::SqliteStore;
 
@@ -47,19 +47,7 @@ async fn learning_on_the_embedded_model_commits_a_passing_method_or_refuses_hone
             },
         )
         .await;
-    let audit = |kind: &'static str| {
-        let store = store.clone();
-        async move {
-            store
-                .query_audit(&AuditQuery {
-                    kind: Some(kind.into()),
-                    ..AuditQuery::default()
-                })
-                .await
-                .unwrap()
-                .events
-        }
-    };
+    let audit = |kind: &'static str| common::events_of(store.as_ref(), kind);
     match outcome {
         Ok(learned) => {
             // Committed: it passed its own tests in the jail, and it is what the store holds.

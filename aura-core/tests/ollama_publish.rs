@@ -133,15 +133,7 @@ async fn adapter_route(create: &str) -> MockServer {
 }
 
 async fn published(store: &SqliteStore) -> usize {
-    store
-        .query_audit(&AuditQuery {
-            kind: Some("forge.published".into()),
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
-        .events
-        .len()
+    common::events_of(store, "forge.published").await.len()
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use aura_cognition::{CascadeMode, Plan, ScriptedModel};
-use aura_core::store::{AuditQuery, NewObject, Store};
+use aura_core::store::{NewObject, Store};
 use aura_core::{Config, Runtime};
 use aura_store::SqliteStore;
 use serde_json::json;
@@ -139,15 +139,8 @@ async fn the_four_blueprint_scenarios() {
         before,
         "no method node"
     );
-    let trail = store
-        .query_audit(&AuditQuery {
-            kind: Some("learn.*".into()),
-            limit: Some(1000),
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
-    assert!(trail.events.iter().any(|e| e.kind == "learn.refused"));
+    let trail = common::events_of(store.as_ref(), "learn.*").await;
+    assert!(trail.iter().any(|e| e.kind == "learn.refused"));
 }
 
 #[tokio::test]
