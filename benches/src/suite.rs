@@ -75,7 +75,23 @@ pub enum Status {
     Refused,
 }
 
+/// The seed of the `index`-th request's first sample in a run seeded with `seed`:
+/// every suite derives it this way, so the same request under the same seed draws the
+/// same samples in `learn_suite` and in `forge_round`.
+pub fn request_seed(seed: u64, index: usize) -> u64 {
+    seed.wrapping_add(index as u64 * 1000)
+}
+
 impl Status {
+    /// The status a [`Status::label`] names (anything else is a refusal).
+    pub fn from_label(label: &str) -> Self {
+        match label {
+            "correct" => Self::Correct,
+            "WRONG" => Self::Wrong,
+            _ => Self::Refused,
+        }
+    }
+
     /// As the suites print it.
     pub fn label(self) -> &'static str {
         match self {

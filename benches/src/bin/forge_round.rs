@@ -26,7 +26,9 @@ use std::time::Instant;
 
 use aura_benches::suite::{self, Case, Status, Tally};
 use aura_core::cognition::plan::{derive_selector, strip_learn_prefix};
-use aura_core::cognition::{CascadeMode, DynLanguageModel, LocalModel, LocalModelBuilder, Persona};
+use aura_core::cognition::{
+    default_model_path, CascadeMode, DynLanguageModel, LocalModelBuilder, Persona,
+};
 use aura_core::forge::{
     curate, curate::TRAIN_FILE, CurationConfig, Forge, LocalForge, LoraConfig, TrainingJob,
 };
@@ -101,7 +103,8 @@ struct Run {
 
 impl Run {
     /// Runs `cases` on `model`, appending one JSON line per case to `file` and skipping
-    /// the cases already there (a resumed run). `keep` sees each correct outcome first.
+    /// the cases already there (a resumed run). With `keep` (the round), each method
+    /// that passes its hidden checks is kept for training.
     async fn suite(
         &self,
         label: &str,
@@ -117,11 +120,7 @@ impl Run {
                 let Ok(v) = serde_json::from_str::<Value>(&line) else {
                     continue;
                 };
-                let status = match v["status"].as_str() {
-                    Some("correct") => Status::Correct,
-                    Some("WRONG") => Status::Wrong,
-                    _ => Status::Refused,
-                };
+                let status = Status::from_label(v["status"].as_str().unwrap_or_default());
                 let secs = v["seconds"].as_f64().unwrap_or(0.0);
                 tally.add(status, std::time::Duration::from_secs_f64(secs));
                 done.insert(v["request"].as_str().unwrap_or_default().to_string());
@@ -148,7 +147,7 @@ impl Run {
                 continue;
             }
             let mut config = self.config.clone();
-            config.learn_seed = Some(self.seed.wrapping_add(i as u64 * 1000));
+            config.learn_seed = Some(suite::request_seed(self.seed, i));
             let mut outcome = suite::run_case(&config, model, &self.sandbox, case).await;
             let mut hinted = false;
             if let (true, Some(_), Some(hint)) = (
@@ -173,7 +172,7 @@ impl Run {
                 outcome.status.label(),
                 outcome.elapsed.as_secs_f64(),
                 outcome.selector,
-                case.request.trim_start_matches("teach yourself to ")
+                strip_learn_prefix(&case.request)
             );
             use std::io::Write as _;
             writeln!(
@@ -230,8 +229,8 @@ impl Run {
     }
 
     /// Copies the learn cycle's `learn.committed` event into the run's trail, marked
-    /// with the round and the task: curation reads only these, so nothing that failed
-    /// a hidden check is ever trained on.
+    /// with the round: curation reads only these, so nothing that failed a hidden
+    /// check is ever trained on.
     async fn keep(&self, round: u32, case: &Case, rt: &Runtime) {
         let query = AuditQuery {
             kind: Some("learn.committed".into()),
@@ -243,7 +242,6 @@ impl Run {
             // Trained on as the task was stated: a hint is scaffolding, not the task.
             payload["packet"]["mandate"]["request_text"] = json!(case.request);
             payload["forge_round"] = json!(round);
-            payload["task"] = json!(case.request);
             self.trail
                 .append_event(NewAuditEvent::new(e.kind, None, payload))
                 .await
@@ -360,9 +358,8 @@ async fn main() {
                 .expect("the run's trail"),
         ),
     };
-    let base_path = LocalModel::from_env()
-        .map(|m| m.path().to_path_buf())
-        .expect("the base model");
+    // The file `model(None)` loaded: the environment's model, named without a second load.
+    let base_path = default_model_path();
     println!(
         "forge round: {} training tasks, {} held out, {} everyday; base {}; up to {} samples per learn",
         train.len(),

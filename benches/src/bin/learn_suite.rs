@@ -163,7 +163,7 @@ async fn main() {
     let started = Instant::now();
     for (i, case) in cases.iter().enumerate() {
         let mut config = config.clone();
-        config.learn_seed = args.seed.map(|s| s.wrapping_add(i as u64 * 1000));
+        config.learn_seed = args.seed.map(|s| suite::request_seed(s, i));
         let outcome = suite::run_case(&config, &model, &sandbox, case).await;
         let (status, selector, detail) = (outcome.status, &outcome.selector, &outcome.detail);
         if args.verbose {
