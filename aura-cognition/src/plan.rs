@@ -388,6 +388,28 @@ fn count_selector(words: &[String]) -> Option<String> {
     (!counted.is_empty()).then(|| format!("count_{}", counted.join("_")))
 }
 
+/// What the verb of a yes/no question makes of its name.
+enum PredicateName {
+    /// A name of its own, as Python spells it: "starts with" is `starts_with`.
+    Whole(&'static str),
+    /// A prefix for the complement that follows: "is" + "prime" is `is_prime`.
+    Prefix(&'static str),
+}
+
+fn predicate_name(verb: &str) -> Option<PredicateName> {
+    use PredicateName::{Prefix, Whole};
+    Some(match verb {
+        "is" => Prefix("is"),
+        "are" => Prefix("are"),
+        "has" | "have" => Prefix("has"),
+        "contains" | "contain" | "includes" | "include" => Prefix("contains"),
+        "starts" | "start" | "begins" | "begin" => Whole("starts_with"),
+        "ends" | "end" => Whole("ends_with"),
+        "lies" | "lie" => Whole("is_between"),
+        _ => return None,
+    })
+}
+
 /// "check whether a number is prime" → `is_prime`, "… if a list has duplicates" →
 /// `has_duplicates`: the name a person would guess for a yes/no question.
 fn predicate_selector(words: &[String]) -> Option<String> {
@@ -397,37 +419,13 @@ fn predicate_selector(words: &[String]) -> Option<String> {
     }
     let clause = words.iter().position(|w| w == "whether" || w == "if")?;
     let rest = &words[clause + 1..];
-    let verb = rest.iter().position(|w| {
-        matches!(
-            w.as_str(),
-            "is" | "are"
-                | "has"
-                | "have"
-                | "contains"
-                | "contain"
-                | "includes"
-                | "include"
-                | "starts"
-                | "start"
-                | "begins"
-                | "begin"
-                | "ends"
-                | "end"
-                | "lies"
-                | "lie"
-        )
-    })?;
-    // Verbs whose question has a name of its own, as Python spells it.
-    match rest[verb].as_str() {
-        "starts" | "start" | "begins" | "begin" => return Some("starts_with".into()),
-        "ends" | "end" => return Some("ends_with".into()),
-        "lies" | "lie" => return Some("is_between".into()),
-        _ => {}
-    }
-    let prefix = match rest[verb].as_str() {
-        "have" => "has",
-        "contain" | "include" | "includes" => "contains",
-        other => other,
+    let (verb, name) = rest
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| predicate_name(w).map(|n| (i, n)))?;
+    let prefix = match name {
+        PredicateName::Whole(name) => return Some(name.into()),
+        PredicateName::Prefix(prefix) => prefix,
     };
     let complement: Vec<&str> = rest[verb + 1..]
         .iter()
