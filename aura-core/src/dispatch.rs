@@ -206,15 +206,46 @@ impl ChainView {
         self.methods.get(selector)
     }
 
-    /// Every visible method but `selector`, as the sandbox's `self.other(…)` helpers.
-    pub fn helpers_for(&self, selector: &Selector) -> Vec<aura_sandbox::MethodSource> {
+    /// What a call of `selector` ships to the sandbox as its `self.other(…)` helpers:
+    /// the nearest definition of every selector it can reach, following `calls` (the
+    /// called code's own call graph) and then each reached method's recorded one, along
+    /// this chain. A call that reaches nothing else ships nothing else, however large the
+    /// library behind it.
+    ///
+    /// `None` anywhere on the way (a call graph that was not recorded) is answered
+    /// conservatively: every visible method but `selector` is shipped.
+    pub fn helpers_for(
+        &self,
+        selector: &Selector,
+        calls: Option<&[Selector]>,
+    ) -> Vec<aura_sandbox::MethodSource> {
+        let Some(calls) = calls else {
+            return self.every_helper(selector);
+        };
+        let mut seen: HashSet<&Selector> = HashSet::from([selector]);
+        let mut next: Vec<&Selector> = calls.iter().collect();
+        let mut helpers = Vec::new();
+        while let Some(name) = next.pop() {
+            if !seen.insert(name) {
+                continue;
+            }
+            let Some(method) = self.resolve(name) else {
+                continue; // a slot, or a name used on another object
+            };
+            let Some(reached) = &method.calls else {
+                return self.every_helper(selector);
+            };
+            next.extend(reached);
+            helpers.push(helper(method));
+        }
+        helpers
+    }
+
+    fn every_helper(&self, selector: &Selector) -> Vec<aura_sandbox::MethodSource> {
         self.methods
             .values()
             .filter(|m| &m.selector != selector)
-            .map(|m| aura_sandbox::MethodSource {
-                selector: m.selector.to_string(),
-                source: m.source.clone(),
-            })
+            .map(|m| helper(m))
             .collect()
     }
 
@@ -263,6 +294,29 @@ impl ChainView {
             total,
         }
     }
+}
+
+fn helper(method: &Method) -> aura_sandbox::MethodSource {
+    aura_sandbox::MethodSource {
+        selector: method.selector.to_string(),
+        source: method.source.clone(),
+    }
+}
+
+/// The call graph of code made of `sources` (a method, or a method and its tests): every
+/// selector any of them can call, or `None` when one cannot be read, which makes a call
+/// ship everything (see [`ChainView::helpers_for`]).
+pub(crate) fn calls_of(sources: &[&str]) -> Option<Vec<Selector>> {
+    let mut calls = std::collections::BTreeSet::new();
+    for source in sources {
+        // Names that cannot be selectors (`_private`, keywords) can never be methods.
+        calls.extend(
+            aura_guard::called_names(source)?
+                .into_iter()
+                .filter_map(|name| Selector::new(name).ok()),
+        );
+    }
+    Some(calls.into_iter().collect())
 }
 
 /// One selector an object responds to.

@@ -25,7 +25,7 @@ use aura_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::dispatch::ChainView;
+use crate::dispatch::{calls_of, ChainView};
 use crate::search::{self, request_examples, Decision, Pool, Spec, ValueKind};
 use crate::{Error, Result, Runtime};
 
@@ -456,7 +456,7 @@ impl Runtime {
         if inputs.is_empty() {
             return Ok(());
         }
-        let mut helpers = view.helpers_for(selector);
+        let mut helpers = view.helpers_for(selector, calls_of(&[&normalized.source]).as_deref());
         helpers.push(MethodSource {
             selector: selector.to_string(),
             source: normalized.source.clone(),
@@ -500,7 +500,7 @@ impl Runtime {
                 selector: selector.to_string(),
                 source: normalized.source.clone(),
             },
-            helpers: view.helpers_for(selector),
+            helpers: view.helpers_for(selector, calls_of(&[&normalized.source, &tests]).as_deref()),
             slots: object.slots.clone(),
             args: vec![],
             tests: Some(tests.clone()),
@@ -583,6 +583,7 @@ impl Runtime {
                     event: Some(event.id),
                     models,
                 },
+                calls: calls_of(&[&candidate.source]),
             })
             .await?;
         let method_node = tx

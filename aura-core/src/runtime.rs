@@ -16,7 +16,7 @@ use aura_store::{
 use serde_json::{Map, Value};
 
 use crate::config::SandboxBackend;
-use crate::dispatch::{parse_selector, CacheStats, ChainView, ResolutionCache};
+use crate::dispatch::{calls_of, parse_selector, CacheStats, ChainView, ResolutionCache};
 use crate::evolution::{cascade_models, default_facet_model, FacetModelLoader, ForgeLoop};
 use crate::learn::{LearnLocks, LearnRequest, StoreGrounding};
 use crate::{Config, Error, Result};
@@ -519,6 +519,7 @@ impl Runtime {
             .put_method(NewMethod {
                 object_id: id,
                 selector,
+                calls: calls_of(&[&source]),
                 source,
                 tests: String::new(),
                 doc: doc.into(),
@@ -654,7 +655,7 @@ impl Runtime {
         method: &Method,
         args: Vec<Value>,
     ) -> Result<Value> {
-        let helpers = view.helpers_for(&method.selector);
+        let helpers = view.helpers_for(&method.selector, method.calls.as_deref());
         let request = ExecRequest {
             method: MethodSource {
                 selector: method.selector.to_string(),

@@ -272,7 +272,8 @@ async fn a_redefinition_is_seen_through_a_cached_view() {
     let (sb, seen) = recording_sandbox(|_| outcome(json!("ok")));
     let rt = runtime_with(sb).await;
     let leaf = rt.create_object(NewObject::named("leaf")).await.unwrap();
-    rt.define_method(rt.root(), "area", method_source("area", "v1"), "v1")
+    let area = |v: &str| format!("def area(self):\n    return self.helper() + {v:?}\n");
+    rt.define_method(rt.root(), "area", area("v1"), "v1")
         .await
         .unwrap();
     rt.define_method(rt.root(), "helper", method_source("helper", "h1"), "")
@@ -288,7 +289,7 @@ async fn a_redefinition_is_seen_through_a_cached_view() {
     );
 
     // Redefining on the root, and on a helper, reaches the leaf's next call at once.
-    rt.define_method(rt.root(), "area", method_source("area", "v2"), "v2")
+    rt.define_method(rt.root(), "area", area("v2"), "v2")
         .await
         .unwrap();
     rt.define_method(rt.root(), "helper", method_source("helper", "h2"), "")
@@ -370,6 +371,7 @@ async fn writes_made_behind_the_runtimes_back_are_found_on_a_miss() {
             tests: String::new(),
             doc: String::new(),
             provenance: aura_store::Provenance::Manual,
+            calls: None,
         })
         .await
         .unwrap();
@@ -398,6 +400,7 @@ async fn an_ancestor_written_behind_the_runtimes_back_is_found_on_a_miss() {
             tests: String::new(),
             doc: String::new(),
             provenance: aura_store::Provenance::Manual,
+            calls: None,
         })
         .await
         .unwrap();
@@ -461,7 +464,7 @@ async fn send_passes_slots_args_and_helpers_and_commits_slot_changes() {
     rt.define_method(
         obj.id,
         "double",
-        "def double(self, x):\n    return x * 2\n",
+        "def double(self, x):\n    return x * 2 * self.helper()\n",
         "",
     )
     .await

@@ -31,8 +31,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use api::{module_api_json, module_api_python};
+pub use calls::called_names;
 
 mod api;
+mod calls;
 mod format;
 mod names;
 pub mod normalize;

@@ -174,6 +174,7 @@ fn method(object: ObjectId, name: &str, source: &str) -> NewMethod {
         tests: format!("def test_{name}(obj):\n    assert True\n"),
         doc: format!("{name}, for the conformance suite"),
         provenance: Provenance::Manual,
+        calls: None,
     }
 }
 
@@ -683,15 +684,22 @@ pub async fn methods_are_versioned(store: &dyn Store) {
         event: Some(EventId::new()),
         models: vec!["brick".into(), "robin".into()],
     };
+    let calls = Some(vec![selector("fib"), selector("shout")]);
     let other = store
         .put_method(NewMethod {
             provenance: learned.clone(),
-            ..method(object.id, "greet", "def greet(self):\n    return 'hi'\n")
+            calls: calls.clone(),
+            ..method(
+                object.id,
+                "greet",
+                "def greet(self):\n    return self.shout(self.fib(2))\n",
+            )
         })
         .await
         .expect("put greet");
     assert_eq!(other.version, 1, "versions count per selector");
     assert_eq!(other.provenance, learned);
+    assert_eq!(other.calls, calls, "the call graph is stored as given");
 
     let current = store
         .get_method(object.id, &selector("fib"))
@@ -702,6 +710,10 @@ pub async fn methods_are_versioned(store: &dyn Store) {
     assert!(current.source.contains("return 3"));
     assert_eq!(current.object_id, object.id);
     assert_eq!(current.provenance, Provenance::Manual);
+    assert_eq!(
+        current.calls, None,
+        "an unrecorded call graph stays unrecorded"
+    );
 
     let listed = store.list_methods(object.id).await.expect("list");
     let mut by_selector: Vec<(String, u32)> = listed
@@ -749,11 +761,14 @@ pub async fn method_rollback_adds_a_version(store: &dyn Store) {
     let object = create(store, "rollback").await;
     for n in 1..=3 {
         store
-            .put_method(method(
-                object.id,
-                "answer",
-                &format!("def answer(self):\n    return {n}\n"),
-            ))
+            .put_method(NewMethod {
+                calls: (n == 1).then(|| vec![selector("helper")]),
+                ..method(
+                    object.id,
+                    "answer",
+                    &format!("def answer(self):\n    return {n}\n"),
+                )
+            })
             .await
             .expect("put");
     }
@@ -767,6 +782,11 @@ pub async fn method_rollback_adds_a_version(store: &dyn Store) {
         Provenance::Rollback { from_version: 1 }
     );
     assert!(restored.source.contains("return 1"));
+    assert_eq!(
+        restored.calls,
+        Some(vec![selector("helper")]),
+        "a rollback restores the version's call graph with its source"
+    );
     let current = store
         .get_method(object.id, &selector("answer"))
         .await

@@ -267,6 +267,12 @@ pub struct Method {
     pub version: u32,
     /// Where it came from.
     pub provenance: Provenance,
+    /// The selectors this version may call on its receiver (its call graph), as the
+    /// guard read its source when it was stored. `None` says it was not recorded (a
+    /// method stored before AURA recorded them): a call then ships every method on
+    /// the chain, the conservative answer.
+    #[serde(default)]
+    pub calls: Option<Vec<Selector>>,
     /// When this version was written.
     pub created_at: DateTime<Utc>,
 }
@@ -286,6 +292,10 @@ pub struct NewMethod {
     pub doc: String,
     /// Where it came from.
     pub provenance: Provenance,
+    /// The selectors it may call on its receiver; `None` when not known (see
+    /// [`Method::calls`]).
+    #[serde(default)]
+    pub calls: Option<Vec<Selector>>,
 }
 
 /// A node in an object's graph memory.

@@ -334,17 +334,20 @@ async fn methods_are_versioned_and_rolled_back() {
         .put_method(NewMethod {
             object_id: id(OBJ),
             selector: fib.clone(),
-            source: "def fib(self, n):\n    return n\n".into(),
+            source: "def fib(self, n):\n    return self.step(n)\n".into(),
             tests: String::new(),
             doc: "fibonacci".into(),
             provenance: Provenance::Manual,
+            calls: Some(vec![Selector::new("step").unwrap()]),
         })
         .await
         .unwrap();
     assert_eq!(v1.version, 1);
+    assert_eq!(v1.calls, Some(vec![Selector::new("step").unwrap()]));
     let v2 = tx.rollback_method(id(OBJ), &fib, 1).await.unwrap();
     assert_eq!(v2.version, 2);
     assert_eq!(v2.provenance, Provenance::Rollback { from_version: 1 });
+    assert_eq!(v2.calls, v1.calls, "a rollback restores the call graph too");
     tx.commit().await.unwrap();
 
     let current = store.get_method(id(OBJ), &fib).await.unwrap().unwrap();
@@ -388,6 +391,7 @@ impl IntoNew for aura_store::Method {
             tests: self.tests,
             doc: self.doc,
             provenance: self.provenance,
+            calls: self.calls,
         }
     }
 }

@@ -231,7 +231,10 @@ pub fn document() -> Value {
                 "Method": { "type": "object", "properties": {
                     "object_id": { "type": "string" }, "selector": { "type": "string" }, "source": { "type": "string" },
                     "tests": { "type": "string" }, "doc": { "type": "string" }, "version": { "type": "integer" },
-                    "provenance": {}, "created_at": { "type": "string", "format": "date-time" } } },
+                    "provenance": {},
+                    "calls": { "type": ["array", "null"], "items": { "type": "string" },
+                        "description": "the selectors this version may call on its receiver; null when not recorded (a call then ships every method on the chain)" },
+                    "created_at": { "type": "string", "format": "date-time" } } },
                 "Health": { "type": "object", "properties": {
                     "status": { "enum": ["ok", "unavailable"] },
                     "checks": { "type": "object", "description": "store, sandbox and models (per persona): status, latency_ms, detail" },

@@ -371,6 +371,9 @@ struct MethodDoc {
     tests: String,
     doc: String,
     provenance: Provenance,
+    /// Absent on versions stored before call graphs were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    calls: Option<Vec<Selector>>,
     created_us: i64,
 }
 
@@ -387,6 +390,7 @@ impl MethodDoc {
                 .version
                 .ok_or_else(|| backend("a stored method has no version"))?,
             provenance: self.provenance,
+            calls: self.calls,
             created_at: from_micros(self.created_us),
         })
     }
@@ -464,6 +468,7 @@ pub(crate) async fn put_method(run: &Runner<'_>, new: NewMethod) -> Result<Metho
         tests: new.tests,
         doc: new.doc,
         provenance: new.provenance,
+        calls: new.calls,
         created_us: now().timestamp_micros(),
     };
     let mut vars = method_vars(new.object_id, &new.selector);
@@ -503,6 +508,7 @@ pub(crate) async fn rollback_method(
             provenance: Provenance::Rollback {
                 from_version: version,
             },
+            calls: old.calls,
         },
     )
     .await

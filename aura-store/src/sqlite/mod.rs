@@ -745,6 +745,13 @@ mod tests {
                 [],
             )
             .map_err(map)?;
+            conn.execute(
+                "INSERT INTO methods (object_id, selector, version, source, tests, doc, provenance, created_us)
+                 VALUES ('0190f5d2-6c1e-7000-8000-000000000001', 'f', 1,
+                         'def f(self):\n    return self.g()\n', '', '', '{\"kind\":\"manual\"}', 0)",
+                [],
+            )
+            .map_err(map)?;
         }
         let store = SqliteStore::open(&path).await?;
         let old = store
@@ -752,6 +759,12 @@ mod tests {
             .await?
             .ok_or_else(|| backend("the old object is gone"))?;
         assert_eq!(old.rev, 1);
+        // A method stored before call graphs were recorded reads back without one.
+        let f = store
+            .get_method(old.id, &Selector::new("f")?)
+            .await?
+            .ok_or_else(|| backend("the old method is gone"))?;
+        assert_eq!(f.calls, None);
         // The later migrations' tables work.
         let hits = store.search_memory("anything", 10).await?;
         assert!(hits.is_empty());

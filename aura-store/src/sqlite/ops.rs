@@ -336,10 +336,20 @@ pub(crate) fn delete_object(conn: &Connection, id: ObjectId) -> Result<()> {
 // ---------------------------------------------------------------------------------------
 // Methods
 
-const METHOD_COLUMNS: &str =
-    "m.object_id, m.selector, m.source, m.tests, m.doc, m.version, m.provenance, m.created_us";
+const METHOD_COLUMNS: &str = "m.object_id, m.selector, m.source, m.tests, m.doc, m.version, \
+     m.provenance, m.created_us, m.calls";
 
-type RawMethod = (String, String, String, String, String, i64, String, i64);
+type RawMethod = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    Option<String>,
+);
 
 fn method_from_row(row: &Row<'_>) -> rusqlite::Result<RawMethod> {
     Ok((
@@ -351,11 +361,12 @@ fn method_from_row(row: &Row<'_>) -> rusqlite::Result<RawMethod> {
         row.get(5)?,
         row.get(6)?,
         row.get(7)?,
+        row.get(8)?,
     ))
 }
 
 fn build_method(raw: RawMethod) -> Result<Method> {
-    let (object_id, selector, source, tests, doc, version, provenance, created) = raw;
+    let (object_id, selector, source, tests, doc, version, provenance, created, calls) = raw;
     Ok(Method {
         object_id: parse_id(&object_id)?,
         selector: Selector::new(selector)
@@ -365,6 +376,7 @@ fn build_method(raw: RawMethod) -> Result<Method> {
         doc,
         version: u32::try_from(version).map_err(|_| backend("a stored version is out of range"))?,
         provenance: from_json(&provenance)?,
+        calls: calls.as_deref().map(from_json).transpose()?,
         created_at: from_micros(created),
     })
 }
@@ -444,6 +456,11 @@ pub(crate) fn method_versions(
 pub(crate) fn put_method(conn: &Connection, new: NewMethod) -> Result<Method> {
     require_object(conn, new.object_id)?;
     let provenance = to_json(&new.provenance, "the provenance")?;
+    let calls = new
+        .calls
+        .as_ref()
+        .map(|c| to_json(c, "the call graph"))
+        .transpose()?;
     let next: i64 = conn
         .prepare_cached(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM methods WHERE object_id = ?1 AND selector = ?2",
@@ -458,8 +475,8 @@ pub(crate) fn put_method(conn: &Connection, new: NewMethod) -> Result<Method> {
         .map_err(|_| Error::Invalid("too many versions of one method".into()))?;
     let at = now();
     conn.prepare_cached(
-        "INSERT INTO methods (object_id, selector, version, source, tests, doc, provenance, created_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO methods (object_id, selector, version, source, tests, doc, provenance, created_us, calls)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .map_err(map)?
     .execute(params![
@@ -470,7 +487,8 @@ pub(crate) fn put_method(conn: &Connection, new: NewMethod) -> Result<Method> {
         new.tests,
         new.doc,
         provenance,
-        at.timestamp_micros()
+        at.timestamp_micros(),
+        calls
     ])
     .map_err(map)?;
     Ok(Method {
@@ -481,6 +499,7 @@ pub(crate) fn put_method(conn: &Connection, new: NewMethod) -> Result<Method> {
         doc: new.doc,
         version,
         provenance: new.provenance,
+        calls: new.calls,
         created_at: at,
     })
 }
@@ -522,6 +541,7 @@ pub(crate) fn rollback_method(
             provenance: Provenance::Rollback {
                 from_version: version,
             },
+            calls: old.calls,
         },
     )
 }

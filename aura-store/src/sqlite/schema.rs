@@ -101,6 +101,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         created_us   INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 4: each method version's call graph (a JSON array of selectors); NULL for the
+    // versions stored before it was recorded.
+    r#"
+    ALTER TABLE methods ADD COLUMN calls TEXT;
+    "#,
 ];
 
 /// The schema version this build writes and understands.

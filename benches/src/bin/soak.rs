@@ -148,6 +148,8 @@ async fn run(args: Args) {
                 ),
                 doc: format!("Adds {i} to n."),
                 provenance: Provenance::Manual,
+                // It calls no other method, as `define_method` would record.
+                calls: Some(vec![]),
             })
             .await
             .expect("method");

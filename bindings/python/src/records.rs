@@ -24,6 +24,8 @@ pub struct PyMethod {
     doc: String,
     /// Where it came from: `{"kind": "manual" | "learned" | "rollback", …}`.
     provenance: Py<PyAny>,
+    /// The selectors it may call on its receiver, or `None` when not recorded.
+    calls: Option<Vec<String>>,
     /// When this version was stored.
     created_at: DateTime<Utc>,
 }
@@ -39,6 +41,7 @@ impl PyMethod {
             tests: m.tests,
             doc: m.doc,
             provenance: to_py_owned(py, &provenance)?,
+            calls: m.calls.map(|c| c.iter().map(ToString::to_string).collect()),
             created_at: m.created_at,
         })
     }

@@ -109,6 +109,7 @@ class Method:
     tests: str
     doc: str
     provenance: Dict[str, Any]
+    calls: Optional[List[str]]
     created_at: datetime
 
 class AuditEvent:
