@@ -1,10 +1,16 @@
 //! Shared fixtures for AURA's criterion benchmarks (the benches live in `benches/benches/`).
 #![allow(clippy::expect_used)] // bench fixtures: a failed setup should stop the bench loudly
 
+pub mod plot;
 pub mod suite;
 
 use async_trait::async_trait;
+use aura_cognition::{
+    ChatRequest, ChatResponse, LanguageModel, ModelCapabilities, ModelInfo, ScriptedModel,
+    StreamChunk,
+};
 use aura_sandbox::{ExecOutcome, ExecRequest, Sandbox, SandboxCapabilities};
+use futures::stream::BoxStream;
 
 /// A file of JSON lines named by a command-line flag (`--out`), or nothing when the
 /// flag is absent: measurement tools keep their per-item results this way.
@@ -137,4 +143,54 @@ pub async fn memory_store(nodes: usize) -> std::sync::Arc<aura_store::SqliteStor
         tx.commit().await.expect("commit");
     }
     store
+}
+
+/// Resident memory in KiB, from `/proc/self/status`.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .expect("/proc/self/status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// The scripted model, fresh for every request: the scripted model keeps every request
+/// it is sent (for tests to inspect), which in a soak would be growth of our own making.
+#[derive(Debug)]
+pub struct ForgetfulModel;
+
+#[async_trait]
+impl LanguageModel for ForgetfulModel {
+    fn capabilities(&self) -> ModelCapabilities {
+        ScriptedModel::blueprint().capabilities()
+    }
+    async fn info(&self) -> aura_cognition::Result<ModelInfo> {
+        ScriptedModel::blueprint().info().await
+    }
+    async fn chat(&self, request: ChatRequest) -> aura_cognition::Result<ChatResponse> {
+        ScriptedModel::blueprint().chat(request).await
+    }
+    async fn chat_stream(
+        &self,
+        request: ChatRequest,
+    ) -> aura_cognition::Result<BoxStream<'static, aura_cognition::Result<StreamChunk>>> {
+        ScriptedModel::blueprint().chat_stream(request).await
+    }
+    async fn embed(&self, texts: &[String]) -> aura_cognition::Result<Vec<Vec<f32>>> {
+        ScriptedModel::blueprint().embed(texts).await
+    }
+}
+
+/// A small xorshift: a workload is the same on every run without a `rand` dependency.
+pub struct Dice(pub u64);
+
+impl Dice {
+    /// A number below `below`, the same sequence on every run.
+    pub fn roll(&mut self, below: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % below.max(1) as u64) as usize
+    }
 }

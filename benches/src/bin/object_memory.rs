@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aura_benches::rss_kib;
 use aura_core::gateway::{Gateway, GatewayConfig};
 use aura_core::store::{NewObject, StoreExt};
 use aura_core::{Config, Runtime};
@@ -33,16 +34,6 @@ struct Args {
     /// Distinct objects read, once each.
     #[arg(long, default_value_t = 2000)]
     objects: usize,
-}
-
-/// Resident memory in KiB, from `/proc/self/status`.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .expect("/proc/self/status")
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 /// A method of a learned library's usual size: source, tests and a doc line.

@@ -20,17 +20,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use aura_cognition::{
-    ChatRequest, ChatResponse, LanguageModel, ModelCapabilities, ModelInfo, ScriptedModel,
-    StreamChunk,
-};
+use aura_benches::{rss_kib, Dice, ForgetfulModel};
 use aura_core::gateway::{Gateway, GatewayConfig};
 use aura_core::store::{NewObject, StoreExt};
 use aura_core::{Config, Runtime};
 use aura_store::{NewMethod, Provenance, SqliteStore};
 use clap::Parser;
-use futures::stream::BoxStream;
 use serde_json::json;
 
 /// Runs the gateway under a mixed workload and samples its memory every second.
@@ -51,55 +46,6 @@ struct Args {
     /// Where the samples go.
     #[arg(long, default_value = "soak.csv")]
     csv: PathBuf,
-}
-
-/// Resident memory in KiB, from `/proc/self/status`.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .expect("/proc/self/status")
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
-/// The scripted model, fresh for every request: the scripted model keeps every request
-/// it is sent (for tests to inspect), which in a soak would be growth of our own making.
-#[derive(Debug)]
-struct ForgetfulModel;
-
-#[async_trait]
-impl LanguageModel for ForgetfulModel {
-    fn capabilities(&self) -> ModelCapabilities {
-        ScriptedModel::blueprint().capabilities()
-    }
-    async fn info(&self) -> aura_cognition::Result<ModelInfo> {
-        ScriptedModel::blueprint().info().await
-    }
-    async fn chat(&self, request: ChatRequest) -> aura_cognition::Result<ChatResponse> {
-        ScriptedModel::blueprint().chat(request).await
-    }
-    async fn chat_stream(
-        &self,
-        request: ChatRequest,
-    ) -> aura_cognition::Result<BoxStream<'static, aura_cognition::Result<StreamChunk>>> {
-        ScriptedModel::blueprint().chat_stream(request).await
-    }
-    async fn embed(&self, texts: &[String]) -> aura_cognition::Result<Vec<Vec<f32>>> {
-        ScriptedModel::blueprint().embed(texts).await
-    }
-}
-
-/// A small xorshift: the workload is the same on every run without a `rand` dependency.
-struct Dice(u64);
-
-impl Dice {
-    fn roll(&mut self, below: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % below.max(1) as u64) as usize
-    }
 }
 
 fn main() {
