@@ -22,6 +22,18 @@
 //!   server forks the next spare, so fork and lock-down stay off the call's critical
 //!   path. A spare serves exactly one request; when it exits, everything it did
 //!   (globals, files, slots) is gone.
+//! * **Code cache.** The server keeps the code objects of the sources it was sent
+//!   (method, helpers, test module), keyed by the exact `(filename, source)` text, with
+//!   the runtime layer's verdict on each. After it has answered a request, and before it
+//!   forks the next spare, it compiles (never runs) the request's sources it has not
+//!   seen, so the next child inherits them through `fork` and a warm call compiles only
+//!   what is new ([`ResourceUsage::compiled_sources`] counts what it did compile). A
+//!   changed method is a different key, so it is never served stale; a source that
+//!   does not compile cleanly (an error or a warning) is never cached, so errors,
+//!   warnings, `RuntimeDenied` and tracebacks read the same, cached or not. Bounded by
+//!   [`JailSandboxBuilder::code_cache_entries`], [`JailSandboxBuilder::code_cache_bytes`]
+//!   and [`JailSandboxBuilder::code_cache_source_bytes`] (least recently used first
+//!   out). A child holds a copy-on-write copy: nothing it does to it outlives it.
 //! * **Supervision.** The server waits on the child's reply pipe and its pidfd until the
 //!   wall deadline, then SIGKILLs it (the child cannot fork, so that is the whole tree).
 //!   A complete reply ends with a trailer (a marker, the child's CPU time and peak RSS)
@@ -67,7 +79,17 @@ pub struct JailSandboxBuilder {
     scratch_bytes: u64,
     start_timeout: Duration,
     module_api: Option<String>,
+    code_cache_entries: usize,
+    code_cache_bytes: u64,
+    code_cache_source_bytes: u64,
 }
+
+/// Default [`JailSandboxBuilder::code_cache_entries`].
+pub const DEFAULT_CODE_CACHE_ENTRIES: usize = 2048;
+/// Default [`JailSandboxBuilder::code_cache_bytes`] (8 MiB).
+pub const DEFAULT_CODE_CACHE_BYTES: u64 = 8 << 20;
+/// Default [`JailSandboxBuilder::code_cache_source_bytes`] (64 KiB).
+pub const DEFAULT_CODE_CACHE_SOURCE_BYTES: u64 = 64 << 10;
 
 impl Default for JailSandboxBuilder {
     fn default() -> Self {
@@ -81,6 +103,9 @@ impl Default for JailSandboxBuilder {
             scratch_bytes: 16 << 20,
             start_timeout: Duration::from_secs(10),
             module_api: None,
+            code_cache_entries: DEFAULT_CODE_CACHE_ENTRIES,
+            code_cache_bytes: DEFAULT_CODE_CACHE_BYTES,
+            code_cache_source_bytes: DEFAULT_CODE_CACHE_SOURCE_BYTES,
         }
     }
 }
@@ -144,6 +169,31 @@ impl JailSandboxBuilder {
         self
     }
 
+    /// How many compiled sources each fork-server keeps (default
+    /// [`DEFAULT_CODE_CACHE_ENTRIES`], 2048; 0 turns the code cache off). See the
+    /// module docs, *Code cache*.
+    pub fn code_cache_entries(mut self, n: usize) -> Self {
+        self.code_cache_entries = n;
+        self
+    }
+
+    /// How much each fork-server's code cache may weigh: the UTF-8 bytes of the cached
+    /// sources plus the marshalled size of their code (default
+    /// [`DEFAULT_CODE_CACHE_BYTES`], 8 MiB; 0 turns the cache off). It also bounds how
+    /// much source one round of caching compiles.
+    pub fn code_cache_bytes(mut self, n: u64) -> Self {
+        self.code_cache_bytes = n;
+        self
+    }
+
+    /// The largest source (UTF-8 bytes) the code cache takes (default
+    /// [`DEFAULT_CODE_CACHE_SOURCE_BYTES`], 64 KiB); larger ones are compiled by each
+    /// call's child, as without a cache. Keeps the server's compiling cheap and bounded.
+    pub fn code_cache_source_bytes(mut self, n: u64) -> Self {
+        self.code_cache_source_bytes = n;
+        self
+    }
+
     /// How long a fork-server may take to start (default 10 s).
     pub fn start_timeout(mut self, t: Duration) -> Self {
         self.start_timeout = t;
@@ -164,6 +214,11 @@ impl JailSandboxBuilder {
             "stage": "/tmp",
             "nproc": 1024,
             "api": crate::protocol::module_api_config(self.module_api.as_deref())?,
+            "code_cache": {
+                "entries": self.code_cache_entries,
+                "bytes": self.code_cache_bytes,
+                "source_bytes": self.code_cache_source_bytes,
+            },
         }))
         .map_err(|e| Error::Backend {
             backend: BACKEND,

@@ -76,7 +76,10 @@ mod seccomp;
 pub use docker::{DockerSandbox, DockerSandboxBuilder, CONTAINER_LABEL, DEFAULT_IMAGE, IMAGE_ENV};
 pub use error::{Error, Result};
 #[cfg(target_os = "linux")]
-pub use jail::{JailSandbox, JailSandboxBuilder, PYTHON_ENV};
+pub use jail::{
+    JailSandbox, JailSandboxBuilder, DEFAULT_CODE_CACHE_BYTES, DEFAULT_CODE_CACHE_ENTRIES,
+    DEFAULT_CODE_CACHE_SOURCE_BYTES, PYTHON_ENV,
+};
 #[cfg(any(test, feature = "test-utils"))]
 pub use port::MockSandbox;
 pub use port::*;

@@ -137,6 +137,12 @@ pub struct ResourceUsage {
     pub cpu_ms: u64,
     /// Peak resident memory, in KiB.
     pub peak_rss_kib: u64,
+    /// How many sources (the method, its helpers, a test module) the guest compiled
+    /// itself; the others came compiled from the jail's code cache
+    /// (`JailSandboxBuilder::code_cache_entries`). Reported by the guest's process, so
+    /// informative only. A `DockerSandbox` call compiles every source.
+    #[serde(default)]
+    pub compiled_sources: u64,
 }
 
 /// What an execution produced.

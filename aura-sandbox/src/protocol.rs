@@ -159,6 +159,9 @@ struct Reply {
     stdout: String,
     #[serde(default)]
     stderr: String,
+    /// Sources the child compiled itself (code cache misses).
+    #[serde(default)]
+    compiled: u64,
 }
 
 /// A present field is `Some`, even when it is `null` (a method that returned `None`).
@@ -202,10 +205,11 @@ pub(crate) fn build_outcome(
     reply: &[u8],
     limits: &Limits,
 ) -> Result<ExecOutcome> {
-    let usage = ResourceUsage {
+    let mut usage = ResourceUsage {
         wall_ms: meta.wall_ms,
         cpu_ms: meta.cpu_ms,
         peak_rss_kib: meta.peak_rss_kib,
+        compiled_sources: 0,
     };
     if meta.timed_out {
         let note = format!("killed: wall-clock limit of {} ms", limits.wall.as_millis());
@@ -261,6 +265,7 @@ pub(crate) fn build_outcome(
     if r.tests.len() > 10_000 {
         return Err(Error::Protocol("too many test results".into()));
     }
+    usage.compiled_sources = r.compiled;
     let out = limits.output_bytes;
     Ok(ExecOutcome {
         ended,
@@ -349,6 +354,17 @@ mod tests {
         };
         let o = build_outcome("t", &meta(), br#"{"ended":"ok","stdout":"h\u00e9llo"}"#, &l);
         assert_eq!(o.ok().map(|o| o.stdout), Some("h\u{e9}l".to_string()));
+    }
+
+    #[test]
+    fn the_compiled_count_is_optional() {
+        let l = Limits::default();
+        let o = build_outcome("t", &meta(), br#"{"ended":"ok","compiled":3}"#, &l);
+        assert_eq!(o.ok().map(|o| o.usage.compiled_sources), Some(3));
+        let o = build_outcome("t", &meta(), br#"{"ended":"ok"}"#, &l);
+        assert_eq!(o.ok().map(|o| o.usage.compiled_sources), Some(0));
+        let o = build_outcome("t", &meta(), br#"{"ended":"ok","compiled":-1}"#, &l);
+        assert!(matches!(o, Err(Error::Protocol(_))));
     }
 
     #[test]

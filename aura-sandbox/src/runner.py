@@ -18,6 +18,10 @@
 # no_new_privs and installs the host-built seccomp filters, then waits for its request;
 # it sets the request's rlimits, and only then does any guest code run.  Nothing the
 # child does survives it.
+#
+# After answering a request (before forking the next spare) the server compiles the
+# request's sources it has not seen yet into its code cache: children forked later
+# inherit the compiled code and compile only what is new (see CodeCache).
 import _string
 import builtins
 import ctypes
@@ -26,6 +30,7 @@ import gc
 import io
 import json
 import linecache
+import marshal
 import os
 import resource
 import select
@@ -35,6 +40,8 @@ import sys
 import time
 import traceback
 import types
+import warnings
+from collections import OrderedDict
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "plain"
 # Ends a child's complete reply, followed by its CPU ms and peak RSS KiB (">II").
@@ -395,6 +402,133 @@ class RuntimeDenied(Exception):
     """Raised when the runtime layer refuses guest code before it runs."""
 
 
+# ---------------------------------------------------------------- the code cache
+#
+# The fork-server keeps the code objects of the sources it has been sent, so that a
+# warm call compiles (and checks) nothing it has seen before. A spare is forked before
+# its request arrives, so an entry only helps children forked after it was added: the
+# server fills the cache after it has answered a request, before it forks the next
+# spare, off the call's critical path.
+#
+# Safety. The server only ever compiles what it is sent, never executes it: no guest
+# code runs in the server, and the cache is complete before the child that inherits it
+# runs any. A child gets a copy-on-write copy: whatever guest code does to it (it can
+# reach the runner's globals when no runtime layer is on), and the interpreter's own
+# specialising of the bytecode it runs, is gone with the child. The key is the exact
+# (filename, source) pair: a dict hashes the text and compares it whole, so a changed
+# method is a miss, never served stale. Compiling is bounded work: only sources of at
+# most `source_bytes` are cached; CPython's compiler bounds constant folding (ints to
+# 128 bits, str/bytes to 4096 items, tuples and sets to 256), so a bounded source
+# compiles in bounded time and memory; and one round compiles at most `bytes` of source
+# (the server runs outside the child's rlimits and seccomp, though inside the namespaces
+# and the read-only root). What the compiler folded counts too: an entry weighs its
+# source plus its marshalled code, and the cache holds at most `entries` entries and
+# `bytes` of weight (least recently used first out).
+#
+# Same behaviour, cached or not: a source that does not compile, or that compiles with
+# a warning (which the child writes to the guest's stderr), is not cached, so the child
+# compiles it and raises (or warns) exactly as before; the runtime layer's verdict is
+# cached with the code and raised as the same RuntimeDenied; the child fills linecache
+# either way. The server compiles CACHE_DEPTH levels deeper than any child does (a
+# child compiles fewer than ten frames down): the compiler's recursion limit depends
+# on the stack depth, so whatever the server compiled, the child would have too.
+CACHE_DEPTH = 24
+
+
+def method_filename(selector):
+    return "<aura:method %s>" % selector
+
+
+TESTS_FILENAME = "<aura:tests>"
+
+
+def request_sources(req):
+    """The (filename, source) pairs a child compiles for this request."""
+    out = []
+    for m in list(req.get("helpers") or []) + [req.get("method")]:
+        if isinstance(m, dict) and isinstance(m.get("selector"), str) \
+                and isinstance(m.get("source"), str):
+            out.append((method_filename(m["selector"]), m["source"]))
+    if isinstance(req.get("tests"), str):
+        out.append((TESTS_FILENAME, req["tests"]))
+    return out
+
+
+def descend(n, fn, *args):
+    # Calls fn n levels deeper, in Python frames and in C calls alike (map calls the
+    # lambda from C): which of the two the compiler's limit counts depends on the
+    # CPython version.
+    if n <= 0:
+        return fn(*args)
+    return next(map(lambda _: descend(n - 1, fn, *args), (0,)))
+
+
+def compile_quietly(source, filename):
+    # None when the source does not compile cleanly (an error or a warning).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = compile(source, filename, "exec")
+        except Exception:
+            return None
+    return None if caught else code
+
+
+class CodeCache:
+    """(filename, source) -> (code, the runtime layer's verdict), built in the server."""
+
+    def __init__(self, cfg):
+        cfg = cfg or {}
+        self.max_entries = max(0, int(cfg.get("entries", 0)))
+        self.max_bytes = max(0, int(cfg.get("bytes", 0)))
+        self.max_source = max(0, int(cfg.get("source_bytes", 0)))
+        self.entries = OrderedDict()  # key -> (code, verdict, weight)
+        self.weight = 0
+
+    def get(self, filename, source):
+        # The child's look-up (its own copy; the order is the server's business).
+        hit = self.entries.get((filename, source))
+        return None if hit is None else hit[:2]
+
+    def remember(self, req):
+        """Compiles the request's new sources (server side). True when it added any."""
+        if self.max_entries == 0 or self.max_bytes == 0:
+            return False
+        added = False
+        budget = self.max_bytes
+        for key in request_sources(req):
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                continue
+            filename, source = key
+            if len(source) > self.max_source:
+                continue
+            size = len(source.encode("utf-8", "surrogatepass"))
+            if size > self.max_source or size > budget:
+                continue
+            budget -= size
+            code = descend(CACHE_DEPTH, compile_quietly, source, filename)
+            if code is None:
+                continue
+            try:
+                verdict = None if API_LAYER is None else API_LAYER.check_code(code)
+                weight = size + len(marshal.dumps(code))
+            except Exception:
+                continue
+            if weight > self.max_bytes:
+                continue
+            self.entries[key] = (code, verdict, weight)
+            self.weight += weight
+            added = True
+            while len(self.entries) > self.max_entries or self.weight > self.max_bytes:
+                _, (_, _, w) = self.entries.popitem(last=False)
+                self.weight -= w
+        return added
+
+
+CODE_CACHE = CodeCache(None)  # configured by main() from the host's config
+
+
 # ---------------------------------------------------------------- the child (per call)
 
 
@@ -465,13 +599,15 @@ class OutputLimitExceeded(BaseException):
 
 class RunState:
     flooded = False
+    compiled = 0  # sources this child compiled itself (code cache misses)
     wfd = -1
     captures = ()
 
 
 def finish_flooded():
     out, err = RunState.captures
-    body = dumps({"ended": "output_limit", "stdout": out.text(), "stderr": err.text()})
+    body = dumps({"ended": "output_limit", "stdout": out.text(), "stderr": err.text(),
+                  "compiled": RunState.compiled})
     try:
         write_all(RunState.wfd, body.encode("utf-8", "replace"))
     finally:
@@ -520,11 +656,15 @@ def error_of(exc):
 
 def compile_source(source, filename):
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    code = compile(source, filename, "exec")
-    if API_LAYER is not None:
-        why = API_LAYER.check_code(code)
-        if why:
-            raise RuntimeDenied("%s: %s is not allowed (the API allowlist)" % (filename, why))
+    hit = CODE_CACHE.get(filename, source)
+    if hit is None:
+        RunState.compiled += 1
+        code = compile(source, filename, "exec")
+        why = None if API_LAYER is None else API_LAYER.check_code(code)
+    else:
+        code, why = hit
+    if why:
+        raise RuntimeDenied("%s: %s is not allowed (the API allowlist)" % (filename, why))
     return code
 
 
@@ -534,7 +674,7 @@ def guest_builtins():
 
 def load_method(m):
     ns = {"__name__": "aura_method", "__builtins__": guest_builtins()}
-    exec(compile_source(m["source"], "<aura:method %s>" % m["selector"]), ns)
+    exec(compile_source(m["source"], method_filename(m["selector"])), ns)
     fn = ns.get(m["selector"])
     if not callable(fn):
         raise NameError("the source does not define %s(self, ...)" % m["selector"])
@@ -607,7 +747,7 @@ def run_request(req, out_cap):
         else:
             obj, _ = make_object(json.loads(slots_json), methods)
             ns = {"__name__": "aura_tests", "__builtins__": guest_builtins(), "obj": obj}
-            exec(compile_source(req["tests"], "<aura:tests>"), ns)
+            exec(compile_source(req["tests"], TESTS_FILENAME), ns)
             names = [n for n, f in list(ns.items()) if n.startswith("test_") and callable(f)]
             for name in names[:1000]:
                 fresh, _ = make_object(json.loads(slots_json), methods)
@@ -677,6 +817,7 @@ def child_main(rfd, wfd, cfg, jailed):
     try:
         reply["stdout"] = out.text()
         reply["stderr"] = err.text()
+        reply["compiled"] = RunState.compiled
         body = dumps(reply).encode("utf-8", "replace")
     except BaseException:
         body = b'{"ended":"memory"}'
@@ -874,10 +1015,12 @@ def main():
     if cfg is None:
         return
     jailed = MODE == "jail"
-    global API_LAYER
+    global API_LAYER, CODE_CACHE
     try:
         if cfg.get("api"):
             API_LAYER = ApiLayer(cfg["api"])
+        if jailed:
+            CODE_CACHE = CodeCache(cfg.get("code_cache"))
         prepare_filters(cfg)
         cfg["baseline_vm_bytes"] = baseline_vm_bytes() + (16 << 20)
         if jailed:
@@ -903,6 +1046,17 @@ def main():
         if not jailed:
             return
         reap_killed()
+        del body
+        # The answer is out: compile what was new before forking the next spare, which
+        # inherits it. Never fatal: the cache only saves work.
+        try:
+            added = CODE_CACHE.remember(req)
+        except Exception:
+            added = False
+        del req
+        if added:
+            gc.collect()
+            gc.freeze()
         spare = Spare(cfg, jailed)
 
 
