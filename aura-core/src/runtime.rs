@@ -263,14 +263,23 @@ fn open_default_model() -> Result<Option<DynLanguageModel>> {
     Ok(None)
 }
 
+/// The configured sandbox. Both backends run the runtime layer that enforces the same API
+/// allowlist as the guard, so each wall holds without the other.
 async fn open_default_sandbox(config: &Config) -> Result<DynSandbox> {
     match config.sandbox_backend {
-        // The runtime layer enforces the same API allowlist as the guard.
         SandboxBackend::Jail => Ok(Arc::new(
             aura_sandbox::JailSandboxBuilder::from_env()
                 .module_api(aura_guard::module_api_json())
                 .build()?,
         )),
+        #[cfg(feature = "docker")]
+        SandboxBackend::Docker => Ok(Arc::new(
+            aura_sandbox::DockerSandboxBuilder::from_env()
+                .module_api(aura_guard::module_api_json())
+                .build()
+                .await?,
+        )),
+        #[cfg(not(feature = "docker"))]
         SandboxBackend::Docker => Ok(aura_sandbox::docker_from_env().await?),
     }
 }

@@ -1075,6 +1075,7 @@ async fn idle_and_half_sent_connections_are_closed_and_the_cap_holds() {
         GatewayConfig::default()
             .token(TOKEN)
             .header_timeout(Duration::from_secs(1))
+            .idle_timeout(Duration::from_secs(1))
             .max_connections(3),
     )
     .await;
@@ -1126,6 +1127,64 @@ async fn idle_and_half_sent_connections_are_closed_and_the_cap_holds() {
         .await
         .unwrap();
     assert_eq!(health["resources"]["connections"]["max"], 3, "{health}");
+}
+
+/// Sends one request on `stream` and reads its answer's status line.
+async fn request_on(stream: &mut tokio::net::TcpStream, path: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 64 * 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    String::from_utf8_lossy(&answer[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_header_and_idle_deadlines_are_kept_apart() {
+    let s = server_with(
+        GatewayConfig::default()
+            .header_timeout(Duration::from_secs(1))
+            .idle_timeout(Duration::from_secs(3)),
+    )
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    // A fresh connection owes its first request within the header timeout.
+    let silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // An answered keep-alive connection may idle past the header timeout...
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(request_on(&mut kept, "/v1/health").await, "HTTP/1.1 200 OK");
+    // ...while one that starts its next request and stalls is held to the header timeout.
+    let mut stalls = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(
+        request_on(&mut stalls, "/v1/health").await,
+        "HTTP/1.1 200 OK"
+    );
+    stalls
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost:")
+        .await
+        .unwrap();
+    let silent = tokio::spawn(time_to_close(silent));
+    let stalls = tokio::spawn(time_to_close(stalls));
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert_eq!(
+        request_on(&mut kept, "/v1/health").await,
+        "HTTP/1.1 200 OK",
+        "idle for 1.8 s, past the header timeout but within the idle timeout"
+    );
+    let (silent, stalls) = (silent.await.unwrap(), stalls.await.unwrap());
+    assert!(silent < Duration::from_millis(1900), "silent: {silent:?}");
+    assert!(stalls < Duration::from_millis(1900), "stalled: {stalls:?}");
+    let idle = time_to_close(kept).await;
+    assert!(
+        idle > Duration::from_secs(2) && idle < Duration::from_secs(5),
+        "closed {idle:?} after its last answer (idle timeout 3 s)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

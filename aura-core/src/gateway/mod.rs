@@ -22,6 +22,7 @@
 //! when a token is configured) are listed in [`openapi`], which is also served at
 //! `GET /v1/openapi.json`.
 
+mod conn;
 mod error;
 mod monologue;
 mod openapi;
@@ -50,6 +51,9 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_KB: usize = 64;
 /// How long a connection may take to send a request's headers, when none is configured.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an answered keep-alive connection may wait for its next request, when none
+/// is configured.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most connections served at once, when none is configured.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// The most `GET /v1/events` streams open at once, when none is configured.
@@ -73,11 +77,13 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// Where `GET /v1/events` reads the monologue from; `None` serves an empty stream.
     pub monologue: Option<Monologue>,
-    /// How long a connection may wait before its request's headers are complete
-    /// (`AURA_GATEWAY_HEADER_TIMEOUT_SECS`, default 10 s). The clock starts when the
-    /// connection is ready for a request, so it also closes keep-alive connections idle
-    /// this long between requests, and connections that send nothing or half a request.
+    /// How long a request's headers may take to arrive, from its first byte, or from the
+    /// moment a new connection was accepted (`AURA_GATEWAY_HEADER_TIMEOUT_SECS`, default
+    /// 10 s): connections that send nothing, or half a request, are closed this soon.
     pub header_timeout: Duration,
+    /// How long an answered keep-alive connection may wait for its next request's first
+    /// byte (`AURA_GATEWAY_IDLE_TIMEOUT_SECS`, default 30 s).
+    pub idle_timeout: Duration,
     /// The most connections served at once (`AURA_GATEWAY_MAX_CONNECTIONS`, default
     /// 4,096, and never more than the open-files limit allows); further ones wait in the
     /// listen backlog until one closes.
@@ -95,6 +101,7 @@ impl Default for GatewayConfig {
             max_body_bytes: DEFAULT_MAX_BODY_KB << 10,
             monologue: None,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_event_streams: DEFAULT_MAX_EVENT_STREAMS,
         }
@@ -134,6 +141,9 @@ impl GatewayConfig {
         let num = |k: &str| get(k).and_then(|v| v.trim().parse::<u64>().ok());
         if let Some(secs) = num("AURA_GATEWAY_HEADER_TIMEOUT_SECS") {
             c.header_timeout = Duration::from_secs(secs.clamp(1, 3600));
+        }
+        if let Some(secs) = num("AURA_GATEWAY_IDLE_TIMEOUT_SECS") {
+            c.idle_timeout = Duration::from_secs(secs.clamp(1, 3600));
         }
         if let Some(n) = num("AURA_GATEWAY_MAX_CONNECTIONS") {
             c.max_connections = n.clamp(1, 1 << 20) as usize;
@@ -176,6 +186,14 @@ impl GatewayConfig {
     #[must_use]
     pub fn header_timeout(mut self, timeout: Duration) -> Self {
         self.header_timeout = timeout;
+        self
+    }
+
+    /// Closes answered keep-alive connections that wait longer than this for their next
+    /// request.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 
@@ -341,7 +359,7 @@ pub struct Gateway {
     listener: tokio::net::TcpListener,
     router: Router,
     addr: SocketAddr,
-    header_timeout: Duration,
+    deadlines: conn::Deadlines,
     /// One permit per connection served: the cap.
     permits: Arc<tokio::sync::Semaphore>,
     max_connections: usize,
@@ -389,7 +407,10 @@ impl Gateway {
         };
         Ok(Self {
             listener,
-            header_timeout: config.header_timeout,
+            deadlines: conn::Deadlines {
+                header: config.header_timeout,
+                idle: config.idle_timeout,
+            },
             router: router_with(runtime, config, connections),
             addr,
             permits,
@@ -414,10 +435,12 @@ impl Gateway {
     ) -> Result<()> {
         let (permits, max) = (self.permits, self.max_connections);
         tracing::info!(target: "Gateway", addr = %self.addr, max_connections = max,
-            header_timeout_s = self.header_timeout.as_secs_f64(), "listening");
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(self.header_timeout);
+            header_timeout_s = self.deadlines.header.as_secs_f64(),
+            idle_timeout_s = self.deadlines.idle.as_secs_f64(), "listening");
+        // The connection's own watchdog keeps the header and idle deadlines (hyper's
+        // header timer also runs while a keep-alive connection idles, so it cannot tell
+        // the two apart).
+        let http = hyper::server::conn::http1::Builder::new();
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -445,10 +468,11 @@ impl Gateway {
                 },
                 () = &mut shutdown => break,
             };
-            tokio::spawn(serve_connection(
+            tokio::spawn(conn::serve_connection(
                 stream,
                 self.router.clone(),
                 http.clone(),
+                self.deadlines,
                 stopping.clone(),
                 permit,
             ));
@@ -460,34 +484,6 @@ impl Gateway {
         let all = u32::try_from(max).unwrap_or(u32::MAX);
         let _ = permits.acquire_many(all).await;
         Ok(())
-    }
-}
-
-/// Serves one connection until it closes, or until the gateway stops and its current
-/// request is answered.
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    router: Router,
-    http: hyper::server::conn::http1::Builder,
-    mut stopping: tokio::sync::watch::Receiver<bool>,
-    _place: tokio::sync::OwnedSemaphorePermit,
-) {
-    // Small JSON answers go out at once rather than waiting to fill a segment.
-    let _ = stream.set_nodelay(true);
-    let service = hyper_util::service::TowerToHyperService::new(router);
-    let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-    let mut connection = std::pin::pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        // The guard `wait_for` returns is not `Send`: keep it inside the block.
-        () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
-    if let Err(e) = result {
-        // Timeouts and resets are the client's business: worth a debug line, no more.
-        tracing::debug!(target: "Gateway", timeout = e.is_timeout(), "connection closed: {e}");
     }
 }
 
@@ -547,6 +543,7 @@ mod tests {
             "AURA_GATEWAY_TOKEN" => Some("  ".into()),
             "AURA_GATEWAY_MAX_BODY_KB" => Some("2".into()),
             "AURA_GATEWAY_HEADER_TIMEOUT_SECS" => Some("3".into()),
+            "AURA_GATEWAY_IDLE_TIMEOUT_SECS" => Some("7".into()),
             "AURA_GATEWAY_MAX_CONNECTIONS" => Some("0".into()),
             _ => None,
         });
@@ -555,6 +552,7 @@ mod tests {
         assert_eq!(c.token, None, "a blank token is no token");
         assert_eq!(c.max_body_bytes, 2048);
         assert_eq!(c.header_timeout, Duration::from_secs(3));
+        assert_eq!(c.idle_timeout, Duration::from_secs(7));
         assert_eq!(c.max_connections, 1, "a cap of zero would serve nobody");
         assert_eq!(c.max_event_streams, DEFAULT_MAX_EVENT_STREAMS);
         let d =

@@ -11,7 +11,8 @@
 //! workload: read an object (60 %), call a method (15 %), create an object (10 %), tell
 //! an object something in words (10 %) and define a method on `genesis` (5 %). Every
 //! second it writes the process's resident memory to the CSV (`elapsed_s,rss_kib,
-//! requests,errors`); at the end it prints the growth after the first minute. Goal: ≤ 10 %.
+//! requests,errors`), and at the end draws it as a PNG beside the CSV (`soak.png`) and
+//! prints the growth after the first minute. Goal: ≤ 10 %.
 #![allow(clippy::expect_used)] // a measurement: a failed setup should stop it loudly
 
 use std::io::Write as _;
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aura_benches::plot::{line_chart, Chart, Series};
 use aura_benches::{rss_kib, Dice, ForgetfulModel};
 use aura_core::gateway::{Gateway, GatewayConfig};
 use aura_core::store::{NewObject, StoreExt};
@@ -177,11 +179,13 @@ async fn run(args: Args) {
     let run_for = Duration::from_secs_f64(args.minutes * 60.0);
     let mut at_one_minute = None;
     let mut last = 0;
+    let mut samples = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while started.elapsed() < run_for {
         tick.tick().await;
         let elapsed = started.elapsed().as_secs();
         last = rss_kib();
+        samples.push((elapsed as f64, last as f64 / 1024.0));
         if elapsed >= 60 && at_one_minute.is_none() {
             at_one_minute = Some(last);
         }
@@ -200,6 +204,24 @@ async fn run(args: Args) {
     let growth = at_one_minute
         .map(|base| format!("{:+.1} %", (last as f64 / base as f64 - 1.0) * 100.0))
         .unwrap_or_else(|| "n/a (ran under a minute)".into());
+    let png = args.csv.with_extension("png");
+    let chart = Chart {
+        title: &format!(
+            "AURA gateway soak: {} objects, {} methods on genesis, {} clients",
+            args.objects, args.methods, args.clients
+        ),
+        x_label: "seconds",
+        y_label: "resident memory (MiB)",
+        log_x: false,
+        log_y: false,
+    };
+    let series = [Series {
+        label: "RSS".into(),
+        points: samples,
+    }];
+    if let Err(why) = line_chart(&png, &chart, &series) {
+        eprintln!("no chart: {why}");
+    }
     // What the bounded caches hold, to tell their filling from other growth.
     let cache = runtime.cache_stats();
     println!(
