@@ -109,6 +109,26 @@ impl MethodTable {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+
+    /// This table with `method` in place of its selector's older version: a copy of the
+    /// pointers, sharing every other method. `None` when the table already holds that
+    /// version or a newer one (a write whose news arrives late).
+    fn with(&self, method: &Method) -> Option<Self> {
+        let old = self.methods.get(&method.selector);
+        if old.is_some_and(|old| old.version >= method.version) {
+            return None;
+        }
+        let mut methods = self.methods.clone();
+        let bytes = self.bytes - old.map_or(0, |m| method_bytes(m)) + method_bytes(method);
+        methods.insert(method.selector.clone(), Arc::new(method.clone()));
+        Some(Self {
+            object: self.object,
+            name: self.name.clone(),
+            parents: self.parents.clone(),
+            methods,
+            bytes,
+        })
+    }
 }
 
 fn method_bytes(m: &Method) -> usize {
@@ -531,11 +551,17 @@ impl ResolutionCache {
         if state.epoch != epoch {
             return table;
         }
-        state.table_bytes += table.bytes;
+        self.keep_table(&mut state, table.clone());
+        table
+    }
+
+    /// Caches `table`, then evicts the least recently used tables (never this one: one
+    /// table larger than the budget is still better kept than read again for every chain
+    /// through it) until the bounds hold.
+    fn keep_table(&self, state: &mut CacheState, table: Arc<MethodTable>) {
         let id = table.object;
-        state.tables.insert(id, table.clone());
-        // Least recently used first, never the table just read: one table larger than
-        // the budget is still better kept than read again for every chain through it.
+        state.table_bytes += table.bytes;
+        state.tables.insert(id, table);
         while state.tables.len() > self.limits.tables.max(1)
             || (state.table_bytes > self.limits.table_bytes && state.tables.len() > 1)
         {
@@ -548,7 +574,6 @@ impl ResolutionCache {
             state.remove_table(oldest);
             state.evictions += 1;
         }
-        table
     }
 
     fn insert_view(&self, receiver: ObjectId, view: Arc<ChainView>, epoch: u64) {
@@ -600,6 +625,27 @@ impl ResolutionCache {
         Ok(())
     }
 
+    /// Takes in a method version the runtime has just stored. A cached table of its
+    /// object gets the new version in place of the old, so a write to a large library
+    /// costs a copy of one table's pointers instead of rereading its methods on the next
+    /// call; the views through the object are dropped, as for any write.
+    pub(crate) fn method_written(&self, method: &Method) {
+        let mut state = self.state();
+        state.epoch += 1;
+        let id = method.object_id;
+        let updated = match state.tables.get(&id) {
+            Some(table) => match table.with(method) {
+                Some(updated) => Some(updated),
+                None => return, // the cache already holds this version or a newer one
+            },
+            None => None,
+        };
+        state.remove_table(id);
+        if let Some(table) = updated {
+            self.keep_table(&mut state, Arc::new(table));
+        }
+    }
+
     /// Drops `changed`'s table and every view whose chain passes through it.
     pub(crate) fn invalidate(&self, changed: ObjectId) {
         let mut state = self.state();
@@ -640,4 +686,69 @@ impl ResolutionCache {
 /// Parses a selector, turning a bad one into a clear [`Error::Invalid`].
 pub(crate) fn parse_selector(selector: &str) -> Result<Selector> {
     Selector::new(selector).map_err(Error::from)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
+mod tests {
+    use super::*;
+    use aura_store::Provenance;
+
+    fn method(object: ObjectId, selector: &str, version: u32) -> Method {
+        Method {
+            object_id: object,
+            selector: Selector::new(selector).unwrap(),
+            source: format!("def {selector}(self):\n    return {version}\n"),
+            tests: String::new(),
+            doc: String::new(),
+            version,
+            provenance: Provenance::Manual,
+            calls: Some(vec![]),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_written_method_replaces_its_older_version_in_the_cached_table() {
+        let id = ObjectId::new();
+        let cache = ResolutionCache::default();
+        let table = MethodTable::new(id, "lib".into(), vec![], vec![method(id, "a", 1)]);
+        let before = cache.insert_table(table, 0);
+        assert_eq!(cache.stats().tables, 1);
+
+        cache.method_written(&method(id, "a", 2));
+        cache.method_written(&method(id, "b", 1));
+        let after = cache.table(id).unwrap();
+        assert_eq!(
+            after.get(&Selector::new("a").unwrap()).map(|m| m.version),
+            Some(2)
+        );
+        assert_eq!(
+            after.get(&Selector::new("b").unwrap()).map(|m| m.version),
+            Some(1)
+        );
+        assert_eq!(
+            after.bytes(),
+            before.bytes() + method_bytes(&method(id, "b", 1))
+        );
+        assert_eq!(cache.stats().table_bytes, after.bytes());
+        // The table handed out earlier is a snapshot and stays as it was.
+        assert_eq!(
+            before.get(&Selector::new("a").unwrap()).map(|m| m.version),
+            Some(1)
+        );
+
+        // News of an older version arriving late changes nothing.
+        cache.method_written(&method(id, "a", 1));
+        let last = cache.table(id).unwrap();
+        assert!(Arc::ptr_eq(&after, &last));
+    }
+
+    #[test]
+    fn a_written_method_of_an_uncached_object_caches_nothing() {
+        let id = ObjectId::new();
+        let cache = ResolutionCache::default();
+        cache.method_written(&method(id, "a", 1));
+        assert_eq!(cache.stats().tables, 0);
+    }
 }

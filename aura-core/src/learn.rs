@@ -622,7 +622,7 @@ impl Runtime {
             .await?;
         }
         tx.commit().await?;
-        self.invalidate(object.id);
+        self.method_written(&method);
         tracing::info!(target: "Store", %selector, version = method.version, attempt, "method committed");
         Ok(Learned {
             method,

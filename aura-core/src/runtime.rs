@@ -535,7 +535,7 @@ impl Runtime {
                 provenance: Provenance::Manual,
             })
             .await?;
-        self.inner.cache.invalidate(id);
+        self.inner.cache.method_written(&method);
         tracing::info!(target: "Store", selector = %method.selector, version = method.version, "method defined");
         Ok(method)
     }
@@ -559,8 +559,13 @@ impl Runtime {
             .store
             .rollback_method(id, &selector, version)
             .await?;
-        self.inner.cache.invalidate(id);
+        self.inner.cache.method_written(&method);
         Ok(method)
+    }
+
+    /// Takes a method version this runtime just stored into the resolution cache.
+    pub(crate) fn method_written(&self, method: &Method) {
+        self.inner.cache.method_written(method);
     }
 
     /// Forgets cached resolutions through `id` (after writing through the store directly).
