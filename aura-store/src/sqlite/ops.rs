@@ -17,6 +17,8 @@ pub(crate) const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The most terms of a search query that are used.
 const MAX_QUERY_TERMS: usize = 64;
+/// The longest prefix the full-text index keeps (schema migration 5).
+const MAX_INDEXED_PREFIX: usize = 6;
 
 // ---------------------------------------------------------------------------------------
 // Time, ids and JSON
@@ -759,17 +761,24 @@ pub(crate) fn neighbours(
 /// also match as prefixes, and the words are OR-ed so that bm25 ranks by how many match.
 /// `None` when nothing searchable is left.
 pub(crate) fn fts_query(query: &str) -> Option<String> {
+    let quote = |word: &str| format!("\"{}\"", word.replace('"', "\"\""));
     let terms: Vec<String> = query
         .split(char::is_whitespace)
         .map(|word| word.chars().filter(|c| !c.is_control()).collect::<String>())
         .filter(|word| word.chars().any(char::is_alphanumeric))
         .take(MAX_QUERY_TERMS)
         .map(|word| {
-            let quoted = format!("\"{}\"", word.replace('"', "\"\""));
-            if word.chars().filter(|c| c.is_alphanumeric()).count() >= 3 {
-                quoted + "*"
+            let alphanumeric = word.chars().filter(|c| c.is_alphanumeric()).count();
+            if alphanumeric < 3 {
+                quote(&word)
+            } else if alphanumeric == word.chars().count() && alphanumeric > MAX_INDEXED_PREFIX {
+                // A plain word longer than the longest prefix index: the word itself
+                // (so it ranks first) or anything starting with its indexed prefix,
+                // which the index answers at once instead of merging every longer term.
+                let prefix: String = word.chars().take(MAX_INDEXED_PREFIX).collect();
+                format!("{} OR {}*", quote(&word), quote(&prefix))
             } else {
-                quoted
+                quote(&word) + "*"
             }
         })
         .collect();
@@ -780,7 +789,11 @@ pub(crate) fn fts_query(query: &str) -> Option<String> {
     }
 }
 
-/// Ranked full-text search over memory nodes (bm25; a higher score is better).
+/// How many of the newest matching memory nodes a search ranks.
+pub(crate) const SEARCH_CANDIDATES: u32 = 1000;
+
+/// Ranked full-text search over memory nodes (bm25; a higher score is better), among the
+/// newest [`SEARCH_CANDIDATES`] matches.
 pub(crate) fn search_memory(conn: &Connection, query: &str, limit: u32) -> Result<Vec<SearchHit>> {
     let Some(fts) = fts_query(query) else {
         return Ok(Vec::new());
@@ -788,17 +801,21 @@ pub(crate) fn search_memory(conn: &Connection, query: &str, limit: u32) -> Resul
     if limit == 0 {
         return Ok(Vec::new());
     }
+    // Only the newest SEARCH_CANDIDATES matches are ranked: ranking every match would
+    // make a search cost grow with the whole memory, since a few common words match a
+    // large share of it. FTS5 walks its matches newest first and stops there.
     let mut stmt = conn
         .prepare_cached(
-            "SELECT n.id, n.kind, n.text, n.embedding, n.meta, n.created_us, bm25(memory_fts)
-             FROM memory_fts JOIN memory_nodes n ON n.seq = memory_fts.rowid
-             WHERE memory_fts MATCH ?1
-             ORDER BY bm25(memory_fts), n.seq
+            "SELECT n.id, n.kind, n.text, n.embedding, n.meta, n.created_us, c.rank
+             FROM (SELECT rowid, bm25(memory_fts) AS rank FROM memory_fts
+                   WHERE memory_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?3) c
+             JOIN memory_nodes n ON n.seq = c.rowid
+             ORDER BY c.rank, n.seq
              LIMIT ?2",
         )
         .map_err(map)?;
     let rows = stmt
-        .query_map(params![fts, limit], |row| {
+        .query_map(params![fts, limit, SEARCH_CANDIDATES], |row| {
             Ok((node_from_row(row)?, row.get::<_, f64>(6)?))
         })
         .map_err(map)?;
@@ -855,10 +872,14 @@ pub(crate) fn query_audit(conn: &Connection, query: &AuditQuery) -> Result<Audit
     if let Some(kind) = &query.kind {
         if let Some(prefix) = kind.strip_suffix('*') {
             if !prefix.is_empty() {
-                args.push((prefix.chars().count() as i64).into());
+                // A range the kind index answers, rather than a test of every event:
+                // [prefix, prefix + U+10FFFF) holds exactly the kinds that start with
+                // the prefix, but for a kind whose next character is U+10FFFF itself
+                // (a permanent noncharacter, which no kind has a use for).
                 args.push(prefix.to_string().into());
+                args.push(format!("{prefix}{}", char::MAX).into());
                 sql.push_str(&format!(
-                    " AND substr(kind, 1, ?{}) = ?{}",
+                    " AND kind >= ?{} AND kind < ?{}",
                     args.len() - 1,
                     args.len()
                 ));
@@ -1012,6 +1033,11 @@ mod tests {
         assert_eq!(
             fts_query("fib AND \"x\" NEAR(a b)"),
             Some("\"fib\"* OR \"AND\"* OR \"\"\"x\"\"\" OR \"NEAR(a\"* OR \"b)\"".into())
+        );
+        assert_eq!(
+            fts_query("fibonacci sequence"),
+            Some("\"fibonacci\" OR \"fibona\"* OR \"sequence\" OR \"sequen\"*".into()),
+            "long plain words are searched as themselves or by their indexed prefix"
         );
     }
 }

@@ -106,6 +106,27 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE methods ADD COLUMN calls TEXT;
     "#,
+    // 5: the full-text index gains prefix indexes for 2 to 6 characters, so a prefix
+    // query ("fibona"*) reads one doclist instead of merging every matching term's.
+    r#"
+    DROP TRIGGER memory_nodes_fts_insert;
+    DROP TRIGGER memory_nodes_fts_delete;
+    DROP TABLE memory_fts;
+    CREATE VIRTUAL TABLE memory_fts USING fts5(
+        text,
+        content = 'memory_nodes',
+        content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2',
+        prefix = '2 3 4 5 6'
+    );
+    INSERT INTO memory_fts(memory_fts) VALUES ('rebuild');
+    CREATE TRIGGER memory_nodes_fts_insert AFTER INSERT ON memory_nodes BEGIN
+        INSERT INTO memory_fts(rowid, text) VALUES (new.seq, new.text);
+    END;
+    CREATE TRIGGER memory_nodes_fts_delete AFTER DELETE ON memory_nodes BEGIN
+        INSERT INTO memory_fts(memory_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+    END;
+    "#,
 ];
 
 /// The schema version this build writes and understands.
