@@ -148,6 +148,37 @@ impl PlanContext {
     }
 }
 
+/// The most selectors the model's prompt lists: a learned library holds thousands, more
+/// than a small model's context window.
+const MAX_PROMPT_SELECTORS: usize = 48;
+
+/// The known selectors worth naming to the model for `message`: those sharing a word
+/// with it first, then the rest in order, at most [`MAX_PROMPT_SELECTORS`].
+fn prompt_selectors<'a>(message: &str, known: &'a [String]) -> Vec<&'a str> {
+    if known.len() <= MAX_PROMPT_SELECTORS {
+        return known.iter().map(String::as_str).collect();
+    }
+    let words: Vec<String> = message
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3)
+        .map(str::to_lowercase)
+        .collect();
+    let shares_a_word = |s: &str| {
+        s.to_lowercase()
+            .split('_')
+            .any(|part| words.iter().any(|w| w == part))
+    };
+    let (related, rest): (Vec<&str>, Vec<&str>) = known
+        .iter()
+        .map(String::as_str)
+        .partition(|s| shares_a_word(s));
+    related
+        .into_iter()
+        .chain(rest)
+        .take(MAX_PROMPT_SELECTORS)
+        .collect()
+}
+
 /// Turns messages into plans: rules first, then the model.
 #[derive(Clone, Debug)]
 pub struct Planner {
@@ -214,7 +245,7 @@ impl Planner {
         if !context.known_selectors.is_empty() {
             user.push_str(&format!(
                 "Known methods: {}\n",
-                context.known_selectors.join(", ")
+                prompt_selectors(message, &context.known_selectors).join(", ")
             ));
         }
         for n in &context.notes {
@@ -641,6 +672,20 @@ fn parse_args(text: &str) -> Option<Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_library_is_named_to_the_model_by_what_the_message_shares() {
+        let mut known: Vec<String> = (0..5000).map(|i| format!("skill_{i}")).collect();
+        known.push("fibonacci_sum".into());
+        let named = prompt_selectors("what is the fibonacci of 10", &known);
+        assert_eq!(named.len(), MAX_PROMPT_SELECTORS);
+        assert_eq!(
+            named[0], "fibonacci_sum",
+            "the related selector comes first"
+        );
+        let few = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(prompt_selectors("anything", &few), ["a", "b"]);
+    }
 
     #[test]
     fn selectors_from_tasks() {

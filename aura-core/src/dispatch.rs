@@ -34,7 +34,7 @@ pub const MAX_DELEGATION_DEPTH: usize = 64;
 const ENTRY_OVERHEAD: usize = 64;
 
 /// One object's own methods (their current versions), shared by every chain through it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct MethodTable {
     object: ObjectId,
     name: String,
@@ -46,7 +46,12 @@ pub struct MethodTable {
 }
 
 impl MethodTable {
-    fn new(object: ObjectId, name: String, parents: Vec<ObjectId>, methods: Vec<Method>) -> Self {
+    pub(crate) fn new(
+        object: ObjectId,
+        name: String,
+        parents: Vec<ObjectId>,
+        methods: Vec<Method>,
+    ) -> Self {
         let mut bytes = std::mem::size_of::<Self>() + name.len() + parents.len() * 16;
         let methods: HashMap<Selector, Arc<Method>> = methods
             .into_iter()
@@ -110,24 +115,19 @@ impl MethodTable {
         self.bytes
     }
 
-    /// This table with `method` in place of its selector's older version: a copy of the
-    /// pointers, sharing every other method. `None` when the table already holds that
-    /// version or a newer one (a write whose news arrives late).
-    fn with(&self, method: &Method) -> Option<Self> {
-        let old = self.methods.get(&method.selector);
-        if old.is_some_and(|old| old.version >= method.version) {
-            return None;
-        }
-        let mut methods = self.methods.clone();
-        let bytes = self.bytes - old.map_or(0, |m| method_bytes(m)) + method_bytes(method);
-        methods.insert(method.selector.clone(), Arc::new(method.clone()));
-        Some(Self {
-            object: self.object,
-            name: self.name.clone(),
-            parents: self.parents.clone(),
-            methods,
-            bytes,
-        })
+    /// Whether the table holds `method`'s version of its selector or a newer one.
+    fn has(&self, method: &Method) -> bool {
+        self.methods
+            .get(&method.selector)
+            .is_some_and(|old| old.version >= method.version)
+    }
+
+    /// Puts `method` in place of its selector's older version.
+    fn put(&mut self, method: &Method) {
+        let old = self
+            .methods
+            .insert(method.selector.clone(), Arc::new(method.clone()));
+        self.bytes = self.bytes - old.map_or(0, |m| method_bytes(&m)) + method_bytes(method);
     }
 }
 
@@ -147,26 +147,17 @@ fn method_bytes(m: &Method) -> usize {
 pub struct ChainMethods {
     /// Nearest first; the receiver's own table is the first.
     tables: Vec<Arc<MethodTable>>,
-    /// How many distinct selectors the tables define together.
-    visible: usize,
+    /// How many distinct selectors the tables define together: counted when first asked
+    /// (object bodies show it), since counting reads every selector of a large library.
+    visible: std::sync::OnceLock<usize>,
 }
 
 impl ChainMethods {
-    fn new(tables: Vec<Arc<MethodTable>>) -> Self {
-        // A selector counts once, at its farthest definition: checking each table against
-        // the ones after it costs nothing for the last (usually the big root's).
-        let visible = tables
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let farther = &tables[i + 1..];
-                t.methods
-                    .keys()
-                    .filter(|s| !farther.iter().any(|f| f.methods.contains_key(*s)))
-                    .count()
-            })
-            .sum();
-        Self { tables, visible }
+    pub(crate) fn new(tables: Vec<Arc<MethodTable>>) -> Self {
+        Self {
+            tables,
+            visible: std::sync::OnceLock::new(),
+        }
     }
 
     /// The nearest definition of `selector`.
@@ -204,12 +195,27 @@ impl ChainMethods {
 
     /// How many selectors are visible.
     pub fn len(&self) -> usize {
-        self.visible
+        *self.visible.get_or_init(|| {
+            // A selector counts once, at its farthest definition: checking each table
+            // against the ones after it costs nothing for the last (usually the root's).
+            let tables = &self.tables;
+            tables
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let farther = &tables[i + 1..];
+                    t.methods
+                        .keys()
+                        .filter(|s| !farther.iter().any(|f| f.methods.contains_key(*s)))
+                        .count()
+                })
+                .sum()
+        })
     }
 
     /// Whether nothing is visible.
     pub fn is_empty(&self) -> bool {
-        self.visible == 0
+        self.tables.iter().all(|t| t.is_empty())
     }
 }
 
@@ -627,21 +633,22 @@ impl ResolutionCache {
 
     /// Takes in a method version the runtime has just stored. A cached table of its
     /// object gets the new version in place of the old, so a write to a large library
-    /// costs a copy of one table's pointers instead of rereading its methods on the next
-    /// call; the views through the object are dropped, as for any write.
+    /// does not make the next call reread its methods; the views through the object are
+    /// dropped, as for any write.
     pub(crate) fn method_written(&self, method: &Method) {
         let mut state = self.state();
         state.epoch += 1;
         let id = method.object_id;
-        let updated = match state.tables.get(&id) {
-            Some(table) => match table.with(method) {
-                Some(updated) => Some(updated),
-                None => return, // the cache already holds this version or a newer one
-            },
-            None => None,
-        };
+        if state.tables.get(&id).is_some_and(|t| t.has(method)) {
+            return; // news of this version, or an older one, arriving late
+        }
+        let table = state.tables.get(&id).cloned();
         state.remove_table(id);
-        if let Some(table) = updated {
+        if let Some(table) = table {
+            // With its views dropped the table is usually ours alone, and changes in
+            // place; a view still lent out to a call keeps the old one, so it is copied.
+            let mut table = Arc::try_unwrap(table).unwrap_or_else(|shared| (*shared).clone());
+            table.put(method);
             self.keep_table(&mut state, Arc::new(table));
         }
     }

@@ -6,7 +6,7 @@
 //! its `learn.committed` event and the memory nodes linking request, method and object.
 //! Anything that fails before the commit leaves the store as it was, but for the trail.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -234,14 +234,7 @@ impl Runtime {
         )
         .with_request(request.request_text.clone());
         mandate.slots = Value::Object(object.slots.clone());
-        mandate.known_methods = view
-            .methods
-            .values()
-            .map(|m| KnownMethod {
-                name: m.selector.to_string(),
-                doc: m.doc.clone(),
-            })
-            .collect();
+        mandate.known_methods = known_methods(&view, &request.request_text, &selector);
 
         let config = self.config();
         let spec = Spec {
@@ -689,5 +682,110 @@ fn describe_failure(outcome: &ExecOutcome) -> String {
     match &outcome.error {
         Some(e) => format!("{:?}: {}: {}", outcome.ended, e.type_name, e.message),
         None => format!("the run ended with {:?}", outcome.ended),
+    }
+}
+
+/// The most methods a mandate names. A learned library holds thousands; the personas'
+/// prompts show a few, and the packet (kept whole in the trail) should not carry them all.
+const MAX_KNOWN_METHODS: usize = 16;
+
+/// The methods a mandate names: those whose selector shares a word with the request,
+/// then the nearest on the chain, each group in selector order (so prompts repeat).
+fn known_methods(view: &ChainView, request: &str, selector: &Selector) -> Vec<KnownMethod> {
+    let words: HashSet<String> = request
+        .split(|c: char| !c.is_alphanumeric())
+        .chain(selector.as_str().split('_'))
+        .filter(|w| w.len() >= 3)
+        .map(str::to_lowercase)
+        .collect();
+    let shares_a_word = |s: &Selector| {
+        s.as_str()
+            .split('_')
+            .any(|p| words.contains(&p.to_lowercase()))
+    };
+    let mut related: Vec<&Arc<Method>> = Vec::new();
+    let mut nearest: Vec<&Arc<Method>> = Vec::new();
+    for table in view.chain() {
+        let mut own: Vec<&Arc<Method>> = table
+            .methods()
+            .filter(|m| view.resolve(&m.selector).is_some_and(|r| Arc::ptr_eq(r, m)))
+            .collect();
+        own.sort_by(|a, b| a.selector.cmp(&b.selector));
+        for m in own {
+            if shares_a_word(&m.selector) {
+                related.push(m);
+            } else if nearest.len() < MAX_KNOWN_METHODS {
+                nearest.push(m);
+            }
+        }
+    }
+    related.sort_by(|a, b| a.selector.cmp(&b.selector));
+    related
+        .into_iter()
+        .chain(nearest)
+        .take(MAX_KNOWN_METHODS)
+        .map(|m| KnownMethod {
+            name: m.selector.to_string(),
+            doc: m.doc.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
+mod tests {
+    use super::*;
+    use crate::dispatch::{ChainMethods, MethodTable};
+    use aura_store::ObjectId;
+
+    fn method(object: ObjectId, selector: &str) -> Method {
+        Method {
+            object_id: object,
+            selector: Selector::new(selector).unwrap(),
+            source: format!("def {selector}(self):\n    return 1\n"),
+            tests: String::new(),
+            doc: format!("does {selector}"),
+            version: 1,
+            provenance: Provenance::Manual,
+            calls: Some(vec![]),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_mandate_names_a_few_methods_of_a_large_library_related_ones_first() {
+        let (own, root) = (ObjectId::new(), ObjectId::new());
+        let library: Vec<Method> = (0..5000)
+            .map(|i| method(root, &format!("skill_{i:04}")))
+            .chain([method(root, "prime_factors")])
+            .collect();
+        let view = ChainView {
+            methods: ChainMethods::new(vec![
+                Arc::new(MethodTable::new(
+                    own,
+                    "calc".into(),
+                    vec![root],
+                    vec![method(own, "area")],
+                )),
+                Arc::new(MethodTable::new(root, "genesis".into(), vec![], library)),
+            ]),
+        };
+        let named = known_methods(
+            &view,
+            "check whether a number is prime",
+            &Selector::new("is_prime").unwrap(),
+        );
+        let names: Vec<&str> = named.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names.len(), MAX_KNOWN_METHODS);
+        assert_eq!(names[..3], ["prime_factors", "area", "skill_0000"]);
+        assert_eq!(
+            known_methods(
+                &view,
+                "check whether a number is prime",
+                &Selector::new("is_prime").unwrap()
+            ),
+            named,
+            "the same request names the same methods"
+        );
     }
 }
