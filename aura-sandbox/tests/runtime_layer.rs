@@ -1,7 +1,8 @@
 //! The runtime layer (`JailSandboxBuilder::module_api`) on its own, with no guard in
 //! front: every live probe of aura-guard's API red-team corpus works in a bare jail
-//! and raises with the layer on; every excluded name is out of reach; ordinary
-//! methods keep working; and what the layer costs per call.
+//! and raises with the layer on; no probe of its older corpus escapes; every excluded
+//! name is out of reach; ordinary methods keep working; and what the layer costs per
+//! call.
 #![cfg(target_os = "linux")]
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)] // test fixtures
 
@@ -14,6 +15,39 @@ use serde_json::{json, Value};
 /// does not depend on the guard; aura-core passes the same text in).
 const MODULE_API: &str = include_str!("../../aura-guard/data/module_api.json");
 const CORPUS: &str = include_str!("../../aura-guard/tests/redteam/api_escapes.py");
+const OLDER_CORPUS: &str = include_str!("../../aura-guard/tests/redteam/escapes.py");
+
+/// Escapes of the runtime layer alone, found while running the older corpus with the
+/// guard off (the guard rejects all four). Each works in a bare jail.
+const LAYER_ESCAPES: &str = r#"
+# === layer-from-import-fallback | - | a from-import the proxy lacks falls back to sys.modules["json.decoder"], the real module
+from json import decoder
+def m(self):
+    return repr(decoder.re.enum.sys)
+
+# === layer-from-import-private | - | a private name in a from-import
+from re import _parser
+def m(self):
+    return repr(_parser)
+
+# === layer-match-args | - | a positional class pattern reads what __match_args__ names, on any object a metaclass lets match
+import json
+def m(self):
+    u = "_"
+    d = lambda s: u + u + s + u + u
+    Meta = type("Meta", (type,), {d("instancecheck"): lambda c, x: True})
+    C = Meta("C", (), {d("match_args"): (d("globals"),)})
+    match json.dumps:
+        case C(g):
+            return repr(g[d("builtins")]["eval"])
+
+# === layer-dataclass-field-code | - | dataclasses writes a field's name into the code it generates and runs it with the real builtins
+import dataclasses
+def m(self):
+    u = "_"
+    C = type("C", (), {u + u + "annotations" + u + u: {"x if 0 else __import__('os').getcwd()": int}})
+    return repr(dataclasses.dataclass(C, init=False, eq=False)())
+"#;
 
 fn jail(layer: bool) -> JailSandbox {
     let mut b = JailSandbox::builder();
@@ -32,19 +66,33 @@ fn jail(layer: bool) -> JailSandbox {
 }
 
 async fn call(sandbox: &JailSandbox, source: &str) -> ExecOutcome {
+    call_with(sandbox, "m", source, vec![]).await
+}
+
+async fn call_with(
+    sandbox: &JailSandbox,
+    selector: &str,
+    source: &str,
+    args: Vec<Value>,
+) -> ExecOutcome {
     let method = MethodSource {
-        selector: "m".into(),
+        selector: selector.into(),
         source: source.into(),
     };
     sandbox
-        .execute(ExecRequest::call(method, vec![]))
+        .execute(ExecRequest::call(method, args))
         .await
         .expect("the sandbox answers")
 }
 
 fn corpus() -> Vec<(String, String)> {
+    parse(CORPUS)
+}
+
+/// `(id, source)` of each `# === id | rule | technique` case of a red-team corpus.
+fn parse(text: &str) -> Vec<(String, String)> {
     let mut cases: Vec<(String, String)> = Vec::new();
-    for line in CORPUS.split_inclusive('\n') {
+    for line in text.split_inclusive('\n') {
         if let Some(header) = line.strip_prefix("# === ") {
             let id = header.split(" | ").next().unwrap_or("").trim().to_owned();
             cases.push((id, String::new()));
@@ -59,8 +107,9 @@ fn corpus() -> Vec<(String, String)> {
 async fn the_layer_alone_stops_every_live_probe() {
     let bare = jail(false);
     let layered = jail(true);
-    let cases = corpus();
+    let mut cases = corpus();
     assert!(cases.len() >= 20);
+    cases.extend(parse(LAYER_ESCAPES));
     let mut not_live = Vec::new();
     let mut passed = Vec::new();
     for (id, src) in &cases {
@@ -91,6 +140,212 @@ async fn the_layer_alone_stops_every_live_probe() {
         passed.is_empty(),
         "the runtime layer let through:\n{}",
         passed.join("\n")
+    );
+}
+
+/// Arguments for the older corpus's probes that take some, so that each tries what it
+/// is about: `(id, Python arguments after self, JSON values the driver gets as *a)`.
+/// Strings that name private attributes travel as JSON, so that the driver's own code
+/// holds no dunder string for the layer's code check to refuse.
+const PROBE_ARGS: &[(&str, &str, &str)] = &[
+    ("bi-eval", "*a", r#"["1+1"]"#),
+    ("bi-memoryview", "*a", r#"["x"]"#),
+    ("bi-keyword-arg", "*a", r#"[["1"]]"#),
+    ("bi-listcomp", "*a", r#"[["1"]]"#),
+    ("bi-genexp-if", "*a", r#"[["1"]]"#),
+    ("bi-dictcomp", "*a", r#"[["1"]]"#),
+    ("bi-fstring-spec", "*a", "[1]"),
+    ("bi-match-guard", "*a", r#"[["1"]]"#),
+    ("bi-annotation", "*a", "[1]"),
+    ("bi-string-annotation", "*a", "[1]"),
+    ("bi-slice", "*a", "[[1, 2]]"),
+    ("dunder-in-comprehension", "*a", "[[1]]"),
+    ("frame-nfkc", "(x for x in [1])", "[]"),
+    ("private-del", "m", "[]"),
+    ("frame-f-builtins", "*a", "[1]"),
+    ("frame-co", "m", "[]"),
+    ("imp-get-type-hints", "m", "[]"),
+    ("imp-formatter", "*a", r#"["{0.__class__}"]"#),
+    ("imp-attrgetter", "*a", r#"["__class__"]"#),
+    ("dyn-getattr-var", "*a", r#"["__class__"]"#),
+    ("dyn-getattr-frame", "(x for x in [1])", "[]"),
+    ("dyn-setattr", "*a", r#"["__class__", 1]"#),
+    ("dyn-hasattr-var", "*a", r#"["__class__"]"#),
+    ("dyn-getattr-ref", "*a", r#"[["__class__"]]"#),
+    ("dyn-getattr-star", "*a", r#"[["x", "__class__"]]"#),
+    ("dyn-getattr-nfkc", "*a", r#"["__class__"]"#),
+    ("dyn-methodcaller", "*a", r#"["__reduce__"]"#),
+    ("fmt-gi-frame", "(x for x in [1])", "[]"),
+    ("fmt-index-then-attr", "[m]", "[]"),
+    ("fmt-nested-spec", "*a", "[1]"),
+    ("fmt-nonliteral", "*a", r#"["{0.__class__}"]"#),
+    ("fmt-str-format", "*a", r#"["{0.__class__}"]"#),
+    ("fmt-map-nonliteral", "*a", r#"["{s.__class__}"]"#),
+    ("match-class-dunder", "1", "[]"),
+    ("match-class-frame", "(x for x in [1])", "[]"),
+    ("match-value-dunder", "1", "[]"),
+    ("shadow-getattr-param", "getattr", "[]"),
+    ("shadow-posonly", "setattr", "[]"),
+    ("eval-get-type-hints-attr", "m", "[]"),
+    ("node-async-comp", "*a", "[[1]]"),
+    ("node-tstring", "*a", "[1]"),
+    ("ann-unreadable", "*a", "[1]"),
+    ("ann-nested", "*a", "[1]"),
+];
+
+/// Probes of the older corpus with nothing for the runtime layer to stop: the rule they
+/// test is one of the guard's own (shape, naming, syntax, limits), or what they try is
+/// not valid Python 3.11, or not live. Run, they reach nothing outside the allowlist;
+/// each ends the same with the layer as without (checked).
+const INERT: &[(&str, &str)] = &[
+    ("bi-string-annotation", "a string annotation: nothing evaluates it (get_type_hints, ForwardRef, singledispatch are excluded)"),
+    ("ann-unreadable", "a string annotation, never evaluated"),
+    ("ann-nested", "a string inside an annotation, never evaluated"),
+    ("ann-return", "a string annotation, never evaluated"),
+    ("bi-rebind", "a local named open bound to print: it reaches print"),
+    ("bi-type-param-default", "Python 3.12 syntax, a SyntaxError on 3.11 (on 3.12 the code check refuses the eval in the bound)"),
+    ("dunder-class-cell", "__class__ outside a class is an undefined name (inside one it is type(self))"),
+    ("mod-collections-os", "not live: collections has no os, real or proxy"),
+    ("shadow-getattr-param", "rebinding a name the guard tracks; at run time getattr & co. are the layer's"),
+    ("shadow-getattr-assign", "rebinding a name the guard tracks; at run time getattr & co. are the layer's"),
+    ("shadow-super", "rebinding super: it reaches self.__init__, which the layer allows too"),
+    ("shadow-posonly", "rebinding a name the guard tracks; at run time getattr & co. are the layer's"),
+    ("shadow-import-alias", "rebinding a name the guard tracks; at run time getattr & co. are the layer's"),
+    ("shadow-def", "rebinding a name the guard tracks; at run time getattr & co. are the layer's"),
+    ("node-global", "a global statement rebinds the method's own module global"),
+    ("node-async", "a coroutine object; its frame is refused like any frame"),
+    ("node-await", "returns a coroutine function"),
+    ("node-async-comp", "a SyntaxError outside an async function"),
+    ("node-tstring", "Python 3.14 syntax, a SyntaxError on 3.11"),
+    ("dunder-def-reduce", "defines __reduce__: pickle is not importable, copy calls only what the guest holds"),
+    ("shape-toplevel-call", "a shape rule: top-level code runs under the layer like the method"),
+    ("shape-toplevel-loop", "a shape rule"),
+    ("shape-toplevel-if", "a shape rule"),
+    ("shape-toplevel-try", "a shape rule"),
+    ("shape-no-method", "a shape rule: no method to call (NameError)"),
+    ("limit-deep", "the guard's own recursion limit; the compiler refuses it (SyntaxError)"),
+    ("limit-unary", "the guard's own recursion limit; the compiler refuses it (RecursionError)"),
+    ("syntax-coding-utf7", "compile() of a str ignores coding cookies: the hidden import is a comment"),
+    ("syntax-coding-second-line", "compile() of a str ignores coding cookies: a plain string"),
+    ("syntax-broken", "a SyntaxError"),
+];
+
+/// What the runtime layer made of a probe, with no guard in front.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// (a) refused before it ran: the code check (`RuntimeDenied`).
+    Refused,
+    /// (b) raised inside the guest where the layer denied access: a builtin that is not
+    /// there (`NameError`), a name a proxy module or `getattr` & co. refuse
+    /// (`AttributeError`), an import (`ImportError`).
+    Denied,
+    /// (c) contained by the jail alone (time, memory, output): not the layer's job.
+    Contained,
+    /// Nothing to stop: listed in `INERT`.
+    Inert,
+    /// (d) it did what it tried to do.
+    Escaped,
+}
+
+fn classify(id: &str, bare: &ExecOutcome, layered: &ExecOutcome) -> Stop {
+    let error = |o: &ExecOutcome| {
+        o.error
+            .as_ref()
+            .map(|e| (e.type_name.clone(), e.message.clone()))
+    };
+    match layered.ended {
+        EndReason::Timeout | EndReason::Memory | EndReason::OutputLimit | EndReason::Killed => {
+            return Stop::Contained
+        }
+        EndReason::Exception => {
+            let (kind, _) = error(layered).expect("an exception outcome has an error");
+            if kind == "RuntimeDenied" {
+                return Stop::Refused;
+            }
+            // The layer's doing only when the same probe, bare, did not raise the same.
+            if ["ImportError", "NameError", "AttributeError"].contains(&kind.as_str())
+                && (bare.ended != EndReason::Exception || error(bare) != error(layered))
+            {
+                return Stop::Denied;
+            }
+        }
+        EndReason::Ok => {}
+    }
+    let same =
+        bare.ended == layered.ended && error(bare).map(|e| e.0) == error(layered).map(|e| e.0);
+    if same && INERT.iter().any(|(i, _)| *i == id) {
+        Stop::Inert
+    } else {
+        Stop::Escaped
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_alone_lets_no_probe_of_the_older_corpus_escape() {
+    let bare = jail(false);
+    let layered = jail(true);
+    let cases = parse(OLDER_CORPUS);
+    assert!(cases.len() >= 100, "only {} cases", cases.len());
+    for (id, _, _) in PROBE_ARGS {
+        assert!(cases.iter().any(|c| c.0 == *id), "PROBE_ARGS: no case {id}");
+    }
+    for (id, _) in INERT {
+        assert!(cases.iter().any(|c| c.0 == *id), "INERT: no case {id}");
+    }
+    let classes = [
+        Stop::Refused,
+        Stop::Denied,
+        Stop::Contained,
+        Stop::Inert,
+        Stop::Escaped,
+    ];
+    let mut counts = [0usize; 5];
+    let mut escaped = Vec::new();
+    for (id, src) in &cases {
+        // A driver calls the probe with its arguments and returns what it got as text,
+        // so that whatever the probe reached comes back.
+        let (py, json_args) = PROBE_ARGS
+            .iter()
+            .find(|p| p.0 == id)
+            .map_or(("", "[]"), |p| (p.1, p.2));
+        let sep = if py.is_empty() { "" } else { ", " };
+        let driven =
+            format!("{src}\n\ndef aura_probe(self, *a):\n    return repr(m(self{sep}{py}))\n");
+        let args: Vec<Value> = serde_json::from_str(json_args).unwrap();
+        let b = call_with(&bare, "aura_probe", &driven, args.clone()).await;
+        let l = call_with(&layered, "aura_probe", &driven, args).await;
+        let stop = classify(id, &b, &l);
+        let show = |o: &ExecOutcome| {
+            let text = match &o.error {
+                Some(e) => format!("{:?} {}: {}", o.ended, e.type_name, e.message),
+                None => format!("{:?} {:?}", o.ended, o.value),
+            };
+            text.chars().take(200).collect::<String>()
+        };
+        println!(
+            "{id}: {stop:?}\n    layered: {}\n    bare:    {}",
+            show(&l),
+            show(&b)
+        );
+        if stop == Stop::Escaped {
+            escaped.push(format!("{id}: {}", show(&l)));
+        }
+        counts[classes.iter().position(|c| *c == stop).unwrap()] += 1;
+    }
+    let counts: Vec<String> = classes
+        .iter()
+        .zip(counts)
+        .map(|(c, n)| format!("{c:?} {n}"))
+        .collect();
+    println!(
+        "runtime layer alone, older corpus ({} probes): {}",
+        cases.len(),
+        counts.join(", ")
+    );
+    assert!(
+        escaped.is_empty(),
+        "escaped the runtime layer:\n{}",
+        escaped.join("\n")
     );
 }
 
