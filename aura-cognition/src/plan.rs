@@ -306,6 +306,11 @@ const GENERIC_VERBS: &[&str] = &[
     "return",
 ];
 
+/// Whether the rules drop `word` when they name a method ("the", "a", "of", …).
+pub fn is_filler(word: &str) -> bool {
+    FILLER.contains(&word)
+}
+
 const FILLER: &[&str] = &[
     "the", "a", "an", "my", "our", "your", "some", "sequence", "series", "number", "numbers",
     "value", "values", "out", "each", "every", "given", "two", "three", "times", "and", "or",

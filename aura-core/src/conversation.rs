@@ -46,7 +46,7 @@ impl Runtime {
         }
         let object = self.object(id).await?;
         let view = self.chain_view(id).await?;
-        let context = PlanContext::with_selectors(view.methods.keys().map(|s| s.to_string()));
+        let context = PlanContext::with_selectors(plan_selectors(&view, message));
         let planner = match self.model() {
             Some(model) => Planner::new(model.clone()),
             None => Planner::rules_only(),
@@ -405,10 +405,106 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
+/// The most selectors a plan is given: a learned library holds thousands.
+const MAX_PLAN_SELECTORS: usize = 48;
+
+/// The selectors the planner is told the object understands, looked up rather than
+/// listed: each run of up to four of the message's words joined by `_` (what the rules
+/// match: "calculate fibonacci for 10" finds `fibonacci`, "is it a leap year" finds
+/// `leap_year`), then the nearest others, at most [`MAX_PLAN_SELECTORS`] in all.
+fn plan_selectors(view: &crate::dispatch::ChainView, message: &str) -> Vec<String> {
+    let words: Vec<String> = message
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    // The rules name a method from the words without filler ("the", "of", …) too.
+    let content: Vec<String> = words
+        .iter()
+        .filter(|w| !aura_cognition::plan::is_filler(w))
+        .cloned()
+        .collect();
+    let mut named: Vec<String> = Vec::new();
+    for words in [&words, &content] {
+        for start in 0..words.len() {
+            for end in (start + 1)..=(start + 4).min(words.len()) {
+                let known = aura_store::Selector::new(words[start..end].join("_"))
+                    .ok()
+                    .filter(|s| view.resolve(s).is_some());
+                if let Some(s) = known {
+                    if !named.iter().any(|n| n == s.as_str()) {
+                        named.push(s.to_string());
+                    }
+                }
+            }
+        }
+    }
+    for table in view.chain() {
+        if named.len() >= MAX_PLAN_SELECTORS {
+            break;
+        }
+        // In name order where that is cheap; a large library's table is sampled as it
+        // comes, since sorting it would cost what this function exists to avoid.
+        let mut own: Vec<&str> = if table.len() <= 4 * MAX_PLAN_SELECTORS {
+            table.methods().map(|m| m.selector.as_str()).collect()
+        } else {
+            let wanted = MAX_PLAN_SELECTORS - named.len();
+            table
+                .methods()
+                .take(2 * wanted)
+                .map(|m| m.selector.as_str())
+                .collect()
+        };
+        own.sort_unstable();
+        for s in own {
+            if named.len() >= MAX_PLAN_SELECTORS {
+                break;
+            }
+            if !named.iter().any(|n| n == s) {
+                named.push(s.to_owned());
+            }
+        }
+    }
+    named.truncate(MAX_PLAN_SELECTORS);
+    named
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use aura_store::NodeId;
+
+    #[test]
+    fn a_plan_is_told_the_selectors_the_message_names_not_the_library() {
+        use crate::dispatch::{ChainMethods, ChainView, MethodTable};
+        let root = aura_store::ObjectId::new();
+        let method = |name: &str| aura_store::Method {
+            object_id: root,
+            selector: aura_store::Selector::new(name).unwrap(),
+            source: String::new(),
+            tests: String::new(),
+            doc: String::new(),
+            version: 1,
+            provenance: aura_store::Provenance::Manual,
+            calls: Some(vec![]),
+            created_at: Utc::now(),
+        };
+        let library: Vec<aura_store::Method> = (0..3000)
+            .map(|i| method(&format!("skill_{i:04}")))
+            .chain([method("fibonacci"), method("leap_year")])
+            .collect();
+        let view = ChainView {
+            methods: ChainMethods::new(vec![std::sync::Arc::new(MethodTable::new(
+                root,
+                "genesis".into(),
+                vec![],
+                library,
+            ))]),
+        };
+        let named = plan_selectors(&view, "calculate the fibonacci of 10, is 2024 a leap year?");
+        assert_eq!(named[..2], ["fibonacci", "leap_year"]);
+        assert_eq!(named.len(), MAX_PLAN_SELECTORS);
+    }
     use chrono::{Duration, Utc};
 
     fn node(kind: &str, text: &str, minute: i64) -> MemoryNode {
