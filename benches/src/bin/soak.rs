@@ -51,6 +51,8 @@ struct Args {
 }
 
 fn main() {
+    // The gateway binary's allocator setting, so the soak measures what it ships with.
+    aura_core::gateway::cap_malloc_arenas();
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -27,8 +27,20 @@ struct Args {
     log_dir: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any thread starts: the allocator's setting is read at process start.
+    aura_core::gateway::cap_malloc_arenas();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve())
+}
+
+async fn serve() -> ExitCode {
     let args = Args::parse();
     // `.env` first, so the environment overrides it and the flags override both.
     if let Err(e) = dotenvy::dotenv() {
