@@ -5,15 +5,8 @@
 # Usage: benches/wrk/run.sh [wrk args…]   (default: -t2 -c32 -d10s)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-target="${CARGO_TARGET_DIR:-target}"
-cargo build --release -p aura-examples --bin gateway -j 2
-tmp="$(mktemp -d)"
-export AURA_DATA_DIR="$tmp/data" AURA_GATEWAY_TOKEN="bench-$RANDOM$RANDOM" RUST_LOG=warn
-addr="127.0.0.1:${AURA_BENCH_PORT:-18080}"
-"$target/release/gateway" --addr "$addr" --log-dir "$tmp/logs" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do grep -q listening "$tmp/out" 2>/dev/null && break; sleep 0.1; done
+. benches/lib/gateway.sh
+start_gateway "${AURA_BENCH_PORT:-18080}"
 auth=(-H "Authorization: Bearer $AURA_GATEWAY_TOKEN" -H "Content-Type: application/json")
 curl -sf "${auth[@]}" "http://$addr/v1/objects" -d '{"name": "bench"}' >/dev/null
 curl -sf "${auth[@]}" -X PUT "http://$addr/v1/objects/bench/methods/fibonacci" \
