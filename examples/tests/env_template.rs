@@ -30,6 +30,11 @@ const NOT_SETTINGS: &[(&str, &str)] = &[
         "XDG_DATA_DIRS",
         "the XDG base directory, documented under AURA_MODEL_PATH",
     ),
+    (
+        "MALLOC_ARENA_MAX",
+        "glibc's, read only when a process starts (so .env could not set it); the gateway \
+         binary sets it for itself, as the README's soak section says",
+    ),
 ];
 
 /// Settings the template lists that a library reads for us (so no literal names them).
