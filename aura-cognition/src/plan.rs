@@ -152,26 +152,47 @@ impl PlanContext {
 /// than a small model's context window.
 const MAX_PROMPT_SELECTORS: usize = 48;
 
+/// The words of a text that a method's name can share with it: three letters or more,
+/// lower-cased. Both the planner and the learn cycle name the methods related to a
+/// message first when a library is too large to name whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Words(std::collections::HashSet<String>);
+
+impl Words {
+    /// The words of `text`.
+    pub fn of(text: &str) -> Self {
+        let mut words = Self::default();
+        words.add(text);
+        words
+    }
+
+    /// Adds the words of `text`.
+    pub fn add(&mut self, text: &str) {
+        self.0.extend(
+            text.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| w.len() >= 3)
+                .map(str::to_lowercase),
+        );
+    }
+
+    /// Whether one of the `_`-separated parts of `name` is among these words.
+    pub fn shared_by(&self, name: &str) -> bool {
+        name.split('_')
+            .any(|part| self.0.contains(&part.to_lowercase()))
+    }
+}
+
 /// The known selectors worth naming to the model for `message`: those sharing a word
 /// with it first, then the rest in order, at most [`MAX_PROMPT_SELECTORS`].
 fn prompt_selectors<'a>(message: &str, known: &'a [String]) -> Vec<&'a str> {
     if known.len() <= MAX_PROMPT_SELECTORS {
         return known.iter().map(String::as_str).collect();
     }
-    let words: Vec<String> = message
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() >= 3)
-        .map(str::to_lowercase)
-        .collect();
-    let shares_a_word = |s: &str| {
-        s.to_lowercase()
-            .split('_')
-            .any(|part| words.iter().any(|w| w == part))
-    };
+    let words = Words::of(message);
     let (related, rest): (Vec<&str>, Vec<&str>) = known
         .iter()
         .map(String::as_str)
-        .partition(|s| shares_a_word(s));
+        .partition(|s| words.shared_by(s));
     related
         .into_iter()
         .chain(rest)

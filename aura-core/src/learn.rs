@@ -6,12 +6,13 @@
 //! its `learn.committed` event and the memory nodes linking request, method and object.
 //! Anything that fails before the commit leaves the store as it was, but for the trail.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use std::time::Instant;
 
+use aura_cognition::plan::Words;
 use aura_cognition::{
     CandidateCheck, CascadeMode, CheckVerdict, CognitiveStatePacket, Evidence, Grounding,
     KnownMethod, LearnMandate, MethodCandidate, Sampling,
@@ -692,17 +693,8 @@ const MAX_KNOWN_METHODS: usize = 16;
 /// The methods a mandate names: those whose selector shares a word with the request,
 /// then the nearest on the chain, each group in selector order (so prompts repeat).
 fn known_methods(view: &ChainView, request: &str, selector: &Selector) -> Vec<KnownMethod> {
-    let words: HashSet<String> = request
-        .split(|c: char| !c.is_alphanumeric())
-        .chain(selector.as_str().split('_'))
-        .filter(|w| w.len() >= 3)
-        .map(str::to_lowercase)
-        .collect();
-    let shares_a_word = |s: &Selector| {
-        s.as_str()
-            .split('_')
-            .any(|p| words.contains(&p.to_lowercase()))
-    };
+    let mut words = Words::of(request);
+    words.add(selector.as_str());
     let mut related: Vec<&Arc<Method>> = Vec::new();
     let mut nearest: Vec<&Arc<Method>> = Vec::new();
     for table in view.chain() {
@@ -712,7 +704,7 @@ fn known_methods(view: &ChainView, request: &str, selector: &Selector) -> Vec<Kn
             .collect();
         own.sort_by(|a, b| a.selector.cmp(&b.selector));
         for m in own {
-            if shares_a_word(&m.selector) {
+            if words.shared_by(m.selector.as_str()) {
                 related.push(m);
             } else if nearest.len() < MAX_KNOWN_METHODS {
                 nearest.push(m);
