@@ -57,16 +57,9 @@ fn method(root: aura_store::ObjectId, i: usize) -> NewMethod {
     }
 }
 
-fn main() {
+#[tokio::main]
+async fn main() {
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(run(args));
-}
-
-async fn run(args: Args) {
     let dir = std::env::temp_dir().join(format!("aura-object-memory-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let store = Arc::new(
