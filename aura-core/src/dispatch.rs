@@ -639,10 +639,10 @@ impl ResolutionCache {
         let mut state = self.state();
         state.epoch += 1;
         let id = method.object_id;
-        if state.tables.get(&id).is_some_and(|t| t.has(method)) {
+        let table = state.tables.get(&id).cloned();
+        if table.as_ref().is_some_and(|t| t.has(method)) {
             return; // news of this version, or an older one, arriving late
         }
-        let table = state.tables.get(&id).cloned();
         state.remove_table(id);
         if let Some(table) = table {
             // With its views dropped the table is usually ours alone, and changes in
