@@ -33,6 +33,31 @@ pub const MAX_DELEGATION_DEPTH: usize = 64;
 /// What one cached entry costs beyond its strings: hash-map slots, `Arc` counts, list links.
 const ENTRY_OVERHEAD: usize = 64;
 
+/// A method in a table, found by its own selector: the table keeps no second copy of
+/// the name, and copying a table copies only `Arc`s.
+#[derive(Clone, Debug)]
+struct ByName(Arc<Method>);
+
+impl PartialEq for ByName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.selector == other.0.selector
+    }
+}
+
+impl Eq for ByName {}
+
+impl std::hash::Hash for ByName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.selector.hash(state);
+    }
+}
+
+impl std::borrow::Borrow<Selector> for ByName {
+    fn borrow(&self) -> &Selector {
+        &self.0.selector
+    }
+}
+
 /// One object's own methods (their current versions), shared by every chain through it.
 #[derive(Clone, Debug)]
 pub struct MethodTable {
@@ -41,7 +66,7 @@ pub struct MethodTable {
     /// The object's parents when the table was read: a cached table lets a chain be
     /// walked without reading its objects again. A parent change drops the table.
     parents: Vec<ObjectId>,
-    methods: HashMap<Selector, Arc<Method>>,
+    methods: HashSet<ByName>,
     bytes: usize,
 }
 
@@ -53,11 +78,11 @@ impl MethodTable {
         methods: Vec<Method>,
     ) -> Self {
         let mut bytes = std::mem::size_of::<Self>() + name.len() + parents.len() * 16;
-        let methods: HashMap<Selector, Arc<Method>> = methods
+        let methods: HashSet<ByName> = methods
             .into_iter()
             .map(|m| {
                 bytes += method_bytes(&m);
-                (m.selector.clone(), Arc::new(m))
+                ByName(Arc::new(m))
             })
             .collect();
         Self {
@@ -81,12 +106,12 @@ impl MethodTable {
 
     /// The method defined here for `selector`, if any.
     pub fn get(&self, selector: &Selector) -> Option<&Arc<Method>> {
-        self.methods.get(selector)
+        self.methods.get(selector).map(|m| &m.0)
     }
 
     /// Every method defined here, in no particular order.
     pub fn methods(&self) -> impl Iterator<Item = &Arc<Method>> {
-        self.methods.values()
+        self.methods.iter().map(|m| &m.0)
     }
 
     /// How many methods are defined here.
@@ -99,17 +124,6 @@ impl MethodTable {
         self.methods.is_empty()
     }
 
-    /// Whether `current` (the object's methods as the store has them now) is what this
-    /// table holds: the same selectors at the same versions.
-    fn matches(&self, current: &[Method]) -> bool {
-        current.len() == self.methods.len()
-            && current.iter().all(|m| {
-                self.methods
-                    .get(&m.selector)
-                    .is_some_and(|t| t.version == m.version)
-            })
-    }
-
     /// An estimate of the memory the table holds, in bytes.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -117,24 +131,21 @@ impl MethodTable {
 
     /// Whether the table holds `method`'s version of its selector or a newer one.
     fn has(&self, method: &Method) -> bool {
-        self.methods
-            .get(&method.selector)
+        self.get(&method.selector)
             .is_some_and(|old| old.version >= method.version)
     }
 
     /// Puts `method` in place of its selector's older version.
     fn put(&mut self, method: &Method) {
-        let old = self
-            .methods
-            .insert(method.selector.clone(), Arc::new(method.clone()));
-        self.bytes = self.bytes - old.map_or(0, |m| method_bytes(&m)) + method_bytes(method);
+        let old = self.methods.replace(ByName(Arc::new(method.clone())));
+        self.bytes = self.bytes - old.map_or(0, |m| method_bytes(&m.0)) + method_bytes(method);
     }
 }
 
 fn method_bytes(m: &Method) -> usize {
     std::mem::size_of::<Method>()
         + ENTRY_OVERHEAD
-        + 2 * m.selector.as_ref().len() // the key and the method's own copy
+        + m.selector.as_ref().len()
         + m.source.len()
         + m.tests.len()
         + m.doc.len()
@@ -162,7 +173,7 @@ impl ChainMethods {
 
     /// The nearest definition of `selector`.
     pub fn get(&self, selector: &Selector) -> Option<&Arc<Method>> {
-        self.tables.iter().find_map(|t| t.methods.get(selector))
+        self.tables.iter().find_map(|t| t.get(selector))
     }
 
     /// Whether any object on the chain defines `selector`.
@@ -176,10 +187,9 @@ impl ChainMethods {
         self.tables.iter().enumerate().flat_map(move |(i, table)| {
             let nearer = &self.tables[..i];
             table
-                .methods
-                .iter()
-                .filter(move |(s, _)| !nearer.iter().any(|n| n.methods.contains_key(*s)))
-                .map(move |(_, m)| (&**table, m))
+                .methods()
+                .filter(move |m| !nearer.iter().any(|n| n.methods.contains(&m.selector)))
+                .map(move |m| (&**table, m))
         })
     }
 
@@ -204,9 +214,8 @@ impl ChainMethods {
                 .enumerate()
                 .map(|(i, t)| {
                     let farther = &tables[i + 1..];
-                    t.methods
-                        .keys()
-                        .filter(|s| !farther.iter().any(|f| f.methods.contains_key(*s)))
+                    t.methods()
+                        .filter(|m| !farther.iter().any(|f| f.methods.contains(&m.selector)))
                         .count()
                 })
                 .sum()
@@ -613,18 +622,29 @@ impl ResolutionCache {
         }
     }
 
-    /// Re-reads from the store every object on `view`'s chain, and drops the table (and
-    /// the views through it) of each whose methods or parents changed behind the
-    /// runtime's back — another process, or a host writing to the store directly.
-    pub(crate) async fn revalidate(&self, store: &dyn Store, view: &ChainView) -> Result<()> {
+    /// Checks a miss of `selector` on `view` against the store: re-reads, for every
+    /// object on the chain, its parents and its definition of `selector` alone, and drops
+    /// the table (and the views through it) of each whose parents changed or that defines
+    /// `selector` behind the runtime's back — another process, or a host writing to the
+    /// store directly. A miss costs one point lookup per object on the chain, never a
+    /// reread of every method of a large library (which, done on every miss, was most of
+    /// what a busy gateway allocated).
+    pub(crate) async fn revalidate_miss(
+        &self,
+        store: &dyn Store,
+        view: &ChainView,
+        selector: &Selector,
+    ) -> Result<()> {
         for table in view.chain() {
             let parents = match store.get_object(table.object).await {
                 Ok(o) => Some(o.parents),
                 Err(aura_store::Error::NotFound { .. }) => None,
                 Err(e) => return Err(e.into()),
             };
-            let methods = store.list_methods(table.object).await?;
-            if parents.as_ref() != Some(&table.parents) || !table.matches(&methods) {
+            let defined = store.get_method(table.object, selector).await?;
+            if parents.as_ref() != Some(&table.parents)
+                || defined.is_some_and(|method| !table.has(&method))
+            {
                 self.invalidate(table.object);
             }
         }
@@ -749,6 +769,70 @@ mod tests {
         cache.method_written(&method(id, "a", 1));
         let last = cache.table(id).unwrap();
         assert!(Arc::ptr_eq(&after, &last));
+    }
+
+    #[tokio::test]
+    async fn a_miss_rereads_only_the_missed_selector_and_the_parents() {
+        use aura_store::{NewMethod, NewObject, SqliteStore, StoreExt};
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let define = |object: ObjectId, selector: &str| NewMethod {
+            object_id: object,
+            selector: Selector::new(selector).unwrap(),
+            source: format!("def {selector}(self):\n    return 1\n"),
+            tests: String::new(),
+            doc: String::new(),
+            provenance: Provenance::Manual,
+            calls: Some(vec![]),
+        };
+        let lib = store.create_object(NewObject::named("lib")).await.unwrap();
+        store.put_method(define(lib.id, "a")).await.unwrap();
+        let leaf = store
+            .create_object(NewObject::named("leaf").with_parents([lib.id]))
+            .await
+            .unwrap();
+        let cache = ResolutionCache::default();
+        let view = cache.load(&store, &leaf).await.unwrap();
+        let cached = cache.table(lib.id).unwrap();
+
+        // Written behind the cache's back: a new version of `a`, and a new `b`.
+        store.put_method(define(lib.id, "a")).await.unwrap();
+        store.put_method(define(lib.id, "b")).await.unwrap();
+        // A miss of a selector nobody defines keeps the library's table...
+        let missing = Selector::new("c").unwrap();
+        cache
+            .revalidate_miss(&store, &view, &missing)
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&cache.table(lib.id).unwrap(), &cached));
+        // ...and a miss of one defined behind its back drops it, and the views through it.
+        let b = Selector::new("b").unwrap();
+        cache.revalidate_miss(&store, &view, &b).await.unwrap();
+        assert!(cache.table(lib.id).is_none());
+        assert!(cache.get(leaf.id).is_none());
+        let view = cache.load(&store, &leaf).await.unwrap();
+        assert_eq!(view.resolve(&b).map(|m| m.version), Some(1));
+
+        // A parent changed behind its back drops the child's table.
+        let other = store
+            .create_object(NewObject::named("other"))
+            .await
+            .unwrap();
+        store
+            .update_object(
+                leaf.id,
+                leaf.rev,
+                aura_store::ObjectPatch {
+                    slots: None,
+                    parents: Some(vec![other.id]),
+                },
+            )
+            .await
+            .unwrap();
+        cache
+            .revalidate_miss(&store, &view, &missing)
+            .await
+            .unwrap();
+        assert!(cache.table(leaf.id).is_none());
     }
 
     #[test]

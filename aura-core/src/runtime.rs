@@ -618,7 +618,7 @@ impl Runtime {
                 Some(v) if v.resolve(&selector).is_none() => {
                     self.inner
                         .cache
-                        .revalidate(self.inner.store.as_ref(), &v)
+                        .revalidate_miss(self.inner.store.as_ref(), &v, &selector)
                         .await?;
                     self.load_view(&object).await?
                 }
