@@ -4,10 +4,12 @@
 //! [`aura_core::Runtime`], conversions between Python values and JSON, and one place
 //! (`errors`) that maps the core's errors onto the `aura` exception hierarchy.
 //! Blocking calls release the GIL while they wait; every call also has an `…_async`
-//! twin that returns an asyncio awaitable.
+//! twin that returns an asyncio awaitable. `logging` forwards the core's `tracing`
+//! events to Python's `logging` under `aura.<target>`.
 
 mod convert;
 mod errors;
+mod logging;
 mod model;
 mod object;
 mod records;
@@ -26,5 +28,9 @@ fn _aura(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::PySearchHit>()?;
     m.add_class::<records::PyReply>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(logging::set_log_level, m)?)?;
+    m.add_function(wrap_pyfunction!(logging::_log_selftest, m)?)?;
+    m.add("LOG_QUEUE_CAPACITY", logging::CAPACITY)?;
+    logging::install(m.py())?;
     Ok(())
 }

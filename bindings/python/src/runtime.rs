@@ -38,7 +38,7 @@ where
             "a blocking aura call cannot run inside aura's own event loop (from a model callback?); use the *_async methods",
         ));
     }
-    py.detach(|| {
+    let out = py.detach(|| {
         tokio_runtime().block_on(async {
             let mut fut = std::pin::pin!(fut);
             let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -49,7 +49,11 @@ where
                 }
             }
         })
-    })
+    });
+    // The call's log records reach `logging` before it returns (unless the
+    // `aura-logging` thread is delivering them right now).
+    crate::logging::drain(py);
+    out
 }
 
 /// Runs a core call, mapping its error.
@@ -118,6 +122,8 @@ impl PyRuntime {
         root: Option<String>,
         forge: Option<String>,
     ) -> PyResult<Self> {
+        // Installed on import; this re-reads the log filter from Python's loggers.
+        crate::logging::install(py)?;
         let mut config = Config::from_env();
         if let Some(dir) = data_dir {
             config.store_path = dir.join("aura.sqlite");

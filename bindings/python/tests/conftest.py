@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -73,3 +74,21 @@ def scripted(data_dir: Path) -> Callable[[List[str]], "tuple[aura.Runtime, Scrip
         return rt, model
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _restore_aura_log_levels():
+    """Each test leaves the `aura` loggers' levels, and so AURA's log filter, as it found them."""
+
+    def aura_loggers():
+        return {
+            name: logger
+            for name, logger in list(logging.root.manager.loggerDict.items())
+            if (name == "aura" or name.startswith("aura.")) and isinstance(logger, logging.Logger)
+        }
+
+    saved = {name: logger.level for name, logger in aura_loggers().items()}
+    yield
+    for name, logger in aura_loggers().items():
+        logger.setLevel(saved.get(name, logging.NOTSET))
+    aura.set_log_level()

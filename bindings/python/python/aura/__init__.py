@@ -10,9 +10,15 @@
 ``Runtime`` opens the object machine (SQLite store, namespace jail and the local model
 by default; settings not passed come from the environment and ``.env``). Every blocking
 call releases the GIL; ``Object.send_async`` and ``Object.tell_async`` are awaitable.
+
+AURA's Rust log events reach :mod:`logging` under ``aura.<component>`` (``aura.Orchestrator``,
+``aura.Store``, ``aura.LocalModel``, …); configure them as any other logger, and call
+``aura.set_log_level()`` after making one more verbose (see ``set_log_level``).
 """
 
 from __future__ import annotations
+
+import logging as _logging
 
 from ._aura import (
     AuditEvent,
@@ -23,6 +29,7 @@ from ._aura import (
     Runtime,
     SearchHit,
     __version__,
+    set_log_level,
 )
 from .errors import (
     AuraError,
@@ -37,6 +44,9 @@ from .errors import (
     StoreConflict,
     Unavailable,
 )
+
+# A library's loggers print nothing until the application configures logging.
+_logging.getLogger("aura").addHandler(_logging.NullHandler())
 
 __all__ = [
     "AuditEvent",
@@ -58,4 +68,5 @@ __all__ = [
     "StoreConflict",
     "Unavailable",
     "__version__",
+    "set_log_level",
 ]

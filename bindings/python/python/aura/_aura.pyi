@@ -8,6 +8,22 @@ from typing import Any, Awaitable, Callable, Dict, List, Literal, Mapping, Optio
 
 __version__: str
 
+LOG_QUEUE_CAPACITY: int
+"""How many log records wait for Python at most; more are dropped and counted."""
+
+def set_log_level(level: Union[int, str, None] = None) -> None:
+    """Sets the ``aura`` logger's level when given, then re-reads AURA's log filter.
+
+    AURA's Rust events reach :mod:`logging` as ``aura.<target>`` (``aura.Orchestrator``,
+    ``aura.Store``, …); events below the most verbose level of ``aura`` and every
+    ``aura.*`` logger are dropped before they cost anything. That filter is read on
+    ``import aura``, on every ``Runtime(...)`` and here: call this after making a logger
+    more verbose through :mod:`logging` directly.
+    """
+
+def _log_selftest(count: int, threads: int = 1, level: str = "INFO") -> None:
+    """Test hook: Rust threads emit ``count`` events each on ``aura.selftest`` while this holds the GIL."""
+
 JSON = Any
 ObjectRef = Union["Object", str]
 ModelCallable = Callable[[Dict[str, Any]], str]
