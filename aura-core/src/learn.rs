@@ -692,27 +692,29 @@ const MAX_KNOWN_METHODS: usize = 16;
 
 /// The methods a mandate names: those whose selector shares a word with the request,
 /// then the nearest on the chain, each group in selector order (so prompts repeat).
+/// A library holds thousands of methods and a mandate names a few, so each group keeps
+/// only the few it can still use while the chain is read, never a list of them all.
 fn known_methods(view: &ChainView, request: &str, selector: &Selector) -> Vec<KnownMethod> {
     let mut words = Words::of(request);
     words.add(selector.as_str());
-    let mut related: Vec<&Arc<Method>> = Vec::new();
+    let mut related = Smallest::new(MAX_KNOWN_METHODS);
     let mut nearest: Vec<&Arc<Method>> = Vec::new();
     for table in view.chain() {
-        let mut own: Vec<&Arc<Method>> = table
+        let mut own = Smallest::new(MAX_KNOWN_METHODS - nearest.len());
+        for m in table
             .methods()
             .filter(|m| view.resolve(&m.selector).is_some_and(|r| Arc::ptr_eq(r, m)))
-            .collect();
-        own.sort_by(|a, b| a.selector.cmp(&b.selector));
-        for m in own {
+        {
             if words.shared_by(m.selector.as_str()) {
-                related.push(m);
-            } else if nearest.len() < MAX_KNOWN_METHODS {
-                nearest.push(m);
+                related.offer(m);
+            } else {
+                own.offer(m);
             }
         }
+        nearest.extend(own.kept);
     }
-    related.sort_by(|a, b| a.selector.cmp(&b.selector));
     related
+        .kept
         .into_iter()
         .chain(nearest)
         .take(MAX_KNOWN_METHODS)
@@ -721,6 +723,34 @@ fn known_methods(view: &ChainView, request: &str, selector: &Selector) -> Vec<Kn
             doc: m.doc.clone(),
         })
         .collect()
+}
+
+/// The at most `cap` methods of smallest selector among those offered, in selector
+/// order: a bounded selection, so a large library is never listed to name a few.
+struct Smallest<'a> {
+    cap: usize,
+    kept: Vec<&'a Arc<Method>>,
+}
+
+impl<'a> Smallest<'a> {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            kept: Vec::with_capacity(cap),
+        }
+    }
+
+    fn offer(&mut self, m: &'a Arc<Method>) {
+        if self.kept.len() == self.cap {
+            match self.kept.last() {
+                Some(last) if m.selector < last.selector => {}
+                _ => return,
+            }
+        }
+        let at = self.kept.partition_point(|k| k.selector <= m.selector);
+        self.kept.insert(at, m);
+        self.kept.truncate(self.cap);
+    }
 }
 
 #[cfg(test)]
