@@ -328,6 +328,9 @@ async fn auth_is_required_everywhere_but_health() {
         assert_eq!(health["checks"][check]["status"], "ok", "{health}");
         assert!(health["checks"][check]["latency_ms"].is_number());
     }
+    // The jail names its interpreter, its version and why it was chosen.
+    let sandbox = health["checks"]["sandbox"]["detail"].as_str().unwrap_or("");
+    assert!(sandbox.starts_with("jail: Python 3."), "{health}");
     assert_eq!(
         health["checks"]["models"]["ROBIN"]["status"], "ok",
         "{health}"

@@ -423,6 +423,10 @@ impl Sandbox for DockerSandbox {
         }
     }
 
+    fn describe(&self) -> String {
+        format!("{BACKEND}: image {}", self.builder.image)
+    }
+
     async fn execute(&self, request: ExecRequest) -> Result<ExecOutcome> {
         let body = protocol::encode_request(&request)?;
         let name = format!(

@@ -73,7 +73,8 @@ pub const MAX_CONCURRENT_ENV: &str = "AURA_SANDBOX_MAX_CONCURRENT";
 /// Builds a [`JailSandbox`].
 #[derive(Clone, Debug)]
 pub struct JailSandboxBuilder {
-    python: Option<PathBuf>,
+    /// The interpreter asked for, and who asked (shown in the log and `describe`).
+    python: Option<(PathBuf, &'static str)>,
     max_idle: usize,
     max_concurrent: usize,
     scratch_bytes: u64,
@@ -116,7 +117,7 @@ impl JailSandboxBuilder {
     pub fn from_env() -> Self {
         let mut b = Self::default();
         if let Some(p) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
-            b.python = Some(PathBuf::from(p));
+            b.python = Some((PathBuf::from(p), "set by AURA_SANDBOX_PYTHON"));
         }
         if let Some(n) = std::env::var(MAX_CONCURRENT_ENV)
             .ok()
@@ -127,12 +128,15 @@ impl JailSandboxBuilder {
         b
     }
 
-    /// The interpreter: a path, or a name looked up on `PATH` (default `python3`).
+    /// The interpreter: a path, or a name looked up on `PATH`. By default the
+    /// system's own [`SYSTEM_PYTHON`] when it exists, else `python3` on `PATH`.
     ///
-    /// `/usr/bin/python3` (Debian's, ~19 ms to start) is much faster than a pyenv shim on
-    /// `PATH` (~130 ms), which matters for the first call and after every respawn.
+    /// The system interpreter comes first because what is first on `PATH` is often a
+    /// version manager's: a pyenv shim takes ~130 ms to start against ~19 ms, and the
+    /// interpreter behind it (built without PGO) made a warm call ~40 % slower. The jail
+    /// runs it isolated (`-I -S`), so only its standard library matters.
     pub fn python(mut self, path: impl Into<PathBuf>) -> Self {
-        self.python = Some(path.into());
+        self.python = Some((path.into(), "set by the host"));
         self
     }
 
@@ -206,7 +210,9 @@ impl JailSandboxBuilder {
         if !cfg!(target_os = "linux") {
             return Err(Error::Unavailable("the jail sandbox needs Linux".into()));
         }
-        let python = resolve_python(self.python.as_deref().unwrap_or(Path::new("python3")))?;
+        let python = choose_python(self.python)?;
+        tracing::info!(target: "Sandbox", python = %python.path.display(), version = %python.version,
+            why = python.why, "jail interpreter chosen");
         let config = serde_json::to_vec(&json!({
             "seccomp": crate::seccomp::filters_hex()?,
             "scratch_bytes": self.scratch_bytes,
@@ -237,11 +243,45 @@ impl JailSandboxBuilder {
     }
 }
 
-/// Finds the real interpreter behind `python` (a shim on `PATH` is asked for its
-/// `sys.executable`, once).
-fn resolve_python(python: &Path) -> Result<PathBuf> {
+/// The system's own interpreter, preferred when no other is named.
+pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+/// The interpreter the jail runs, resolved once at build time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PythonChoice {
+    /// The real binary: shims and symlinks resolved.
+    pub path: PathBuf,
+    /// Its version, e.g. `3.11.2`.
+    pub version: String,
+    /// Why this one: "set by AURA_SANDBOX_PYTHON", "set by the host", "the system
+    /// interpreter" or "python3 on PATH".
+    pub why: &'static str,
+}
+
+/// The asked-for interpreter, else [`SYSTEM_PYTHON`] when it exists, else `python3`
+/// on `PATH`; then resolved to the real binary.
+fn choose_python(asked: Option<(PathBuf, &'static str)>) -> Result<PythonChoice> {
+    let (python, why) = asked.unwrap_or_else(|| {
+        if Path::new(SYSTEM_PYTHON).is_file() {
+            (PathBuf::from(SYSTEM_PYTHON), "the system interpreter")
+        } else {
+            (PathBuf::from("python3"), "python3 on PATH")
+        }
+    });
+    let (path, version) = resolve_python(&python)?;
+    Ok(PythonChoice { path, version, why })
+}
+
+/// Finds the real interpreter behind `python` and its version: a shim on `PATH` is
+/// asked for its `sys.executable`, once, and symlinks are followed to the binary.
+fn resolve_python(python: &Path) -> Result<(PathBuf, String)> {
     let out = std::process::Command::new(python)
-        .args(["-I", "-S", "-c", "import sys; print(sys.executable)"])
+        .args([
+            "-I",
+            "-S",
+            "-c",
+            "import sys, platform; print(sys.executable); print(platform.python_version())",
+        ])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
@@ -251,14 +291,19 @@ fn resolve_python(python: &Path) -> Result<PathBuf> {
                 python.display()
             ))
         })?;
-    let exe = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines().map(str::trim);
+    let exe = lines.next().unwrap_or_default();
     if !out.status.success() || exe.is_empty() {
         return Err(Error::Unavailable(format!(
             "{} did not run",
             python.display()
         )));
     }
-    Ok(PathBuf::from(exe))
+    let version = lines.next().unwrap_or("unknown").to_string();
+    // `python3` → `python3.11`: the binary the kernel runs, so the log names it.
+    let path = std::fs::canonicalize(exe).unwrap_or_else(|_| PathBuf::from(exe));
+    Ok((path, version))
 }
 
 /// The embedded default sandbox: Linux namespaces + seccomp + rlimits around a warm
@@ -269,7 +314,7 @@ pub struct JailSandbox {
 }
 
 struct Inner {
-    python: PathBuf,
+    python: PythonChoice,
     config: Vec<u8>,
     max_idle: usize,
     start_timeout: Duration,
@@ -281,7 +326,7 @@ struct Inner {
 impl std::fmt::Debug for JailSandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JailSandbox")
-            .field("python", &self.inner.python)
+            .field("python", &self.inner.python.path)
             .field("max_idle", &self.inner.max_idle)
             .finish_non_exhaustive()
     }
@@ -293,13 +338,19 @@ impl JailSandbox {
         JailSandboxBuilder::default()
     }
 
-    /// Defaults, interpreter from `AURA_SANDBOX_PYTHON` (else `python3` on `PATH`).
+    /// Defaults; the interpreter from `AURA_SANDBOX_PYTHON`, else the system's own
+    /// (see [`JailSandboxBuilder::python`]).
     pub fn from_env() -> Result<Self> {
         JailSandboxBuilder::from_env().build()
     }
 
     /// The resolved interpreter.
     pub fn python(&self) -> &Path {
+        &self.inner.python.path
+    }
+
+    /// The interpreter, its version and why it was chosen.
+    pub fn interpreter(&self) -> &PythonChoice {
         &self.inner.python
     }
 
@@ -324,7 +375,7 @@ impl JailSandbox {
     }
 
     async fn spawn(&self) -> Result<Server> {
-        let mut cmd = Command::new(&self.inner.python);
+        let mut cmd = Command::new(&self.inner.python.path);
         cmd.args(["-I", "-S", "-B", "-c", protocol::RUNNER, "jail"])
             .env_clear()
             .current_dir("/")
@@ -333,7 +384,10 @@ impl JailSandbox {
             .stderr(Stdio::null())
             .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| {
-            Error::Unavailable(format!("cannot start {}: {e}", self.inner.python.display()))
+            Error::Unavailable(format!(
+                "cannot start {}: {e}",
+                self.inner.python.path.display()
+            ))
         })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(Error::Backend {
@@ -376,7 +430,7 @@ impl JailSandbox {
                 "fork-server handshake without `ready`".into(),
             ));
         }
-        tracing::debug!(target: "Sandbox", python = %self.inner.python.display(), "fork-server started");
+        tracing::debug!(target: "Sandbox", python = %self.inner.python.path.display(), "fork-server started");
         Ok(server)
     }
 }
@@ -420,6 +474,16 @@ impl Sandbox for JailSandbox {
             cpu_limit: true,
             measures_rss: true,
         }
+    }
+
+    fn describe(&self) -> String {
+        let p = &self.inner.python;
+        format!(
+            "{BACKEND}: Python {} at {} ({})",
+            p.version,
+            p.path.display(),
+            p.why
+        )
     }
 
     async fn execute(&self, request: ExecRequest) -> Result<ExecOutcome> {

@@ -77,8 +77,8 @@ pub use docker::{DockerSandbox, DockerSandboxBuilder, CONTAINER_LABEL, DEFAULT_I
 pub use error::{Error, Result};
 #[cfg(target_os = "linux")]
 pub use jail::{
-    JailSandbox, JailSandboxBuilder, DEFAULT_CODE_CACHE_BYTES, DEFAULT_CODE_CACHE_ENTRIES,
-    DEFAULT_CODE_CACHE_SOURCE_BYTES, PYTHON_ENV,
+    JailSandbox, JailSandboxBuilder, PythonChoice, DEFAULT_CODE_CACHE_BYTES,
+    DEFAULT_CODE_CACHE_ENTRIES, DEFAULT_CODE_CACHE_SOURCE_BYTES, PYTHON_ENV, SYSTEM_PYTHON,
 };
 #[cfg(any(test, feature = "test-utils"))]
 pub use port::MockSandbox;

@@ -213,6 +213,11 @@ impl SandboxCapabilities {
 pub trait Sandbox: Send + Sync + fmt::Debug {
     /// What this backend supports.
     fn capabilities(&self) -> SandboxCapabilities;
+    /// What runs the guest code, in words, for health checks and logs (the jail's
+    /// interpreter, the Docker image). Default: the backend's name.
+    fn describe(&self) -> String {
+        self.capabilities().backend.to_string()
+    }
     /// Runs one execution.
     async fn execute(&self, request: ExecRequest) -> Result<ExecOutcome>;
 }

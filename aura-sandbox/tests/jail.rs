@@ -4,16 +4,10 @@
 
 use aura_sandbox::{conformance, Error, ExecRequest, JailSandbox, MethodSource, Sandbox};
 
-/// The jail under test: `AURA_SANDBOX_PYTHON`, else Debian's fast `/usr/bin/python3`
-/// when present, else `python3` on `PATH`.
+/// The jail under test: `AURA_SANDBOX_PYTHON`, else the default choice (the system's
+/// `/usr/bin/python3` when present, else `python3` on `PATH`).
 fn jail() -> JailSandbox {
-    let mut b = JailSandbox::builder();
-    if let Some(p) = std::env::var_os("AURA_SANDBOX_PYTHON") {
-        b = b.python(p);
-    } else if std::path::Path::new("/usr/bin/python3").exists() {
-        b = b.python("/usr/bin/python3");
-    }
-    match b.build() {
+    match aura_sandbox::JailSandboxBuilder::from_env().build() {
         Ok(j) => j,
         Err(e) => panic!("cannot build the jail: {e}"),
     }
@@ -89,6 +83,49 @@ async fn invalid_requests_are_rejected() {
         jail().execute(ExecRequest::call(m, vec![])).await,
         Err(Error::Invalid(_))
     ));
+}
+
+#[tokio::test]
+async fn the_system_interpreter_is_chosen_unless_one_is_named() {
+    let chosen = JailSandbox::builder().build().expect("the jail builds");
+    let python = chosen.interpreter();
+    if std::path::Path::new(aura_sandbox::SYSTEM_PYTHON).is_file() {
+        assert_eq!(python.why, "the system interpreter");
+        let system = std::fs::canonicalize(aura_sandbox::SYSTEM_PYTHON).unwrap();
+        assert_eq!(
+            python.path, system,
+            "resolved to the binary behind the link"
+        );
+    } else {
+        assert_eq!(python.why, "python3 on PATH");
+    }
+    assert!(python.version.starts_with("3."), "{python:?}");
+    assert!(
+        !std::fs::symlink_metadata(&python.path)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "{python:?}"
+    );
+    let described = chosen.describe();
+    assert!(
+        described.starts_with("jail: Python 3.") && described.contains(python.why),
+        "{described}"
+    );
+
+    let named = JailSandbox::builder().python("python3").build().unwrap();
+    assert_eq!(named.interpreter().why, "set by the host");
+    let out = named
+        .execute(ExecRequest::call(
+            MethodSource {
+                selector: "f".into(),
+                source: "def f(self):\n    return 2 + 2\n".into(),
+            },
+            vec![],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.value, Some(serde_json::json!(4)), "{out:?}");
 }
 
 #[tokio::test]

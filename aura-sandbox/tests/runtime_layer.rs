@@ -50,12 +50,7 @@ def m(self):
 "#;
 
 fn jail(layer: bool) -> JailSandbox {
-    let mut b = JailSandbox::builder();
-    if let Some(p) = std::env::var_os("AURA_SANDBOX_PYTHON") {
-        b = b.python(p);
-    } else if std::path::Path::new("/usr/bin/python3").exists() {
-        b = b.python("/usr/bin/python3");
-    }
+    let mut b = aura_sandbox::JailSandboxBuilder::from_env();
     if layer {
         b = b.module_api(MODULE_API);
     }

@@ -505,9 +505,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
             .await
             .map_err(|e| e.to_string())?;
         match (outcome.ended, outcome.value) {
-            (EndReason::Ok, Some(v)) if v == json!(1) => {
-                Ok(Value::from(rt.sandbox().capabilities().backend))
-            }
+            (EndReason::Ok, Some(v)) if v == json!(1) => Ok(Value::from(rt.sandbox().describe())),
             (ended, value) => Err(format!("trivial call ended {ended:?} with {value:?}")),
         }
     });

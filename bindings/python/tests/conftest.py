@@ -10,9 +10,6 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 
-# Debian's interpreter starts the jail's fork server several times faster than a pyenv shim.
-if Path("/usr/bin/python3").exists():
-    os.environ.setdefault("AURA_SANDBOX_PYTHON", "/usr/bin/python3")
 # No network during tests: real-time context comes only from what a test configures.
 for var in ("AURA_NEWS_FEED_URL", "NEWSAPI_KEY", "IP2LOCATION_KEY", "API_NINJAS_KEY"):
     os.environ.pop(var, None)
