@@ -7,6 +7,12 @@
 //! Every other top-level `def` of the file is visible as `self.<name>(…)`. No guard
 //! runs in front of the sandbox. With `--repeat N` the call runs once to warm up, then
 //! N more times, and the printed outcome (the last one) gains `p50_ms` and `p99_ms`.
+//! With `--batch N` each call is one `execute_batch` of N candidates: the method with
+//! a different trailing comment each, and new ones each time (sources the jail's code
+//! cache has not seen, as a search's candidates),
+//! and the printed outcome (the first of the last batch) gains `batch`, `succeeded`
+//! (how many of the batch did), and, with `--repeat`, the percentiles per batch and
+//! `test_runs_per_s`: candidates × their tests (or 1 for a call) per second.
 #![allow(missing_docs)]
 
 use std::path::PathBuf;
@@ -48,6 +54,9 @@ struct Cli {
     /// Time N warm calls and report p50_ms and p99_ms.
     #[arg(long, value_name = "N")]
     repeat: Option<usize>,
+    /// Run each call as one batch of N candidates (`execute_batch`).
+    #[arg(long, value_name = "N")]
+    batch: Option<usize>,
     /// The interpreter for the jail (default: AURA_SANDBOX_PYTHON, else python3 on PATH).
     #[arg(long)]
     python: Option<PathBuf>,
@@ -125,25 +134,53 @@ async fn main() {
     request.limits.wall = std::time::Duration::from_millis(cli.wall_ms);
 
     let sb = sandbox(&cli).await.unwrap_or_else(|e| fail(e));
-    let mut outcome = sb
-        .execute(request.clone())
-        .await
-        .unwrap_or_else(|e| fail(e));
+    // One call (or batch): its outcomes.
+    let once = |round: usize| {
+        let batch: Option<Vec<ExecRequest>> = cli.batch.map(|n| {
+            (0..n)
+                .map(|i| {
+                    let mut r = request.clone();
+                    r.method.source = format!("{}\n# candidate {round}.{i}\n", r.method.source);
+                    r
+                })
+                .collect()
+        });
+        let (sb, request) = (&sb, &request);
+        async move {
+            match batch {
+                Some(b) => sb.execute_batch(b).await,
+                None => sb.execute(request.clone()).await.map(|o| vec![o]),
+            }
+            .unwrap_or_else(|e| fail(e))
+        }
+    };
+    let mut outcomes = once(0).await;
     let mut timings = Vec::new();
-    for _ in 0..cli.repeat.unwrap_or(0) {
+    for round in 1..=cli.repeat.unwrap_or(0) {
         let t = Instant::now();
-        outcome = sb
-            .execute(request.clone())
-            .await
-            .unwrap_or_else(|e| fail(e));
+        outcomes = once(round).await;
         timings.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    let mut json = serde_json::to_value(&outcome).unwrap_or_else(|e| fail(e));
-    if cli.repeat.is_some() {
-        timings.sort_by(f64::total_cmp);
-        if let Some(obj) = json.as_object_mut() {
+    let Some(outcome) = outcomes.first() else {
+        fail("an empty batch")
+    };
+    let mut json = serde_json::to_value(outcome).unwrap_or_else(|e| fail(e));
+    if let Some(obj) = json.as_object_mut() {
+        if let Some(n) = cli.batch {
+            obj.insert("batch".into(), n.into());
+            let ok = outcomes.iter().filter(|o| o.succeeded()).count();
+            obj.insert("succeeded".into(), ok.into());
+        }
+        if cli.repeat.is_some() {
+            let runs: usize = outcomes.iter().map(|o| o.tests.len().max(1)).sum();
+            let total_s = timings.iter().sum::<f64>() / 1000.0;
+            timings.sort_by(f64::total_cmp);
             obj.insert("p50_ms".into(), percentile(&timings, 0.50).into());
             obj.insert("p99_ms".into(), percentile(&timings, 0.99).into());
+            if cli.batch.is_some() && total_s > 0.0 {
+                let per_s = (runs * timings.len()) as f64 / total_s;
+                obj.insert("test_runs_per_s".into(), per_s.round().into());
+            }
         }
     }
     println!(

@@ -3,7 +3,8 @@
 //! Each check is a plain `async fn(&dyn Sandbox)` that panics with a clear message when
 //! the backend misbehaves; [`CHECKS`] lists them all and [`run_all`] runs the list.
 //! The isolation checks assume *no guard* in front of the sandbox: the guest code tries
-//! its worst directly.
+//! its worst directly. The `batch_*` checks run the same guest code through
+//! [`Sandbox::execute_batch`], mixed with ordinary candidates in one batch.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,6 +50,10 @@ checks![
     isolation_network,
     isolation_environment,
     isolation_processes,
+    batch_outcomes_in_order,
+    batch_isolation,
+    batch_dos_contained,
+    batch_isolation_escape,
 ];
 
 /// Runs every check in [`CHECKS`], printing each name as it goes.
@@ -82,6 +87,32 @@ async fn run(sandbox: &dyn Sandbox, req: ExecRequest) -> ExecOutcome {
         Ok(o) => o,
         Err(e) => panic!("execute failed: {e}"),
     }
+}
+
+async fn run_batch(sandbox: &dyn Sandbox, reqs: Vec<ExecRequest>) -> Vec<ExecOutcome> {
+    let n = reqs.len();
+    match sandbox.execute_batch(reqs).await {
+        Ok(o) => {
+            assert_eq!(o.len(), n, "a batch of {n} gave {} outcomes", o.len());
+            o
+        }
+        Err(e) => panic!("execute_batch failed: {e}"),
+    }
+}
+
+/// An ordinary candidate of a batch: returns `i`.
+fn candidate(i: usize) -> ExecRequest {
+    call(
+        &format!("def f(self, x):\n    return x + {i}\n"),
+        vec![json!(0)],
+    )
+}
+
+fn assert_candidate(o: &ExecOutcome, i: usize) {
+    assert!(
+        o.ended == EndReason::Ok && o.value == Some(json!(i)),
+        "ordinary candidate {i} of the batch: {o:#?}"
+    );
 }
 
 async fn run_ok(sandbox: &dyn Sandbox, req: ExecRequest) -> ExecOutcome {
@@ -341,12 +372,19 @@ fn limited(src: &str, f: impl FnOnce(&mut Limits)) -> ExecRequest {
     req
 }
 
+const BUSY_LOOP: &str = "def f(self):\n    while True:\n        pass\n";
+const HUGE_ALLOCATION: &str = "def f(self):\n    x = bytearray(1 << 34)\n    return len(x)\n";
+const MEMORY_HOG: &str =
+    "def f(self):\n    hog = []\n    while True:\n        hog.append(bytearray(1 << 20))\n";
+const PRINT_FLOOD: &str = "def f(self):\n    while True:\n        print('x' * 1000)\n";
+const FORK_BOMB: &str = "def f(self):\n    import os\n    while True:\n        os.fork()\n";
+const SEGFAULT: &str = "def f(self):\n    import ctypes\n    return ctypes.string_at(0)\n";
+const GARBAGE_REPLY: &str = "def f(self):\n    import os\n    for fd in range(3, 32):\n        try:\n            os.write(fd, b'\\x00garbage{{{')\n        except OSError:\n            pass\n    os._exit(0)\n";
+
 /// An infinite loop ends `Timeout` at the wall limit.
 pub async fn limit_infinite_loop(sandbox: &dyn Sandbox) {
     let wall = Duration::from_millis(1000);
-    let req = limited("def f(self):\n    while True:\n        pass\n", |l| {
-        l.wall = wall
-    });
+    let req = limited(BUSY_LOOP, |l| l.wall = wall);
     let o = ends_within(sandbox, req, wall, EndReason::Timeout).await;
     assert!(o.usage.wall_ms >= 900, "{:?}", o.usage);
     let req = limited("def f(self):\n    import time\n    time.sleep(60)\n", |l| {
@@ -357,7 +395,7 @@ pub async fn limit_infinite_loop(sandbox: &dyn Sandbox) {
 
 /// Spinning past the CPU limit ends `Timeout` (CPU limits are whole seconds).
 pub async fn limit_cpu_time(sandbox: &dyn Sandbox) {
-    let req = limited("def f(self):\n    while True:\n        pass\n", |l| {
+    let req = limited(BUSY_LOOP, |l| {
         l.cpu = Duration::from_secs(1);
         // Generous: on a loaded host one second of CPU can take many seconds of wall.
         l.wall = Duration::from_secs(30);
@@ -372,10 +410,7 @@ pub async fn limit_cpu_time(sandbox: &dyn Sandbox) {
 /// Allocating past the memory limit ends `Memory`.
 pub async fn limit_memory_bomb(sandbox: &dyn Sandbox) {
     let wall = Duration::from_secs(5);
-    for src in [
-        "def f(self):\n    x = bytearray(1 << 34)\n    return len(x)\n",
-        "def f(self):\n    hog = []\n    while True:\n        hog.append(bytearray(1 << 20))\n",
-    ] {
+    for src in [HUGE_ALLOCATION, MEMORY_HOG] {
         let req = limited(src, |l| {
             l.memory_bytes = 64 << 20;
             l.wall = wall;
@@ -389,7 +424,7 @@ pub async fn limit_memory_bomb(sandbox: &dyn Sandbox) {
 pub async fn limit_output_flood(sandbox: &dyn Sandbox) {
     let wall = Duration::from_secs(5);
     let srcs = [
-        "def f(self):\n    while True:\n        print('x' * 1000)\n",
+        PRINT_FLOOD,
         "def f(self):\n    while True:\n        try:\n            print('y' * 1000)\n        except BaseException:\n            pass\n",
         "def f(self):\n    return 'z' * (1 << 20)\n",
         "def f(self):\n    self.big = 'z' * (1 << 20)\n",
@@ -408,7 +443,7 @@ pub async fn limit_output_flood(sandbox: &dyn Sandbox) {
 pub async fn limit_fork_bomb(sandbox: &dyn Sandbox) {
     let wall = Duration::from_secs(3);
     for src in [
-        "def f(self):\n    import os\n    while True:\n        os.fork()\n",
+        FORK_BOMB,
         "def f(self):\n    import subprocess\n    return subprocess.run(['true']).returncode\n",
         "def f(self):\n    import os\n    os.execv('/usr/bin/true', ['true'])\n",
     ] {
@@ -468,8 +503,7 @@ pub async fn forbidden_syscall_kills(sandbox: &dyn Sandbox) {
 /// A guest that forges garbage or oversize replies gets a protocol error or an
 /// output-limit outcome, and the sandbox keeps working.
 pub async fn garbage_reply(sandbox: &dyn Sandbox) {
-    let garbage = "def f(self):\n    import os\n    for fd in range(3, 32):\n        try:\n            os.write(fd, b'\\x00garbage{{{')\n        except OSError:\n            pass\n    os._exit(0)\n";
-    match sandbox.execute(call(garbage, vec![])).await {
+    match sandbox.execute(call(GARBAGE_REPLY, vec![])).await {
         Err(Error::Protocol(_)) => {}
         Ok(o) if o.ended == EndReason::Killed => {}
         other => panic!("garbage reply: expected a protocol error, got {other:?}"),
@@ -484,16 +518,34 @@ pub async fn garbage_reply(sandbox: &dyn Sandbox) {
     still_healthy(sandbox).await;
 }
 
-/// Globals, scratch files and slots written by one call are gone in the next.
-pub async fn nothing_leaks_between_calls(sandbox: &dyn Sandbox) {
-    let write = "def f(self):\n    import builtins, json, os\n    builtins.aura_leak = 1\n    json.aura_leak = 2\n    open('leak.txt', 'w').write('x')\n    self.ghost = 'boo'\n    return sorted(os.listdir('.'))\n";
-    let o = run_ok(sandbox, call(write, vec![])).await;
-    assert_eq!(o.value, Some(json!(["leak.txt"])));
+/// What one call leaves behind for the next, if it can: globals, scratch files (one in
+/// a directory it locked, a symlink out), a SysV shared-memory segment, a POSIX
+/// message queue, a slot.
+const LEAK_WRITE: &str = "def f(self):\n    import builtins, ctypes, json, os\n    builtins.aura_leak = 1\n    json.aura_leak = 2\n    open('leak.txt', 'w').write('x')\n    os.mkdir('locked')\n    open('locked/f', 'w').write('x')\n    os.chmod('locked', 0)\n    os.symlink('/usr', 'link')\n    libc = ctypes.CDLL(None, use_errno=True)\n    libc.shmget(0x41555241, 4096, 0o1600)\n    if hasattr(libc, 'mq_open'):\n        libc.mq_open(b'/aura_leak', 0o102, 0o600, None)\n    self.ghost = 'boo'\n    return sorted(os.listdir('.'))\n";
+/// Looks for all of it: `[false, false, [], false, false, false, false]` when nothing leaked.
+const LEAK_READ: &str = "def f(self):\n    import builtins, ctypes, json, os\n    libc = ctypes.CDLL(None, use_errno=True)\n    shm = libc.shmget(0x41555241, 0, 0) >= 0\n    mq = hasattr(libc, 'mq_open') and libc.mq_open(b'/aura_leak', 0) >= 0\n    return [hasattr(builtins, 'aura_leak'), hasattr(json, 'aura_leak'), os.listdir('.'), os.path.exists('/scratch/leak.txt'), hasattr(self, 'ghost'), shm, mq]\n";
+
+fn assert_leak_written(o: &ExecOutcome) {
+    assert!(
+        o.ended == EndReason::Ok && o.value == Some(json!(["leak.txt", "link", "locked"])),
+        "the leaking call: {o:#?}"
+    );
     assert_eq!(o.slot_changes.get("ghost"), Some(&json!("boo")));
-    let read = "def f(self):\n    import builtins, json, os\n    return [hasattr(builtins, 'aura_leak'), hasattr(json, 'aura_leak'), os.listdir('.'), os.path.exists('/scratch/leak.txt'), hasattr(self, 'ghost')]\n";
+}
+
+fn assert_nothing_leaked(o: &ExecOutcome) {
+    assert!(
+        o.ended == EndReason::Ok
+            && o.value == Some(json!([false, false, [], false, false, false, false])),
+        "a call saw what an earlier one left (globals, files, slots, IPC): {o:#?}"
+    );
+}
+
+/// Globals, scratch files, IPC objects and slots written by one call are gone in the next.
+pub async fn nothing_leaks_between_calls(sandbox: &dyn Sandbox) {
+    assert_leak_written(&run(sandbox, call(LEAK_WRITE, vec![])).await);
     for _ in 0..3 {
-        let o = run_ok(sandbox, call(read, vec![])).await;
-        assert_eq!(o.value, Some(json!([false, false, [], false, false])));
+        assert_nothing_leaked(&run(sandbox, call(LEAK_READ, vec![])).await);
     }
 }
 
@@ -551,10 +603,22 @@ fn outcome_text(o: &ExecOutcome) -> String {
     serde_json::to_string(o).unwrap_or_default()
 }
 
-/// A canary file planted on the host cannot be read.
-pub async fn isolation_host_files(sandbox: &dyn Sandbox) {
+/// An isolation probe: the guest's attempt, and the check of its outcome (which also
+/// removes what the probe planted on the host). The single-call checks and
+/// [`batch_isolation_escape`] run the same probes.
+struct Probe {
+    request: ExecRequest,
+    verify: Box<dyn FnOnce(ExecOutcome) + Send>,
+}
+
+async fn run_probe(sandbox: &dyn Sandbox, probe: Probe) {
+    let o = run(sandbox, probe.request).await;
+    (probe.verify)(o);
+}
+
+fn host_files_probe() -> Probe {
     let secret = token();
-    let dir = std::env::temp_dir().join(format!("aura-files-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("aura-files-{}", token()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let path = dir.join("canary");
     std::fs::write(&path, &secret).unwrap_or_else(|e| panic!("{e}"));
@@ -569,29 +633,38 @@ pub async fn isolation_host_files(sandbox: &dyn Sandbox) {
         "/root/.bash_history",
         "/proc/1/environ"
     ]);
-    let o = run_ok(sandbox, call(src, vec![paths])).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        !outcome_text(&o).contains(&secret),
-        "the guest read the host canary: {o:?}"
-    );
-    let got = o.value.unwrap_or_default();
-    assert!(
-        got.get(path.to_string_lossy().as_ref())
-            .and_then(Value::as_str)
-            .is_some_and(|s| s.ends_with("Error")),
-        "{got}"
-    );
-    assert!(
-        got.get(cwd.to_string_lossy().as_ref())
-            .and_then(Value::as_str)
-            .is_some_and(|s| s.ends_with("Error")),
-        "{got}"
-    );
+    Probe {
+        request: call(src, vec![paths]),
+        verify: Box::new(move |o| {
+            let _ = std::fs::remove_dir_all(&dir);
+            assert_eq!(
+                o.ended,
+                EndReason::Ok,
+                "expected a clean return, got {o:#?}"
+            );
+            assert!(
+                !outcome_text(&o).contains(&secret),
+                "the guest read the host canary: {o:?}"
+            );
+            let got = o.value.unwrap_or_default();
+            for p in [path, cwd] {
+                assert!(
+                    got.get(p.to_string_lossy().as_ref())
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| s.ends_with("Error")),
+                    "{got}"
+                );
+            }
+        }),
+    }
 }
 
-/// Writing anywhere but scratch fails, and nothing appears on the host.
-pub async fn isolation_write_outside_scratch(sandbox: &dyn Sandbox) {
+/// A canary file planted on the host cannot be read.
+pub async fn isolation_host_files(sandbox: &dyn Sandbox) {
+    run_probe(sandbox, host_files_probe()).await;
+}
+
+fn write_outside_scratch_probe() -> Probe {
     let dir = std::env::temp_dir().join(format!("{}.w", token()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let target = dir.join("pwned");
@@ -603,34 +676,47 @@ pub async fn isolation_write_outside_scratch(sandbox: &dyn Sandbox) {
         "/usr/lib/pwned",
         "/dev/pwned"
     ]);
-    let o = run_ok(sandbox, call(src, vec![paths.clone()])).await;
-    let written = target.exists();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(!written, "the guest wrote a file on the host");
-    let got = o.value.unwrap_or_default();
-    assert_eq!(
-        got.get("scratch"),
-        Some(&json!("fine")),
-        "scratch must be writable: {got}"
-    );
-    for p in paths.as_array().into_iter().flatten() {
-        let p = p.as_str().unwrap_or_default();
-        assert_ne!(
-            got.get(p),
-            Some(&json!("written")),
-            "the guest wrote {p}: {got}"
-        );
-    }
-    for p in ["/pwned", "/usr/pwned", "/usr/lib/pwned"] {
-        assert!(
-            !std::path::Path::new(p).exists(),
-            "{p} appeared on the host"
-        );
+    Probe {
+        request: call(src, vec![paths.clone()]),
+        verify: Box::new(move |o| {
+            let written = target.exists();
+            let _ = std::fs::remove_dir_all(&dir);
+            assert!(!written, "the guest wrote a file on the host");
+            assert_eq!(
+                o.ended,
+                EndReason::Ok,
+                "expected a clean return, got {o:#?}"
+            );
+            let got = o.value.unwrap_or_default();
+            assert_eq!(
+                got.get("scratch"),
+                Some(&json!("fine")),
+                "scratch must be writable: {got}"
+            );
+            for p in paths.as_array().into_iter().flatten() {
+                let p = p.as_str().unwrap_or_default();
+                assert_ne!(
+                    got.get(p),
+                    Some(&json!("written")),
+                    "the guest wrote {p}: {got}"
+                );
+            }
+            for p in ["/pwned", "/usr/pwned", "/usr/lib/pwned"] {
+                assert!(
+                    !std::path::Path::new(p).exists(),
+                    "{p} appeared on the host"
+                );
+            }
+        }),
     }
 }
 
-/// A port the host listens on at 127.0.0.1 cannot be reached.
-pub async fn isolation_network(sandbox: &dyn Sandbox) {
+/// Writing anywhere but scratch fails, and nothing appears on the host.
+pub async fn isolation_write_outside_scratch(sandbox: &dyn Sandbox) {
+    run_probe(sandbox, write_outside_scratch_probe()).await;
+}
+
+fn network_probe() -> Probe {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     listener
         .set_nonblocking(true)
@@ -640,39 +726,65 @@ pub async fn isolation_network(sandbox: &dyn Sandbox) {
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("{e}"));
     let src = "def f(self, port):\n    import socket\n    out = []\n    for fam, addr in ((socket.AF_INET, ('127.0.0.1', port)), (socket.AF_INET6, ('::1', port))):\n        try:\n            s = socket.socket(fam, socket.SOCK_STREAM)\n            s.settimeout(1)\n            s.connect(addr)\n            out.append('connected')\n        except OSError as e:\n            out.append(type(e).__name__)\n    return out\n";
-    let o = run_ok(sandbox, call(src, vec![json!(port)])).await;
-    let got = o.value.unwrap_or_default();
-    assert!(
-        !got.to_string().contains("connected"),
-        "the guest reached the host: {got}"
-    );
-    assert!(
-        listener.accept().is_err(),
-        "the host listener saw a connection"
-    );
+    Probe {
+        request: call(src, vec![json!(port)]),
+        verify: Box::new(move |o| {
+            assert_eq!(
+                o.ended,
+                EndReason::Ok,
+                "expected a clean return, got {o:#?}"
+            );
+            let got = o.value.unwrap_or_default();
+            assert!(
+                !got.to_string().contains("connected"),
+                "the guest reached the host: {got}"
+            );
+            assert!(
+                listener.accept().is_err(),
+                "the host listener saw a connection"
+            );
+        }),
+    }
+}
+
+/// A port the host listens on at 127.0.0.1 cannot be reached.
+pub async fn isolation_network(sandbox: &dyn Sandbox) {
+    run_probe(sandbox, network_probe()).await;
+}
+
+fn environment_probe() -> Probe {
+    let secret = token();
+    std::env::set_var("AURA_CONFORMANCE_SECRET", &secret);
+    let src = "def f(self):\n    import os\n    out = {'env': dict(os.environ)}\n    for p in ('/proc/self/environ', '/proc/1/environ'):\n        try:\n            out[p] = open(p, 'rb').read().decode('latin-1')\n        except OSError as e:\n            out[p] = type(e).__name__\n    return out\n";
+    Probe {
+        request: call(src, vec![]),
+        verify: Box::new(move |o| {
+            assert_eq!(
+                o.ended,
+                EndReason::Ok,
+                "expected a clean return, got {o:#?}"
+            );
+            assert!(
+                !outcome_text(&o).contains(&secret),
+                "the guest read the host secret: {o:?}"
+            );
+            let env = o
+                .value
+                .as_ref()
+                .and_then(|v| v.get("env"))
+                .cloned()
+                .unwrap_or_default();
+            assert!(env.get("AURA_CONFORMANCE_SECRET").is_none(), "{env}");
+        }),
+    }
 }
 
 /// A secret in the host process's environment is invisible to the guest.
 pub async fn isolation_environment(sandbox: &dyn Sandbox) {
-    let secret = token();
-    std::env::set_var("AURA_CONFORMANCE_SECRET", &secret);
-    let src = "def f(self):\n    import os\n    out = {'env': dict(os.environ)}\n    for p in ('/proc/self/environ', '/proc/1/environ'):\n        try:\n            out[p] = open(p, 'rb').read().decode('latin-1')\n        except OSError as e:\n            out[p] = type(e).__name__\n    return out\n";
-    let o = run_ok(sandbox, call(src, vec![])).await;
-    assert!(
-        !outcome_text(&o).contains(&secret),
-        "the guest read the host secret: {o:?}"
-    );
-    let env = o
-        .value
-        .as_ref()
-        .and_then(|v| v.get("env"))
-        .cloned()
-        .unwrap_or_default();
-    assert!(env.get("AURA_CONFORMANCE_SECRET").is_none(), "{env}");
+    run_probe(sandbox, environment_probe()).await;
 }
 
-/// Host processes can be neither seen nor signalled.
-pub async fn isolation_processes(sandbox: &dyn Sandbox) {
+fn processes_probe() -> Probe {
     let mut victim = std::process::Command::new("sleep")
         .arg("30")
         .spawn()
@@ -680,30 +792,209 @@ pub async fn isolation_processes(sandbox: &dyn Sandbox) {
     let pid = victim.id();
     let host_self = std::process::id();
     let src = "def f(self, pids):\n    import os, signal\n    out = {}\n    for pid in pids:\n        for sig in (0, signal.SIGKILL):\n            try:\n                os.kill(pid, sig)\n                out['%d/%d' % (pid, sig)] = 'delivered'\n            except OSError as e:\n                out['%d/%d' % (pid, sig)] = type(e).__name__\n    try:\n        out['proc'] = [p for p in os.listdir('/proc') if p.isdigit()]\n    except OSError as e:\n        out['proc'] = type(e).__name__\n    try:\n        os.kill(-1, signal.SIGKILL)\n        out['all'] = 'sent'\n    except OSError as e:\n        out['all'] = type(e).__name__\n    return out\n";
-    let o = run(sandbox, call(src, vec![json!([pid, host_self])])).await;
-    let alive = matches!(victim.try_wait(), Ok(None));
-    let _ = victim.kill();
-    let _ = victim.wait();
-    assert!(alive, "the guest killed a host process: {o:?}");
-    assert_eq!(o.ended, EndReason::Ok, "{o:?}");
-    let got = o.value.unwrap_or_default();
-    assert!(
-        !got.to_string().contains("delivered"),
-        "the guest signalled a host process: {got}"
-    );
-    let visible = got
-        .get("proc")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for p in [pid, host_self] {
-        assert!(
-            !visible.contains(&json!(p.to_string())),
-            "host pid {p} visible: {got}"
-        );
+    Probe {
+        request: call(src, vec![json!([pid, host_self])]),
+        verify: Box::new(move |o| {
+            let alive = matches!(victim.try_wait(), Ok(None));
+            let _ = victim.kill();
+            let _ = victim.wait();
+            assert!(alive, "the guest killed a host process: {o:?}");
+            assert_eq!(o.ended, EndReason::Ok, "{o:?}");
+            let got = o.value.unwrap_or_default();
+            assert!(
+                !got.to_string().contains("delivered"),
+                "the guest signalled a host process: {got}"
+            );
+            let visible = got
+                .get("proc")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for p in [pid, host_self] {
+                assert!(
+                    !visible.contains(&json!(p.to_string())),
+                    "host pid {p} visible: {got}"
+                );
+            }
+            assert!(
+                visible.len() <= 3,
+                "the guest sees too many processes: {got}"
+            );
+        }),
     }
-    assert!(
-        visible.len() <= 3,
-        "the guest sees too many processes: {got}"
+}
+
+/// Host processes can be neither seen nor signalled.
+pub async fn isolation_processes(sandbox: &dyn Sandbox) {
+    run_probe(sandbox, processes_probe()).await;
+}
+
+/// A batch gives one outcome per request, in request order (an empty batch none); a
+/// test run in a batch reports its tests; one invalid request rejects the whole batch.
+pub async fn batch_outcomes_in_order(sandbox: &dyn Sandbox) {
+    match sandbox.execute_batch(Vec::new()).await {
+        Ok(o) => assert!(o.is_empty(), "an empty batch gave {o:?}"),
+        Err(e) => panic!("an empty batch failed: {e}"),
+    }
+    let mut reqs: Vec<ExecRequest> = (0..16).map(candidate).collect();
+    let mut tested = call("def double(self, x):\n    return 2 * x\n", vec![]);
+    tested.tests = Some(
+        "def test_two():\n    assert obj.double(1) == 2\n\n\
+         def test_wrong():\n    assert obj.double(1) == 3\n"
+            .into(),
     );
+    reqs.insert(5, tested);
+    let out = run_batch(sandbox, reqs.clone()).await;
+    for (i, o) in out.iter().enumerate() {
+        match i {
+            5 => {
+                let got: Vec<(&str, bool)> = o
+                    .tests
+                    .iter()
+                    .map(|t| (t.name.as_str(), t.passed))
+                    .collect();
+                assert!(
+                    o.ended == EndReason::Ok && got == [("test_two", true), ("test_wrong", false)],
+                    "the test run of the batch: {o:#?}"
+                );
+            }
+            _ => assert_candidate(o, if i < 5 { i } else { i - 1 }),
+        }
+    }
+    reqs[9].method.selector = "not valid".into();
+    assert!(
+        matches!(sandbox.execute_batch(reqs).await, Err(Error::Invalid(_))),
+        "a batch holding an invalid request must be rejected"
+    );
+}
+
+/// A candidate of a batch sees nothing another left behind: globals, scratch files,
+/// IPC objects, slots (as [`nothing_leaks_between_calls`], within one batch).
+pub async fn batch_isolation(sandbox: &dyn Sandbox) {
+    let writers = [0, 3];
+    let reqs = (0..8)
+        .map(|i| {
+            call(
+                if writers.contains(&i) {
+                    LEAK_WRITE
+                } else {
+                    LEAK_READ
+                },
+                vec![],
+            )
+        })
+        .collect();
+    for (i, o) in run_batch(sandbox, reqs).await.iter().enumerate() {
+        if writers.contains(&i) {
+            assert_leak_written(o);
+        } else {
+            assert_nothing_leaked(o);
+        }
+    }
+}
+
+/// In one batch, an infinite loop, a memory bomb, a fork bomb, an output flood, a
+/// crash, an exit without a reply and a garbage reply each end with their own outcome
+/// within their own limits, and every ordinary candidate between them succeeds.
+pub async fn batch_dos_contained(sandbox: &dyn Sandbox) {
+    let wall = Duration::from_millis(1000);
+    let mut bad: Vec<(ExecRequest, EndReason)> = vec![
+        (limited(BUSY_LOOP, |l| l.wall = wall), EndReason::Timeout),
+        (
+            limited(MEMORY_HOG, |l| {
+                l.memory_bytes = 64 << 20;
+                l.wall = Duration::from_secs(5);
+            }),
+            EndReason::Memory,
+        ),
+        (limited(FORK_BOMB, |l| l.wall = wall), EndReason::Exception),
+        (
+            limited(PRINT_FLOOD, |l| {
+                l.output_bytes = 64 << 10;
+                l.wall = Duration::from_secs(5);
+            }),
+            EndReason::OutputLimit,
+        ),
+        (limited(SEGFAULT, |l| l.wall = wall), EndReason::Killed),
+        (
+            limited("def f(self):\n    import os\n    os._exit(3)\n", |l| {
+                l.wall = wall
+            }),
+            EndReason::Killed,
+        ),
+        (limited(GARBAGE_REPLY, |l| l.wall = wall), EndReason::Killed),
+    ];
+    // The same batch without its bad candidates: the overhead the limits come on top of.
+    let ordinary: Vec<ExecRequest> = (0..=bad.len()).map(candidate).collect();
+    let t = Instant::now();
+    run_batch(sandbox, ordinary.clone()).await;
+    let base = t.elapsed() * 2;
+    let mut reqs = Vec::new();
+    let mut want = Vec::new();
+    for ok in ordinary {
+        reqs.push(ok);
+        want.push(None);
+        if !bad.is_empty() {
+            let (req, reason) = bad.remove(0);
+            reqs.push(req);
+            want.push(Some(reason));
+        }
+    }
+    let limits: Vec<Limits> = reqs.iter().map(|r| r.limits.clone()).collect();
+    let t = Instant::now();
+    let out = run_batch(sandbox, reqs).await;
+    let took = t.elapsed();
+    let mut ordinary_seen = 0;
+    for ((o, want), limits) in out.iter().zip(&want).zip(&limits) {
+        match want {
+            None => {
+                assert_candidate(o, ordinary_seen);
+                ordinary_seen += 1;
+            }
+            Some(reason) => {
+                assert_eq!(o.ended, *reason, "wrong end reason in a batch: {o:#?}");
+                let guest_ms = u128::from(o.usage.wall_ms);
+                assert!(
+                    guest_ms <= limits.wall.as_millis() + 100,
+                    "a guest of the batch ran {guest_ms} ms, past its limit {:?} + 100 ms: {o:?}",
+                    limits.wall
+                );
+            }
+        }
+    }
+    // The loop is the only one that runs to its limit.
+    let allowed = wall + Duration::from_millis(100 * want.len() as u64) + base;
+    assert!(
+        took <= allowed,
+        "the batch took {took:?}, more than {allowed:?} (its loop's limit, 100 ms a request, twice the overhead)"
+    );
+    still_healthy(sandbox).await;
+}
+
+/// The isolation probes (host files, writes outside scratch, network, environment,
+/// processes) in one batch, between ordinary candidates: each is contained.
+pub async fn batch_isolation_escape(sandbox: &dyn Sandbox) {
+    let probes = vec![
+        host_files_probe(),
+        write_outside_scratch_probe(),
+        network_probe(),
+        environment_probe(),
+        processes_probe(),
+    ];
+    let mut reqs = Vec::new();
+    let mut checks = Vec::new();
+    for (i, p) in probes.into_iter().enumerate() {
+        reqs.push(candidate(i));
+        reqs.push(p.request);
+        checks.push(p.verify);
+    }
+    let out = run_batch(sandbox, reqs).await;
+    let mut checks = checks.into_iter();
+    for (i, o) in out.into_iter().enumerate() {
+        if i % 2 == 0 {
+            assert_candidate(&o, i / 2);
+        } else if let Some(verify) = checks.next() {
+            verify(o);
+        }
+    }
 }

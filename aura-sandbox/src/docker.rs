@@ -1,14 +1,26 @@
-//! `DockerSandbox`: the external adapter. One ephemeral container per execution.
+//! `DockerSandbox`: the external adapter. One ephemeral container per execution, or
+//! per batch.
 //!
-//! Each call creates a container from the local sandbox image (`aura-sandbox:latest`,
-//! built offline by `aura-sandbox/docker/build-image.sh`, which `scripts/setup.sh`
-//! runs) with no network, a read-only root, a tmpfs `/scratch`, every capability
-//! dropped, `no-new-privileges`, uid 65534, pids/memory/CPU limits and the label
-//! [`CONTAINER_LABEL`]. The same guest runner as the jail runs inside in "plain" mode
-//! (no namespaces of its own; the same rlimits and seccomp filters per child), serves
-//! one request over the attached stdin/stdout and exits. The container is then
-//! force-removed; a drop guard removes it too when the call fails, times out, or its
-//! future is dropped mid-run.
+//! Each call (each [`Sandbox::execute_batch`] batch) creates a container from the local
+//! sandbox image (`aura-sandbox:latest`, built offline by
+//! `aura-sandbox/docker/build-image.sh`, which `scripts/setup.sh` runs) with no
+//! network, a read-only root, a tmpfs `/scratch`, every capability dropped,
+//! `no-new-privileges`, uid 65534, pids/memory/CPU limits, a private IPC namespace
+//! without `/dev/shm`, and the label [`CONTAINER_LABEL`]. The same guest runner as the jail runs inside in "plain" mode
+//! (no namespaces of its own; the same rlimits and seccomp filters per child): the host
+//! writes the config and the requests to the attached stdin and closes it, and the
+//! runner serves them in order, each in a child forked for it under that request's
+//! limits, emptying the shared `/scratch` (and `/dev/mqueue`, and the SysV objects of
+//! the container's IPC namespace) between them, and exits at end-of-file. The runner
+//! is non-dumpable, so its children cannot reach it through `/proc/1`. A
+//! single `execute` is a batch of one. The container is then force-removed; a drop
+//! guard removes it too when the call fails, times out, or its future is dropped
+//! mid-run.
+//!
+//! The container's own deadline is the sum of its requests' wall limits plus a start
+//! budget; past it, the requests not yet answered end `Timeout` and the answered keep
+//! their outcomes. Its memory limit is the largest request's plus 96 MiB (the children
+//! run one at a time).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +40,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::protocol::{self, Meta, Ready};
 use crate::{
-    EndReason, Error, ExecOutcome, ExecRequest, ResourceUsage, Result, Sandbox, SandboxCapabilities,
+    EndReason, Error, ExecOutcome, ExecRequest, Limits, ResourceUsage, Result, Sandbox,
+    SandboxCapabilities,
 };
 
 const BACKEND: &str = "docker";
@@ -200,13 +213,62 @@ impl DockerSandbox {
             .collect())
     }
 
+    /// Runs a batch in one container: one result per request, in order, with how long
+    /// it ran. The outer `Err` is a broken backend; an inner one is that request's own
+    /// (a guest that broke the protocol). Requests still unanswered at the container's
+    /// deadline end `Timeout`.
+    async fn batch(&self, requests: &[ExecRequest]) -> Result<Vec<Answer>> {
+        let bodies = requests
+            .iter()
+            .map(protocol::encode_request)
+            .collect::<Result<Vec<_>>>()?;
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let name = format!(
+            "aura-sandbox-{}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+        );
+        let start = Instant::now();
+        // Armed before the container exists: a create that lands after cancellation is
+        // still removed (removing a missing container only logs).
+        let guard = RemoveGuard {
+            docker: self.docker.clone(),
+            name: name.clone(),
+            armed: true,
+        };
+        let limits: Vec<&Limits> = requests.iter().map(|r| &r.limits).collect();
+        let mut answered = Vec::with_capacity(requests.len());
+        let result = self.run(&name, &bodies, &limits, &mut answered).await;
+        guard.remove().await;
+        result?;
+        let wall_ms = start.elapsed().as_millis() as u64;
+        while answered.len() < requests.len() {
+            let usage = ResourceUsage {
+                wall_ms,
+                ..ResourceUsage::default()
+            };
+            let note = "killed: the container missed the wall-clock limit".to_string();
+            let timeout = protocol::bare_outcome(EndReason::Timeout, usage, note);
+            answered.push((Ok(timeout), wall_ms));
+        }
+        Ok(answered)
+    }
+
+    /// Creates and runs the container, pushing each request's result onto `answered`
+    /// as it comes; returns early (`Ok`) when the container's deadline passes.
     async fn run(
         &self,
         name: &str,
-        body: &[u8],
-        request: &ExecRequest,
-    ) -> Result<Option<ExecOutcome>> {
-        let limits = &request.limits;
+        bodies: &[Vec<u8>],
+        limits: &[&Limits],
+        answered: &mut Vec<Answer>,
+    ) -> Result<()> {
         let mut labels = HashMap::new();
         labels.insert(CONTAINER_LABEL.to_string(), self.builder.label.clone());
         let mut tmpfs = HashMap::new();
@@ -217,8 +279,9 @@ impl DockerSandbox {
                 self.builder.scratch_bytes
             ),
         );
-        let memory =
-            i64::try_from(limits.memory_bytes.saturating_add(96 << 20)).unwrap_or(i64::MAX);
+        // The children run one at a time: the largest request's memory, plus the runner.
+        let largest = limits.iter().map(|l| l.memory_bytes).max().unwrap_or(0);
+        let memory = i64::try_from(largest.saturating_add(96 << 20)).unwrap_or(i64::MAX);
         let body_cfg = ContainerCreateBody {
             image: Some(self.builder.image.clone()),
             cmd: Some(
@@ -249,7 +312,9 @@ impl DockerSandbox {
                 memory: Some(memory),
                 memory_swap: Some(memory),
                 nano_cpus: Some(1_000_000_000),
-                ipc_mode: Some("private".into()),
+                // A private IPC namespace without a shared /dev/shm: the requests of a
+                // batch run in one container and must not meet there.
+                ipc_mode: Some("none".into()),
                 auto_remove: Some(false),
                 ..HostConfig::default()
             }),
@@ -276,11 +341,15 @@ impl DockerSandbox {
             .await
             .map_err(backend)?;
 
-        let mut input = Vec::with_capacity(body.len() + self.config.len() + 8);
-        input.extend_from_slice(&(self.config.len() as u32).to_be_bytes());
-        input.extend_from_slice(&self.config);
-        input.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        input.extend_from_slice(body);
+        let mut input = Vec::with_capacity(
+            self.config.len() + 4 + bodies.iter().map(|b| b.len() + 4).sum::<usize>(),
+        );
+        for frame in std::iter::once(&self.config).chain(bodies) {
+            let len = u32::try_from(frame.len())
+                .map_err(|_| Error::Invalid("request too large".into()))?;
+            input.extend_from_slice(&len.to_be_bytes());
+            input.extend_from_slice(frame);
+        }
         io.input
             .write_all(&input)
             .await
@@ -291,58 +360,80 @@ impl DockerSandbox {
             .map_err(|e| Error::Protocol(format!("container stdin: {e}")))?;
         let _ = io.input.shutdown().await;
 
-        let cap = protocol::reply_cap(limits);
+        // The frames: ready, then a meta and a reply per request.
         let exchange = async {
             let mut buf: Vec<u8> = Vec::new();
-            let mut frames: Vec<Vec<u8>> = Vec::new();
-            while frames.len() < 3 {
-                // Pull complete frames out of the buffer.
-                while frames.len() < 3 && buf.len() >= 4 {
+            let mut ready = false;
+            let mut meta: Option<Meta> = None;
+            while answered.len() < limits.len() {
+                // The next frame's cap: a reply's comes from its request's limits.
+                let max = match (ready, &meta) {
+                    (true, Some(_)) => protocol::reply_cap(limits[answered.len()]),
+                    _ => protocol::MAX_CONTROL_FRAME,
+                };
+                let frame = if buf.len() >= 4 {
                     let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-                    let max = if frames.len() == 2 {
-                        cap
-                    } else {
-                        protocol::MAX_CONTROL_FRAME
-                    };
                     if len > max {
                         return Err(Error::Protocol(format!(
                             "oversize frame: {len} bytes (cap {max})"
                         )));
                     }
-                    if buf.len() < 4 + len {
-                        break;
+                    (buf.len() >= 4 + len).then(|| {
+                        let frame = buf[4..4 + len].to_vec();
+                        buf.drain(..4 + len);
+                        frame
+                    })
+                } else {
+                    None
+                };
+                let Some(frame) = frame else {
+                    match io.output.next().await {
+                        Some(Ok(LogOutput::StdOut { message })) => buf.extend_from_slice(&message),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(backend(e)),
+                        None if !ready => {
+                            return Err(Error::Protocol("the container closed its output".into()))
+                        }
+                        None => {
+                            // The runner stopped early: what it did not answer is lost.
+                            while answered.len() < limits.len() {
+                                let closed = "the container closed its output".to_string();
+                                answered.push((Err(Error::Protocol(closed)), 0));
+                            }
+                        }
                     }
-                    frames.push(buf[4..4 + len].to_vec());
-                    buf.drain(..4 + len);
-                }
-                if frames.len() == 3 {
-                    break;
-                }
-                match io.output.next().await {
-                    Some(Ok(LogOutput::StdOut { message })) => buf.extend_from_slice(&message),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(backend(e)),
-                    None => return Err(Error::Protocol("the container closed its output".into())),
+                    continue;
+                };
+                if !ready {
+                    let r: Ready = serde_json::from_slice(&frame)
+                        .map_err(|e| Error::Protocol(format!("container handshake: {e}")))?;
+                    if let Some(fatal) = r.fatal {
+                        return Err(Error::Backend {
+                            backend: BACKEND,
+                            message: fatal,
+                        });
+                    }
+                    ready = true;
+                } else if let Some(m) = meta.take() {
+                    let l = limits[answered.len()];
+                    let outcome = protocol::build_outcome(BACKEND, &m, &frame, l);
+                    answered.push((outcome, m.wall_ms));
+                } else {
+                    meta = Some(
+                        serde_json::from_slice(&frame)
+                            .map_err(|e| Error::Protocol(format!("container meta frame: {e}")))?,
+                    );
                 }
             }
-            Ok(frames)
+            Ok(())
         };
-        let budget = limits.wall + self.builder.start_budget;
-        let frames = match tokio::time::timeout(budget, exchange).await {
-            Err(_) => return Ok(None),
-            Ok(r) => r?,
-        };
-        let ready: Ready = serde_json::from_slice(&frames[0])
-            .map_err(|e| Error::Protocol(format!("container handshake: {e}")))?;
-        if let Some(fatal) = ready.fatal {
-            return Err(Error::Backend {
-                backend: BACKEND,
-                message: fatal,
-            });
+        let budget = limits
+            .iter()
+            .fold(self.builder.start_budget, |b, l| b.saturating_add(l.wall));
+        match tokio::time::timeout(budget, exchange).await {
+            Err(_) => Ok(()),
+            Ok(r) => r,
         }
-        let meta: Meta = serde_json::from_slice(&frames[1])
-            .map_err(|e| Error::Protocol(format!("container meta frame: {e}")))?;
-        protocol::build_outcome(BACKEND, &meta, &frames[2], limits).map(Some)
     }
 }
 
@@ -411,6 +502,9 @@ impl Drop for RemoveGuard {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// One request's result in a batch, and how many milliseconds it ran.
+type Answer = (Result<ExecOutcome>, u64);
+
 #[async_trait]
 impl Sandbox for DockerSandbox {
     fn capabilities(&self) -> SandboxCapabilities {
@@ -428,37 +522,25 @@ impl Sandbox for DockerSandbox {
     }
 
     async fn execute(&self, request: ExecRequest) -> Result<ExecOutcome> {
-        let body = protocol::encode_request(&request)?;
-        let name = format!(
-            "aura-sandbox-{}-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-        );
-        let start = Instant::now();
-        // Armed before the container exists: a create that lands after cancellation is
-        // still removed (removing a missing container only logs).
-        let guard = RemoveGuard {
-            docker: self.docker.clone(),
-            name: name.clone(),
-            armed: true,
-        };
-        let result = self.run(&name, &body, &request).await;
-        guard.remove().await;
-        match result {
-            Ok(Some(outcome)) => Ok(outcome),
-            Ok(None) => {
-                let usage = ResourceUsage {
-                    wall_ms: start.elapsed().as_millis() as u64,
-                    ..ResourceUsage::default()
-                };
-                let note = "killed: the container missed the wall-clock limit".to_string();
-                Ok(protocol::bare_outcome(EndReason::Timeout, usage, note))
-            }
-            Err(e) => Err(e),
-        }
+        self.batch(std::slice::from_ref(&request))
+            .await?
+            .pop()
+            .map(|(outcome, _)| outcome)
+            .unwrap_or_else(|| {
+                Err(Error::Backend {
+                    backend: BACKEND,
+                    message: "no outcome".into(),
+                })
+            })
+    }
+
+    /// One container for the whole batch (see the module docs): a search on Docker
+    /// costs one container start per batch, not one per candidate.
+    async fn execute_batch(&self, requests: Vec<ExecRequest>) -> Result<Vec<ExecOutcome>> {
+        self.batch(&requests)
+            .await?
+            .into_iter()
+            .map(|(outcome, wall_ms)| protocol::contain(outcome, wall_ms))
+            .collect()
     }
 }

@@ -13,7 +13,9 @@
 //!   remounts the new one read-only. No `/proc`, no `/etc`, no home, no host `/tmp`.
 //! * **One fork per call, forked ahead.** The server keeps one *spare* child: forked from
 //!   the clean, pre-initialised server (runner imported, `gc.freeze()`d), it unshares its
-//!   own mount namespace and mounts a *fresh* tmpfs at `/scratch`, makes itself
+//!   own mount and IPC namespaces (SysV objects and POSIX message queues outlive their
+//!   creator: a shared IPC namespace would carry them to the next call) and mounts a
+//!   *fresh* tmpfs at `/scratch`, makes itself
 //!   non-dumpable, drops every capability (bounding set and capset), sets
 //!   `no_new_privs`, installs the seccomp filters ([`crate::seccomp`]), and then blocks
 //!   on a pipe. A request is handed to the spare, which sets the request's rlimits (AS,
@@ -21,7 +23,7 @@
 //!   and only then compiles and runs the guest code. After the reply has gone out the
 //!   server forks the next spare, so fork and lock-down stay off the call's critical
 //!   path. A spare serves exactly one request; when it exits, everything it did
-//!   (globals, files, slots) is gone.
+//!   (globals, files, IPC objects, slots) is gone.
 //! * **Code cache.** The server keeps the code objects of the sources it was sent
 //!   (method, helpers, test module), keyed by the exact `(filename, source)` text, with
 //!   the runtime layer's verdict on each. After it has answered a request, and before it
@@ -48,6 +50,11 @@
 //!   it back when the call went cleanly. So concurrent guests live in different pid
 //!   namespaces and never see each other. A server that died, broke the protocol, or
 //!   whose call was cancelled (the future dropped) is killed and never reused.
+//! * **Batches.** [`Sandbox::execute_batch`] splits its requests into
+//!   `min(n, max_concurrent)` lanes that run at once, each its requests one after
+//!   another through the per-call path above (a warm server, a fresh child per request,
+//!   each under its own limits), so a batch is isolated and contained exactly as that
+//!   many calls are, without the wait between them.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -237,6 +244,7 @@ impl JailSandboxBuilder {
                 max_idle: self.max_idle,
                 start_timeout: self.start_timeout,
                 idle: Mutex::new(Vec::new()),
+                max_concurrent: self.max_concurrent,
                 slots: tokio::sync::Semaphore::new(self.max_concurrent),
             }),
         })
@@ -319,6 +327,8 @@ struct Inner {
     max_idle: usize,
     start_timeout: Duration,
     idle: Mutex<Vec<Server>>,
+    /// How many calls may run at once (the permits of `slots`; a batch's lanes).
+    max_concurrent: usize,
     /// One permit per call that may run now (see [`JailSandboxBuilder::max_concurrent`]).
     slots: tokio::sync::Semaphore,
 }
@@ -488,6 +498,54 @@ impl Sandbox for JailSandbox {
 
     async fn execute(&self, request: ExecRequest) -> Result<ExecOutcome> {
         let body = protocol::encode_request(&request)?;
+        self.run(&body, &request.limits).await
+    }
+
+    /// Splits the batch into `min(n, max_concurrent)` lanes (request `i` on lane
+    /// `i % lanes`). The lanes run at once, each its requests one after another through
+    /// the same path as [`Sandbox::execute`] (a warm fork-server, a fresh locked-down
+    /// child per request, its own limits and wall-clock kill), so a batch is isolated
+    /// and contained exactly as that many single calls are; it only saves the waiting.
+    async fn execute_batch(&self, requests: Vec<ExecRequest>) -> Result<Vec<ExecOutcome>> {
+        let bodies = requests
+            .iter()
+            .map(protocol::encode_request)
+            .collect::<Result<Vec<_>>>()?;
+        let n = requests.len();
+        let lanes = n.min(self.inner.max_concurrent);
+        let (requests, bodies) = (&requests, &bodies);
+        let lane = |k: usize| async move {
+            let mut out = Vec::new();
+            for i in (k..n).step_by(lanes) {
+                let start = Instant::now();
+                let outcome = self.run(&bodies[i], &requests[i].limits).await;
+                let wall_ms = start.elapsed().as_millis() as u64;
+                out.push((i, protocol::contain(outcome, wall_ms)?));
+            }
+            Ok::<_, Error>(out)
+        };
+        let mut outcomes: Vec<Option<ExecOutcome>> = vec![None; n];
+        for lane in join_all((0..lanes).map(lane).collect()).await {
+            for (i, o) in lane? {
+                outcomes[i] = Some(o);
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.ok_or_else(|| Error::Backend {
+                    backend: BACKEND,
+                    message: "a batch lost a request".into(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl JailSandbox {
+    /// One encoded request on a warm fork-server: what `execute` does, and each step of
+    /// a batch's lane.
+    async fn run(&self, body: &[u8], limits: &Limits) -> Result<ExecOutcome> {
         // Held for the whole call; the semaphore is never closed.
         let _slot = self
             .inner
@@ -506,7 +564,7 @@ impl Sandbox for JailSandbox {
                 Some(s) => (s, true),
                 None => (self.spawn().await?, false),
             };
-            match server.call(&body, &request.limits).await {
+            match server.call(body, limits).await {
                 Ok(Some(outcome)) => {
                     self.put_back(server);
                     return Ok(outcome);
@@ -530,4 +588,28 @@ impl Sandbox for JailSandbox {
             }
         }
     }
+}
+
+/// Polls the futures together until all are done; their outputs in their order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futures.iter_mut().zip(done.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    done.into_iter().flatten().collect()
 }

@@ -7,7 +7,9 @@
 //!   read-only root holding only the interpreter's runtime, a fresh scratch tmpfs per
 //!   call, an empty environment, `no_new_privs`, seccomp, rlimits, and a wall-clock kill,
 //!   around a pool of warm CPython fork-servers (one fork per call).
-//! * `DockerSandbox` (feature `docker`): one ephemeral, locked-down container per call.
+//! * `DockerSandbox` (feature `docker`): one ephemeral, locked-down container per call,
+//!   or per batch ([`Sandbox::execute_batch`]: a search's candidates, each still in a
+//!   process of its own under its own limits).
 //!
 //! ```no_run
 //! # async fn demo() -> aura_sandbox::Result<()> {

@@ -220,7 +220,142 @@ pub trait Sandbox: Send + Sync + fmt::Debug {
     }
     /// Runs one execution.
     async fn execute(&self, request: ExecRequest) -> Result<ExecOutcome>;
+
+    /// Runs a batch of executions (a search's candidates) and returns one outcome per
+    /// request, in request order; an empty batch gives an empty list.
+    ///
+    /// Each request runs isolated as if it ran alone through [`Sandbox::execute`]: a
+    /// process of its own, under its own limits, seeing nothing another request of the
+    /// batch did (globals, files, IPC objects, slots). A request that loops, exhausts
+    /// memory, floods or crashes loses only its own result. A request whose guest broke
+    /// the protocol (what `execute` reports as [`Error::Protocol`](crate::Error::Protocol))
+    /// gets a [`EndReason::Killed`] outcome with the error on `stderr`, so that one
+    /// candidate cannot void the others' results. `Err` only for a broken backend or an invalid
+    /// request, as with `execute`; an invalid request is reported before any runs. A
+    /// batch returns within the sum of its requests' wall limits plus a margin.
+    ///
+    /// The default runs the requests one after another through `execute`, which is
+    /// correct for any backend; a backend overrides it to run them faster (the jail
+    /// runs them on several warm servers at once, Docker in one container).
+    async fn execute_batch(&self, requests: Vec<ExecRequest>) -> Result<Vec<ExecOutcome>> {
+        for r in &requests {
+            crate::protocol::encode_request(r)?;
+        }
+        let mut out = Vec::with_capacity(requests.len());
+        for r in requests {
+            let t = std::time::Instant::now();
+            let outcome = self.execute(r).await;
+            let wall_ms = t.elapsed().as_millis() as u64;
+            out.push(crate::protocol::contain(outcome, wall_ms)?);
+        }
+        Ok(out)
+    }
 }
 
 /// A sandbox shared across tasks.
 pub type DynSandbox = Arc<dyn Sandbox>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+    use std::sync::Mutex;
+
+    /// A backend with only `execute`: echoes the selector, or fails as it names.
+    #[derive(Debug, Default)]
+    struct Echo {
+        ran: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Sandbox for Echo {
+        fn capabilities(&self) -> SandboxCapabilities {
+            SandboxCapabilities::new("echo")
+        }
+
+        async fn execute(&self, request: ExecRequest) -> Result<ExecOutcome> {
+            let selector = request.method.selector;
+            if let Ok(mut ran) = self.ran.lock() {
+                ran.push(selector.clone());
+            }
+            match selector.as_str() {
+                "garbled" => Err(Error::Protocol("garbage".into())),
+                "down" => Err(Error::Unavailable("no backend".into())),
+                _ => Ok(ExecOutcome {
+                    ended: EndReason::Ok,
+                    value: Some(Value::String(selector)),
+                    error: None,
+                    slot_changes: Map::new(),
+                    tests: Vec::new(),
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    usage: ResourceUsage::default(),
+                }),
+            }
+        }
+    }
+
+    fn req(selector: &str) -> ExecRequest {
+        ExecRequest::call(
+            MethodSource {
+                selector: selector.into(),
+                source: String::new(),
+            },
+            Vec::new(),
+        )
+    }
+
+    fn ran(sb: &Echo) -> Vec<String> {
+        sb.ran.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn the_default_batch_runs_each_request_in_order() {
+        let sb = Echo::default();
+        let out = sb.execute_batch(Vec::new()).await.ok();
+        assert_eq!(out.map(|o| o.len()), Some(0));
+        let out = sb
+            .execute_batch(vec![req("a"), req("b"), req("c")])
+            .await
+            .unwrap_or_default();
+        let values: Vec<_> = out.into_iter().filter_map(|o| o.value).collect();
+        assert_eq!(values, ["a", "b", "c"]);
+        assert_eq!(ran(&sb), ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn the_default_batch_checks_every_request_first() {
+        let sb = Echo::default();
+        let r = sb.execute_batch(vec![req("a"), req("not valid")]).await;
+        assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
+        assert!(
+            ran(&sb).is_empty(),
+            "nothing runs before the batch is checked"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_protocol_costs_one_outcome_a_broken_backend_the_batch() {
+        let sb = Echo::default();
+        let out = sb
+            .execute_batch(vec![req("a"), req("garbled"), req("b")])
+            .await
+            .unwrap_or_default();
+        let ended: Vec<_> = out.iter().map(|o| o.ended).collect();
+        assert_eq!(ended, [EndReason::Ok, EndReason::Killed, EndReason::Ok]);
+        assert!(out[1].stderr.contains("garbage"), "{:?}", out[1]);
+        let r = sb.execute_batch(vec![req("a"), req("down")]).await;
+        assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn the_mock_can_expect_a_batch() {
+        let mut mock = MockSandbox::new();
+        mock.expect_execute_batch()
+            .withf(|r| r.len() == 2)
+            .returning(|_| Ok(Vec::new()));
+        let sb: DynSandbox = Arc::new(mock);
+        let out = sb.execute_batch(vec![req("a"), req("b")]).await;
+        assert!(out.is_ok_and(|o| o.is_empty()));
+    }
+}

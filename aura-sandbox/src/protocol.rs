@@ -198,6 +198,27 @@ pub(crate) fn bare_outcome(ended: EndReason, usage: ResourceUsage, note: String)
     }
 }
 
+/// One request's result inside a batch: a guest that broke the protocol (a garbled
+/// reply, or a channel that closed on it) loses only its own result, as a `Killed`
+/// outcome with the error on stderr; any other error (a broken backend) stands.
+/// `wall_ms`: how long that request ran.
+pub(crate) fn contain(result: Result<ExecOutcome>, wall_ms: u64) -> Result<ExecOutcome> {
+    match result {
+        Err(Error::Protocol(m)) => {
+            let usage = ResourceUsage {
+                wall_ms,
+                ..ResourceUsage::default()
+            };
+            Ok(bare_outcome(
+                EndReason::Killed,
+                usage,
+                format!("killed: the guest broke the protocol: {m}"),
+            ))
+        }
+        other => other,
+    }
+}
+
 /// Turns the server's meta frame and the child's reply into an outcome.
 pub(crate) fn build_outcome(
     backend: &'static str,
@@ -365,6 +386,22 @@ mod tests {
         assert_eq!(o.ok().map(|o| o.usage.compiled_sources), Some(0));
         let o = build_outcome("t", &meta(), br#"{"ended":"ok","compiled":-1}"#, &l);
         assert!(matches!(o, Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn a_batch_contains_only_protocol_errors() {
+        let o = contain(Err(Error::Protocol("garbage".into())), 7);
+        let o = o.ok().map(|o| (o.ended, o.usage.wall_ms, o.stderr));
+        assert_eq!(
+            o,
+            Some((
+                EndReason::Killed,
+                7,
+                "killed: the guest broke the protocol: garbage".into()
+            ))
+        );
+        let e = contain(Err(Error::Unavailable("down".into())), 7);
+        assert!(matches!(e, Err(Error::Unavailable(_))));
     }
 
     #[test]

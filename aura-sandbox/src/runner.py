@@ -5,7 +5,9 @@
 #                 a read-only root holding only the interpreter's runtime, then serve
 #                 requests forever (a warm fork-server).
 #   MODE "plain": no jail of its own (DockerSandbox: the container is the jail); serve
-#                 exactly one request, then exit.
+#                 the requests that come (a batch: one container for all of them), each
+#                 in a child of its own forked for it, emptying the shared /scratch
+#                 between them, and exit at end-of-file.
 #
 # Protocol (pipes): every frame is a 4-byte big-endian length and that many bytes of
 # UTF-8 JSON.  host -> server: a config frame, then request frames.  server -> host:
@@ -35,6 +37,7 @@ import os
 import resource
 import select
 import signal
+import stat
 import struct
 import sys
 import time
@@ -663,7 +666,10 @@ def prepare_child(cfg, jailed):
         os.dup2(devnull, fd)
     os.close(devnull)
     if jailed:
-        check(LIBC.unshare(ctypes.c_int(CLONE_NEWNS)), "unshare scratch")
+        # Its own mount namespace for a fresh scratch, and its own IPC namespace: SysV
+        # objects and POSIX message queues outlive their creator, and the server's
+        # namespace is shared by every call it serves.
+        check(LIBC.unshare(ctypes.c_int(CLONE_NEWNS | CLONE_NEWIPC)), "unshare scratch, ipc")
         mount("aura-scratch", "/scratch", "tmpfs", MS_NOSUID | MS_NODEV,
               "mode=0700,size=%d" % cfg["scratch_bytes"])
     os.chdir("/scratch")
@@ -1089,6 +1095,76 @@ def answer_unreaped(pid, r, pidfd, meta, body):
 UNREAPED = []  # children killed and answered for, not yet waited
 
 
+def reap_all_killed():
+    # Plain mode, before the next request: every child of the last one must be gone.
+    for pid in UNREAPED:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    UNREAPED[:] = []
+
+
+def empty_dir(root):
+    # Plain mode runs a batch's children one after another in one container, all with
+    # /scratch as their working directory: empty it between them (the children are
+    # dead), so that one cannot read what another wrote. Symlinks are removed, never
+    # followed; a directory a guest made unreadable is made ours again. Only names
+    # relative to open directories, at most two levels down (a nested entry is moved
+    # up, then its emptied directory removed), so no depth of nesting is too deep.
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if os.fstat(fd).st_uid == os.getuid():
+            os.fchmod(fd, 0o700)
+        moved = 0
+        while True:
+            names = os.listdir(fd)
+            if not names:
+                return
+            for name in names:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if not stat.S_ISDIR(st.st_mode):
+                    os.unlink(name, dir_fd=fd)
+                    continue
+                os.chmod(name, 0o700, dir_fd=fd)
+                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                try:
+                    for inner in os.listdir(sub):
+                        while True:
+                            moved += 1
+                            up = ".aura-moved-%d" % moved
+                            try:
+                                os.stat(up, dir_fd=fd, follow_symlinks=False)
+                            except FileNotFoundError:
+                                break
+                        os.rename(inner, up, src_dir_fd=sub, dst_dir_fd=fd)
+                finally:
+                    os.close(sub)
+                os.rmdir(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+IPC_RMID = 0
+
+
+def purge_ipc():
+    # Plain mode, between requests: SysV objects outlive the child that made them, and
+    # the container's IPC namespace is one for the whole batch. The children ran with
+    # this server's uid, so it may remove what they made. POSIX message queues are the
+    # files of /dev/mqueue (emptied with the scratch).
+    for kind, rm in (("shm", lambda i: LIBC.shmctl(i, IPC_RMID, None)),
+                     ("msg", lambda i: LIBC.msgctl(i, IPC_RMID, None)),
+                     ("sem", lambda i: LIBC.semctl(i, 0, IPC_RMID))):
+        try:
+            with open("/proc/sysvipc/" + kind) as f:
+                rows = f.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            check(rm(int(row.split()[1])), "removing a SysV %s object" % kind)
+
+
 def reap_killed():
     # Without blocking: a child still tearing down its memory is reaped on a later turn.
     pending = []
@@ -1112,10 +1188,15 @@ def baseline_vm_bytes():
 
 def main():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    jailed = MODE == "jail"
+    if not jailed:
+        # Plain mode: the children run with this server's uid and no capabilities, so
+        # only this keeps them out of its memory and pipes (/proc/1/mem, /proc/1/fd):
+        # a batch's later requests, and the answers to them, pass through it.
+        LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     cfg = read_frame(HOST_IN)
     if cfg is None:
         return
-    jailed = MODE == "jail"
     global API_LAYER, CODE_CACHE
     try:
         if cfg.get("api"):
@@ -1145,7 +1226,18 @@ def main():
         req = json.loads(body)
         serve_one(body, req, spare, cfg, jailed)
         if not jailed:
-            return
+            # The next request gets a fresh child and an empty scratch. A failure here
+            # would let the next see this one's leftovers: stop serving instead.
+            del body, req
+            reap_all_killed()
+            try:
+                empty_dir("/scratch")
+                if os.path.isdir("/dev/mqueue"):
+                    empty_dir("/dev/mqueue")
+                purge_ipc()
+            except OSError:
+                return
+            continue
         reap_killed()
         del body
         # The answer is out: compile what was new before forking the next spare, which

@@ -46,12 +46,16 @@ conformance_tests![
     isolation_network,
     isolation_environment,
     isolation_processes,
+    batch_outcomes_in_order,
+    batch_isolation,
+    batch_dos_contained,
+    batch_isolation_escape,
 ];
 
 #[test]
 fn every_check_has_a_test() {
     // Keeps the list above in step with the suite.
-    assert_eq!(conformance::CHECKS.len(), 23);
+    assert_eq!(conformance::CHECKS.len(), 27);
 }
 
 #[tokio::test]
