@@ -417,7 +417,8 @@ impl Runtime {
         Ok(index)
     }
 
-    /// Runs every eligible candidate on the inputs later candidates added.
+    /// Runs every eligible candidate on the inputs later candidates added: one
+    /// sandbox batch, each candidate isolated in it as if run alone.
     async fn refresh(
         &self,
         pool: &mut Pool,
@@ -425,11 +426,24 @@ impl Runtime {
         view: &ChainView,
         selector: &Selector,
     ) -> Result<()> {
+        let mut runs = Vec::new();
         for index in 0..pool.drawn.len() {
-            if pool.drawn[index].failure.is_none() && !pool.missing_inputs(index).is_empty() {
-                self.run_probes(pool, index, object, view, selector).await?;
-                pool.judge(index);
+            if pool.drawn[index].failure.is_none() {
+                if let Some((inputs, request)) =
+                    self.probe_request(pool, index, object, view, selector)
+                {
+                    runs.push((index, inputs, request));
+                }
             }
+        }
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let requests = runs.iter().map(|(_, _, r)| r.clone()).collect();
+        let outcomes = self.sandbox().execute_batch(requests).await?;
+        for ((index, inputs, _), outcome) in runs.iter().zip(&outcomes) {
+            pool.record_run(*index, inputs, outcome);
+            pool.judge(*index);
         }
         Ok(())
     }
@@ -443,12 +457,27 @@ impl Runtime {
         view: &ChainView,
         selector: &Selector,
     ) -> Result<()> {
+        if let Some((inputs, request)) = self.probe_request(pool, index, object, view, selector) {
+            let outcome = self.sandbox().execute(request).await?;
+            pool.record_run(index, &inputs, &outcome);
+        }
+        Ok(())
+    }
+
+    /// The harness call that runs `drawn[index]` on the inputs it lacks, with those
+    /// inputs; `None` when there are none, or it never became a method.
+    fn probe_request(
+        &self,
+        pool: &Pool,
+        index: usize,
+        object: &Object,
+        view: &ChainView,
+        selector: &Selector,
+    ) -> Option<(Vec<Vec<Value>>, ExecRequest)> {
+        let normalized = pool.drawn[index].normalized.as_ref()?;
         let inputs = pool.missing_inputs(index);
-        let Some(normalized) = &pool.drawn[index].normalized else {
-            return Ok(());
-        };
         if inputs.is_empty() {
-            return Ok(());
+            return None;
         }
         let mut helpers = view.helpers_for(selector, calls_of(&[&normalized.source]).as_deref());
         helpers.push(MethodSource {
@@ -466,9 +495,7 @@ impl Runtime {
             tests: None,
             limits: self.config().limits.clone(),
         };
-        let outcome = self.sandbox().execute(request).await?;
-        pool.record_run(index, &inputs, &outcome);
-        Ok(())
+        Some((inputs, request))
     }
 
     /// Runs the winner's committed tests once more, as its tests, before the commit.

@@ -140,7 +140,7 @@ impl RuntimeBuilder {
         let recipe = match (&self.cascade, &model) {
             (None, Some(m)) => Some(CascadeRecipe {
                 model: m.clone(),
-                mode: config.cascade_mode,
+                mode: config.cascade_mode_for(m.as_ref()),
                 grounding: Arc::new(StoreGrounding::new(store.clone())),
                 context: context.clone(),
                 facets: self

@@ -820,7 +820,8 @@ impl Pool {
             .collect()
     }
 
-    /// Each candidate's verdict and results, for the audit trail.
+    /// Each candidate's verdict, asserts and results, and the request's examples, for
+    /// the audit trail (and for replaying the judge offline).
     pub(crate) fn summary(&self) -> Value {
         let candidates: Vec<Value> = self
             .drawn
@@ -841,11 +842,16 @@ impl Pool {
                     "written_as": d.normalized.as_ref().map(|n| n.written_as.clone()),
                     "source": d.normalized.as_ref().map(|n| n.source.clone()),
                     "failure": d.failure,
+                    "examples": d.normalized.as_ref().map(|n| &n.examples),
                     "outputs": outputs,
                 })
             })
             .collect();
-        json!({ "inputs": self.inputs.len(), "candidates": candidates })
+        json!({
+            "inputs": self.inputs.len(),
+            "request_examples": self.spec.examples,
+            "candidates": candidates,
+        })
     }
 }
 

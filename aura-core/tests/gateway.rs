@@ -130,7 +130,7 @@ async fn server_with(config: GatewayConfig) -> Server {
         release: Semaphore::new(0),
     });
     let mut rt_config = Config::default();
-    rt_config.cascade_mode = CascadeMode::Single;
+    rt_config.cascade_mode = Some(CascadeMode::Single);
     // The scripted model is an oracle: one candidate that passes its own asserts is enough.
     rt_config.learn_agreement = 1;
     rt_config.data_dir = dir.path().to_path_buf();

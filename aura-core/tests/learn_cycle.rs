@@ -23,7 +23,7 @@ fn candidate(source: &str, tests: &str) -> String {
 
 async fn runtime(model: ScriptedModel, mode: CascadeMode) -> (Runtime, Arc<SqliteStore>) {
     let mut config = Config::default();
-    config.cascade_mode = mode;
+    config.cascade_mode = Some(mode);
     // The scripted model is an oracle: one candidate that passes its own asserts is enough.
     config.learn_agreement = 1;
     runtime_with(model, config).await
@@ -131,7 +131,7 @@ async fn hostile_code_is_refused_with_rule_ids_and_nothing_but_the_trail_is_writ
     );
     let model = ScriptedModel::new([hostile.clone(), hostile.clone(), hostile]);
     let mut config = Config::default();
-    config.cascade_mode = CascadeMode::Single;
+    config.cascade_mode = Some(CascadeMode::Single);
     // The scripted model is an oracle: one candidate that passes its own asserts is enough.
     config.learn_agreement = 1;
     config.learn_samples = 3;

@@ -229,7 +229,7 @@ async fn runtime_on(
     sandbox: Arc<dyn Sandbox>,
 ) -> Runtime {
     let mut config = Config::default();
-    config.cascade_mode = CascadeMode::Single;
+    config.cascade_mode = Some(CascadeMode::Single);
     // The scripted model is an oracle: one candidate that passes its own asserts is enough.
     config.learn_agreement = 1;
     config.learn_samples = 2;

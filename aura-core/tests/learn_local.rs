@@ -25,7 +25,7 @@ async fn learning_on_the_embedded_model_commits_a_passing_method_or_refuses_hone
     let model = LocalModel::builder().model_path(path).build().unwrap();
     let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
     let mut config = Config::default();
-    config.cascade_mode = CascadeMode::Single;
+    config.cascade_mode = Some(CascadeMode::Single);
     config.learn_samples = 2;
     let rt = Runtime::builder()
         .config(config)

@@ -24,7 +24,7 @@ async fn runtime() -> (Runtime, Arc<SqliteStore>, tempfile::TempDir) {
     let context = common::lisbon_context(dir.path(), FEED);
     let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
     let mut config = Config::default();
-    config.cascade_mode = CascadeMode::Single;
+    config.cascade_mode = Some(CascadeMode::Single);
     // The scripted model is an oracle: one candidate that passes its own asserts is enough.
     config.learn_agreement = 1;
     let rt = Runtime::builder()

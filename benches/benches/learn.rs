@@ -83,7 +83,7 @@ async fn time_learns(
 
 fn single_mode() -> Config {
     let mut config = Config::default();
-    config.cascade_mode = CascadeMode::Single;
+    config.cascade_mode = Some(CascadeMode::Single);
     config
 }
 

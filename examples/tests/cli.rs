@@ -23,7 +23,7 @@ async fn gateway() -> String {
         "python3"
     };
     let mut config = Config::default();
-    config.cascade_mode = CascadeMode::Single;
+    config.cascade_mode = Some(CascadeMode::Single);
     // The scripted model is an oracle: one candidate that passes its own asserts is enough.
     config.learn_agreement = 1;
     // Forge runs (FakeForge) write their datasets under a directory of their own.

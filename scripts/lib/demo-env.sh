@@ -4,5 +4,3 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # Offline defaults for the real-time context: a configured place and a local feed.
 export AURA_LOCATION="${AURA_LOCATION:-the AURA lab}"
 export AURA_NEWS_FEED_URL="${AURA_NEWS_FEED_URL:-file://$PWD/examples/data/local-news.rss}"
-# The embedded model is tiny and slow on 2 cores: ALFRED alone keeps the demo short.
-export AURA_CASCADE_MODE="${AURA_CASCADE_MODE:-single}"

@@ -715,6 +715,10 @@ fn write_failures(p: &mut String, packet: &CognitiveStatePacket) {
     }
 }
 
+/// Memory that shows a candidate writer how a good answer looks: methods this runtime
+/// learned, and the exemplar library genesis installs.
+const EXEMPLAR_SOURCES: [&str; 2] = ["memory:method", "memory:exemplar"];
+
 /// What a candidate writer sees: a plain programming task, as small code models
 /// were trained on. The task in the user's words; the call and the examples only
 /// when they are known (a made-up call misleads more than none); methods learned
@@ -722,10 +726,6 @@ fn write_failures(p: &mut String, packet: &CognitiveStatePacket) {
 /// cascade, what the other personas said. The real-time context and the
 /// conversation's memory stay with the personas that plan and answer: in a code
 /// prompt they are noise a small model copies into the code.
-/// Memory that shows a candidate writer how a good answer looks: methods this runtime
-/// learned, and the exemplar library genesis installs.
-const EXEMPLAR_SOURCES: [&str; 2] = ["memory:method", "memory:exemplar"];
-
 fn code_prompt(packet: &CognitiveStatePacket) -> String {
     let m = &packet.mandate;
     let mut p = String::new();

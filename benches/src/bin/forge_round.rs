@@ -329,7 +329,7 @@ async fn main() {
     std::fs::create_dir_all(&args.dir).expect("the run's directory");
 
     let mut config = Config::from_env();
-    config.cascade_mode = CascadeMode::Single;
+    config.cascade_mode = Some(CascadeMode::Single);
     if let Some(n) = args.samples {
         config.learn_samples = n;
     }

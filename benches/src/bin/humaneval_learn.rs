@@ -109,8 +109,8 @@ async fn main() {
     let mut config = Config::default();
     config.store_path = PathBuf::from(":memory:");
     (config.cascade_mode, config.learn_samples) = match args.mode {
-        Mode::Full => (CascadeMode::Full, args.attempts.unwrap_or(3)),
-        Mode::Single => (CascadeMode::Single, args.attempts.unwrap_or(1)),
+        Mode::Full => (Some(CascadeMode::Full), args.attempts.unwrap_or(3)),
+        Mode::Single => (Some(CascadeMode::Single), args.attempts.unwrap_or(1)),
     };
     // One sample has nothing to agree with: single shot means the first candidate
     // that passes the hard checks (the prompt's doctests, its own asserts) commits.

@@ -131,10 +131,10 @@ async fn main() {
     let mut config = Config::from_env();
     config.store_path = PathBuf::from(":memory:");
     config.forge.on_stagnation = false;
-    config.cascade_mode = match args.mode {
+    config.cascade_mode = Some(match args.mode {
         Mode::Full => CascadeMode::Full,
         Mode::Single => CascadeMode::Single,
-    };
+    });
     if let Some(n) = args.samples {
         config.learn_samples = n;
     }

@@ -102,7 +102,7 @@ async fn main() {
     );
     let mut config = Config::default();
     config.data_dir = args.out.clone();
-    config.cascade_mode = aura_cognition::CascadeMode::Single;
+    config.cascade_mode = Some(aura_cognition::CascadeMode::Single);
     config.forge.on_stagnation = false;
     let runtime = Runtime::builder()
         .config(config)

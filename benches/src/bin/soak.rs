@@ -71,7 +71,7 @@ async fn run(args: Args) {
     );
     let mut config = Config::default();
     config.data_dir = dir.clone();
-    config.cascade_mode = aura_cognition::CascadeMode::Single;
+    config.cascade_mode = Some(aura_cognition::CascadeMode::Single);
     config.forge.on_stagnation = false;
     let runtime = Runtime::builder()
         .config(config)

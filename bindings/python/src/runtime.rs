@@ -144,7 +144,7 @@ impl PyRuntime {
             };
         }
         if let Some(mode) = cascade_mode {
-            config.cascade_mode = match mode.as_str() {
+            config.cascade_mode = Some(match mode.as_str() {
                 "full" => CascadeMode::Full,
                 "single" => CascadeMode::Single,
                 other => {
@@ -152,7 +152,7 @@ impl PyRuntime {
                         "cascade_mode={other:?}: pass \"full\" or \"single\""
                     )))
                 }
-            };
+            });
         }
         if let Some(n) = learn_samples {
             if n == 0 {
