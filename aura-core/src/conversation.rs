@@ -2,6 +2,8 @@
 //! becomes a memory node linked to the object, so later questions can be answered from
 //! memory (`reflect`).
 
+use std::collections::HashSet;
+
 use aura_cognition::{
     ChatRequest, GenerationOptions, Plan, PlanContext, Planner, RealTimeContextFractal,
 };
@@ -160,8 +162,9 @@ impl Runtime {
             .map(|n| format!("- ({}) {}", n.kind, first_line(&n.text)))
             .collect();
         // A summary that never names the topic is not about these notes (a small
-        // model often answers with a greeting): the turns themselves, in order, say
-        // what happened instead.
+        // model often answers with a greeting), and one whose words mostly come from
+        // elsewhere is the model's general knowledge of the topic, not a summary of
+        // what was said: the turns themselves, in order, say what happened instead.
         let summary = match self.model() {
             Some(model) => {
                 let request = ChatRequest::new(
@@ -174,7 +177,9 @@ impl Runtime {
                     ..GenerationOptions::default()
                 });
                 match model.chat(request).await {
-                    Ok(r) if names_topic(&r.text, &topic) => r.text.trim().to_string(),
+                    Ok(r) if names_topic(&r.text, &topic) && drawn_from(&r.text, &notes) => {
+                        r.text.trim().to_string()
+                    }
                     _ => recount(&nodes),
                 }
             }
@@ -325,6 +330,21 @@ fn names_topic(text: &str, topic: &str) -> bool {
         .split_whitespace()
         .filter(|w| w.chars().count() >= 3)
         .any(|w| text.contains(&w.to_lowercase()))
+}
+
+/// Whether most of `text`'s words (of four letters or more) occur in `notes`: a
+/// summary retells the notes, an essay on their topic does not.
+fn drawn_from(text: &str, notes: &[String]) -> bool {
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 4)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let known: HashSet<String> = notes.iter().flat_map(|n| words(n)).collect();
+    let said = words(text);
+    let found = said.iter().filter(|w| known.contains(*w)).count();
+    !said.is_empty() && found * 2 >= said.len()
 }
 
 /// The recalled turns in the order they happened: "You said “….” I replied “….”"
@@ -516,6 +536,26 @@ mod tests {
             meta: Value::Null,
             created_at: Utc::now() + Duration::minutes(minute),
         }
+    }
+
+    #[test]
+    fn an_essay_on_the_topic_is_not_a_summary_of_the_notes() {
+        let notes = vec![
+            "- (message) teach yourself to calculate the fibonacci sequence".to_string(),
+            "- (reply) I learned `fibonacci` (version 1, 1 test(s) passed, 8 attempt(s))."
+                .to_string(),
+            "- (message) calculate fibonacci for 10".to_string(),
+            "- (reply) fibonacci(10) = 55".to_string(),
+        ];
+        assert!(!drawn_from(
+            "The Fibonacci sequence is a fundamental concept in mathematics that has been used for centuries to model natural phenomena.",
+            &notes
+        ));
+        assert!(drawn_from(
+            "You asked me to calculate the fibonacci sequence; I learned fibonacci and then calculated fibonacci for 10.",
+            &notes
+        ));
+        assert!(!drawn_from("", &notes));
     }
 
     #[test]
