@@ -426,22 +426,24 @@ impl Runtime {
         view: &ChainView,
         selector: &Selector,
     ) -> Result<()> {
+        // Who ran on what, beside the requests the batch takes by value.
         let mut runs = Vec::new();
+        let mut requests = Vec::new();
         for index in 0..pool.drawn.len() {
-            if pool.drawn[index].failure.is_none() {
-                if let Some((inputs, request)) =
-                    self.probe_request(pool, index, object, view, selector)
-                {
-                    runs.push((index, inputs, request));
-                }
+            if pool.drawn[index].failure.is_some() {
+                continue;
+            }
+            if let Some((inputs, request)) = self.probe_request(pool, index, object, view, selector)
+            {
+                runs.push((index, inputs));
+                requests.push(request);
             }
         }
-        if runs.is_empty() {
+        if requests.is_empty() {
             return Ok(());
         }
-        let requests = runs.iter().map(|(_, _, r)| r.clone()).collect();
         let outcomes = self.sandbox().execute_batch(requests).await?;
-        for ((index, inputs, _), outcome) in runs.iter().zip(&outcomes) {
+        for ((index, inputs), outcome) in runs.iter().zip(&outcomes) {
             pool.record_run(*index, inputs, outcome);
             pool.judge(*index);
         }

@@ -117,12 +117,16 @@ fn assert_candidate(o: &ExecOutcome, i: usize) {
 
 async fn run_ok(sandbox: &dyn Sandbox, req: ExecRequest) -> ExecOutcome {
     let o = run(sandbox, req).await;
+    assert_returned(&o);
+    o
+}
+
+fn assert_returned(o: &ExecOutcome) {
     assert_eq!(
         o.ended,
         EndReason::Ok,
         "expected a clean return, got {o:#?}"
     );
-    o
 }
 
 /// The per-call overhead limits are measured on top of: twice the slower of two
@@ -553,42 +557,13 @@ pub async fn nothing_leaks_between_calls(sandbox: &dyn Sandbox) {
 pub async fn concurrent_calls(sandbox: &dyn Sandbox) {
     let src = "def f(self, i):\n    import time\n    time.sleep(0.2)\n    open('mine', 'w').write(str(i))\n    return int(open('mine').read())\n";
     let calls = (0..4).map(|i| sandbox.execute(call(src, vec![json!(i)])));
-    let results = futures_join(calls.collect()).await;
+    let results = crate::port::join_all(calls.collect()).await;
     for (i, r) in results.into_iter().enumerate() {
         match r {
             Ok(o) => assert_eq!(o.value, Some(json!(i)), "{o:?}"),
             Err(e) => panic!("concurrent call {i} failed: {e}"),
         }
     }
-}
-
-async fn futures_join<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(Box::pin(f));
-    }
-    let mut out = Vec::with_capacity(set.len());
-    // A minimal join_all: poll them together.
-    let mut done: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if done[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => done[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.extend(done.into_iter().flatten());
-    out
 }
 
 fn token() -> String {
@@ -637,11 +612,7 @@ fn host_files_probe() -> Probe {
         request: call(src, vec![paths]),
         verify: Box::new(move |o| {
             let _ = std::fs::remove_dir_all(&dir);
-            assert_eq!(
-                o.ended,
-                EndReason::Ok,
-                "expected a clean return, got {o:#?}"
-            );
+            assert_returned(&o);
             assert!(
                 !outcome_text(&o).contains(&secret),
                 "the guest read the host canary: {o:?}"
@@ -682,11 +653,7 @@ fn write_outside_scratch_probe() -> Probe {
             let written = target.exists();
             let _ = std::fs::remove_dir_all(&dir);
             assert!(!written, "the guest wrote a file on the host");
-            assert_eq!(
-                o.ended,
-                EndReason::Ok,
-                "expected a clean return, got {o:#?}"
-            );
+            assert_returned(&o);
             let got = o.value.unwrap_or_default();
             assert_eq!(
                 got.get("scratch"),
@@ -729,11 +696,7 @@ fn network_probe() -> Probe {
     Probe {
         request: call(src, vec![json!(port)]),
         verify: Box::new(move |o| {
-            assert_eq!(
-                o.ended,
-                EndReason::Ok,
-                "expected a clean return, got {o:#?}"
-            );
+            assert_returned(&o);
             let got = o.value.unwrap_or_default();
             assert!(
                 !got.to_string().contains("connected"),
@@ -759,11 +722,7 @@ fn environment_probe() -> Probe {
     Probe {
         request: call(src, vec![]),
         verify: Box::new(move |o| {
-            assert_eq!(
-                o.ended,
-                EndReason::Ok,
-                "expected a clean return, got {o:#?}"
-            );
+            assert_returned(&o);
             assert!(
                 !outcome_text(&o).contains(&secret),
                 "the guest read the host secret: {o:?}"

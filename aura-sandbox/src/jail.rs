@@ -525,7 +525,7 @@ impl Sandbox for JailSandbox {
             Ok::<_, Error>(out)
         };
         let mut outcomes: Vec<Option<ExecOutcome>> = vec![None; n];
-        for lane in join_all((0..lanes).map(lane).collect()).await {
+        for lane in crate::port::join_all((0..lanes).map(lane).collect()).await {
             for (i, o) in lane? {
                 outcomes[i] = Some(o);
             }
@@ -588,28 +588,4 @@ impl JailSandbox {
             }
         }
     }
-}
-
-/// Polls the futures together until all are done; their outputs in their order.
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut done: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in futures.iter_mut().zip(done.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    done.into_iter().flatten().collect()
 }
