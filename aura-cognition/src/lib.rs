@@ -2,8 +2,8 @@
 //!
 //! The minds of AURA: the [`LanguageModel`] port that every persona talks through,
 //! its embedded default [`LocalModel`] (a GGUF model run in-process by llama.cpp),
-//! the Ollama adapter (feature `ollama`), and (in later modules) the persona cascade
-//! and the real-time context ingestor.
+//! the Ollama adapter (feature `ollama`), the persona cascade and its planner, and
+//! the real-time context ingestor.
 //!
 //! ```no_run
 //! use aura_cognition::{ChatRequest, LanguageModel, LocalModel};
@@ -53,7 +53,7 @@ pub use context::{
     ContextIngestor, ContextIngestorBuilder, ContextKind, ContextProvider, ContextReading,
     RealTimeContextFractal,
 };
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Result};
 #[cfg(feature = "local")]
 pub use local::{
     default_model_path, model_search_path, LocalModel, LocalModelBuilder, DEFAULT_MODEL_FILE,

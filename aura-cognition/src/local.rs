@@ -952,10 +952,7 @@ fn random_seed() -> u64 {
 }
 
 fn backend_err(message: impl Into<String>) -> Error {
-    Error::Backend {
-        backend: BACKEND,
-        message: message.into(),
-    }
+    Error::backend(BACKEND, message.into())
 }
 
 fn env_parse<T: std::str::FromStr>(key: &str) -> Option<T> {

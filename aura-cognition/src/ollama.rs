@@ -772,10 +772,7 @@ impl LanguageModel for OllamaModel {
 }
 
 fn backend_err(message: impl Into<String>) -> Error {
-    Error::Backend {
-        backend: BACKEND,
-        message: message.into(),
-    }
+    Error::backend(BACKEND, message.into())
 }
 
 #[cfg(test)]

@@ -73,6 +73,17 @@ impl Persona {
         }
     }
 
+    /// The persona's key where it names things: facet names, the store's facet
+    /// records, settings and routes ("brick", …).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Brick => "brick",
+            Self::Robin => "robin",
+            Self::Babs => "babs",
+            Self::Alfred => "alfred",
+        }
+    }
+
     /// The persona's blueprint role.
     pub fn role(self) -> &'static str {
         match self {

@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use aura_cognition::{
     ChatRequest, GenerationOptions, Plan, PlanContext, Planner, RealTimeContextFractal,
 };
-use aura_store::{
-    ContextLink, MemoryNode, NewAuditEvent, NewMemoryNode, NodeRef, Object, ObjectId, StoreExt,
-};
+use aura_store::{ContextLink, MemoryNode, NewMemoryNode, NodeRef, Object, ObjectId, StoreExt};
 use serde::Serialize;
 use serde_json::{json, Value};
+
+use aura_forge::trail::{ConversationRefused, Payload};
 
 use crate::{Error, LearnRequest, Result, Runtime};
 
@@ -131,11 +131,13 @@ impl Runtime {
             // The refused learn itself wrote nothing but its trail; the turn still
             // happened, and "what did we talk about" must be able to recall it.
             self.store()
-                .append_event(NewAuditEvent::new(
-                    "conversation.refused",
-                    Some(object.id),
-                    json!({ "message": message, "reply": reply.text }),
-                ))
+                .append_event(
+                    ConversationRefused {
+                        message: message.to_string(),
+                        reply: reply.text.clone(),
+                    }
+                    .event(Some(object.id)),
+                )
                 .await?;
         }
         self.record_turn(&object, message, &reply).await?;

@@ -86,7 +86,38 @@ pub enum Error {
         port: &'static str,
         /// What it said.
         message: String,
+        /// The error underneath, when there is one: hosts can downcast it, and
+        /// `source()` chains reach it.
+        #[source]
+        source: Option<BoxError>,
     },
+}
+
+/// A boxed error underneath a [`Error::Backend`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl Error {
+    /// A `Backend` error that only has words.
+    pub fn backend(port: &'static str, message: impl Into<String>) -> Self {
+        Error::Backend {
+            port,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A `Backend` error caused by `source`: its words are the message, and the error
+    /// itself stays reachable (`source()`, downcasting).
+    pub fn wrap(
+        port: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Backend {
+            port,
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 /// The core's result type.
@@ -103,10 +134,7 @@ impl From<aura_store::Error> for Error {
                 port: "store",
                 message: m,
             },
-            other => Error::Backend {
-                port: "store",
-                message: other.to_string(),
-            },
+            other => Error::wrap("store", other),
         }
     }
 }
@@ -120,10 +148,7 @@ impl From<aura_sandbox::Error> for Error {
                 port: "sandbox",
                 message: m,
             },
-            other => Error::Backend {
-                port: "sandbox",
-                message: other.to_string(),
-            },
+            other => Error::wrap("sandbox", other),
         }
     }
 }
@@ -140,10 +165,7 @@ impl From<aura_cognition::Error> for Error {
                 port: "model",
                 message: format!("model not found: {m}"),
             },
-            other => Error::Backend {
-                port: "model",
-                message: other.to_string(),
-            },
+            other => Error::wrap("model", other),
         }
     }
 }
@@ -160,5 +182,31 @@ impl From<aura_forge::Error> for Error {
             F::Store(e) => e.into(),
             other => Error::Forge(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_backend_error_keeps_its_cause_through_every_layer() {
+        let io = std::io::Error::other("disk on fire");
+        let store = aura_store::Error::wrap("sqlite", io);
+        let core: Error = store.into();
+        assert_eq!(core.to_string(), "store error: sqlite error: disk on fire");
+        // The store's error is reachable from the core's, and the io error from it.
+        let store = core
+            .source()
+            .and_then(|s| s.downcast_ref::<aura_store::Error>())
+            .expect("the store's error is the source");
+        let io = store
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io error is the store error's source");
+        assert_eq!(io.to_string(), "disk on fire");
+        assert!(Error::backend("store", "plain words").source().is_none());
     }
 }

@@ -32,32 +32,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use aura_cognition::{
     CognitiveStatePacket, DynLanguageModel, Persona, Stagnation, StagnationMonitor,
 };
+use aura_forge::trail::{
+    EventKind, ForgeFailed, ForgeFinished, ForgeSkipped, ForgeStarted, Payload,
+};
+pub use aura_forge::ForgeTrigger;
 use aura_forge::{
     CurationConfig, Evaluation, FacetRegistration, LoraConfig, Progress, TrainingJob,
 };
-use aura_store::{Facet, NewAuditEvent, StoreExt};
+use aura_store::{Facet, StoreExt};
 use serde::Serialize;
-use serde_json::json;
 use tokio::sync::{mpsc, watch, OwnedMutexGuard};
 
 use crate::{Error, Result, Runtime};
-
-/// Why a forge run started.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum ForgeTrigger {
-    /// A host asked for it.
-    Request,
-    /// ALFRED's monitor saw the CEM stagnate.
-    Stagnation {
-        /// Mean CEM of the window.
-        mean: f64,
-        /// Cycles in the window.
-        window: usize,
-        /// The threshold it fell below.
-        threshold: f64,
-    },
-}
 
 /// What to forge.
 #[derive(Clone, Debug, PartialEq)]
@@ -226,14 +212,22 @@ impl Runtime {
     /// Undoes `persona`'s last promotion; returns the facet that serves it now (`None`:
     /// its base model).
     pub async fn rollback_facet(&self, persona: Persona) -> Result<Option<Facet>> {
-        let restored = aura_forge::rollback(self.store().as_ref(), &persona_key(persona)).await?;
+        let restored = aura_forge::rollback(self.store().as_ref(), persona.key()).await?;
         self.reload_cascade().await;
         Ok(restored)
     }
 
-    /// Every registered facet and promotion record, by name.
+    /// Every trained facet, by name (the personas' promotion records are not facets:
+    /// see [`Self::serving`]).
     pub async fn facets(&self) -> Result<Vec<Facet>> {
-        Ok(self.store().list_facets().await?)
+        Ok(aura_forge::facets(self.store().as_ref()).await?)
+    }
+
+    /// Which facet serves each persona, by persona key (`None`: its base model).
+    pub async fn serving(
+        &self,
+    ) -> Result<std::collections::BTreeMap<&'static str, Option<String>>> {
+        Ok(aura_forge::serving(self.store().as_ref()).await?)
     }
 
     /// Feeds one cascade cycle's CEM to the monitor; starts a forge run on stagnation.
@@ -314,7 +308,7 @@ impl Runtime {
             return true;
         }
         let query = aura_store::AuditQuery {
-            kind: Some("learn.committed".into()),
+            kind: Some(EventKind::LearnCommitted.into()),
             limit: Some(1),
             ..aura_store::AuditQuery::default()
         };
@@ -322,12 +316,11 @@ impl Runtime {
             Ok(page) if page.events.is_empty() => {
                 tracing::warn!(target: "Forge",
                     "stagnation, but no learn cycle has succeeded yet: nothing to train on");
-                let skipped = NewAuditEvent::new(
-                    "forge.skipped",
-                    None,
-                    json!({ "trigger": trigger,
-                            "reason": "no successful learn cycle in the audit trail yet" }),
-                );
+                let skipped = ForgeSkipped {
+                    trigger: trigger.clone(),
+                    reason: "no successful learn cycle in the audit trail yet".into(),
+                }
+                .event(None);
                 let _ = self.store().append_event(skipped).await;
                 false
             }
@@ -363,12 +356,16 @@ impl Runtime {
         } = FacetName::of(&mut request)?;
         let forge = self.forge().cloned().ok_or_else(no_forge)?;
         self.store()
-            .append_event(NewAuditEvent::new(
-                "forge.started",
-                None,
-                json!({ "persona": persona, "facet": name, "trigger": trigger,
-                        "backend": forge.capabilities().backend, "lora": request.lora }),
-            ))
+            .append_event(
+                ForgeStarted {
+                    persona: persona.clone(),
+                    facet: name.clone(),
+                    trigger: trigger.clone(),
+                    backend: forge.capabilities().backend.to_string(),
+                    lora: request.lora.clone(),
+                }
+                .event(None),
+            )
             .await?;
         tracing::info!(target: "Forge", facet = %name, ?trigger, "forge run starts");
         let outcome = self
@@ -377,11 +374,14 @@ impl Runtime {
         if let Err(e) = &outcome {
             tracing::warn!(target: "Forge", facet = %name, "forge run failed: {e}");
             self.store()
-                .append_event(NewAuditEvent::new(
-                    "forge.failed",
-                    None,
-                    json!({ "persona": persona, "facet": name, "error": e.to_string() }),
-                ))
+                .append_event(
+                    ForgeFailed {
+                        persona: persona.clone(),
+                        facet: name.clone(),
+                        error: e.to_string(),
+                    }
+                    .event(None),
+                )
                 .await?;
         }
         outcome
@@ -460,13 +460,17 @@ impl Runtime {
             not_promoted,
         };
         self.store()
-            .append_event(NewAuditEvent::new(
-                "forge.finished",
-                None,
-                json!({ "persona": persona, "facet": name, "examples": examples,
-                        "evaluation": report.evaluation, "promoted": promoted,
-                        "not_promoted": report.not_promoted }),
-            ))
+            .append_event(
+                ForgeFinished {
+                    persona: persona.to_string(),
+                    facet: name.to_string(),
+                    examples,
+                    evaluation: report.evaluation,
+                    promoted,
+                    not_promoted: report.not_promoted.clone(),
+                }
+                .event(None),
+            )
             .await?;
         tracing::info!(target: "Forge", facet = %name, promoted, not_promoted = ?report.not_promoted,
             "forge run done");
@@ -513,7 +517,7 @@ impl FacetName {
             .label
             .get_or_insert_with(|| format!("forge-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")))
             .clone();
-        let persona = persona_key(request.persona);
+        let persona = request.persona.key().to_string();
         let name = format!("{persona}:{label}");
         aura_forge::validate_facet_name(&name, &persona)?;
         Ok(Self {
@@ -533,11 +537,6 @@ fn no_forge() -> Error {
     }
 }
 
-/// The store's spelling of a persona: lower case.
-fn persona_key(persona: Persona) -> String {
-    persona.name().to_ascii_lowercase()
-}
-
 /// Serves each persona that has a promoted facet with the facet's model; a facet that
 /// cannot be loaded is reported and its persona keeps `base`.
 pub(crate) async fn cascade_models(
@@ -546,7 +545,7 @@ pub(crate) async fn cascade_models(
 ) -> Vec<(Persona, Facet, DynLanguageModel)> {
     let mut served = Vec::new();
     for persona in Persona::ALL {
-        match aura_forge::promoted_facet(store, &persona_key(persona)).await {
+        match aura_forge::promoted_facet(store, persona.key()).await {
             Ok(Some(facet)) => match loader(&facet) {
                 Ok(model) => served.push((persona, facet, model)),
                 Err(e) => tracing::warn!(target: "Forge", facet = %facet.name,

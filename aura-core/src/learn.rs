@@ -1,4 +1,4 @@
-//! The learn cycle: a message nothing understands becomes a method (DESIGN.md §4).
+//! The learn cycle: a message nothing understands becomes a method (docs/ARCHITECTURE.md, "The learn cycle").
 //!
 //! mandate → cascade → guard (source and tests) → sandbox (tests) → one store
 //! transaction. Every attempt, accepted or not, is appended to the audit trail as it
@@ -20,11 +20,14 @@ use aura_cognition::{
 use aura_guard::normalize::NormalizeError;
 use aura_sandbox::{ExecOutcome, ExecRequest, MethodSource};
 use aura_store::{
-    ContextLink, DynStore, Method, NewAuditEvent, NewMemoryNode, NewMethod, NodeRef, Object,
-    Provenance, Selector, StoreExt,
+    ContextLink, DynStore, Method, NewMemoryNode, NewMethod, NodeRef, Object, Provenance, Selector,
+    StoreExt,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+pub use aura_forge::trail::AttemptFailure;
+use aura_forge::trail::{LearnAttemptFailed, LearnCommitted, LearnRefused, Payload, Stage};
 
 use crate::dispatch::{calls_of, ChainView};
 use crate::search::{self, request_examples, Decision, Pool, Spec, ValueKind};
@@ -52,17 +55,6 @@ pub struct Learned {
     pub tests_passed: usize,
 }
 
-/// Why one attempt failed, in words a model (and a person) can act on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttemptFailure {
-    /// Which stage refused it: `cascade`, `guard`, `tests` or `sandbox`.
-    pub stage: String,
-    /// Guard rule ids, when the guard refused it.
-    pub rules: Vec<String>,
-    /// What went wrong.
-    pub message: String,
-}
-
 /// The store's memory graph as the cascade's grounding port: full-text search, best first.
 #[derive(Debug, Clone)]
 pub struct StoreGrounding {
@@ -83,10 +75,7 @@ impl Grounding for StoreGrounding {
             .store
             .search_memory(query, limit.min(u32::MAX as usize) as u32)
             .await
-            .map_err(|e| aura_cognition::Error::Backend {
-                backend: "store",
-                message: e.to_string(),
-            })?;
+            .map_err(|e| aura_cognition::Error::wrap("store", e))?;
         Ok(hits
             .into_iter()
             .map(|h| Evidence {
@@ -289,7 +278,7 @@ impl Runtime {
                         .await?
                 }
                 Err(e) => pool.push_failed(AttemptFailure {
-                    stage: "model".into(),
+                    stage: Stage::Model,
                     rules: vec![],
                     message: format!("the model gave no usable code: {e}"),
                 }),
@@ -298,17 +287,16 @@ impl Runtime {
                 tracing::warn!(target: "Orchestrator", %selector, sample = n + 1, stage = %failure.stage,
                     "candidate failed: {}", failure.message);
                 self.store()
-                    .append_event(NewAuditEvent::new(
-                        "learn.attempt_failed",
-                        Some(object.id),
-                        json!({
-                            "selector": selector.as_str(),
-                            "attempt": n + 1,
-                            "failure": failure,
-                            "candidate": pool.drawn[index].raw,
-                            "packet": packet.to_json(),
-                        }),
-                    ))
+                    .append_event(
+                        LearnAttemptFailed {
+                            selector: selector.to_string(),
+                            attempt: n + 1,
+                            failure,
+                            candidate: pool.drawn[index].raw.clone(),
+                            packet: packet.clone(),
+                        }
+                        .event(Some(object.id)),
+                    )
                     .await?;
             }
             packets.push(packet);
@@ -344,23 +332,22 @@ impl Runtime {
         let drawn = pool.drawn.len() as u32;
         let mut failures = pool.failures();
         failures.push(AttemptFailure {
-            stage: "search".into(),
+            stage: Stage::Search,
             rules: vec![],
             message: undecided,
         });
         let rules: Vec<String> = failures.iter().flat_map(|f| f.rules.clone()).collect();
         self.store()
-            .append_event(NewAuditEvent::new(
-                "learn.refused",
-                Some(object.id),
-                json!({
-                    "selector": selector.as_str(),
-                    "attempts": drawn,
-                    "rules": rules,
-                    "failures": failures,
-                    "candidates": pool.summary(),
-                }),
-            ))
+            .append_event(
+                LearnRefused {
+                    selector: selector.to_string(),
+                    attempts: drawn,
+                    rules,
+                    failures: failures.clone(),
+                    candidates: pool.summary(),
+                }
+                .event(Some(object.id)),
+            )
             .await?;
         Err(Error::Refused {
             selector: selector.to_string(),
@@ -395,7 +382,7 @@ impl Runtime {
                     raw,
                     None,
                     Some(AttemptFailure {
-                        stage: "shape".into(),
+                        stage: Stage::Shape,
                         rules: vec![],
                         message,
                     }),
@@ -512,7 +499,7 @@ impl Runtime {
         let drawn = &pool.drawn[index];
         let Some(normalized) = &drawn.normalized else {
             return Ok(Err(AttemptFailure {
-                stage: "search".into(),
+                stage: Stage::Search,
                 rules: vec![],
                 message: "the winner has no normalised source".into(),
             }));
@@ -535,7 +522,7 @@ impl Runtime {
             "the winner's tests ran");
         if outcome.tests.is_empty() || !outcome.succeeded() {
             return Ok(Err(AttemptFailure {
-                stage: "tests".into(),
+                stage: Stage::Tests,
                 rules: vec![],
                 message: describe_failure(&outcome),
             }));
@@ -581,19 +568,18 @@ impl Runtime {
         }
         let mut tx = self.store().begin().await?;
         let event = tx
-            .append_event(NewAuditEvent::new(
-                "learn.committed",
-                Some(object.id),
-                json!({
-                    "selector": selector.as_str(),
-                    "attempt": attempt,
-                    "request": request.request_text,
-                    "candidate": candidate,
-                    "tests": outcome.tests,
-                    "packet": packet.to_json(),
-                    "candidates": pool.summary(),
-                }),
-            ))
+            .append_event(
+                LearnCommitted {
+                    selector: selector.to_string(),
+                    attempt,
+                    request: request.request_text.clone(),
+                    candidate: candidate.clone(),
+                    tests: outcome.tests.clone(),
+                    packet: packet.clone(),
+                    candidates: pool.summary(),
+                }
+                .event(Some(object.id)),
+            )
             .await?;
         let method = tx
             .put_method(NewMethod {
@@ -658,7 +644,7 @@ impl Runtime {
 /// The guard's verdict as a candidate's failure.
 fn guard_failure(verdict: &aura_guard::Verdict) -> AttemptFailure {
     AttemptFailure {
-        stage: "guard".into(),
+        stage: Stage::Guard,
         rules: verdict
             .violations
             .iter()

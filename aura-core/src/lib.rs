@@ -18,6 +18,7 @@ pub mod evolution;
 mod exemplars;
 #[cfg(feature = "gateway")]
 pub mod gateway;
+mod health;
 mod learn;
 #[cfg(feature = "ollama")]
 pub mod publish;
@@ -30,8 +31,9 @@ pub use dispatch::{
     CacheStats, ChainMethods, ChainView, MethodTable, SelectorEntry, SelectorPage,
     MAX_DELEGATION_DEPTH,
 };
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Result};
 pub use evolution::{ForgeReport, ForgeRequest, ForgeTrigger};
+pub use health::{Check, CheckStatus, Checks, Health, Resources, CHECK_TIMEOUT};
 pub use learn::{AttemptFailure, LearnRequest, Learned, StoreGrounding};
 pub use runtime::{Runtime, RuntimeBuilder};
 

@@ -16,7 +16,8 @@
 use std::path::Path;
 
 use aura_cognition::{OllamaCreateRequest, OllamaModel};
-use aura_store::{Facet, NewAuditEvent};
+use aura_forge::trail::{ForgePublished, Payload};
+use aura_store::Facet;
 use serde_json::{json, Value};
 
 use crate::{Error, Result, Runtime};
@@ -104,11 +105,13 @@ impl Runtime {
         let facet = aura_forge::register::with_metric(facet, "serving", serving.clone());
         let mut tx = self.store().begin().await?;
         tx.put_facet(facet.clone()).await?;
-        tx.append_event(NewAuditEvent::new(
-            "forge.published",
-            None,
-            json!({ "facet": facet.name, "serving": serving }),
-        ))
+        tx.append_event(
+            ForgePublished {
+                facet: facet.name.clone(),
+                serving,
+            }
+            .event(None),
+        )
         .await?;
         tx.commit().await?;
         tracing::info!(target: "Forge", facet = %facet.name, %model, route, "facet published to Ollama");

@@ -35,6 +35,8 @@ use aura_sandbox::{EndReason, ExecOutcome};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use aura_forge::trail::Stage;
+
 use crate::learn::AttemptFailure;
 
 /// The harness method's selector: it calls the candidate on every input.
@@ -439,16 +441,10 @@ impl Pool {
     }
 
     fn hard_failure(&self, index: usize) -> Option<AttemptFailure> {
-        let fail = |stage: &str, message: String| {
-            Some(AttemptFailure {
-                stage: stage.into(),
-                rules: vec![],
-                message,
-            })
-        };
+        let fail = |stage: Stage, message: String| Some(AttemptFailure::new(stage, message));
         if let Some((e, got)) = self.first_unsatisfied(index, &self.spec.examples) {
             return fail(
-                "examples",
+                Stage::Examples,
                 format!(
                     "the request's example {} should give {}, but it {}",
                     call_text(&e.args),
@@ -459,21 +455,24 @@ impl Pool {
         }
         if let Some(args) = &self.spec.trigger {
             if let Some(Output::Raised(t)) = self.output(index, args) {
-                return fail("call", format!("the call {} raised {t}", call_text(args)));
+                return fail(
+                    Stage::Call,
+                    format!("the call {} raised {t}", call_text(args)),
+                );
             }
         }
         let outputs = &self.drawn[index].outputs;
         if !outputs.is_empty() && outputs.values().all(|o| o.value().is_none()) {
             let first = outputs.values().next().map(Output::key).unwrap_or_default();
             return fail(
-                "probes",
+                Stage::Probes,
                 format!("it raised on every input it was given ({first})"),
             );
         }
         if let Some(n) = &self.drawn[index].normalized {
             if let Some((e, got)) = self.first_unsatisfied(index, &n.examples) {
                 return fail(
-                    "own tests",
+                    Stage::OwnTests,
                     format!(
                         "its own assert {} == {} fails: it {}",
                         call_text(&e.args),
@@ -639,11 +638,11 @@ impl Pool {
     /// Why nothing passed, most common failure first: "no candidate passed the
     /// checks: 3 stopped by the guard [import-denied]: …; 1 without code".
     fn failure_summary(&self) -> String {
-        let mut stages: Vec<(String, usize, &AttemptFailure)> = Vec::new();
+        let mut stages: Vec<(Stage, usize, &AttemptFailure)> = Vec::new();
         for f in self.drawn.iter().filter_map(|d| d.failure.as_ref()) {
             match stages.iter_mut().find(|(s, _, _)| *s == f.stage) {
                 Some((_, n, _)) => *n += 1,
-                None => stages.push((f.stage.clone(), 1, f)),
+                None => stages.push((f.stage, 1, f)),
             }
         }
         stages.sort_by_key(|s| std::cmp::Reverse(s.1));
@@ -989,7 +988,7 @@ mod tests {
         let mut pool = Pool::new(spec);
         add(&mut pool, normalized(1, vec![]), double);
         let failure = pool.drawn[0].failure.clone().expect("20 is not 55");
-        assert_eq!(failure.stage, "examples");
+        assert_eq!(failure.stage, Stage::Examples);
         assert!(
             failure
                 .message

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aura_cognition::{Persona, ScriptedModel};
 use aura_core::evolution::FacetModelLoader;
+use aura_core::forge::EventKind;
 use aura_core::forge::{
     FakeForge, Forge, ForgeCapabilities, Progress, TrainedAdapter, TrainingJob,
 };
@@ -152,12 +153,17 @@ async fn a_requested_run_registers_the_facet_but_promotes_only_an_evaluated_one(
     );
     assert_eq!(speaker(&f.rt, Persona::Robin).await, "base");
 
-    let started = events(&f.store, "forge.started").await;
+    let started = events(&f.store, EventKind::ForgeStarted.as_str()).await;
     assert_eq!(started.len(), 1);
     assert_eq!(started[0]["trigger"]["reason"], "request");
     assert_eq!(started[0]["facet"], "robin:t1");
-    assert_eq!(events(&f.store, "forge.registered").await.len(), 1);
-    let finished = events(&f.store, "forge.finished").await;
+    assert_eq!(
+        events(&f.store, EventKind::ForgeRegistered.as_str())
+            .await
+            .len(),
+        1
+    );
+    let finished = events(&f.store, EventKind::ForgeFinished.as_str()).await;
     assert_eq!(finished.len(), 1);
     assert_eq!(finished[0]["promoted"], false);
     assert_eq!(finished[0]["examples"], 6);
@@ -196,7 +202,7 @@ async fn a_better_facet_serves_its_persona_until_it_is_rolled_back() {
     assert_eq!(speaker(&again, Persona::Robin).await, "facet robin:t2");
     // And the next learn cycle is decided by the facet's model.
     learn_cycles(&again, 4, 1).await;
-    let committed = events(&f.store, "learn.committed").await;
+    let committed = events(&f.store, EventKind::LearnCommitted.as_str()).await;
     let robin = committed[4]["packet"]["contributions"]
         .as_array()
         .unwrap()
@@ -208,7 +214,12 @@ async fn a_better_facet_serves_its_persona_until_it_is_rolled_back() {
 
     assert_eq!(f.rt.rollback_facet(Persona::Robin).await.unwrap(), None);
     assert_eq!(speaker(&f.rt, Persona::Robin).await, "base");
-    assert_eq!(events(&f.store, "forge.rolled_back").await.len(), 1);
+    assert_eq!(
+        events(&f.store, EventKind::ForgeRolledBack.as_str())
+            .await
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -226,7 +237,9 @@ async fn a_worse_facet_is_registered_and_not_promoted() {
     // Promoting it by hand is refused the same way, with a clear error.
     let err = f.rt.promote_facet("robin:worse").await.unwrap_err();
     assert!(matches!(err, Error::Forge(_)), "{err:?}");
-    assert!(events(&f.store, "forge.promoted").await.is_empty());
+    assert!(events(&f.store, EventKind::ForgePromoted.as_str())
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
@@ -241,7 +254,7 @@ async fn a_run_without_material_or_without_a_forge_fails_clearly() {
         err.to_string().contains("no successful learn cycle"),
         "{err}"
     );
-    let failed = events(&f.store, "forge.failed").await;
+    let failed = events(&f.store, EventKind::ForgeFailed.as_str()).await;
     assert_eq!(failed.len(), 1);
     assert!(f.rt.facets().await.unwrap().is_empty());
 
@@ -279,7 +292,10 @@ async fn one_run_at_a_time_and_a_cancelled_run_registers_nothing() {
         )
         .await
     });
-    while events(&f.store, "forge.started").await.is_empty() {
+    while events(&f.store, EventKind::ForgeStarted.as_str())
+        .await
+        .is_empty()
+    {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let err =
@@ -296,7 +312,12 @@ async fn one_run_at_a_time_and_a_cancelled_run_registers_nothing() {
         "{err:?}"
     );
     assert!(f.rt.facets().await.unwrap().is_empty());
-    assert_eq!(events(&f.store, "forge.failed").await.len(), 1);
+    assert_eq!(
+        events(&f.store, EventKind::ForgeFailed.as_str())
+            .await
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -312,20 +333,27 @@ async fn stagnation_starts_one_background_run() {
     .await;
     learn_cycles(&f.rt, 0, 2).await;
     assert!(
-        events(&f.store, "forge.started").await.is_empty(),
+        events(&f.store, EventKind::ForgeStarted.as_str())
+            .await
+            .is_empty(),
         "the window is not full yet"
     );
     learn_cycles(&f.rt, 2, 1).await;
     f.rt.forge_idle().await;
 
-    let started = events(&f.store, "forge.started").await;
+    let started = events(&f.store, EventKind::ForgeStarted.as_str()).await;
     assert_eq!(started.len(), 1, "{started:?}");
     let trigger = &started[0]["trigger"];
     assert_eq!(trigger["reason"], "stagnation");
     assert_eq!(trigger["window"], 3);
     assert!(trigger["mean"].as_f64().unwrap() < 1.01);
     assert_eq!(started[0]["persona"], "robin");
-    assert_eq!(events(&f.store, "forge.registered").await.len(), 1);
+    assert_eq!(
+        events(&f.store, EventKind::ForgeRegistered.as_str())
+            .await
+            .len(),
+        1
+    );
     // The window started afresh.
     assert!(matches!(
         f.rt.stagnation(),
@@ -342,7 +370,9 @@ async fn stagnation_starts_nothing_when_switched_off() {
     .await;
     learn_cycles(&f.rt, 0, 2).await;
     f.rt.forge_idle().await;
-    assert!(events(&f.store, "forge.started").await.is_empty());
+    assert!(events(&f.store, EventKind::ForgeStarted.as_str())
+        .await
+        .is_empty());
     assert!(matches!(
         f.rt.stagnation(),
         aura_cognition::Stagnation::Stagnant { .. }
@@ -382,7 +412,7 @@ async fn stagnation_with_nothing_learned_yet_skips_the_run_on_the_record() {
         .unwrap_err();
     assert!(matches!(err, Error::Refused { .. }), "{err:?}");
     rt.forge_idle().await;
-    let skipped = events(&f.store, "forge.skipped").await;
+    let skipped = events(&f.store, EventKind::ForgeSkipped.as_str()).await;
     assert_eq!(
         skipped.len(),
         1,
@@ -390,5 +420,7 @@ async fn stagnation_with_nothing_learned_yet_skips_the_run_on_the_record() {
     );
     assert_eq!(skipped[0]["trigger"]["reason"], "stagnation");
     assert_eq!(skipped[0]["trigger"]["mean"], 0.0);
-    assert!(events(&f.store, "forge.started").await.is_empty());
+    assert!(events(&f.store, EventKind::ForgeStarted.as_str())
+        .await
+        .is_empty());
 }

@@ -13,6 +13,7 @@ use aura_cognition::{
     CascadeMode, ChatRequest, ChatResponse, LanguageModel, ModelCapabilities, ModelInfo,
     ScriptedModel, StreamChunk,
 };
+use aura_core::forge::EventKind;
 use aura_core::gateway::{Gateway, GatewayConfig, Monologue, MonologueEvent, ROUTES};
 use aura_core::{Config, Runtime};
 use aura_store::SqliteStore;
@@ -299,8 +300,14 @@ async fn the_four_blueprint_scenarios_over_http() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert!(kinds.contains(&"learn.refused"), "{kinds:?}");
-    assert!(kinds.contains(&"learn.committed"), "{kinds:?}");
+    assert!(
+        kinds.contains(&EventKind::LearnRefused.as_str()),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&EventKind::LearnCommitted.as_str()),
+        "{kinds:?}"
+    );
     let memory: Value = s
         .get("/v1/memory?q=fibonacci")
         .send()
@@ -873,7 +880,7 @@ async fn forge_runs_are_started_listed_and_refused_clearly() {
     // Nothing learned yet: the run starts, and fails for want of examples, on the record.
     let r = start_forge(&s, json!({ "persona": "alfred", "label": "empty" })).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let failed = wait_for_event(&s, "forge.failed", 1).await;
+    let failed = wait_for_event(&s, EventKind::ForgeFailed.as_str(), 1).await;
     assert!(
         failed[0]["payload"]["error"]
             .as_str()
@@ -893,7 +900,7 @@ async fn forge_runs_are_started_listed_and_refused_clearly() {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["facet"], "alfred:g1");
-    wait_for_event(&s, "forge.registered", 1).await;
+    wait_for_event(&s, EventKind::ForgeRegistered.as_str(), 1).await;
 
     let facets: Value = s
         .get("/v1/facets")

@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use aura_cognition::{CascadeMode, ChatRequest, ScriptedModel};
+use aura_core::forge::{EventKind, Stage};
 use aura_core::store::{NewObject, Provenance, Store};
 use aura_core::{Config, Error, LearnRequest, Runtime};
 use aura_store::SqliteStore;
@@ -70,14 +71,16 @@ async fn a_missed_message_is_learned_tested_committed_and_answered() {
     assert!(versions[0].tests.contains("assert obj.fibonacci(10) == 55"));
     assert!(versions[0].tests.contains("assert obj.fibonacci(0) == 0"));
     assert_eq!(
-        common::events_of(store.as_ref(), "learn.committed")
+        common::events_of(store.as_ref(), EventKind::LearnCommitted.as_str())
             .await
             .len(),
         1
     );
-    assert!(common::events_of(store.as_ref(), "learn.attempt_failed")
-        .await
-        .is_empty());
+    assert!(
+        common::events_of(store.as_ref(), EventKind::LearnAttemptFailed.as_str())
+            .await
+            .is_empty()
+    );
     let hits = store.search_memory("fibonacci", 10).await.unwrap();
     assert!(
         hits.iter().any(|h| h.node.kind == "method"),
@@ -110,7 +113,7 @@ async fn a_candidate_that_fails_its_own_asserts_is_out_and_the_next_sample_is_ke
     let (first, second) = (&model.requests()[0], &model.requests()[1]);
     assert_eq!(first.messages, second.messages);
     assert_ne!(first.options.seed, second.options.seed);
-    let failed = common::events_of(store.as_ref(), "learn.attempt_failed").await;
+    let failed = common::events_of(store.as_ref(), EventKind::LearnAttemptFailed.as_str()).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].payload["failure"]["stage"], "own tests");
     let message = failed[0].payload["failure"]["message"].as_str().unwrap();
@@ -166,12 +169,12 @@ async fn hostile_code_is_refused_with_rule_ids_and_nothing_but_the_trail_is_writ
             assert_eq!(*attempts, 3);
             // Each candidate's failure, then the search's own verdict.
             let (search, candidates) = failures.split_last().unwrap();
-            assert_eq!(search.stage, "search");
+            assert_eq!(search.stage, Stage::Search);
             assert_eq!(candidates.len(), 3);
             assert!(
                 candidates
                     .iter()
-                    .all(|f| f.stage == "guard" && !f.rules.is_empty()),
+                    .all(|f| f.stage == Stage::Guard && !f.rules.is_empty()),
                 "{failures:?}"
             );
         }
@@ -195,13 +198,13 @@ async fn hostile_code_is_refused_with_rule_ids_and_nothing_but_the_trail_is_writ
         memory_before
     );
     assert_eq!(
-        common::events_of(store.as_ref(), "learn.attempt_failed")
+        common::events_of(store.as_ref(), EventKind::LearnAttemptFailed.as_str())
             .await
             .len(),
         3
     );
     assert_eq!(
-        common::events_of(store.as_ref(), "learn.refused")
+        common::events_of(store.as_ref(), EventKind::LearnRefused.as_str())
             .await
             .len(),
         1
@@ -229,7 +232,7 @@ async fn garbage_from_the_model_is_an_attempt_not_a_crash() {
             .unwrap(),
         json!(55)
     );
-    let failed = common::events_of(store.as_ref(), "learn.attempt_failed").await;
+    let failed = common::events_of(store.as_ref(), EventKind::LearnAttemptFailed.as_str()).await;
     assert!(!failed.is_empty());
     assert!(failed
         .iter()
@@ -282,7 +285,7 @@ async fn the_full_cascade_records_every_persona_in_the_committed_packet() {
             .unwrap(),
         json!(55)
     );
-    let committed = common::events_of(store.as_ref(), "learn.committed").await;
+    let committed = common::events_of(store.as_ref(), EventKind::LearnCommitted.as_str()).await;
     assert_eq!(
         personas_of(&committed[0].payload["packet"]),
         ["BRICK", "ROBIN", "BABS", "ALFRED"]
@@ -322,7 +325,7 @@ async fn a_passing_draft_ends_the_full_cascade_after_robin() {
         json!(55)
     );
     assert_eq!(model.requests().len(), 2, "BABS and ALFRED were not asked");
-    let committed = common::events_of(store.as_ref(), "learn.committed").await;
+    let committed = common::events_of(store.as_ref(), EventKind::LearnCommitted.as_str()).await;
     let packet = &committed[0].payload["packet"];
     assert_eq!(personas_of(packet), ["BRICK", "ROBIN"]);
     assert_eq!(packet["decided_by"], json!("ROBIN"));
@@ -346,7 +349,7 @@ async fn a_failing_draft_is_shown_to_the_rest_of_the_cascade() {
             .unwrap(),
         json!(55)
     );
-    let committed = common::events_of(store.as_ref(), "learn.committed").await;
+    let committed = common::events_of(store.as_ref(), EventKind::LearnCommitted.as_str()).await;
     let packet = &committed[0].payload["packet"];
     assert_eq!(personas_of(packet), ["BRICK", "ROBIN", "BABS", "ALFRED"]);
     assert_eq!(packet["decided_by"], json!("ALFRED"));
@@ -360,7 +363,7 @@ async fn a_failing_draft_is_shown_to_the_rest_of_the_cascade() {
         "the draft's failure is recorded: {verdict}"
     );
     assert!(
-        common::events_of(store.as_ref(), "learn.attempt_failed")
+        common::events_of(store.as_ref(), EventKind::LearnAttemptFailed.as_str())
             .await
             .is_empty(),
         "a failed draft is not a failed attempt"
@@ -379,7 +382,7 @@ async fn asking_for_a_calculation_nobody_knows_learns_it_and_answers() {
     assert_eq!(reply.value, Some(json!(55)), "{}", reply.text);
     assert!(!reply.refused);
     assert_eq!(
-        common::events_of(store.as_ref(), "learn.committed")
+        common::events_of(store.as_ref(), EventKind::LearnCommitted.as_str())
             .await
             .len(),
         1
@@ -407,7 +410,7 @@ async fn a_calculation_that_cannot_be_learned_is_a_refused_reply() {
     );
     assert!(store.list_methods(calc.id).await.unwrap().is_empty());
     assert_eq!(
-        common::events_of(store.as_ref(), "conversation.refused")
+        common::events_of(store.as_ref(), EventKind::ConversationRefused.as_str())
             .await
             .len(),
         1

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aura_cognition::{CascadeMode, ChatRequest, ScriptedModel};
+use aura_core::forge::{EventKind, Stage};
 use aura_core::sandbox::{ExecOutcome, ExecRequest, Sandbox, SandboxCapabilities};
 use aura_core::store::*;
 use aura_core::{Config, Error, LearnRequest, Runtime};
@@ -49,7 +50,7 @@ struct Snapshot {
 }
 
 async fn snapshot(store: &dyn Store, id: ObjectId) -> Snapshot {
-    let committed = events_of(store, "learn.committed").await;
+    let committed = events_of(store, EventKind::LearnCommitted.as_str()).await;
     let mut memory: Vec<String> = store
         .search_memory("fibonacci", 1000)
         .await
@@ -151,7 +152,7 @@ impl Transaction for FaultyTx {
     }
     async fn append_event(&mut self, event: NewAuditEvent) -> aura_store::Result<AuditEvent> {
         // Only the commit's own event: the trail of failed attempts must still be written.
-        if event.kind == "learn.committed" {
+        if event.kind == EventKind::LearnCommitted.as_str() {
             self.trip("append_event")?;
         }
         self.inner.append_event(event).await
@@ -349,12 +350,17 @@ async fn a_model_that_fails_every_time_is_refused_and_only_the_trail_is_written(
         panic!("expected a refusal, got {err}");
     };
     let (search, candidates) = failures.split_last().unwrap();
-    assert_eq!(search.stage, "search");
+    assert_eq!(search.stage, Stage::Search);
     assert!(candidates
         .iter()
-        .all(|f| f.stage == "model" && f.message.contains("down")));
+        .all(|f| f.stage == Stage::Model && f.message.contains("down")));
     assert_eq!(snapshot(store.as_ref(), calc.id).await, before);
-    assert_eq!(events_of(store.as_ref(), "learn.refused").await.len(), 1);
+    assert_eq!(
+        events_of(store.as_ref(), EventKind::LearnRefused.as_str())
+            .await
+            .len(),
+        1
+    );
 }
 
 // --- killing the process mid-cycle -------------------------------------------------
@@ -472,7 +478,7 @@ async fn kill_mid_learn(stage: &str, signal: Signal) {
     );
     if stage == "search" {
         // The search had got somewhere: the first candidate's verdict is in the trail.
-        let failed = events_of(store.as_ref(), "learn.attempt_failed").await;
+        let failed = events_of(store.as_ref(), EventKind::LearnAttemptFailed.as_str()).await;
         assert_eq!(failed.len(), 1, "{failed:?}");
         assert_eq!(failed[0].payload["failure"]["stage"], "own tests");
     }

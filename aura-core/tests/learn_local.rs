@@ -10,6 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use aura_cognition::{CascadeMode, LocalModel};
+use aura_core::forge::EventKind;
 use aura_core::store::{NewObject, Store};
 use aura_core::{Config, Error, LearnRequest, Runtime};
 use aura_store::SqliteStore;
@@ -55,7 +56,7 @@ async fn learning_on_the_embedded_model_commits_a_passing_method_or_refuses_hone
             let stored = store.list_methods(calc.id).await.unwrap();
             assert_eq!(stored.len(), 1);
             assert_eq!(stored[0].source, learned.method.source);
-            assert_eq!(audit("learn.committed").await.len(), 1);
+            assert_eq!(audit(EventKind::LearnCommitted.as_str()).await.len(), 1);
             // Calling it runs in the jail and returns something (or raises) — never a crash.
             match rt.send(calc.id, "double", vec![serde_json::json!(4)]).await {
                 Ok(_) | Err(Error::MethodRaised { .. }) | Err(Error::Stopped { .. }) => {}
@@ -71,9 +72,9 @@ async fn learning_on_the_embedded_model_commits_a_passing_method_or_refuses_hone
             assert!(failures.iter().all(|f| !f.message.is_empty()
                 && ["cascade", "guard", "tests", "sandbox"].contains(&f.stage.as_str())));
             assert!(store.list_methods(calc.id).await.unwrap().is_empty());
-            assert!(audit("learn.committed").await.is_empty());
-            assert_eq!(audit("learn.attempt_failed").await.len(), 2);
-            assert_eq!(audit("learn.refused").await.len(), 1);
+            assert!(audit(EventKind::LearnCommitted.as_str()).await.is_empty());
+            assert_eq!(audit(EventKind::LearnAttemptFailed.as_str()).await.len(), 2);
+            assert_eq!(audit(EventKind::LearnRefused.as_str()).await.len(), 1);
         }
         Err(e) => panic!("the cycle must commit or refuse, not fail: {e}"),
     }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aura_cognition::{OllamaModel, Persona, ScriptedModel};
+use aura_core::forge::EventKind;
 use aura_core::store::*;
 use aura_core::{Config, Error, Runtime};
 use aura_store::SqliteStore;
@@ -133,7 +134,9 @@ async fn adapter_route(create: &str) -> MockServer {
 }
 
 async fn published(store: &SqliteStore) -> usize {
-    common::events_of(store, "forge.published").await.len()
+    common::events_of(store, EventKind::ForgePublished.as_str())
+        .await
+        .len()
 }
 
 #[tokio::test]

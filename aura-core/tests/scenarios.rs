@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use aura_cognition::{CascadeMode, Plan, ScriptedModel};
+use aura_core::forge::EventKind;
 use aura_core::store::{NewObject, Store};
 use aura_core::{Config, Runtime};
 use aura_store::SqliteStore;
@@ -140,7 +141,9 @@ async fn the_four_blueprint_scenarios() {
         "no method node"
     );
     let trail = common::events_of(store.as_ref(), "learn.*").await;
-    assert!(trail.iter().any(|e| e.kind == "learn.refused"));
+    assert!(trail
+        .iter()
+        .any(|e| e.kind == EventKind::LearnRefused.as_str()));
 }
 
 #[tokio::test]

@@ -31,13 +31,15 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use aura_store::{AuditEvent, AuditQuery, EventId, Store, MAX_AUDIT_PAGE};
+
+use crate::trail::{EventKind, LearnCommitted, Payload};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use aura_cognition::cascade::{packet_before_step, user_prompt};
-use aura_cognition::{CognitiveStatePacket, Persona, PromptSet};
+use aura_cognition::{Persona, PromptSet};
 
 use crate::{Error, Result};
 
@@ -319,40 +321,31 @@ fn examples_from(
     config: &CurationConfig,
     counts: &mut CurationCounts,
 ) -> Vec<Example> {
-    match event.kind.as_str() {
-        "learn.committed" => counts.committed += 1,
-        "learn.attempt_failed" => {
+    match EventKind::parse(&event.kind) {
+        Some(EventKind::LearnCommitted) => counts.committed += 1,
+        Some(EventKind::LearnAttemptFailed) => {
             counts.attempts_failed += 1;
             return Vec::new();
         }
-        "learn.refused" => {
+        Some(EventKind::LearnRefused) => {
             counts.refused += 1;
             return Vec::new();
         }
         _ => return Vec::new(),
     }
-    let p = &event.payload;
-    let tests_passed = p.get("tests").and_then(Value::as_array).is_some_and(|t| {
-        !t.is_empty()
-            && t.iter()
-                .all(|r| r.get("passed").and_then(Value::as_bool) == Some(true))
-    });
-    let has_candidate = p.get("candidate").is_some_and(Value::is_object);
-    let packet = p.get("packet").filter(|c| c.is_object());
-    let (Some(packet), true) = (packet, tests_passed && has_candidate) else {
-        counts.committed_without_passing_tests += 1;
-        return Vec::new();
-    };
-    counts.committed_passing += 1;
-    // The recorded packet, read with the cascade's own types: the prompt each persona
-    // saw is rebuilt by the cascade's own renderer, byte for byte.
-    let packet: CognitiveStatePacket = match serde_json::from_value(packet.clone()) {
-        Ok(p) => p,
-        Err(_) => {
+    // Read with the learn cycle's own payload type (the packet with the cascade's own
+    // types): the prompt each persona saw is rebuilt by the cascade's own renderer,
+    // byte for byte. A record that does not read, or whose tests did not all pass,
+    // is not worth learning from.
+    let committed = match LearnCommitted::read(event) {
+        Some(c) if c.tests_passed() => c,
+        _ => {
             counts.committed_without_passing_tests += 1;
             return Vec::new();
         }
     };
+    counts.committed_passing += 1;
+    let packet = committed.packet;
     let selector = packet.mandate.selector.clone();
     let system = match &config.system_prompt {
         Some(s) => s.replace("{selector}", &selector),

@@ -16,12 +16,12 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use aura_forge::{curate, CurationConfig};
+//! use aura_forge::{curate, CurationConfig, EventKind};
 //! use aura_store::{NewAuditEvent, SqliteStore, StoreExt};
 //! use serde_json::json;
 //!
 //! let store = SqliteStore::open_in_memory().await?;
-//! store.append_event(NewAuditEvent::new("learn.committed", None, json!({
+//! store.append_event(NewAuditEvent::new(EventKind::LearnCommitted, None, json!({
 //!     "selector": "double",
 //!     "candidate": {"source": "def double(self, x):\n    return 2 * x", "tests": "def test_d():\n    assert obj.double(2) == 4",
 //!                   "doc": "Doubles x.", "rationale": "Multiply."},
@@ -57,6 +57,7 @@ pub mod local;
 pub mod register;
 #[cfg(any(feature = "local", feature = "unsloth"))]
 pub mod script;
+pub mod trail;
 #[cfg(feature = "unsloth")]
 pub mod unsloth;
 
@@ -66,8 +67,10 @@ pub use fake::FakeForge;
 #[cfg(feature = "local")]
 pub use local::{LocalForge, LocalForgeBuilder};
 pub use register::{
-    promote, promoted_facet, register, rollback, validate_facet_name, Evaluation, FacetRegistration,
+    facets, is_promotion_record, promote, promoted_facet, register, rollback, serving,
+    validate_facet_name, Evaluation, FacetRegistration,
 };
+pub use trail::{AttemptFailure, EventKind, ForgeTrigger, Payload, Stage};
 #[cfg(feature = "unsloth")]
 pub use unsloth::{UnslothForge, UnslothForgeBuilder};
 

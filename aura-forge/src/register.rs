@@ -24,16 +24,20 @@
 //! the trainer ships (`python/probes.jsonl`). Lower loss is higher likelihood, so "at
 //! most" is "at least as good". A missing or non-finite figure refuses promotion.
 
-use aura_store::{Facet, NewAuditEvent, Store, Transaction};
+use std::collections::BTreeMap;
+
+use aura_cognition::Persona;
+use aura_store::{Facet, Store, Transaction};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::curate::Manifest;
+use crate::trail::{DatasetRecord, ForgePromoted, ForgeRegistered, ForgeRolledBack, Payload};
 use crate::{Error, Result, TrainedAdapter};
 
 /// The prefix of promotion records' names.
-pub const PROMOTION_PREFIX: &str = "promoted:";
+const PROMOTION_PREFIX: &str = "promoted:";
 
 /// How a facet and its base did on held-out data: mean per-token loss, lower is better.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,22 +126,21 @@ pub async fn register(store: &dyn Store, reg: FacetRegistration) -> Result<Facet
     };
     let mut tx = store.begin().await?;
     let facet = tx.put_facet(facet).await?;
-    tx.append_event(NewAuditEvent::new(
-        "forge.registered",
-        None,
-        json!({
-            "facet": facet.name,
-            "persona": facet.persona,
-            "base_model": facet.base_model,
-            "adapter_path": facet.adapter_path,
-            "dataset": {
-                "train_sha256": reg.manifest.train.sha256,
-                "validation_sha256": reg.manifest.validation.sha256,
-                "examples": reg.manifest.train.examples + reg.manifest.validation.examples,
+    tx.append_event(
+        ForgeRegistered {
+            facet: facet.name.clone(),
+            persona: facet.persona.clone(),
+            base_model: facet.base_model.clone(),
+            adapter_path: facet.adapter_path.clone(),
+            dataset: DatasetRecord {
+                train_sha256: reg.manifest.train.sha256.clone(),
+                validation_sha256: reg.manifest.validation.sha256.clone(),
+                examples: reg.manifest.train.examples + reg.manifest.validation.examples,
             },
-            "evaluation": evaluation,
-        }),
-    ))
+            evaluation,
+        }
+        .event(None),
+    )
     .await?;
     tx.commit().await?;
     tracing::info!(target: "Forge", facet = %facet.name, "facet registered");
@@ -267,12 +270,15 @@ pub async fn promote(store: &dyn Store, name: &str) -> Result<Facet> {
     let mut tx = store.begin().await?;
     let facet = tx.put_facet(facet).await?;
     write_promotion(tx.as_mut(), &facet.persona, &promotion, Some(&facet)).await?;
-    tx.append_event(NewAuditEvent::new(
-        "forge.promoted",
-        None,
-        json!({ "facet": name, "persona": facet.persona, "evaluation": evaluation,
-                "previous": promotion.history.last() }),
-    ))
+    tx.append_event(
+        ForgePromoted {
+            facet: name.to_string(),
+            persona: facet.persona.clone(),
+            evaluation: Some(evaluation),
+            previous: promotion.history.last().cloned(),
+        }
+        .event(None),
+    )
     .await?;
     tx.commit().await?;
     tracing::info!(target: "Forge", facet = %name, "facet promoted");
@@ -299,15 +305,41 @@ pub async fn rollback(store: &dyn Store, persona: &str) -> Result<Option<Facet>>
         tx.put_facet(with_status(demoted, "rolled_back")).await?;
     }
     write_promotion(tx.as_mut(), persona, &promotion, restored.as_ref()).await?;
-    tx.append_event(NewAuditEvent::new(
-        "forge.rolled_back",
-        None,
-        json!({ "persona": persona, "facet": current, "restored": promotion.current }),
-    ))
+    tx.append_event(
+        ForgeRolledBack {
+            persona: persona.to_string(),
+            facet: current.clone(),
+            restored: promotion.current.clone(),
+        }
+        .event(None),
+    )
     .await?;
     tx.commit().await?;
     tracing::info!(target: "Forge", %persona, facet = %current, restored = ?promotion.current, "promotion rolled back");
     Ok(restored)
+}
+
+/// Whether `facet` is a persona's promotion record (which facet serves it, and the
+/// ones before), not a trained facet.
+pub fn is_promotion_record(facet: &Facet) -> bool {
+    facet.name.starts_with(PROMOTION_PREFIX)
+}
+
+/// The trained facets in `store`, without the promotion records.
+pub async fn facets(store: &dyn Store) -> Result<Vec<Facet>> {
+    let mut facets = store.list_facets().await?;
+    facets.retain(|f| !is_promotion_record(f));
+    Ok(facets)
+}
+
+/// Which facet serves each persona, by persona key (`None`: its base model).
+pub async fn serving(store: &dyn Store) -> Result<BTreeMap<&'static str, Option<String>>> {
+    let mut serving = BTreeMap::new();
+    for persona in Persona::ALL {
+        let current = read_promotion(store, persona.key()).await?.current;
+        serving.insert(persona.key(), current);
+    }
+    Ok(serving)
 }
 
 /// The facet promoted for `persona`, or `None` when it runs on its base model.

@@ -12,6 +12,7 @@ use aura_cognition::{
     CascadeMode, CognitiveStatePacket, Evidence, LearnMandate, MethodCandidate, Persona, Usage,
 };
 use aura_forge::curate::{Example, MANIFEST_FILE, TRAIN_FILE, VALIDATION_FILE};
+use aura_forge::EventKind;
 use aura_forge::{curate, CurationConfig, Error, Manifest};
 use aura_sandbox::TestResult;
 use aura_store::{EventId, NewAuditEvent, ObjectId, SqliteStore, StoreExt};
@@ -167,7 +168,7 @@ async fn seed() -> Seeded {
     );
     let e = store
         .append_event(NewAuditEvent::new(
-            "learn.committed",
+            EventKind::LearnCommitted.as_str(),
             object,
             committed("square", request, &alfred, passed(&["test_square"]), &p),
         ))
@@ -190,7 +191,7 @@ async fn seed() -> Seeded {
     ] {
         store
             .append_event(NewAuditEvent::new(
-                "learn.attempt_failed",
+                EventKind::LearnAttemptFailed.as_str(),
                 object,
                 json!({"selector": "hack", "attempt": 1, "failure": failure, "packet": bad_packet.to_json()}),
             ))
@@ -199,7 +200,7 @@ async fn seed() -> Seeded {
     }
     store
         .append_event(NewAuditEvent::new(
-            "learn.refused",
+            EventKind::LearnRefused.as_str(),
             object,
             json!({"selector": "hack", "attempts": 3, "rules": ["call.open"]}),
         ))
@@ -223,7 +224,7 @@ async fn seed() -> Seeded {
     );
     store
         .append_event(NewAuditEvent::new(
-            "learn.committed",
+            EventKind::LearnCommitted.as_str(),
             object,
             committed("cube", "cube x", &broken, tests, &bp),
         ))
@@ -241,7 +242,7 @@ async fn seed() -> Seeded {
     );
     let e = store
         .append_event(NewAuditEvent::new(
-            "learn.committed",
+            EventKind::LearnCommitted.as_str(),
             object,
             committed("negate", "negate x", &same, passed(&["test_negate"]), &p),
         ))
@@ -261,7 +262,7 @@ async fn seed() -> Seeded {
     for _ in 0..2 {
         let e = store
             .append_event(NewAuditEvent::new(
-                "learn.committed",
+                EventKind::LearnCommitted.as_str(),
                 object,
                 committed("inc", "add one", &again, passed(&["test_inc"]), &p),
             ))
@@ -272,7 +273,7 @@ async fn seed() -> Seeded {
     // Unrelated events around them are not read.
     store
         .append_event(NewAuditEvent::new(
-            "conversation.refused",
+            EventKind::ConversationRefused.as_str(),
             object,
             json!({"text": "BABS said hi"}),
         ))
@@ -474,7 +475,7 @@ async fn curated_prompts_are_the_prompts_the_cascade_sent() {
     let store = SqliteStore::open_in_memory().await.unwrap();
     store
         .append_event(NewAuditEvent::new(
-            "learn.committed",
+            EventKind::LearnCommitted.as_str(),
             None,
             committed(
                 "twice",
@@ -499,4 +500,50 @@ async fn curated_prompts_are_the_prompts_the_cascade_sent() {
         assert_eq!(curated[0].content, request.messages[0].content, "{persona}");
         assert_eq!(curated[1].content, request.messages[1].content, "{persona}");
     }
+}
+
+/// A trail the previous release wrote (a learn that committed, one refused after three
+/// failed candidates; recorded from the Python bindings with a scripted model) still
+/// reads with today's payload types, and curation still learns from it.
+#[tokio::test]
+async fn a_trail_written_by_the_previous_format_still_reads() {
+    use aura_forge::trail::{LearnAttemptFailed, LearnCommitted, LearnRefused, Payload, Stage};
+
+    let recorded: Vec<Value> =
+        serde_json::from_str(include_str!("fixtures/trail-0.1-2026-12-04.json")).unwrap();
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let mut kinds = Vec::new();
+    for e in &recorded {
+        let kind = EventKind::parse(e["kind"].as_str().unwrap()).unwrap();
+        let event = store
+            .append_event(NewAuditEvent::new(kind, None, e["payload"].clone()))
+            .await
+            .unwrap();
+        match kind {
+            EventKind::LearnCommitted => {
+                let c = LearnCommitted::read(&event).unwrap();
+                assert_eq!(c.selector, "fibonacci");
+                assert!(c.tests_passed());
+            }
+            EventKind::LearnAttemptFailed => {
+                let f = LearnAttemptFailed::read(&event).unwrap();
+                assert!(matches!(f.failure.stage, Stage::Model | Stage::Guard));
+            }
+            EventKind::LearnRefused => {
+                let r = LearnRefused::read(&event).unwrap();
+                assert_eq!(r.attempts, 3);
+                assert_eq!(r.failures.last().unwrap().stage, Stage::Search);
+            }
+            other => panic!("unexpected {other} in the recorded trail"),
+        }
+        kinds.push(kind);
+    }
+    assert_eq!(kinds.len(), 5);
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = curate(&store, &CurationConfig::for_persona("alfred"), dir.path())
+        .await
+        .unwrap();
+    assert_eq!(dataset.manifest.counts.committed_passing, 1);
+    assert_eq!(dataset.manifest.counts.attempts_failed, 3);
+    assert_eq!(dataset.manifest.counts.refused, 1);
 }

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use aura_forge::curate::VALIDATION_FILE;
+use aura_forge::EventKind;
 use aura_forge::{
     curate, promote, promoted_facet, register, CurationConfig, FacetRegistration, Forge,
     LocalForge, LoraConfig, TrainingJob,
@@ -89,7 +90,7 @@ async fn seed(store: &SqliteStore) {
             "timing": {"total_us": 0, "model_us": 0, "context_us": 0, "grounding_us": 0, "check_us": 0, "orchestration_us": 0},
         });
         store
-            .append_event(NewAuditEvent::new("learn.committed", None, json!({
+            .append_event(NewAuditEvent::new(EventKind::LearnCommitted.as_str(), None, json!({
                 "selector": selector, "attempt": 1, "request": format!("teach yourself {selector}"),
                 "candidate": candidate, "tests": [{"name": format!("test_{selector}"), "passed": true, "message": null}],
                 "packet": packet,

@@ -2,10 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aura_forge::curate::SplitFile;
-use aura_forge::register::PROMOTION_PREFIX;
 use aura_forge::{
-    promote, promoted_facet, register, rollback, Error, Evaluation, FacetRegistration, Manifest,
-    TrainedAdapter,
+    is_promotion_record, promote, promoted_facet, register, rollback, serving, Error, Evaluation,
+    EventKind, FacetRegistration, Manifest, TrainedAdapter,
 };
 use aura_store::{AuditQuery, SqliteStore, Store};
 use serde_json::json;
@@ -73,7 +72,7 @@ async fn register_records_the_facet_and_its_event_together() {
         8
     );
     assert_eq!(stored.metrics["evaluation"]["facet_validation_loss"], 1.0);
-    assert_eq!(kinds(&store).await, ["forge.registered"]);
+    assert_eq!(kinds(&store).await, [EventKind::ForgeRegistered.as_str()]);
     // A bad name writes nothing.
     for bad in [
         "grounding-v1",
@@ -123,9 +122,17 @@ async fn only_a_facet_at_least_as_good_as_its_base_is_promoted_and_rollback_rest
     let current = promoted_facet(&store, "babs").await.unwrap().unwrap();
     assert_eq!(current.name, "babs:v2");
     assert_eq!(current.metrics["status"], "promoted");
+    assert_eq!(
+        serving(&store).await.unwrap()["babs"].as_deref(),
+        Some("babs:v2")
+    );
+    assert_eq!(serving(&store).await.unwrap()["robin"], None);
     let record = store
-        .get_facet(&format!("{PROMOTION_PREFIX}babs"))
+        .list_facets()
         .await
+        .unwrap()
+        .into_iter()
+        .find(|f| is_promotion_record(f) && f.persona == "babs")
         .unwrap();
     assert_eq!(record.adapter_path, "data/forge/babs:v2/adapter.gguf");
     assert_eq!(record.metrics["history"], json!(["babs:v1"]));
@@ -153,13 +160,13 @@ async fn only_a_facet_at_least_as_good_as_its_base_is_promoted_and_rollback_rest
         kinds(&store)
             .await
             .iter()
-            .filter(|k| k.as_str() != "forge.registered")
+            .filter(|k| k.as_str() != EventKind::ForgeRegistered.as_str())
             .collect::<Vec<_>>(),
         [
-            "forge.promoted",
-            "forge.promoted",
-            "forge.rolled_back",
-            "forge.rolled_back"
+            EventKind::ForgePromoted.as_str(),
+            EventKind::ForgePromoted.as_str(),
+            EventKind::ForgeRolledBack.as_str(),
+            EventKind::ForgeRolledBack.as_str()
         ]
     );
 }

@@ -22,7 +22,7 @@
 //! assert!(ok.accepted, "{ok}");
 //! ```
 //!
-//! The guard is the first of three layers (DESIGN.md §5); the jail must hold even
+//! The guard is the first of three layers (docs/ARCHITECTURE.md, "Security model"); the jail must hold even
 //! when the guard is wrong. The rules are documented on [`Rule`].
 
 use std::collections::{BTreeMap, BTreeSet};

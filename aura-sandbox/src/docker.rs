@@ -151,10 +151,7 @@ impl DockerSandboxBuilder {
             "nproc": 4096,
             "api": crate::protocol::module_api_config(self.module_api.as_deref())?,
         }))
-        .map_err(|e| Error::Backend {
-            backend: BACKEND,
-            message: e.to_string(),
-        })?;
+        .map_err(|e| Error::wrap(BACKEND, e))?;
         Ok(DockerSandbox {
             docker,
             builder: self,
@@ -408,10 +405,7 @@ impl DockerSandbox {
                     let r: Ready = serde_json::from_slice(&frame)
                         .map_err(|e| Error::Protocol(format!("container handshake: {e}")))?;
                     if let Some(fatal) = r.fatal {
-                        return Err(Error::Backend {
-                            backend: BACKEND,
-                            message: fatal,
-                        });
+                        return Err(Error::backend(BACKEND, fatal));
                     }
                     ready = true;
                 } else if let Some(m) = meta.take() {
@@ -438,10 +432,7 @@ impl DockerSandbox {
 }
 
 fn backend(e: bollard::errors::Error) -> Error {
-    Error::Backend {
-        backend: BACKEND,
-        message: e.to_string(),
-    }
+    Error::wrap(BACKEND, e)
 }
 
 /// Removes its container when dropped, unless it already did.
@@ -526,12 +517,7 @@ impl Sandbox for DockerSandbox {
             .await?
             .pop()
             .map(|(outcome, _)| outcome)
-            .unwrap_or_else(|| {
-                Err(Error::Backend {
-                    backend: BACKEND,
-                    message: "no outcome".into(),
-                })
-            })
+            .unwrap_or_else(|| Err(Error::backend(BACKEND, "no outcome")))
     }
 
     /// One container for the whole batch (see the module docs): a search on Docker

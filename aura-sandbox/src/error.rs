@@ -21,7 +21,38 @@ pub enum Error {
         backend: &'static str,
         /// Its description.
         message: String,
+        /// The error underneath, when there is one: hosts can downcast it, and
+        /// `source()` chains reach it.
+        #[source]
+        source: Option<BoxError>,
     },
+}
+
+/// A boxed error underneath a [`Error::Backend`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl Error {
+    /// A `Backend` error that only has words.
+    pub fn backend(backend: &'static str, message: impl Into<String>) -> Self {
+        Error::Backend {
+            backend,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A `Backend` error caused by `source`: its words are the message, and the error
+    /// itself stays reachable (`source()`, downcasting).
+    pub fn wrap(
+        backend: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Backend {
+            backend,
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 /// The sandbox crate's result type.

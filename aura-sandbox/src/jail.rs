@@ -233,10 +233,7 @@ impl JailSandboxBuilder {
                 "source_bytes": self.code_cache_source_bytes,
             },
         }))
-        .map_err(|e| Error::Backend {
-            backend: BACKEND,
-            message: e.to_string(),
-        })?;
+        .map_err(|e| Error::wrap(BACKEND, e))?;
         Ok(JailSandbox {
             inner: Arc::new(Inner {
                 python,
@@ -400,10 +397,7 @@ impl JailSandbox {
             ))
         })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(Error::Backend {
-                backend: BACKEND,
-                message: "no pipes".into(),
-            });
+            return Err(Error::backend(BACKEND, "no pipes"));
         };
         let mut server = Server {
             _child: child,
@@ -532,12 +526,7 @@ impl Sandbox for JailSandbox {
         }
         outcomes
             .into_iter()
-            .map(|o| {
-                o.ok_or_else(|| Error::Backend {
-                    backend: BACKEND,
-                    message: "a batch lost a request".into(),
-                })
-            })
+            .map(|o| o.ok_or_else(|| Error::backend(BACKEND, "a batch lost a request")))
             .collect()
     }
 }
@@ -552,10 +541,7 @@ impl JailSandbox {
             .slots
             .acquire()
             .await
-            .map_err(|e| Error::Backend {
-                backend: BACKEND,
-                message: e.to_string(),
-            })?;
+            .map_err(|e| Error::wrap(BACKEND, e))?;
         let start = Instant::now();
         let mut attempt = 0;
         loop {

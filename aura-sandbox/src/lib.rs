@@ -76,7 +76,7 @@ mod seccomp;
 
 #[cfg(feature = "docker")]
 pub use docker::{DockerSandbox, DockerSandboxBuilder, CONTAINER_LABEL, DEFAULT_IMAGE, IMAGE_ENV};
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Result};
 #[cfg(target_os = "linux")]
 pub use jail::{
     JailSandbox, JailSandboxBuilder, PythonChoice, DEFAULT_CODE_CACHE_BYTES,

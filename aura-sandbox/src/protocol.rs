@@ -270,10 +270,10 @@ pub(crate) fn build_outcome(
     let r: Reply = serde_json::from_slice(reply)
         .map_err(|e| Error::Protocol(format!("malformed reply from the guest: {e}")))?;
     if let Some(msg) = r.setup_error {
-        return Err(Error::Backend {
+        return Err(Error::backend(
             backend,
-            message: format!("the guest could not be locked down: {msg}"),
-        });
+            format!("the guest could not be locked down: {msg}"),
+        ));
     }
     let ended = r
         .ended

@@ -114,10 +114,7 @@ fn denied_syscalls() -> Vec<i64> {
 }
 
 fn seccomp_err(e: impl std::fmt::Display) -> Error {
-    Error::Backend {
-        backend: "jail",
-        message: format!("building the seccomp filter: {e}"),
-    }
+    Error::backend("jail", format!("building the seccomp filter: {e}"))
 }
 
 fn clone_flags_rule(mask: u64, value: u64) -> Result<SeccompRule> {

@@ -34,6 +34,10 @@ pub enum Error {
         backend: &'static str,
         /// The backend's own description.
         message: String,
+        /// The error underneath, when there is one: hosts can downcast it, and
+        /// `source()` chains reach it.
+        #[source]
+        source: Option<BoxError>,
     },
 }
 
@@ -43,6 +47,33 @@ impl Error {
         Error::NotFound {
             kind,
             id: id.to_string(),
+        }
+    }
+}
+
+/// A boxed error underneath a [`Error::Backend`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl Error {
+    /// A `Backend` error that only has words.
+    pub fn backend(backend: &'static str, message: impl Into<String>) -> Self {
+        Error::Backend {
+            backend,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A `Backend` error caused by `source`: its words are the message, and the error
+    /// itself stays reachable (`source()`, downcasting).
+    pub fn wrap(
+        backend: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Backend {
+            backend,
+            message: source.to_string(),
+            source: Some(Box::new(source)),
         }
     }
 }

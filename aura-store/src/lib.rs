@@ -41,7 +41,7 @@ pub mod conformance;
 pub use arango::{
     ArangoStore, ArangoStoreBuilder, DEFAULT_ARANGO_TIMEOUT, DEFAULT_ARANGO_URL, DEFAULT_DATABASE,
 };
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Result};
 pub use model::*;
 pub use port::{DynStore, Store, StoreCapabilities, StoreExt, Transaction};
 pub use sqlite::{SqliteStore, SqliteStoreBuilder, DEFAULT_BUSY_TIMEOUT, DEFAULT_READERS};

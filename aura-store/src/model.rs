@@ -1,4 +1,4 @@
-//! The persisted data model (DESIGN.md §6).
+//! The persisted data model (docs/ARCHITECTURE.md, "Data model").
 
 use std::fmt;
 use std::str::FromStr;

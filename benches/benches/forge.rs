@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use aura_forge::{curate, CurationConfig};
+use aura_forge::{curate, CurationConfig, EventKind};
 use aura_store::{NewAuditEvent, ObjectId, SqliteStore, Store};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
@@ -68,7 +68,7 @@ async fn seed(store: &SqliteStore) {
                 let i = if n % 100 == 3 { n - 1 } else { n };
                 let cand = candidate(i);
                 NewAuditEvent::new(
-                    "learn.committed",
+                    EventKind::LearnCommitted,
                     object,
                     json!({
                         "selector": format!("method_{i}"), "attempt": 1, "request": format!("teach yourself method {i}"),
@@ -80,7 +80,7 @@ async fn seed(store: &SqliteStore) {
             6..=8 => {
                 let cand = candidate(n);
                 NewAuditEvent::new(
-                    "learn.attempt_failed",
+                    EventKind::LearnAttemptFailed,
                     object,
                     json!({
                         "selector": format!("method_{n}"), "attempt": 1,
@@ -90,7 +90,7 @@ async fn seed(store: &SqliteStore) {
                 )
             }
             _ => NewAuditEvent::new(
-                "learn.refused",
+                EventKind::LearnRefused,
                 object,
                 json!({"selector": format!("method_{n}"), "attempts": 3, "rules": ["call.open"]}),
             ),

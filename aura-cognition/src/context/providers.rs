@@ -92,10 +92,8 @@ impl ContextProvider for ConfiguredPlaceProvider {
 
 /// Parses an RSS 2.0 / RSS 1.0 / Atom document into headlines (at most `max`).
 pub(crate) fn parse_feed(bytes: &[u8], max: usize) -> Result<Vec<Headline>> {
-    let feed = feed_rs::parser::parse(bytes).map_err(|e| Error::Backend {
-        backend: "feed",
-        message: format!("not an RSS/Atom feed: {e}"),
-    })?;
+    let feed = feed_rs::parser::parse(bytes)
+        .map_err(|e| Error::backend("feed", format!("not an RSS/Atom feed: {e}")))?;
     let publisher = feed.title.as_ref().map(|t| t.content.trim().to_string());
     Ok(feed
         .entries
@@ -162,10 +160,7 @@ impl FeedProvider {
                     .map_err(|e| send_error("feed", &e))?;
                 let status = resp.status();
                 if !status.is_success() {
-                    return Err(Error::Backend {
-                        backend: "feed",
-                        message: format!("HTTP {status}"),
-                    });
+                    return Err(Error::backend("feed", format!("HTTP {status}")));
                 }
                 let body = resp.bytes().await.map_err(|e| send_error("feed", &e))?;
                 return Ok(body.to_vec());
@@ -250,15 +245,12 @@ mod http {
                 .ok()
                 .and_then(error_message)
                 .unwrap_or_default();
-            return Err(Error::Backend {
-                backend: provider,
-                message: format!("HTTP {status} {detail}").trim().to_string(),
-            });
+            return Err(Error::backend(
+                provider,
+                format!("HTTP {status} {detail}").trim().to_string(),
+            ));
         }
-        json.map_err(|e| Error::Backend {
-            backend: provider,
-            message: format!("malformed JSON: {e}"),
-        })
+        json.map_err(|e| Error::backend(provider, format!("malformed JSON: {e}")))
     }
 
     fn text(v: &Value, keys: &[&str]) -> Option<String> {
@@ -326,10 +318,10 @@ mod http {
             )
             .await?;
             if body.get("error").is_some() {
-                return Err(Error::Backend {
-                    backend: "ip2location",
-                    message: error_message(&body).unwrap_or_else(|| "error".into()),
-                });
+                return Err(Error::backend(
+                    "ip2location",
+                    error_message(&body).unwrap_or_else(|| "error".into()),
+                ));
             }
             let city = text(&body, &["city_name"]);
             let region = text(&body, &["region_name"]);
@@ -341,10 +333,10 @@ mod http {
                 .collect::<Vec<_>>()
                 .join(", ");
             if name.is_empty() {
-                return Err(Error::Backend {
-                    backend: "ip2location",
-                    message: "the response names no city, region or country".into(),
-                });
+                return Err(Error::backend(
+                    "ip2location",
+                    "the response names no city, region or country",
+                ));
             }
             Ok(ContextReading::Place(Place {
                 name,
@@ -416,18 +408,15 @@ mod http {
             )
             .await?;
             if body.get("status").and_then(Value::as_str) != Some("ok") {
-                return Err(Error::Backend {
-                    backend: "newsapi",
-                    message: error_message(&body).unwrap_or_else(|| "status is not ok".into()),
-                });
+                return Err(Error::backend(
+                    "newsapi",
+                    error_message(&body).unwrap_or_else(|| "status is not ok".into()),
+                ));
             }
             let articles = body
                 .get("articles")
                 .and_then(Value::as_array)
-                .ok_or_else(|| Error::Backend {
-                    backend: "newsapi",
-                    message: "no articles array".into(),
-                })?;
+                .ok_or_else(|| Error::backend("newsapi", "no articles array"))?;
             let headlines = articles
                 .iter()
                 .filter_map(|a| {
@@ -496,10 +485,12 @@ mod http {
                         .iter()
                         .find_map(|k| body.get(*k).and_then(Value::as_array))
                 })
-                .ok_or_else(|| Error::Backend {
-                    backend: "api-ninjas",
-                    message: error_message(&body)
-                        .unwrap_or_else(|| "the reply holds no list of articles".into()),
+                .ok_or_else(|| {
+                    Error::backend(
+                        "api-ninjas",
+                        error_message(&body)
+                            .unwrap_or_else(|| "the reply holds no list of articles".into()),
+                    )
                 })?;
             let headlines = items
                 .iter()

@@ -1,10 +1,8 @@
 //! The handlers: each parses its request, calls the runtime and shapes the reply.
 
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
 
 use aura_cognition::Persona;
-use aura_sandbox::{EndReason, ExecRequest, MethodSource};
 use aura_store::{AuditQuery, EventId, NewObject, Object, ObjectId, Page};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -172,10 +170,7 @@ async fn get_object(
     let Path(reference) = object?;
     let object = resolve(&state.runtime, &reference).await?;
     let view = state.runtime.chain_view(object.id).await?;
-    let mut body = serde_json::to_value(&object).map_err(|e| Error::Backend {
-        port: "gateway",
-        message: e.to_string(),
-    })?;
+    let mut body = serde_json::to_value(&object).map_err(|e| Error::wrap("gateway", e))?;
     if let Value::Object(map) = &mut body {
         map.insert(
             "methods".into(),
@@ -458,112 +453,21 @@ async fn events(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-/// How long one health check may take before it counts as unavailable.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
-
-async fn check<F, T>(work: F) -> Value
-where
-    F: std::future::Future<Output = Result<T, String>>,
-    T: Into<Value>,
-{
-    let started = Instant::now();
-    let result = tokio::time::timeout(CHECK_TIMEOUT, work).await;
-    let latency_ms = (started.elapsed().as_secs_f64() * 1e4).round() / 10.0;
-    match result {
-        Ok(Ok(detail)) => {
-            json!({ "status": "ok", "latency_ms": latency_ms, "detail": detail.into() })
-        }
-        Ok(Err(message)) => {
-            json!({ "status": "unavailable", "latency_ms": latency_ms, "detail": message })
-        }
-        Err(_) => json!({ "status": "unavailable", "latency_ms": latency_ms,
-            "detail": format!("no answer within {} s", CHECK_TIMEOUT.as_secs()) }),
-    }
-}
-
+/// The runtime's health ([`Runtime::health`]), plus the gateway's own bounded resources.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let rt = &state.runtime;
-    let store = check(async {
-        rt.store()
-            .get_object(rt.root())
-            .await
-            .map(|_| Value::from(rt.store().capabilities().backend))
-            .map_err(|e| e.to_string())
-    });
-    let sandbox = check(async {
-        let mut request = ExecRequest::call(
-            MethodSource {
-                selector: "ping".into(),
-                source: "def ping(self):\n    return 1\n".into(),
-            },
-            vec![],
-        );
-        request.limits = rt.config().limits.clone();
-        let outcome = rt
-            .sandbox()
-            .execute(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        match (outcome.ended, outcome.value) {
-            (EndReason::Ok, Some(v)) if v == json!(1) => Ok(Value::from(rt.sandbox().describe())),
-            (ended, value) => Err(format!("trivial call ended {ended:?} with {value:?}")),
-        }
-    });
-    let (store, sandbox) = tokio::join!(store, sandbox);
-    let mut models = Map::new();
-    match rt.cascade() {
-        Some(cascade) => {
-            for persona in Persona::ALL {
-                if let Some(config) = cascade.persona(persona) {
-                    let result = check(async {
-                        config
-                            .model
-                            .info()
-                            .await
-                            .map(|i| Value::from(i.name))
-                            .map_err(|e| e.to_string())
-                    })
-                    .await;
-                    models.insert(format!("{persona:?}").to_uppercase(), result);
-                }
-            }
-        }
-        None => {
-            models.insert(
-                "all".into(),
-                json!({ "status": "absent", "detail": "no language model is configured: learning is off" }),
-            );
-        }
-    }
-    let down = [&store, &sandbox]
-        .into_iter()
-        .chain(models.values())
-        .any(|c| c["status"] == "unavailable");
-    let status = if down {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
+    let health = state.runtime.health().await;
+    let status = if health.is_ok() {
         StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({
-            "status": if down { "unavailable" } else { "ok" },
-            "checks": { "store": store, "sandbox": sandbox, "models": models },
-            // What the long-lived maps hold against their bounds.
-            "resources": {
-                "resolution": rt.cache_stats(),
-                "learn_locks": rt.learn_lock_count(),
-                "connections": { "open": state.connections.open(), "max": state.connections.max() },
-                "event_streams": { "open": state.event_streams(), "max": state.max_event_streams },
-            },
-            // Informational: a missing forge is a choice, not an outage.
-            "forge": match rt.forge() {
-                Some(f) => json!({ "backend": f.capabilities().backend,
-                                   "stagnation": rt.stagnation() }),
-                None => json!({ "backend": null, "detail": "no forge is configured: nothing is forged" }),
-            },
-        })),
-    )
+    let mut body =
+        serde_json::to_value(&health).unwrap_or_else(|e| json!({ "error": e.to_string() }));
+    body["resources"]["connections"] =
+        json!({ "open": state.connections.open(), "max": state.connections.max() });
+    body["resources"]["event_streams"] =
+        json!({ "open": state.event_streams(), "max": state.max_event_streams });
+    (status, Json(body))
 }
 
 /// A forge run to start: the persona, and optionally the facet's label, the training
@@ -614,19 +518,7 @@ async fn start_forge(
 /// The facets registry, which facet serves each persona, and the stagnation monitor.
 async fn list_facets(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let facets = state.runtime.facets().await?;
-    let (promotions, facets): (Vec<_>, Vec<_>) = facets
-        .into_iter()
-        .partition(|f| f.name.starts_with(aura_forge::register::PROMOTION_PREFIX));
-    let mut serving = Map::new();
-    for persona in Persona::ALL {
-        let key = persona.name().to_ascii_lowercase();
-        let current = promotions
-            .iter()
-            .find(|p| p.persona == key)
-            .and_then(|p| p.metrics.get("current").cloned())
-            .unwrap_or(Value::Null);
-        serving.insert(key, current);
-    }
+    let serving = state.runtime.serving().await?;
     Ok(Json(json!({
         "facets": facets,
         "serving": serving,
@@ -651,7 +543,7 @@ async fn rollback_persona(
     let persona = persona_of(&persona)?;
     let restored = state.runtime.rollback_facet(persona).await?;
     Ok(Json(json!({
-        "persona": persona.name().to_ascii_lowercase(),
+        "persona": persona.key(),
         "serving": restored.map(|f| f.name),
     })))
 }

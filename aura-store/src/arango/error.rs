@@ -44,10 +44,7 @@ pub(crate) struct Context {
 
 /// A `Backend` error with the given message.
 pub(crate) fn backend(message: impl Into<String>) -> Error {
-    Error::Backend {
-        backend: BACKEND,
-        message: message.into(),
-    }
+    Error::backend(BACKEND, message.into())
 }
 
 /// Translates an error answer of the server (HTTP status, `errorNum`, `errorMessage`).

@@ -9,10 +9,7 @@ pub(crate) const BACKEND: &str = "sqlite";
 
 /// A `Backend` error with the given message.
 pub(crate) fn backend(message: impl Into<String>) -> Error {
-    Error::Backend {
-        backend: BACKEND,
-        message: message.into(),
-    }
+    Error::backend(BACKEND, message.into())
 }
 
 /// Whether `e` says the database was locked by another connection (`SQLITE_BUSY`/`SQLITE_LOCKED`).

@@ -30,7 +30,8 @@ use aura_core::cognition::{
     default_model_path, CascadeMode, DynLanguageModel, LocalModelBuilder, Persona,
 };
 use aura_core::forge::{
-    curate, curate::TRAIN_FILE, CurationConfig, Forge, LocalForge, LoraConfig, TrainingJob,
+    curate, curate::TRAIN_FILE, CurationConfig, EventKind, Forge, LocalForge, LoraConfig,
+    TrainingJob,
 };
 use aura_core::sandbox::DynSandbox;
 use aura_core::store::{AuditQuery, NewAuditEvent, SqliteStore, StoreExt};
@@ -233,7 +234,7 @@ impl Run {
     /// check is ever trained on.
     async fn keep(&self, round: u32, case: &Case, rt: &Runtime) {
         let query = AuditQuery {
-            kind: Some("learn.committed".into()),
+            kind: Some(EventKind::LearnCommitted.into()),
             ..AuditQuery::default()
         };
         let events = rt.store().query_audit(&query).await.expect("trail").events;
@@ -475,7 +476,7 @@ async fn main() {
         });
         std::fs::write(dir.join("report.json"), format!("{report:#}\n")).expect("report.json");
         run.trail
-            .append_event(NewAuditEvent::new("forge.round", None, report))
+            .append_event(NewAuditEvent::new(EventKind::ForgeRound, None, report))
             .await
             .expect("forge.round event");
         println!(

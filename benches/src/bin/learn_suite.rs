@@ -20,6 +20,7 @@ use std::time::Instant;
 use aura_benches::suite::{self, Case, Tally};
 use aura_benches::JsonLines;
 use aura_core::cognition::CascadeMode;
+use aura_core::forge::trail::{LearnAttemptFailed, LearnCommitted, Payload};
 use aura_core::store::{AuditEvent, AuditQuery};
 use aura_core::{Config, Runtime};
 use clap::{Parser, ValueEnum};
@@ -78,14 +79,13 @@ async fn print_trail(rt: &Runtime) {
                     .sum()
             })
             .unwrap_or(0);
-        let verdict = match e.kind.as_str() {
-            "learn.attempt_failed" => format!(
-                "{}: {}",
-                p["failure"]["stage"].as_str().unwrap_or(""),
-                p["failure"]["message"].as_str().unwrap_or("")
-            ),
-            "learn.committed" => format!("committed: {}", p["packet"]["selection"]["reason"]),
-            other => other.to_string(),
+        let verdict = if let Some(failed) = LearnAttemptFailed::read(&e) {
+            format!("{}: {}", failed.failure.stage, failed.failure.message)
+        } else if let Some(committed) = LearnCommitted::read(&e) {
+            let reason = committed.packet.selection.map(|s| s.reason);
+            format!("committed: {}", reason.unwrap_or_default())
+        } else {
+            e.kind.clone()
         };
         println!("      · {model_ms} ms, {tokens} tokens · {verdict}");
         let source = p["candidate"]["source"].as_str().unwrap_or("");

@@ -59,10 +59,7 @@ impl PythonModel {
 }
 
 fn backend(message: String) -> Error {
-    Error::Backend {
-        backend: "python",
-        message,
-    }
+    Error::backend("python", message)
 }
 
 #[async_trait]

@@ -329,7 +329,25 @@ impl PyRuntime {
         to_py_owned(py, &to_value(&report)?)
     }
 
-    /// The facets registry: every facet and promotion record, as dicts.
+    /// Every port exercised (store, sandbox, each persona's model) with its verdict and
+    /// latency, as the gateway's `/v1/health` reports it: `{"status": "ok", "checks": …}`.
+    fn health(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let rt = self.rt.clone();
+        let health = wait(
+            py,
+            core(async move { Ok::<_, aura_core::Error>(rt.health().await) }),
+        )?;
+        to_py_owned(py, &to_value(&health)?)
+    }
+
+    /// Which facet serves each persona, by persona key (None: its base model).
+    fn serving(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let rt = self.rt.clone();
+        let serving = wait(py, core(async move { rt.serving().await }))?;
+        to_py_owned(py, &to_value(&serving)?)
+    }
+
+    /// The facets registry: every trained facet, as dicts.
     fn facets(&self, py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
         let rt = self.rt.clone();
         let facets = wait(py, core(async move { rt.facets().await }))?;

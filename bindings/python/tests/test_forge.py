@@ -28,3 +28,18 @@ def test_bad_personas_facets_and_promotions_are_refused_clearly(data_dir):
         rt.promote_facet("babs:never-trained")
     with pytest.raises(ValueError, match="forge="):
         aura.Runtime(data_dir=data_dir, model=None, forge="gpu-please")
+
+
+def test_serving_names_every_persona_and_starts_on_the_base_model(rt):
+    assert rt.serving() == {"alfred": None, "babs": None, "brick": None, "robin": None}
+
+
+def test_health_checks_every_port_as_the_gateway_does(rt):
+    health = rt.health()
+    assert health["status"] == "ok"
+    checks = health["checks"]
+    assert checks["store"]["status"] == "ok" and checks["store"]["detail"] == "sqlite"
+    assert checks["sandbox"]["status"] == "ok"
+    # No model configured: learning is off, which is a choice, not an outage.
+    assert checks["models"]["all"]["status"] == "absent"
+    assert health["resources"]["learn_locks"] == 0

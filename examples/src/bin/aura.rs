@@ -14,6 +14,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use aura_core::forge::trail::{ForgeFailed, ForgeFinished, Payload};
+use aura_core::store::AuditEvent;
 use clap::Parser;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -212,40 +214,36 @@ impl Client {
                         .query(&[("kind", "forge.*"), ("limit", "1000")]),
                 )
                 .await?;
-            let end = page["events"].as_array().into_iter().flatten().find(|e| {
-                e["payload"]["facet"] == facet
-                    && matches!(e["kind"].as_str(), Some("forge.finished" | "forge.failed"))
-            });
-            let Some(e) = end else {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            };
-            let p = &e["payload"];
-            if e["kind"] == "forge.failed" {
-                return Err(Failure {
-                    outcome: Outcome::Failed,
-                    text: format!(
-                        "forging {facet} failed: {}",
-                        p["error"].as_str().unwrap_or("?")
-                    ),
-                });
+            let events: Vec<AuditEvent> =
+                serde_json::from_value(page["events"].clone()).unwrap_or_default();
+            for e in events.iter().filter(|e| e.payload["facet"] == facet) {
+                if let Some(failed) = ForgeFailed::read(e) {
+                    return Err(Failure {
+                        outcome: Outcome::Failed,
+                        text: format!("forging {facet} failed: {}", failed.error),
+                    });
+                }
+                let Some(done) = ForgeFinished::read(e) else {
+                    continue;
+                };
+                println!("{facet} registered ({} examples)", done.examples);
+                if let Some(ev) = done.evaluation {
+                    println!(
+                        "  validation loss {} → {}, probe loss {} → {}",
+                        ev.base_validation_loss,
+                        ev.facet_validation_loss,
+                        ev.base_probe_loss,
+                        ev.facet_probe_loss
+                    );
+                }
+                match done.not_promoted {
+                    _ if done.promoted => println!("  promoted: it now serves its persona"),
+                    Some(why) => println!("  not promoted: {why}"),
+                    None => println!("  not promoted (not asked to)"),
+                }
+                return Ok(Outcome::Ok);
             }
-            println!("{facet} registered ({} examples)", p["examples"]);
-            if let Some(ev) = p["evaluation"].as_object() {
-                println!(
-                    "  validation loss {} → {}, probe loss {} → {}",
-                    ev["base_validation_loss"],
-                    ev["facet_validation_loss"],
-                    ev["base_probe_loss"],
-                    ev["facet_probe_loss"]
-                );
-            }
-            match p["not_promoted"].as_str() {
-                _ if p["promoted"] == true => println!("  promoted: it now serves its persona"),
-                Some(why) => println!("  not promoted: {why}"),
-                None => println!("  not promoted (not asked to)"),
-            }
-            return Ok(Outcome::Ok);
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 

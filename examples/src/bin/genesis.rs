@@ -180,19 +180,20 @@ fn local_model(report: &mut Report) {
 }
 
 async fn facets(store: &DynStore, report: &mut Report) -> Result<(), String> {
-    for facet in store.list_facets().await.map_err(|e| e.to_string())? {
-        if facet
-            .name
-            .starts_with(aura_core::forge::register::PROMOTION_PREFIX)
-        {
-            let serving = facet.metrics["current"]
-                .as_str()
-                .unwrap_or("its base model");
+    let serving = aura_core::forge::serving(store.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    for (persona, facet) in serving {
+        if let Some(facet) = facet {
             report
                 .present
-                .push(format!("{} is served by {serving}", facet.persona));
-            continue;
+                .push(format!("{persona} is served by {facet}"));
         }
+    }
+    let facets = aura_core::forge::facets(store.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    for facet in facets {
         let path = std::path::Path::new(&facet.adapter_path);
         // An adapter is a file path or a model name on a server; only paths can be checked here.
         if path.is_absolute() && !path.exists() {
