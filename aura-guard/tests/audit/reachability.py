@@ -1,6 +1,6 @@
 """Reachability audit of the API allowlist (aura-guard/data/module_api.json).
 
-Run by tests/reachability.rs with the sandbox's interpreter (python3 -I -S). From every
+Run by tests/it/reachability.rs with the sandbox's interpreter (python3 -I -S). From every
 allowed name of every allowed module, and from every allowed builtin, it walks every
 public attribute path up to DEPTH attributes deep, skipping only the attribute names the
 guard rejects on any object (private names, frame/code attributes, denied builtins), and

@@ -4,7 +4,7 @@
 #![cfg(feature = "ollama")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a failed setup should panic loudly
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -277,13 +277,13 @@ async fn two_processes_write_one_file() {
         .expect("counter");
 
     let exe = std::env::current_exe().expect("test binary");
+    // The test's name in this binary: its module path without the crate's.
+    let test_name = concat!(module_path!(), "::two_processes_write_one_file");
+    let test_name = test_name
+        .split_once("::")
+        .map_or(test_name, |(_, rest)| rest);
     let mut child = tokio::process::Command::new(exe)
-        .args([
-            "--exact",
-            "two_processes_write_one_file",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, &path)
         .spawn()
         .expect("spawn the child process");

@@ -2,7 +2,7 @@
 //! model, the real SQLite store, the real jail and a local RSS feed for the news.
 #![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 /// The allowlist the guard enforces (aura-guard's data, read as a file: the sandbox
 /// does not depend on the guard; aura-core passes the same text in).
-const MODULE_API: &str = include_str!("../../aura-guard/data/module_api.json");
-const CORPUS: &str = include_str!("../../aura-guard/tests/redteam/api_escapes.py");
-const OLDER_CORPUS: &str = include_str!("../../aura-guard/tests/redteam/escapes.py");
+const MODULE_API: &str = include_str!("../../../aura-guard/data/module_api.json");
+const CORPUS: &str = include_str!("../../../aura-guard/tests/redteam/api_escapes.py");
+const OLDER_CORPUS: &str = include_str!("../../../aura-guard/tests/redteam/escapes.py");
 
 /// Escapes of the runtime layer alone, found while running the older corpus with the
 /// guard off (the guard rejects all four). Each works in a bare jail.

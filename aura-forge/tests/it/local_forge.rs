@@ -10,7 +10,7 @@
 //! `AURA_TEST_FORGE_STEPS` (default 30) and `AURA_FORGE_THREADS` (default 2) tune the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -8,7 +8,7 @@
 #![cfg(feature = "unsloth")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use aura_forge::curate::{TRAIN_FILE, VALIDATION_FILE};
 use aura_forge::{Forge, LoraConfig, TrainingJob, UnslothForge};

@@ -11,8 +11,8 @@ struct Case {
 }
 
 fn corpus() -> Vec<Case> {
-    let mut cases = parse(include_str!("redteam/escapes.py"));
-    cases.extend(parse(include_str!("redteam/api_escapes.py")));
+    let mut cases = parse(include_str!("../redteam/escapes.py"));
+    cases.extend(parse(include_str!("../redteam/api_escapes.py")));
     cases
 }
 
@@ -41,7 +41,7 @@ fn parse(text: &str) -> Vec<Case> {
 fn corpus_is_large_and_labelled() {
     let cases = corpus();
     assert!(cases.len() >= 60, "only {} cases", cases.len());
-    let api = parse(include_str!("redteam/api_escapes.py"));
+    let api = parse(include_str!("../redteam/api_escapes.py"));
     assert!(api.len() >= 20, "only {} API cases", api.len());
     let mut ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
     ids.sort_unstable();

@@ -4,7 +4,7 @@
 //! once mid-cycle and once in the middle of the commit transaction.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a failed setup should panic loudly
 
-mod common;
+use crate::common;
 use common::events_of;
 
 use std::path::PathBuf;
@@ -437,13 +437,13 @@ async fn kill_mid_learn(stage: &str, signal: Signal) {
     let before = snapshot(&SqliteStore::open(&path).await.unwrap(), calc_id).await;
 
     let marker = path.with_extension("reached");
+    // The test's name in this binary: its module path without the crate's.
+    let test_name = concat!(module_path!(), "::kill_child_entry");
+    let test_name = test_name
+        .split_once("::")
+        .map_or(test_name, |(_, rest)| rest);
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "kill_child_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
         .env(KILL_ENV, format!("{stage}:{}", path.display()))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -4,7 +4,7 @@
 //! then serves the persona with the facet, and a rollback restores the base.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a failed setup should panic loudly
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -21,7 +21,8 @@ struct Data {
 }
 
 fn data() -> Data {
-    serde_json::from_str(include_str!("../data/module_api.json")).expect("module_api.json parses")
+    serde_json::from_str(include_str!("../../data/module_api.json"))
+        .expect("module_api.json parses")
 }
 
 /// The sandbox's interpreter: `AURA_SANDBOX_PYTHON`, else Debian's `/usr/bin/python3`.
@@ -61,7 +62,7 @@ fn the_stamp_matches_the_sandbox_interpreter() {
         "module_api.json was generated for Python {} but the sandbox's interpreter {python} is \
          {version}: regenerate it with `{python} -I -S aura-guard/data/gen_module_api.py`, review \
          the diff (new names need curating in aura-guard/data/api_curation.json) and rerun the \
-         reachability audit (cargo test -p aura-guard --test reachability)",
+         reachability audit (cargo test -p aura-guard --test it reachability::)",
         data().python
     );
     assert_eq!(aura_guard::module_api_python(), data().python);

@@ -4,7 +4,7 @@
 use aura_guard::{Guard, Shape};
 use proptest::prelude::*;
 
-const CORPUS: &str = include_str!("redteam/escapes.py");
+const CORPUS: &str = include_str!("../redteam/escapes.py");
 
 fn audit_all_shapes(src: &str) {
     let guard = Guard::default();

@@ -10,7 +10,7 @@
 #![cfg(all(feature = "local-model", feature = "local-forge"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -510,7 +510,7 @@ async fn a_trail_written_by_the_previous_format_still_reads() {
     use aura_forge::trail::{LearnAttemptFailed, LearnCommitted, LearnRefused, Payload, Stage};
 
     let recorded: Vec<Value> =
-        serde_json::from_str(include_str!("fixtures/trail-0.1-2026-12-04.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/trail-0.1-2026-12-04.json")).unwrap();
     let store = SqliteStore::open_in_memory().await.unwrap();
     let mut kinds = Vec::new();
     for e in &recorded {

@@ -12,7 +12,7 @@ use aura_sandbox::{
 use serde_json::{json, Value};
 
 /// The allowlist the guard enforces (see tests/runtime_layer.rs).
-const MODULE_API: &str = include_str!("../../aura-guard/data/module_api.json");
+const MODULE_API: &str = include_str!("../../../aura-guard/data/module_api.json");
 
 fn builder() -> JailSandboxBuilder {
     let mut b = JailSandbox::builder();

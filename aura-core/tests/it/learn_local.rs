@@ -5,7 +5,7 @@
 #![cfg(feature = "local-model")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! run in the real jail, so a helper left behind would fail the call.
 #![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,7 @@
 //! Dispatch end to end on the embedded defaults: SQLite store and the namespace jail.
 #![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 #![cfg(feature = "gateway")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a failed setup should panic loudly
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! A quick throughput check without criterion (the real benchmark is
 //! `cargo bench -p aura-benches --bench store`):
-//! `cargo test --release -p aura-store --test throughput -- --ignored --nocapture`.
+//! `cargo test --release -p aura-store --test it throughput:: -- --ignored --nocapture`.
 
 #![allow(clippy::expect_used, missing_docs)]
 

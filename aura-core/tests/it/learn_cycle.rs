@@ -2,7 +2,7 @@
 //! standing in for the personas (deterministic; the real-model run is separate).
 #![allow(clippy::unwrap_used)] // test fixtures: a failed setup should panic loudly
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
