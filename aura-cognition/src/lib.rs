@@ -45,8 +45,8 @@ mod text;
 
 pub use cascade::{
     code_blocks, python_literal, CandidateCheck, Cascade, CascadeBuilder, CascadeMode,
-    CascadeOutcome, CheckVerdict, CognitiveStatePacket, Evidence, Grounding, KnownMethod,
-    LearnMandate, MethodCandidate, Sampling, Selection,
+    CascadeOutcome, CascadeRun, CheckVerdict, CognitiveStatePacket, EarlyExit, Evidence, Grounding,
+    KnownMethod, LearnMandate, MethodCandidate, RunOptions, Sampling, Selection,
 };
 pub use cem::{Cem, CemScore, CemWeights, Stagnation, StagnationMonitor};
 pub use context::{

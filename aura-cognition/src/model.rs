@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -222,12 +223,28 @@ pub trait LanguageModel: Send + Sync + fmt::Debug {
     /// Answers a chat.
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse>;
     /// Answers a chat as a stream of text pieces ending with [`StreamChunk::Done`].
+    ///
+    /// By default the whole reply is one piece: a backend that cannot stream still
+    /// honours the contract.
     async fn chat_stream(
         &self,
         request: ChatRequest,
-    ) -> Result<BoxStream<'static, Result<StreamChunk>>>;
-    /// Embeds each text.
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+    ) -> Result<BoxStream<'static, Result<StreamChunk>>> {
+        let response = self.chat(request).await?;
+        let pieces = vec![
+            Ok(StreamChunk::Text(response.text.clone())),
+            Ok(StreamChunk::Done(response)),
+        ];
+        Ok(futures::stream::iter(pieces).boxed())
+    }
+    /// Embeds each text. By default a backend does not embed
+    /// ([`crate::Error::Unsupported`], and `capabilities().embeddings` is false).
+    async fn embed(&self, _texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Err(crate::Error::Unsupported(format!(
+            "the {} backend does not embed",
+            self.capabilities().backend
+        )))
+    }
 }
 
 /// A language model shared across tasks.

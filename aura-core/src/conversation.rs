@@ -63,58 +63,13 @@ impl Runtime {
                 description,
                 examples,
             } => {
-                let mut request_text = message.to_string();
-                if !description.is_empty() && !message.contains(&description) {
-                    request_text.push_str(&format!("\n({description})"));
-                }
-                for ex in &examples {
-                    request_text.push_str(&format!(
-                        "\nexample: {selector}({}) == {}",
-                        ex.args
-                            .iter()
-                            .map(Value::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        ex.expected
-                    ));
-                }
-                match self.learn(id, LearnRequest { selector: selector.clone(), request_text, args: vec![] }).await {
-                    Ok(learned) => reply(
-                        plan,
-                        format!(
-                            "I learned `{selector}` (version {}, {} test(s) passed, {} attempt(s)).",
-                            learned.method.version, learned.tests_passed, learned.attempts
-                        ),
-                    ),
-                    Err(Error::Refused { failures, attempts, .. }) => {
-                        refusal(plan, &selector, attempts, &failures)
-                    }
-                    Err(e) => return Err(e),
-                }
+                let request_text = learn_request_text(message, &selector, &description, &examples);
+                self.tell_learn(id, plan, selector, request_text).await?
             }
             Plan::Invoke {
                 selector,
                 arguments,
-            } => {
-                // A selector nothing understands yet is learned by `send` (when a model is
-                // configured); a learn that fails is a refused reply, as for "teach yourself".
-                match self.send(id, &selector, arguments.clone()).await {
-                    Ok(value) => {
-                        let args = arguments
-                            .iter()
-                            .map(Value::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        let mut r = reply(plan, format!("{selector}({args}) = {value}"));
-                        r.value = Some(value);
-                        r
-                    }
-                    Err(Error::Refused {
-                        failures, attempts, ..
-                    }) => refusal(plan, &selector, attempts, &failures),
-                    Err(e) => return Err(e),
-                }
-            }
+            } => self.tell_invoke(id, plan, selector, arguments).await?,
             Plan::Reflect { question } => self.reflect(&object, plan, &question).await?,
             Plan::Answer {
                 text,
@@ -142,6 +97,62 @@ impl Runtime {
         }
         self.record_turn(&object, message, &reply).await?;
         Ok(reply)
+    }
+
+    /// "Teach yourself to …": learns the method; a refusal is a reply, not an error.
+    async fn tell_learn(
+        &self,
+        id: ObjectId,
+        plan: Plan,
+        selector: String,
+        request_text: String,
+    ) -> Result<Reply> {
+        let request = LearnRequest {
+            selector: selector.clone(),
+            request_text,
+            args: vec![],
+        };
+        match self.learn(id, request).await {
+            Ok(learned) => Ok(reply(
+                plan,
+                format!(
+                    "I learned `{selector}` (version {}, {} test(s) passed, {} attempt(s)).",
+                    learned.method.version, learned.tests_passed, learned.attempts
+                ),
+            )),
+            Err(Error::Refused {
+                failures, attempts, ..
+            }) => Ok(refusal(plan, &selector, attempts, &failures)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// "Calculate fibonacci for 10": calls the method. A selector nothing understands
+    /// yet is learned by `send` (when a model is configured); a learn that fails is a
+    /// refused reply, as for "teach yourself".
+    async fn tell_invoke(
+        &self,
+        id: ObjectId,
+        plan: Plan,
+        selector: String,
+        arguments: Vec<Value>,
+    ) -> Result<Reply> {
+        match self.send(id, &selector, arguments.clone()).await {
+            Ok(value) => {
+                let args = arguments
+                    .iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut r = reply(plan, format!("{selector}({args}) = {value}"));
+                r.value = Some(value);
+                Ok(r)
+            }
+            Err(Error::Refused {
+                failures, attempts, ..
+            }) => Ok(refusal(plan, &selector, attempts, &failures)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Answers a question about past conversation from retrieved memory nodes.
@@ -284,6 +295,30 @@ fn plan_kind(plan: &Plan) -> &'static str {
         Plan::Reflect { .. } => "reflect",
         Plan::Answer { .. } => "answer",
     }
+}
+
+/// The learn request for a "teach yourself" message: the user's words, the planner's
+/// description when it adds something, and the examples it read, one per line.
+fn learn_request_text(
+    message: &str,
+    selector: &str,
+    description: &str,
+    examples: &[aura_cognition::plan::PlanExample],
+) -> String {
+    let mut text = message.to_string();
+    if !description.is_empty() && !message.contains(description) {
+        text.push_str(&format!("\n({description})"));
+    }
+    for ex in examples {
+        let args = ex
+            .args
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        text.push_str(&format!("\nexample: {selector}({args}) == {}", ex.expected));
+    }
+    text
 }
 
 /// The reply to a learn the cycle refused: the guard's rule ids and the last reason.

@@ -349,11 +349,8 @@ impl Runtime {
         cancel: watch::Receiver<bool>,
         _held: OwnedMutexGuard<()>,
     ) -> Result<ForgeReport> {
-        let FacetName {
-            persona,
-            label,
-            name,
-        } = FacetName::of(&mut request)?;
+        let facet = FacetName::of(&mut request)?;
+        let FacetName { persona, name, .. } = &facet;
         let forge = self.forge().cloned().ok_or_else(no_forge)?;
         self.store()
             .append_event(
@@ -369,7 +366,7 @@ impl Runtime {
             .await?;
         tracing::info!(target: "Forge", facet = %name, ?trigger, "forge run starts");
         let outcome = self
-            .forge_steps(&request, &persona, &label, &name, forge, progress, cancel)
+            .forge_steps(&request, &facet, forge, progress, cancel)
             .await;
         if let Err(e) = &outcome {
             tracing::warn!(target: "Forge", facet = %name, "forge run failed: {e}");
@@ -387,17 +384,19 @@ impl Runtime {
         outcome
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn forge_steps(
         &self,
         request: &ForgeRequest,
-        persona: &str,
-        label: &str,
-        name: &str,
+        facet: &FacetName,
         forge: aura_forge::DynForge,
         progress: mpsc::Sender<Progress>,
         cancel: watch::Receiver<bool>,
     ) -> Result<ForgeReport> {
+        let FacetName {
+            persona,
+            label,
+            name,
+        } = facet;
         let base_model = self.forge_base_model()?;
         let dir = self
             .config()

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use aura_cognition::plan::Words;
 use aura_cognition::{
-    CandidateCheck, CascadeMode, CheckVerdict, CognitiveStatePacket, Evidence, Grounding,
-    KnownMethod, LearnMandate, MethodCandidate, Sampling,
+    CandidateCheck, CascadeMode, CascadeRun, CheckVerdict, CognitiveStatePacket, EarlyExit,
+    Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, RunOptions, Sampling,
 };
 use aura_guard::normalize::NormalizeError;
 use aura_sandbox::{ExecOutcome, ExecRequest, MethodSource};
@@ -106,19 +106,67 @@ impl LearnLocks {
         }
     }
 
-    fn lock_for(&self, key: LearnKey) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= self.max {
-            // A lock only the map holds has nobody waiting on it: a later learner of that
-            // selector simply makes a new one.
-            map.retain(|_, lock| Arc::strong_count(lock) > 1);
+    /// Waits for `key`'s lock and holds it until the returned guard drops; the map's
+    /// entry goes with the last holder, so finished learns leave nothing behind.
+    async fn hold(&self, key: LearnKey) -> LearnHold<'_> {
+        let lock = {
+            let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            if map.len() >= self.max {
+                // Backstop for learners cancelled while waiting (their entry has no
+                // holder left): a lock only the map holds has nobody waiting on it.
+                map.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
+            map.entry(key.clone()).or_default().clone()
+        };
+        LearnHold {
+            locks: self,
+            key,
+            guard: Some(lock.lock_owned().await),
         }
-        map.entry(key).or_default().clone()
     }
 
     /// How many locks are kept.
     pub(crate) fn len(&self) -> usize {
         self.locks.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// The search's winner and everything its commit records.
+struct Winner<'a> {
+    object: &'a Object,
+    selector: &'a Selector,
+    request: &'a LearnRequest,
+    /// The method as it will be stored (normalised; its tests the ones that ran).
+    candidate: MethodCandidate,
+    /// The winner's cascade packet, with its `Selection`.
+    packet: &'a CognitiveStatePacket,
+    /// Its tests' run before the commit.
+    outcome: &'a ExecOutcome,
+    pool: &'a Pool,
+    /// How many candidates were drawn.
+    attempt: u32,
+}
+
+/// A held learn lock: dropping it releases the lock and, when nobody else waits for
+/// it, removes its entry.
+struct LearnHold<'a> {
+    locks: &'a LearnLocks,
+    key: LearnKey,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for LearnHold<'_> {
+    fn drop(&mut self) {
+        let Some(guard) = self.guard.take() else {
+            return;
+        };
+        let mut map = self.locks.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // The map's handle and the guard's are the only ones: nobody waits. A waiter
+        // holds its own clone, taken under this same map lock, so it cannot slip in.
+        if Arc::strong_count(tokio::sync::OwnedMutexGuard::mutex(&guard)) <= 2 {
+            map.remove(&self.key);
+        }
+        drop(guard);
     }
 }
 
@@ -200,8 +248,7 @@ impl Runtime {
                       pass one to RuntimeBuilder::model (or install the local model with scripts/setup.sh)"
                 .into(),
         })?;
-        let lock = self.learn_locks().lock_for((id, selector.clone()));
-        let _held = lock.lock().await;
+        let _held = self.learn_locks().hold((id, selector.clone())).await;
 
         let object = self.object(id).await?;
         self.invalidate(id);
@@ -217,14 +264,7 @@ impl Runtime {
         tracing::info!(target: "Orchestrator", object = %object.name, %selector,
             request = %request.request_text, "doesNotUnderstand → creative mandate");
 
-        let mut mandate = LearnMandate::new(
-            object.name.clone(),
-            selector.to_string(),
-            json!(request.args),
-        )
-        .with_request(request.request_text.clone());
-        mandate.slots = Value::Object(object.slots.clone());
-        mandate.known_methods = known_methods(&view, &request.request_text, &selector);
+        let mut mandate = mandate_for(&object, &view, &selector, &request);
 
         let config = self.config();
         let spec = Spec {
@@ -262,12 +302,17 @@ impl Runtime {
                 selector: &selector,
                 pool: &pool,
             };
-            let check = (config.early_exit && cascade.mode() == CascadeMode::Full)
-                .then_some(&early as &dyn CandidateCheck);
-            let draw = sampling(n, base_seed);
-            let (packet, result) = cascade
-                .run_checked(&mandate, context.clone(), check, Some(draw))
-                .await;
+            let check = if config.early_exit && cascade.mode() == CascadeMode::Full {
+                EarlyExit::With(&early)
+            } else {
+                EarlyExit::Off
+            };
+            let options = RunOptions {
+                context: context.clone(),
+                check,
+                sampling: Some(sampling(n, base_seed)),
+            };
+            let CascadeRun { packet, result } = cascade.run(&mandate, options).await;
             self.observe_cycle(&packet, result.as_ref().err());
             if context.is_none() {
                 context = packet.context.clone();
@@ -310,18 +355,17 @@ impl Runtime {
                         Ok((candidate, outcome)) => {
                             let mut packet = packets[index].clone();
                             packet.selection = Some(selection);
-                            return self
-                                .commit_learned(
-                                    &object,
-                                    &selector,
-                                    &request,
-                                    candidate,
-                                    &packet,
-                                    &outcome,
-                                    &pool,
-                                    n + 1,
-                                )
-                                .await;
+                            let winner = Winner {
+                                object: &object,
+                                selector: &selector,
+                                request: &request,
+                                candidate,
+                                packet: &packet,
+                                outcome: &outcome,
+                                pool: &pool,
+                                attempt: n + 1,
+                            };
+                            return self.commit_learned(winner).await;
                         }
                         Err(failure) => pool.drawn[index].failure = Some(failure),
                     }
@@ -329,6 +373,18 @@ impl Runtime {
                 Decision::Undecided(reason) => undecided = reason,
             }
         }
+        Err(self.refuse(&object, &selector, &pool, undecided).await?)
+    }
+
+    /// Records a search that committed nothing (`learn.refused`, every candidate's
+    /// failure and then the search's own) and returns the error that says so.
+    async fn refuse(
+        &self,
+        object: &Object,
+        selector: &Selector,
+        pool: &Pool,
+        undecided: String,
+    ) -> Result<Error> {
         let drawn = pool.drawn.len() as u32;
         let mut failures = pool.failures();
         failures.push(AttemptFailure {
@@ -349,7 +405,7 @@ impl Runtime {
                 .event(Some(object.id)),
             )
             .await?;
-        Err(Error::Refused {
+        Ok(Error::Refused {
             selector: selector.to_string(),
             attempts: drawn,
             failures,
@@ -538,18 +594,19 @@ impl Runtime {
         )))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn commit_learned(
-        &self,
-        object: &Object,
-        selector: &Selector,
-        request: &LearnRequest,
-        candidate: MethodCandidate,
-        packet: &CognitiveStatePacket,
-        outcome: &ExecOutcome,
-        pool: &Pool,
-        attempt: u32,
-    ) -> Result<Learned> {
+    /// Commits the search's winner in one transaction: the method, its
+    /// `learn.committed` event, and the memory nodes and links that ground later learns.
+    async fn commit_learned(&self, winner: Winner<'_>) -> Result<Learned> {
+        let Winner {
+            object,
+            selector,
+            request,
+            candidate,
+            packet,
+            outcome,
+            pool,
+            attempt,
+        } = winner;
         let models: Vec<String> = {
             let mut m: Vec<String> = packet
                 .contributions
@@ -639,6 +696,25 @@ impl Runtime {
             tests_passed: outcome.tests.len(),
         })
     }
+}
+
+/// The creative mandate for `request` on `object`: its slots, and the methods its
+/// chain already knows that look most like the request.
+fn mandate_for(
+    object: &Object,
+    view: &ChainView,
+    selector: &Selector,
+    request: &LearnRequest,
+) -> LearnMandate {
+    let mut mandate = LearnMandate::new(
+        object.name.clone(),
+        selector.to_string(),
+        json!(request.args),
+    )
+    .with_request(request.request_text.clone());
+    mandate.slots = Value::Object(object.slots.clone());
+    mandate.known_methods = known_methods(view, &request.request_text, selector);
+    mandate
 }
 
 /// The guard's verdict as a candidate's failure.
@@ -824,5 +900,32 @@ mod tests {
             named,
             "the same request names the same methods"
         );
+    }
+
+    #[tokio::test]
+    async fn a_finished_learn_leaves_no_lock_behind_and_a_waiter_keeps_its_own() {
+        let locks = Arc::new(LearnLocks::new(16));
+        let key = (
+            aura_store::ObjectId::new(),
+            Selector::new("double").unwrap(),
+        );
+        let first = locks.hold(key.clone()).await;
+        assert_eq!(locks.len(), 1);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let waiter = {
+            let locks = locks.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let _second = locks.hold(key).await;
+                let _ = tx.send(locks.len());
+            })
+        };
+        // Let the waiter take its handle and block on the lock.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        drop(first);
+        // The waiter got the lock through the entry the first holder left in place.
+        assert_eq!(rx.await.unwrap(), 1);
+        waiter.await.unwrap();
+        assert_eq!(locks.len(), 0, "the last holder removed the entry");
     }
 }

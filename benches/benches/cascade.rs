@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use aura_core::cognition::{
-    Cascade, CascadeMode, ChatRequest, Grounding, LearnMandate, ScriptedModel,
+    Cascade, CascadeMode, CascadeRun, ChatRequest, Grounding, LearnMandate, RunOptions,
+    ScriptedModel,
 };
 use aura_core::StoreGrounding;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -63,7 +64,7 @@ fn cascade(c: &mut Criterion) {
         "cascade: full cycle minus model time (4 personas, 5 grounding rounds, 10k nodes)",
         |b| {
             b.to_async(&rt).iter(|| async {
-                let (packet, result) = full.run_recorded(&mandate, None).await;
+                let CascadeRun { packet, result } = full.run(&mandate, RunOptions::default()).await;
                 result.expect("candidate");
                 packet
             })

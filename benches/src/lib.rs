@@ -7,10 +7,8 @@ pub mod suite;
 use async_trait::async_trait;
 use aura_cognition::{
     ChatRequest, ChatResponse, LanguageModel, ModelCapabilities, ModelInfo, ScriptedModel,
-    StreamChunk,
 };
 use aura_sandbox::{ExecOutcome, ExecRequest, Sandbox, SandboxCapabilities};
-use futures::stream::BoxStream;
 
 /// A file of JSON lines named by a command-line flag (`--out`), or nothing when the
 /// flag is absent: measurement tools keep their per-item results this way.
@@ -170,15 +168,6 @@ impl LanguageModel for ForgetfulModel {
     }
     async fn chat(&self, request: ChatRequest) -> aura_cognition::Result<ChatResponse> {
         ScriptedModel::blueprint().chat(request).await
-    }
-    async fn chat_stream(
-        &self,
-        request: ChatRequest,
-    ) -> aura_cognition::Result<BoxStream<'static, aura_cognition::Result<StreamChunk>>> {
-        ScriptedModel::blueprint().chat_stream(request).await
-    }
-    async fn embed(&self, texts: &[String]) -> aura_cognition::Result<Vec<Vec<f32>>> {
-        ScriptedModel::blueprint().embed(texts).await
     }
 }
 

@@ -65,6 +65,57 @@ pub struct CascadeOutcome {
     pub packet: CognitiveStatePacket,
 }
 
+/// How one cycle runs ([`Cascade::run`]); the default runs it as configured.
+#[derive(Debug, Default)]
+pub struct RunOptions<'a> {
+    /// A context the caller already assembled, used instead of the ingestor's.
+    pub context: Option<RealTimeContextFractal>,
+    /// Which check may end the full cascade early on ROBIN's draft.
+    pub check: EarlyExit<'a>,
+    /// The candidate writers' seed and temperature: one sample of a
+    /// sample-and-verify search (`None`: the models' own defaults).
+    pub sampling: Option<Sampling>,
+}
+
+/// Which check runs ROBIN's draft in the full cascade; one that passes ends the cycle.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum EarlyExit<'a> {
+    /// The one configured with [`CascadeBuilder::candidate_check`], if any.
+    #[default]
+    Configured,
+    /// This one, for this cycle: the caller knows the object the method is for, so
+    /// it can run the draft against that object's state.
+    With(&'a dyn CandidateCheck),
+    /// None: every persona speaks.
+    Off,
+}
+
+/// A finished cycle: its full record, and the candidate or why there is none.
+#[derive(Debug)]
+pub struct CascadeRun {
+    /// The cycle's full record, kept whether or not it succeeded.
+    pub packet: CognitiveStatePacket,
+    /// The candidate to audit, test and commit, or the cycle's failure.
+    pub result: Result<MethodCandidate>,
+}
+
+/// One persona's step: what it said, the candidate it wrote (if it writes one and
+/// the reply held one), and why not otherwise.
+struct Step {
+    contribution: PersonaContribution,
+    candidate: Option<MethodCandidate>,
+    error: Option<Error>,
+}
+
+impl CascadeRun {
+    /// The candidate with its packet, or the failure.
+    pub fn outcome(self) -> Result<CascadeOutcome> {
+        let packet = self.packet;
+        self.result
+            .map(|candidate| CascadeOutcome { candidate, packet })
+    }
+}
+
 /// The persona cascade. Build it with [`Cascade::builder`].
 #[derive(Debug)]
 pub struct Cascade {
@@ -217,12 +268,6 @@ impl crate::LanguageModel for NullModel {
     async fn chat(&self, _request: ChatRequest) -> Result<crate::ChatResponse> {
         Err(Error::Unavailable("no model configured".into()))
     }
-    async fn chat_stream(
-        &self,
-        _request: ChatRequest,
-    ) -> Result<futures::stream::BoxStream<'static, Result<crate::StreamChunk>>> {
-        Err(Error::Unavailable("no model configured".into()))
-    }
     async fn embed(&self, _texts: &[String]) -> Result<Vec<Vec<f32>>> {
         Err(Error::Unavailable("no model configured".into()))
     }
@@ -305,46 +350,20 @@ impl Cascade {
         self.mode
     }
 
-    /// Runs one cycle, assembling the real-time context if an ingestor is configured.
-    pub async fn run(&self, mandate: &LearnMandate) -> Result<CascadeOutcome> {
-        self.run_with_context(mandate, None).await
-    }
-
-    /// Runs one cycle with a context the caller already assembled (used instead of
-    /// the ingestor when given).
-    pub async fn run_with_context(
-        &self,
-        mandate: &LearnMandate,
-        context: Option<RealTimeContextFractal>,
-    ) -> Result<CascadeOutcome> {
-        let (packet, result) = self.run_recorded(mandate, context).await;
-        result.map(|candidate| CascadeOutcome { candidate, packet })
-    }
-
     /// Runs one cycle and returns its packet whether or not a candidate came out
-    /// (failed cycles belong in the audit trail too).
-    pub async fn run_recorded(
-        &self,
-        mandate: &LearnMandate,
-        context: Option<RealTimeContextFractal>,
-    ) -> (CognitiveStatePacket, Result<MethodCandidate>) {
-        self.run_checked(mandate, context, self.check.as_deref(), None)
-            .await
-    }
-
-    /// [`Cascade::run_recorded`] with a check for this one mandate instead of the one
-    /// configured with [`CascadeBuilder::candidate_check`]: the caller knows the object
-    /// the method is for, so it can run ROBIN's draft against that object's state
-    /// (`None` switches the early exit off for this cycle). With `sampling`, the
-    /// candidate writers draw with that seed and temperature: one sample of a
-    /// sample-and-verify search.
-    pub async fn run_checked(
-        &self,
-        mandate: &LearnMandate,
-        context: Option<RealTimeContextFractal>,
-        check: Option<&dyn CandidateCheck>,
-        sampling: Option<Sampling>,
-    ) -> (CognitiveStatePacket, Result<MethodCandidate>) {
+    /// (failed cycles belong in the audit trail too). `options` say which context,
+    /// early-exit check and sampling it uses; the defaults run it as configured.
+    pub async fn run(&self, mandate: &LearnMandate, options: RunOptions<'_>) -> CascadeRun {
+        let RunOptions {
+            context,
+            check,
+            sampling,
+        } = options;
+        let check = match check {
+            EarlyExit::Configured => self.check.as_deref(),
+            EarlyExit::With(check) => Some(check),
+            EarlyExit::Off => None,
+        };
         let started = Instant::now();
         let mut packet = CognitiveStatePacket {
             started_at: Utc::now(),
@@ -381,7 +400,11 @@ impl Cascade {
         let mut draft: Option<MethodCandidate> = None;
         let mut final_error: Option<Error> = None;
         for (index, &persona) in order.iter().enumerate() {
-            let (contribution, candidate, error) = self.step(persona, index == 0, &packet).await;
+            let Step {
+                contribution,
+                candidate,
+                error,
+            } = self.step(persona, index == 0, &packet).await;
             let step_text = match &candidate {
                 Some(c) => format!("{} {}", c.doc, c.source),
                 None => contribution.text.clone(),
@@ -435,7 +458,10 @@ impl Cascade {
                 });
                 Self::finish_timing(&mut packet, started);
                 tracing::warn!(target: "Cascade.ALFRED", selector = %mandate.selector, %error, "cascade cycle failed");
-                return (packet, Err(error));
+                return CascadeRun {
+                    packet,
+                    result: Err(error),
+                };
             }
         };
 
@@ -470,7 +496,10 @@ impl Cascade {
             total_us = packet.timing.total_us,
             "cascade cycle done"
         );
-        (packet, Ok(candidate))
+        CascadeRun {
+            packet,
+            result: Ok(candidate),
+        }
     }
 
     fn finish_timing(packet: &mut CognitiveStatePacket, started: Instant) {
@@ -517,18 +546,13 @@ impl Cascade {
         });
     }
 
-    async fn step(
-        &self,
-        persona: Persona,
-        first: bool,
-        packet: &CognitiveStatePacket,
-    ) -> (PersonaContribution, Option<MethodCandidate>, Option<Error>) {
+    async fn step(&self, persona: Persona, first: bool, packet: &CognitiveStatePacket) -> Step {
         let step_started = Instant::now();
         let mandate = &packet.mandate;
         let Some(config) = self.personas.get(&persona) else {
             let msg = format!("{persona} is not configured");
-            return (
-                PersonaContribution {
+            return Step {
+                contribution: PersonaContribution {
                     persona,
                     model: String::new(),
                     text: String::new(),
@@ -539,9 +563,9 @@ impl Cascade {
                     model_us: 0,
                     step_us: 0,
                 },
-                None,
-                Some(Error::Invalid(msg)),
-            );
+                candidate: None,
+                error: Some(Error::Invalid(msg)),
+            };
         };
         let system = self.prompts.render(&config.prompt, &mandate.selector);
         let user = self.user_prompt(persona, first, packet);
@@ -602,7 +626,11 @@ impl Cascade {
             error = ?contribution.error,
             "step done"
         );
-        (contribution, candidate, error)
+        Step {
+            contribution,
+            candidate,
+            error,
+        }
     }
 
     fn user_prompt(&self, persona: Persona, first: bool, packet: &CognitiveStatePacket) -> String {

@@ -12,7 +12,7 @@ use aura_cognition::context::{Headline, ProviderState, ProviderStatus, TimeReadi
 use aura_cognition::{
     CandidateCheck, Cascade, CascadeMode, ChatRequest, CheckVerdict, CognitiveStatePacket, Error,
     Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, Persona,
-    RealTimeContextFractal, ScriptedModel,
+    RealTimeContextFractal, RunOptions, ScriptedModel,
 };
 use serde_json::json;
 
@@ -133,8 +133,15 @@ async fn full_cascade_runs_the_personas_in_order_and_fills_the_packet() {
         .grounding(memory.clone())
         .build();
     let out = cascade
-        .run_with_context(&mandate(), Some(context()))
+        .run(
+            &mandate(),
+            RunOptions {
+                context: Some(context()),
+                ..RunOptions::default()
+            },
+        )
         .await
+        .outcome()
         .unwrap();
 
     let order: Vec<Persona> = model.requests().iter().map(persona_of).collect();
@@ -234,7 +241,11 @@ async fn each_step_adds_evidence_before_the_next_persona_speaks() {
     let cascade = Cascade::builder(Arc::new(model.clone()))
         .grounding(Arc::new(Counter::default()))
         .build();
-    let out = cascade.run(&mandate()).await.unwrap();
+    let out = cascade
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap();
     let rounds: &[GroundingRound] = &out.packet.grounding;
     for (i, r) in rounds.iter().enumerate() {
         assert_eq!(r.evidence.len(), 1);
@@ -273,7 +284,11 @@ async fn a_passing_draft_ends_the_cascade_after_robin() {
     let cascade = Cascade::builder(Arc::new(model.clone()))
         .candidate_check(check.clone())
         .build();
-    let out = cascade.run(&mandate()).await.unwrap();
+    let out = cascade
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap();
     assert_eq!(out.packet.personas(), vec![Persona::Brick, Persona::Robin]);
     assert_eq!(model.requests().len(), 2);
     assert_eq!(out.packet.decided_by, Some(Persona::Robin));
@@ -296,7 +311,11 @@ async fn a_failing_draft_goes_on_to_alfred_with_the_reason() {
     let cascade = Cascade::builder(Arc::new(model.clone()))
         .candidate_check(check)
         .build();
-    let out = cascade.run(&mandate()).await.unwrap();
+    let out = cascade
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap();
     assert_eq!(out.packet.personas(), Persona::ALL.to_vec());
     assert_eq!(out.packet.decided_by, Some(Persona::Alfred));
     assert!(!out.packet.verdicts[0].early_exit);
@@ -311,7 +330,11 @@ async fn single_persona_mode_asks_only_alfred() {
     let cascade = Cascade::builder(Arc::new(model.clone()))
         .mode(CascadeMode::Single)
         .build();
-    let out = cascade.run(&mandate()).await.unwrap();
+    let out = cascade
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap();
     assert_eq!(out.packet.personas(), vec![Persona::Alfred]);
     assert_eq!(model.requests().len(), 1);
     assert_eq!(out.packet.mode, CascadeMode::Single);
@@ -328,7 +351,11 @@ async fn an_alfred_without_code_falls_back_to_robins_draft_or_errors() {
     let cascade = Cascade::builder(Arc::new(scripted()))
         .persona_model(Persona::Alfred, Arc::new(bad()))
         .build();
-    let out = cascade.run(&mandate()).await.unwrap();
+    let out = cascade
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap();
     assert_eq!(out.packet.decided_by, Some(Persona::Robin));
     let alfred = out.packet.contributions.last().unwrap();
     assert_eq!(alfred.attempts, 1);
@@ -337,7 +364,11 @@ async fn an_alfred_without_code_falls_back_to_robins_draft_or_errors() {
     let single = Cascade::builder(Arc::new(bad()))
         .mode(CascadeMode::Single)
         .build();
-    match single.run(&mandate()).await {
+    match single
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+    {
         Err(Error::InvalidOutput(msg)) => assert!(msg.contains("```python"), "{msg}"),
         other => panic!("expected InvalidOutput, got {other:?}"),
     }
@@ -353,7 +384,11 @@ async fn code_replies_are_read_from_fences_and_json_still_works() {
     let single = Cascade::builder(Arc::new(code))
         .mode(CascadeMode::Single)
         .build();
-    let out = single.run(&mandate()).await.unwrap();
+    let out = single
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap();
     assert_eq!(
         out.candidate.source,
         "def fib(n):\n    return n\nassert fib(1) == 1\n"
@@ -366,8 +401,9 @@ async fn code_replies_are_read_from_fences_and_json_still_works() {
         .mode(CascadeMode::Single)
         .build();
     assert!(single
-        .run(&mandate())
+        .run(&mandate(), RunOptions::default())
         .await
+        .outcome()
         .unwrap()
         .candidate
         .source
@@ -389,7 +425,11 @@ async fn grounding_failures_are_recorded_not_fatal() {
     let cascade = Cascade::builder(Arc::new(scripted()))
         .grounding(Arc::new(Broken))
         .build();
-    let out = cascade.run(&mandate()).await.unwrap();
+    let out = cascade
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap();
     assert!(out.packet.grounding.iter().all(|r| r
         .error
         .as_deref()
@@ -412,7 +452,11 @@ async fn each_persona_can_have_its_own_model_prompt_and_options() {
             },
         )
         .build();
-    let out = cascade.run(&mandate()).await.unwrap();
+    let out = cascade
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap();
     assert_eq!(out.packet.contributions[0].model, "phi3");
     assert_eq!(brick.requests().len(), 1);
     let reqs = base.requests();
@@ -438,7 +482,11 @@ async fn feedback_from_earlier_attempts_reaches_the_personas() {
     let model = scripted();
     let cascade = Cascade::builder(Arc::new(model.clone())).build();
     let m = mandate().with_feedback("guard: import of 'os' is not allowed (line 1)");
-    cascade.run(&m).await.unwrap();
+    cascade
+        .run(&m, RunOptions::default())
+        .await
+        .outcome()
+        .unwrap();
     for req in model.requests() {
         assert!(user_of(&req).contains("Earlier attempts failed:\n- guard: import of 'os'"));
     }
@@ -447,8 +495,22 @@ async fn feedback_from_earlier_attempts_reaches_the_personas() {
 #[tokio::test]
 async fn identical_outputs_lose_novelty_and_evidence_raises_coverage() {
     let cascade = Cascade::builder(Arc::new(scripted())).build();
-    let first = cascade.run(&mandate()).await.unwrap().packet.cem.unwrap();
-    let second = cascade.run(&mandate()).await.unwrap().packet.cem.unwrap();
+    let first = cascade
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap()
+        .packet
+        .cem
+        .unwrap();
+    let second = cascade
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap()
+        .packet
+        .cem
+        .unwrap();
     assert_eq!(first.novelty, 1.0);
     assert_eq!(second.novelty, 0.0);
     assert!(second.value < first.value);
@@ -457,7 +519,14 @@ async fn identical_outputs_lose_novelty_and_evidence_raises_coverage() {
     let grounded = Cascade::builder(Arc::new(scripted()))
         .grounding(Arc::new(Counter::default()))
         .build();
-    let g = grounded.run(&mandate()).await.unwrap().packet.cem.unwrap();
+    let g = grounded
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap()
+        .packet
+        .cem
+        .unwrap();
     assert!(g.coverage > first.coverage);
     assert!(g.value > first.value);
 }
@@ -473,7 +542,13 @@ async fn orchestration_overhead_is_small() {
     let mut orchestration = 0u64;
     let mut total = 0u64;
     for _ in 0..runs {
-        let t = cascade.run(&mandate()).await.unwrap().packet.timing;
+        let t = cascade
+            .run(&mandate(), RunOptions::default())
+            .await
+            .outcome()
+            .unwrap()
+            .packet
+            .timing;
         orchestration += t.orchestration_us;
         total += t.total_us;
     }
@@ -500,7 +575,11 @@ async fn the_ingestors_context_is_recorded_and_shown_to_brick() {
     let cascade = Cascade::builder(Arc::new(model.clone()))
         .context(Arc::new(ingestor))
         .build();
-    let out = cascade.run(&mandate()).await.unwrap();
+    let out = cascade
+        .run(&mandate(), RunOptions::default())
+        .await
+        .outcome()
+        .unwrap();
     let ctx = out.packet.context.as_ref().unwrap();
     assert_eq!(ctx.place.as_ref().unwrap().name, "Riverside, US");
     assert_eq!(ctx.statuses.len(), 2);

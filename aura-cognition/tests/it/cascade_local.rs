@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use aura_cognition::{
-    Cascade, CascadeMode, DynLanguageModel, GenerationOptions, LearnMandate, LocalModel, Persona,
+    Cascade, CascadeMode, CascadeRun, DynLanguageModel, GenerationOptions, LearnMandate,
+    LocalModel, Persona, RunOptions,
 };
 use serde_json::json;
 
@@ -37,6 +38,7 @@ fn greedy(max_tokens: u32) -> GenerationOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_full_cascade_runs_on_the_embedded_model() {
+    let _turn = crate::MODEL_TURN.lock().await;
     let model = local();
     let mut builder = Cascade::builder(model.clone());
     for p in Persona::ALL {
@@ -47,7 +49,7 @@ async fn the_full_cascade_runs_on_the_embedded_model() {
     let mandate = LearnMandate::new("calc", "fibonacci", json!([10]))
         .with_request("teach yourself to calculate the fibonacci sequence");
 
-    let (packet, result) = cascade.run_recorded(&mandate, None).await;
+    let CascadeRun { packet, result } = cascade.run(&mandate, RunOptions::default()).await;
     // A 135M model may or may not write a usable method; the cascade must still run
     // every persona through it and record what happened.
     assert_eq!(packet.personas(), Persona::ALL.to_vec());
@@ -94,6 +96,6 @@ async fn the_full_cascade_runs_on_the_embedded_model() {
         .mode(CascadeMode::Single)
         .persona_options(Persona::Alfred, greedy(320))
         .build();
-    let (packet, _) = single.run_recorded(&mandate, None).await;
+    let CascadeRun { packet, result: _ } = single.run(&mandate, RunOptions::default()).await;
     assert_eq!(packet.personas(), vec![Persona::Alfred]);
 }

@@ -34,9 +34,7 @@ fn model() -> &'static LocalModel {
     })
 }
 
-/// llama.cpp's threads spin while they wait: models running side by side on a small
-/// machine slow each other down badly, so the tests here take turns.
-static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use crate::MODEL_TURN as TURN;
 
 fn greedy(max_tokens: u32) -> GenerationOptions {
     GenerationOptions {

@@ -11,3 +11,9 @@ mod context;
 mod local_model;
 mod ollama_live;
 mod ollama_replay;
+
+/// llama.cpp's threads spin while they wait: models running side by side on a small
+/// machine slow each other down badly (tenfold and more on 2 cores), so every test
+/// that runs the embedded model takes its turn.
+#[cfg(feature = "local")]
+pub(crate) static MODEL_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -11,13 +11,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aura_cognition::{
     CascadeMode, ChatRequest, ChatResponse, LanguageModel, ModelCapabilities, ModelInfo,
-    ScriptedModel, StreamChunk,
+    ScriptedModel,
 };
 use aura_core::forge::EventKind;
 use aura_core::gateway::{Gateway, GatewayConfig, Monologue, MonologueEvent, ROUTES};
 use aura_core::{Config, Runtime};
 use aura_store::SqliteStore;
-use futures::stream::BoxStream;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -72,15 +71,6 @@ impl LanguageModel for GatedModel {
             self.release.acquire().await.expect("open").forget();
         }
         self.inner.chat(request).await
-    }
-    async fn chat_stream(
-        &self,
-        request: ChatRequest,
-    ) -> aura_cognition::Result<BoxStream<'static, aura_cognition::Result<StreamChunk>>> {
-        self.inner.chat_stream(request).await
-    }
-    async fn embed(&self, texts: &[String]) -> aura_cognition::Result<Vec<Vec<f32>>> {
-        self.inner.embed(texts).await
     }
 }
 

@@ -470,7 +470,9 @@ async fn curated_prompts_are_the_prompts_the_cascade_sent() {
     let cascade = Cascade::builder(model.clone()).build();
     let mandate = LearnMandate::new("calc", "twice", json!([3]))
         .with_request("teach yourself to double a number");
-    let (packet, result) = cascade.run_recorded(&mandate, None).await;
+    let aura_cognition::CascadeRun { packet, result } = cascade
+        .run(&mandate, aura_cognition::RunOptions::default())
+        .await;
     let candidate = result.unwrap();
     let store = SqliteStore::open_in_memory().await.unwrap();
     store

@@ -12,7 +12,9 @@
 
 use std::sync::Arc;
 
-use aura_core::cognition::{Cascade, CascadeMode, LearnMandate, LocalModel};
+use aura_core::cognition::{
+    Cascade, CascadeMode, CascadeRun, LearnMandate, LocalModel, RunOptions,
+};
 use aura_core::StoreGrounding;
 use serde_json::json;
 
@@ -34,7 +36,7 @@ async fn main() {
     println!("cycle     total ms   model ms  ground ms  orchestr ms  overhead");
     let mut ratios = Vec::new();
     for cycle in 1..=cycles {
-        let (packet, _) = cascade.run_recorded(&mandate, None).await;
+        let CascadeRun { packet, result: _ } = cascade.run(&mandate, RunOptions::default()).await;
         let t = &packet.timing;
         ratios.push(t.overhead_ratio());
         println!(

@@ -10,9 +10,8 @@ use std::fmt;
 use async_trait::async_trait;
 use aura_core::cognition::{
     schema, ChatRequest, ChatResponse, Error, FinishReason, LanguageModel, ModelCapabilities,
-    ModelInfo, Result, StreamChunk, Usage,
+    ModelInfo, Result, Usage,
 };
-use futures::stream::{self, BoxStream, StreamExt};
 use pyo3::prelude::*;
 use serde_json::Value;
 
@@ -100,24 +99,5 @@ impl LanguageModel for PythonModel {
             finish: FinishReason::Stop,
             usage: Usage::default(),
         })
-    }
-
-    async fn chat_stream(
-        &self,
-        request: ChatRequest,
-    ) -> Result<BoxStream<'static, Result<StreamChunk>>> {
-        // A plain function returns its reply whole: one piece, then the end.
-        let response = self.chat(request).await?;
-        let pieces = vec![
-            Ok(StreamChunk::Text(response.text.clone())),
-            Ok(StreamChunk::Done(response)),
-        ];
-        Ok(stream::iter(pieces).boxed())
-    }
-
-    async fn embed(&self, _texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        Err(Error::Unsupported(
-            "a Python callable model does not embed".into(),
-        ))
     }
 }
