@@ -6,7 +6,22 @@ from datetime import datetime
 from os import PathLike
 from typing import Any, Awaitable, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
+from typing_extensions import final
+
 __version__: str
+__all__ = [
+    "Runtime",
+    "Object",
+    "Message",
+    "Method",
+    "AuditEvent",
+    "SearchHit",
+    "Reply",
+    "__version__",
+    "set_log_level",
+    "_log_selftest",
+    "LOG_QUEUE_CAPACITY",
+]
 
 LOG_QUEUE_CAPACITY: int
 """How many log records wait for Python at most; more are dropped and counted."""
@@ -24,26 +39,27 @@ def set_log_level(level: Union[int, str, None] = None) -> None:
 def _log_selftest(count: int, threads: int = 1, level: str = "INFO") -> None:
     """Test hook: Rust threads emit ``count`` events each on ``aura.selftest`` while this holds the GIL."""
 
-JSON = Any
-ObjectRef = Union["Object", str]
-ModelCallable = Callable[[Dict[str, Any]], str]
+_JSON = Any
+_ObjectRef = Union["Object", str]
+_ModelCallable = Callable[[Dict[str, Any]], str]
 
+@final
 class Runtime:
     """AURA's object machine. Settings not passed come from the environment and ``.env``."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         data_dir: Optional[Union[str, PathLike[str]]] = None,
         store_path: Optional[Union[str, PathLike[str]]] = None,
         sandbox: Optional[Literal["jail", "docker"]] = None,
-        model: Union[Literal["local"], None, ModelCallable] = "local",
+        model: Union[Literal["local"], None, _ModelCallable] = ...,  # default "local"
         cascade_mode: Optional[Literal["full", "single"]] = None,
         learn_samples: Optional[int] = None,
         learn_agreement: Optional[int] = None,
         root: Optional[str] = None,
-        forge: Optional[Literal["default", "local"]] = "default",
-    ) -> None: ...
+        forge: Optional[Literal["default", "local"]] = ...,  # default "default"
+    ) -> Runtime: ...
     @property
     def root(self) -> Object: ...
     @property
@@ -54,8 +70,8 @@ class Runtime:
         self,
         name: str,
         *,
-        parents: Optional[Sequence[ObjectRef]] = None,
-        slots: Optional[Mapping[str, JSON]] = None,
+        parents: Optional[Sequence[_ObjectRef]] = None,
+        slots: Optional[Mapping[str, _JSON]] = None,
     ) -> Object: ...
     def get(self, name_or_id: str) -> Object: ...
     def objects(self, *, offset: int = 0, limit: int = 100) -> List[Object]: ...
@@ -64,7 +80,7 @@ class Runtime:
         self,
         *,
         kind: Optional[str] = None,
-        object: Optional[ObjectRef] = None,
+        object: Optional[_ObjectRef] = None,
         after: Optional[str] = None,
         limit: int = 100,
     ) -> List[AuditEvent]: ...
@@ -82,6 +98,7 @@ class Runtime:
     def promote_facet(self, name: str) -> Dict[str, Any]: ...
     def rollback_facet(self, persona: str) -> Optional[Dict[str, Any]]: ...
 
+@final
 class Object:
     """A persistent object; ``obj.name(*args)`` sends the message ``name``."""
 
@@ -90,20 +107,20 @@ class Object:
     @property
     def name(self) -> str: ...
     @property
-    def slots(self) -> Dict[str, JSON]: ...
+    def slots(self) -> Dict[str, _JSON]: ...
     @property
     def parents(self) -> List[Object]: ...
-    def set_parents(self, parents: Sequence[ObjectRef]) -> None: ...
-    def __getitem__(self, slot: str) -> JSON: ...
-    def __setitem__(self, slot: str, value: JSON) -> None: ...
-    def __contains__(self, slot: str) -> bool: ...
-    def get(self, slot: str, default: JSON = None) -> JSON: ...
-    def update(self, slots: Mapping[str, JSON]) -> None: ...
-    def send(self, selector: str, *args: JSON) -> JSON: ...
-    def send_async(self, selector: str, *args: JSON) -> Awaitable[JSON]: ...
+    def set_parents(self, parents: Sequence[_ObjectRef]) -> None: ...
+    def __getitem__(self, slot: str, /) -> _JSON: ...
+    def __setitem__(self, slot: str, value: _JSON, /) -> None: ...
+    def __contains__(self, slot: str, /) -> bool: ...
+    def get(self, slot: str, default: _JSON = None) -> _JSON: ...
+    def update(self, slots: Mapping[str, _JSON]) -> None: ...
+    def send(self, selector: str, *args: _JSON) -> _JSON: ...
+    def send_async(self, selector: str, *args: _JSON) -> Awaitable[_JSON]: ...
     def tell(self, message: str) -> Reply: ...
     def tell_async(self, message: str) -> Awaitable[Reply]: ...
-    def define(self, selector: str, source: str, *, doc: str = "") -> Method: ...
+    def define(self, selector: str, source: str, *, doc: str = ...) -> Method: ...
     def methods(self) -> List[Method]: ...
     def responds_to(self, selector: str) -> bool: ...
     def selectors(
@@ -114,11 +131,13 @@ class Object:
     def delete(self) -> None: ...
     def __getattr__(self, selector: str) -> Message: ...
 
+@final
 class Message:
     """A message bound to its receiver; calling it sends it."""
 
-    def __call__(self, *args: JSON) -> JSON: ...
+    def __call__(self, *args: _JSON) -> _JSON: ...
 
+@final
 class Method:
     object_id: str
     selector: str
@@ -130,6 +149,7 @@ class Method:
     calls: Optional[List[str]]
     created_at: datetime
 
+@final
 class AuditEvent:
     id: str
     at: datetime
@@ -137,6 +157,7 @@ class AuditEvent:
     object_id: Optional[str]
     payload: Any
 
+@final
 class SearchHit:
     id: str
     kind: str
@@ -144,9 +165,10 @@ class SearchHit:
     score: float
     meta: Any
 
+@final
 class Reply:
     text: str
-    value: JSON
+    value: _JSON
     refused: bool
     plan: Dict[str, Any]
     evidence: List[str]
