@@ -64,5 +64,5 @@ pub use ollama::*;
 pub use persona::{Persona, PersonaConfig, PromptSet, METHOD_CONVENTION, TEST_CONVENTION};
 pub use plan::{Plan, PlanContext, Planner};
 #[cfg(any(test, feature = "test-utils"))]
-pub use scripted::ScriptedModel;
+pub use scripted::{offline_context, ScriptedModel};
 pub use template::ChatTemplate;

@@ -233,6 +233,19 @@ fn hashed_embedding(text: &str) -> Vec<f32> {
     v
 }
 
+/// Real-time context for tests that must not touch the network: the place is `place`
+/// and the news come from the RSS or Atom file at `feed_file` (no other provider).
+pub fn offline_context(place: &str, feed_file: &std::path::Path) -> crate::ContextIngestor {
+    let place = place.to_string();
+    let feed_url = format!("file://{}", feed_file.display());
+    crate::ContextIngestorBuilder::from_vars(move |k| match k {
+        "AURA_LOCATION" => Some(place.clone()),
+        "AURA_NEWS_FEED_URL" => Some(feed_url.clone()),
+        _ => None,
+    })
+    .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,6 +123,28 @@ impl Error {
 /// The core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The error's stable code: the gateway's `error.code`, and the `code` attribute
+    /// of every Python exception. Codes are part of the API; new ones may be added.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::Invalid(_) => "invalid",
+            Error::DoesNotUnderstand { .. } => "does_not_understand",
+            Error::Rejected { .. } => "rejected",
+            Error::Refused { .. } => "refused",
+            Error::MethodRaised { .. } => "method_raised",
+            Error::Stopped { .. } => "stopped",
+            Error::Unavailable { .. } => "unavailable",
+            Error::Forge(aura_forge::Error::Rejected(_)) => "not_promoted",
+            Error::Forge(aura_forge::Error::Cancelled) => "cancelled",
+            Error::Forge(_) => "forge_failed",
+            Error::Backend { .. } => "internal",
+        }
+    }
+}
+
 impl From<aura_store::Error> for Error {
     fn from(e: aura_store::Error) -> Self {
         use aura_store::Error as S;

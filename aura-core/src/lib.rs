@@ -16,8 +16,6 @@ mod dispatch;
 mod error;
 pub mod evolution;
 mod exemplars;
-#[cfg(feature = "gateway")]
-pub mod gateway;
 mod health;
 mod learn;
 #[cfg(feature = "ollama")]

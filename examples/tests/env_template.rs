@@ -108,6 +108,7 @@ fn read_by_code() -> BTreeMap<String, PathBuf> {
         "aura-guard",
         "aura-sandbox",
         "aura-forge",
+        "aura-gateway",
         "examples",
         "bindings/python",
     ] {
@@ -184,10 +185,10 @@ fn readers() -> Vec<Reader> {
             skipped: "",
         },
         Reader {
-            name: "aura_core::gateway::GatewayConfig::from_lookup",
+            name: "aura_gateway::GatewayConfig::from_lookup",
             reads_env: &[],
             enable: &[],
-            read: Some(|get| format!("{:?}", aura_core::gateway::GatewayConfig::from_lookup(get))),
+            read: Some(|get| format!("{:?}", aura_gateway::GatewayConfig::from_lookup(get))),
             skipped: "",
         },
         Reader {

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aura_benches::rss_kib;
-use aura_core::gateway::{Gateway, GatewayConfig};
 use aura_core::store::{NewObject, StoreExt};
 use aura_core::{Config, Runtime};
+use aura_gateway::{Gateway, GatewayConfig};
 use aura_store::{NewMethod, Provenance, SqliteStore};
 use clap::Parser;
 

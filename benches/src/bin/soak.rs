@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use aura_benches::plot::{line_chart, Chart, Series};
 use aura_benches::{rss_kib, Dice, ForgetfulModel};
-use aura_core::gateway::{Gateway, GatewayConfig};
 use aura_core::store::{NewObject, StoreExt};
 use aura_core::{Config, Runtime};
+use aura_gateway::{Gateway, GatewayConfig};
 use aura_store::{NewMethod, Provenance, SqliteStore};
 use clap::Parser;
 use serde_json::json;
@@ -52,7 +52,7 @@ struct Args {
 
 fn main() {
     // The gateway binary's allocator setting, so the soak measures what it ships with.
-    aura_core::gateway::cap_malloc_arenas();
+    aura_gateway::cap_malloc_arenas();
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

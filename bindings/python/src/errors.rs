@@ -15,7 +15,11 @@ use crate::convert;
 /// The `aura` exception for a core error, with its details as attributes.
 pub fn to_py_err(err: Error) -> PyErr {
     let message = err.to_string();
-    let (class, details) = classify(err);
+    let code = err.code();
+    let (class, mut details) = classify(err);
+    if let Value::Object(fields) = &mut details {
+        fields.insert("code".into(), json!(code));
+    }
     Python::attach(|py| build(py, class, &message, details).unwrap_or_else(|e| e))
 }
 

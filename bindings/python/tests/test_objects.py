@@ -56,6 +56,8 @@ def test_unknown_objects_raise_not_found(rt):
         rt.get("nobody")
     assert isinstance(err.value, LookupError)
     assert err.value.kind == "object"
+    # The same stable code the gateway's error body carries.
+    assert err.value.code == "not_found"
 
 
 def test_taken_names_conflict(rt):

@@ -637,7 +637,7 @@ fn main() -> ExitCode {
         .or_else(|| std::env::var("AURA_URL").ok())
         .unwrap_or_else(|| {
             let addr = std::env::var("AURA_GATEWAY_ADDR")
-                .unwrap_or_else(|_| aura_core::gateway::DEFAULT_ADDR.into());
+                .unwrap_or_else(|_| aura_gateway::DEFAULT_ADDR.into());
             format!("http://{addr}")
         })
         .trim_end_matches('/')

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aura_core::gateway::{Gateway, GatewayConfig};
+use aura_gateway::{Gateway, GatewayConfig};
 use clap::Parser;
 
 /// Serve AURA's HTTP API (routes under /v1; see GET /v1/openapi.json).
@@ -29,7 +29,7 @@ struct Args {
 
 fn main() -> ExitCode {
     // Before any thread starts: the allocator's setting is read at process start.
-    aura_core::gateway::cap_malloc_arenas();
+    aura_gateway::cap_malloc_arenas();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -8,8 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use aura_cognition::{CascadeMode, ScriptedModel};
-use aura_core::gateway::{Gateway, GatewayConfig};
 use aura_core::{Config, Runtime};
+use aura_gateway::{Gateway, GatewayConfig};
 use serde_json::json;
 
 const TOKEN: &str = "cli-test-token";

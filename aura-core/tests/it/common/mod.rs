@@ -29,15 +29,9 @@ pub fn jail() -> JailSandbox {
 
 /// Offline real-time context: the place is Lisbon and the news come from `feed`, written
 /// as a local RSS file in `dir`.
-#[allow(dead_code)] // not every test binary grounds in context
+#[allow(dead_code)] // not every test grounds in context
 pub fn lisbon_context(dir: &std::path::Path, feed: &str) -> aura_cognition::ContextIngestor {
     let path = dir.join("local.rss");
     std::fs::write(&path, feed).expect("the feed file is written");
-    let feed_url = format!("file://{}", path.display());
-    aura_cognition::ContextIngestorBuilder::from_vars(move |k| match k {
-        "AURA_LOCATION" => Some("Lisbon".to_string()),
-        "AURA_NEWS_FEED_URL" => Some(feed_url.clone()),
-        _ => None,
-    })
-    .build()
+    aura_cognition::offline_context("Lisbon", &path)
 }

@@ -13,7 +13,10 @@ from typing import Any
 
 
 class AuraError(Exception):
-    """Something AURA could not do. ``str(e)`` says what went wrong."""
+    """Something AURA could not do. ``str(e)`` says what went wrong; ``code`` is the
+    same stable code the gateway's error bodies carry (``not_found``, ``refused``, …)."""
+
+    code: str = "internal"
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)

@@ -1,9 +1,6 @@
 //! The API gateway end to end over real HTTP: the server runs in the test on
 //! 127.0.0.1:0 over the real SQLite store (in memory), the real jail and a scripted model.
-#![cfg(feature = "gateway")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test fixtures: a failed setup should panic loudly
-
-use crate::common;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -14,8 +11,8 @@ use aura_cognition::{
     ScriptedModel,
 };
 use aura_core::forge::EventKind;
-use aura_core::gateway::{Gateway, GatewayConfig, Monologue, MonologueEvent, ROUTES};
 use aura_core::{Config, Runtime};
+use aura_gateway::{Gateway, GatewayConfig, Monologue, MonologueEvent, ROUTES};
 use aura_store::SqliteStore;
 use futures::StreamExt;
 use reqwest::StatusCode;
@@ -113,7 +110,9 @@ async fn server_with(config: GatewayConfig) -> Server {
     let serial = SERIAL.lock().await;
     let monologue = monologue();
     let dir = tempfile::tempdir().unwrap();
-    let context = common::lisbon_context(dir.path(), FEED);
+    let feed = dir.path().join("local.rss");
+    std::fs::write(&feed, FEED).unwrap();
+    let context = aura_cognition::offline_context("Lisbon", &feed);
     let model = Arc::new(GatedModel {
         inner: ScriptedModel::blueprint(),
         armed: false.into(),
@@ -130,7 +129,9 @@ async fn server_with(config: GatewayConfig) -> Server {
     let runtime = Runtime::builder()
         .config(rt_config)
         .store(Arc::new(SqliteStore::open_in_memory().await.unwrap()))
-        .sandbox(Arc::new(common::jail()))
+        .sandbox(Arc::new(
+            aura_sandbox::JailSandbox::builder().build().unwrap(),
+        ))
         .forge(Arc::new(aura_forge::FakeForge))
         .model(model.clone())
         .context(Arc::new(context))
@@ -773,7 +774,9 @@ async fn a_public_address_needs_a_token() {
     let runtime = Runtime::builder()
         .config(Config::default())
         .store(Arc::new(SqliteStore::open_in_memory().await.unwrap()))
-        .sandbox(Arc::new(common::jail()))
+        .sandbox(Arc::new(
+            aura_sandbox::JailSandbox::builder().build().unwrap(),
+        ))
         .without_model()
         .build()
         .await

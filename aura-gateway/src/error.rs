@@ -26,7 +26,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::Error;
+use aura_core::Error;
 
 /// An error response: a status and the stable JSON body.
 #[derive(Debug, Clone)]
@@ -77,62 +77,50 @@ impl IntoResponse for ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
-        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-        match e {
-            Error::NotFound { kind, id } => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
-                    .with_details(json!({ "kind": kind, "id": id }))
-            }
-            Error::Invalid(_) => ApiError::new(unprocessable, "invalid", message),
-            Error::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+        let code = e.code();
+        let status = match code {
+            "not_found" => StatusCode::NOT_FOUND,
+            "conflict" | "not_promoted" | "cancelled" => StatusCode::CONFLICT,
+            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "forge_failed" => StatusCode::BAD_GATEWAY,
+            "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        let details = match e {
+            Error::NotFound { kind, id } => Some(json!({ "kind": kind, "id": id })),
             Error::DoesNotUnderstand {
                 object,
                 selector,
                 chain,
-            } => ApiError::new(unprocessable, "does_not_understand", message)
-                .with_details(json!({ "object": object, "selector": selector, "chain": chain })),
+            } => Some(json!({ "object": object, "selector": selector, "chain": chain })),
             Error::Rejected { selector, verdict } => {
-                ApiError::new(unprocessable, "rejected", message)
-                    .with_details(json!({ "selector": selector, "violations": verdict.violations }))
+                Some(json!({ "selector": selector, "violations": verdict.violations }))
             }
             Error::Refused {
                 selector,
                 attempts,
                 failures,
-            } => ApiError::new(unprocessable, "refused", message).with_details(
-                json!({ "selector": selector, "attempts": attempts, "failures": failures }),
-            ),
+            } => Some(json!({ "selector": selector, "attempts": attempts, "failures": failures })),
             Error::MethodRaised { selector, error } => {
-                ApiError::new(unprocessable, "method_raised", message)
-                    .with_details(json!({ "selector": selector, "error": error }))
+                Some(json!({ "selector": selector, "error": error }))
             }
             Error::Stopped {
                 selector,
                 reason,
                 detail,
-            } => ApiError::new(unprocessable, "stopped", message)
-                .with_details(json!({ "selector": selector, "reason": reason, "detail": detail })),
-            Error::Unavailable { port, .. } => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-                    .with_details(json!({ "port": port }))
-            }
-            Error::Forge(e) => match e {
-                aura_forge::Error::Rejected(_) => {
-                    ApiError::new(StatusCode::CONFLICT, "not_promoted", message)
-                }
-                aura_forge::Error::Cancelled => {
-                    ApiError::new(StatusCode::CONFLICT, "cancelled", message)
-                }
-                _ => ApiError::new(StatusCode::BAD_GATEWAY, "forge_failed", message),
-            },
+            } => Some(json!({ "selector": selector, "reason": reason, "detail": detail })),
+            Error::Unavailable { port, .. } => Some(json!({ "port": port })),
             other => {
-                tracing::error!(target: "Gateway", error = %other, "internal error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    other.to_string(),
-                )
+                if status == StatusCode::INTERNAL_SERVER_ERROR {
+                    tracing::error!(target: "Gateway", error = %other, "internal error");
+                }
+                None
             }
+        };
+        let error = ApiError::new(status, code, message);
+        match details {
+            Some(d) => error.with_details(d),
+            None => error,
         }
     }
 }

@@ -19,7 +19,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::{Error, Runtime};
+use aura_core::{Error, Runtime};
 
 type ApiResult<T> = Result<T, ApiError>;
 

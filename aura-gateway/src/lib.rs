@@ -1,7 +1,10 @@
-//! The HTTP API gateway (feature `gateway`): a thin axum layer over [`Runtime`].
+//! # aura-gateway
+//!
+//! AURA's HTTP API: a thin axum layer over [`Runtime`], in its own crate so that the
+//! core library carries no web stack.
 //!
 //! Every behaviour lives in the runtime; the gateway only parses requests, checks the
-//! bearer token, maps [`crate::Error`] to HTTP statuses with a stable JSON error shape,
+//! bearer token, maps [`aura_core::Error`] to HTTP statuses (by [`aura_core::Error::code`]) with a stable JSON error shape,
 //! and streams the monologue (the components' tracing events) as server-sent events.
 //!
 //! A host app mounts [`router`] inside its own axum app; the `gateway` example serves it
@@ -10,7 +13,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> aura_core::Result<()> {
-//! use aura_core::gateway::{Gateway, GatewayConfig};
+//! use aura_gateway::{Gateway, GatewayConfig};
 //! let runtime = aura_core::Runtime::builder().build().await?;
 //! let gateway = Gateway::bind(runtime, GatewayConfig::from_env()).await?;
 //! println!("listening on {}", gateway.local_addr());
@@ -43,7 +46,7 @@ pub use error::{ApiError, ErrorBody};
 pub use monologue::{Monologue, MonologueEvent, MonologueLayer};
 pub use openapi::{document as openapi, ROUTES};
 
-use crate::{Error, Result, Runtime};
+use aura_core::{Error, Result, Runtime};
 
 /// The gateway's address when none is configured: loopback only.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
