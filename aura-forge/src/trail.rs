@@ -25,47 +25,34 @@ use crate::register::Evaluation;
 use crate::LoraConfig;
 
 /// Every kind of audit event AURA writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventKind {
     /// A learn cycle committed a method ([`LearnCommitted`]), in the same transaction.
-    #[serde(rename = "learn.committed")]
     LearnCommitted,
     /// One candidate of a learn cycle failed ([`LearnAttemptFailed`]).
-    #[serde(rename = "learn.attempt_failed")]
     LearnAttemptFailed,
     /// A learn cycle refused to commit anything ([`LearnRefused`]).
-    #[serde(rename = "learn.refused")]
     LearnRefused,
     /// A conversation turn whose learn was refused ([`ConversationRefused`]).
-    #[serde(rename = "conversation.refused")]
     ConversationRefused,
     /// A forge run started ([`ForgeStarted`]).
-    #[serde(rename = "forge.started")]
     ForgeStarted,
     /// A stagnation-triggered run was skipped ([`ForgeSkipped`]).
-    #[serde(rename = "forge.skipped")]
     ForgeSkipped,
     /// A forge run failed ([`ForgeFailed`]).
-    #[serde(rename = "forge.failed")]
     ForgeFailed,
     /// A forge run finished ([`ForgeFinished`]).
-    #[serde(rename = "forge.finished")]
     ForgeFinished,
     /// A trained adapter was recorded as a facet ([`ForgeRegistered`]).
-    #[serde(rename = "forge.registered")]
     ForgeRegistered,
     /// A facet became its persona's default ([`ForgePromoted`]).
-    #[serde(rename = "forge.promoted")]
     ForgePromoted,
     /// A promotion was undone ([`ForgeRolledBack`]).
-    #[serde(rename = "forge.rolled_back")]
     ForgeRolledBack,
     /// A facet was published to a model server ([`ForgePublished`]).
-    #[serde(rename = "forge.published")]
     ForgePublished,
     /// One expert-iteration round of the forge bench, with its figures (a free-form
     /// report: only people read it).
-    #[serde(rename = "forge.round")]
     ForgeRound,
 }
 
@@ -120,6 +107,21 @@ impl EventKind {
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Serialised as the store spells it (one spelling: [`EventKind::as_str`]).
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let kind = String::deserialize(deserializer)?;
+        EventKind::parse(&kind)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown event kind {kind:?}")))
     }
 }
 
