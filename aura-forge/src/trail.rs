@@ -154,38 +154,47 @@ pub trait Payload: Serialize + DeserializeOwned {
 }
 
 /// Which check refused a learn cycle's candidate (or the cycle as a whole).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Stage {
     /// The model gave no usable code (a backend error, prose, a cut-off reply).
-    #[serde(rename = "model")]
     Model,
     /// The code does not define the method the call needs (a wrong name or arity).
-    #[serde(rename = "shape")]
     Shape,
     /// The static guard refused it; the failure lists the rule ids.
-    #[serde(rename = "guard")]
     Guard,
     /// It failed an example the request itself gives.
-    #[serde(rename = "examples")]
     Examples,
     /// The call that triggered learning raised.
-    #[serde(rename = "call")]
     Call,
     /// It raised on every probe input.
-    #[serde(rename = "probes")]
     Probes,
     /// It failed one of its own asserts.
-    #[serde(rename = "own tests")]
     OwnTests,
     /// The winner's tests failed when run again before the commit.
-    #[serde(rename = "tests")]
     Tests,
     /// The search as a whole: no candidate won (the reason says why).
-    #[serde(rename = "search")]
     Search,
 }
 
 impl Stage {
+    /// Every stage, in the order a candidate meets them.
+    pub const ALL: [Stage; 9] = [
+        Stage::Model,
+        Stage::Shape,
+        Stage::Guard,
+        Stage::Examples,
+        Stage::Call,
+        Stage::Probes,
+        Stage::OwnTests,
+        Stage::Tests,
+        Stage::Search,
+    ];
+
+    /// The stage a trail's string names.
+    pub fn parse(stage: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.as_str() == stage)
+    }
+
     /// The stage as the trail spells it.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -205,6 +214,21 @@ impl Stage {
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Serialised as the trail spells it (one spelling: [`Stage::as_str`]).
+impl Serialize for Stage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Stage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stage = String::deserialize(deserializer)?;
+        Stage::parse(&stage)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown stage {stage:?}")))
     }
 }
 
@@ -512,5 +536,9 @@ mod tests {
         assert_eq!(json["stage"], "own tests");
         let back: AttemptFailure = serde_json::from_value(json).unwrap();
         assert_eq!(back, f);
+        for stage in Stage::ALL {
+            assert_eq!(Stage::parse(stage.as_str()), Some(stage));
+        }
+        assert!(serde_json::from_value::<Stage>(serde_json::json!("sandbox")).is_err());
     }
 }
