@@ -118,12 +118,7 @@ impl Error {
             source: Some(Box::new(source)),
         }
     }
-}
 
-/// The core's result type.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl Error {
     /// The error's stable code: the gateway's `error.code`, and the `code` attribute
     /// of every Python exception. Codes are part of the API; new ones may be added.
     pub fn code(&self) -> &'static str {
@@ -144,6 +139,9 @@ impl Error {
         }
     }
 }
+
+/// The core's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<aura_store::Error> for Error {
     fn from(e: aura_store::Error) -> Self {

@@ -121,7 +121,7 @@ impl LearnLocks {
         LearnHold {
             locks: self,
             key,
-            guard: Some(lock.lock_owned().await),
+            guard: lock.lock_owned().await,
         }
     }
 
@@ -152,21 +152,18 @@ struct Winner<'a> {
 struct LearnHold<'a> {
     locks: &'a LearnLocks,
     key: LearnKey,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Drop for LearnHold<'_> {
     fn drop(&mut self) {
-        let Some(guard) = self.guard.take() else {
-            return;
-        };
         let mut map = self.locks.locks.lock().unwrap_or_else(|p| p.into_inner());
         // The map's handle and the guard's are the only ones: nobody waits. A waiter
         // holds its own clone, taken under this same map lock, so it cannot slip in.
-        if Arc::strong_count(tokio::sync::OwnedMutexGuard::mutex(&guard)) <= 2 {
+        // (The guard itself is released right after, as the field drops.)
+        if Arc::strong_count(tokio::sync::OwnedMutexGuard::mutex(&self.guard)) <= 2 {
             map.remove(&self.key);
         }
-        drop(guard);
     }
 }
 
@@ -322,11 +319,10 @@ impl Runtime {
                     self.verify(&mut pool, candidate, &object, &view, &selector)
                         .await?
                 }
-                Err(e) => pool.push_failed(AttemptFailure {
-                    stage: Stage::Model,
-                    rules: vec![],
-                    message: format!("the model gave no usable code: {e}"),
-                }),
+                Err(e) => pool.push_failed(AttemptFailure::new(
+                    Stage::Model,
+                    format!("the model gave no usable code: {e}"),
+                )),
             };
             if let Some(failure) = pool.drawn[index].failure.clone() {
                 tracing::warn!(target: "Orchestrator", %selector, sample = n + 1, stage = %failure.stage,
@@ -387,11 +383,7 @@ impl Runtime {
     ) -> Result<Error> {
         let drawn = pool.drawn.len() as u32;
         let mut failures = pool.failures();
-        failures.push(AttemptFailure {
-            stage: Stage::Search,
-            rules: vec![],
-            message: undecided,
-        });
+        failures.push(AttemptFailure::new(Stage::Search, undecided));
         let rules: Vec<String> = failures.iter().flat_map(|f| f.rules.clone()).collect();
         self.store()
             .append_event(
@@ -434,15 +426,7 @@ impl Runtime {
                 return Ok(pool.push(raw, None, Some(guard_failure(&verdict))));
             }
             Err(NormalizeError::Unusable(message)) => {
-                return Ok(pool.push(
-                    raw,
-                    None,
-                    Some(AttemptFailure {
-                        stage: Stage::Shape,
-                        rules: vec![],
-                        message,
-                    }),
-                ))
+                return Ok(pool.push(raw, None, Some(AttemptFailure::new(Stage::Shape, message))))
             }
         };
         let verdict = self
@@ -554,11 +538,10 @@ impl Runtime {
     ) -> Result<std::result::Result<(MethodCandidate, ExecOutcome), AttemptFailure>> {
         let drawn = &pool.drawn[index];
         let Some(normalized) = &drawn.normalized else {
-            return Ok(Err(AttemptFailure {
-                stage: Stage::Search,
-                rules: vec![],
-                message: "the winner has no normalised source".into(),
-            }));
+            return Ok(Err(AttemptFailure::new(
+                Stage::Search,
+                "the winner has no normalised source",
+            )));
         };
         let tests = pool.tests_for(index, selector.as_str());
         let request = ExecRequest {
@@ -577,11 +560,10 @@ impl Runtime {
             passed = outcome.tests.iter().filter(|t| t.passed).count(), total = outcome.tests.len(),
             "the winner's tests ran");
         if outcome.tests.is_empty() || !outcome.succeeded() {
-            return Ok(Err(AttemptFailure {
-                stage: Stage::Tests,
-                rules: vec![],
-                message: describe_failure(&outcome),
-            }));
+            return Ok(Err(AttemptFailure::new(
+                Stage::Tests,
+                describe_failure(&outcome),
+            )));
         }
         Ok(Ok((
             MethodCandidate {

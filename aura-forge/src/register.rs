@@ -175,12 +175,10 @@ struct Promotion {
     history: Vec<String>,
 }
 
-async fn read_promotion(store: &dyn Store, persona: &str) -> Result<Promotion> {
-    match store
-        .get_facet(&format!("{PROMOTION_PREFIX}{persona}"))
-        .await
-    {
-        Ok(record) => Ok(Promotion {
+impl Promotion {
+    /// The contents of a promotion record.
+    fn of(record: &Facet) -> Self {
+        Promotion {
             current: record
                 .metrics
                 .get("current")
@@ -197,7 +195,18 @@ async fn read_promotion(store: &dyn Store, persona: &str) -> Result<Promotion> {
                         .collect()
                 })
                 .unwrap_or_default(),
-        }),
+        }
+    }
+}
+
+/// The name of `persona`'s promotion record.
+fn promotion_record(persona: &str) -> String {
+    format!("{PROMOTION_PREFIX}{persona}")
+}
+
+async fn read_promotion(store: &dyn Store, persona: &str) -> Result<Promotion> {
+    match store.get_facet(&promotion_record(persona)).await {
+        Ok(record) => Ok(Promotion::of(&record)),
         Err(aura_store::Error::NotFound { .. }) => Ok(Promotion::default()),
         Err(e) => Err(e.into()),
     }
@@ -210,7 +219,7 @@ async fn write_promotion(
     current: Option<&Facet>,
 ) -> Result<()> {
     tx.put_facet(Facet {
-        name: format!("{PROMOTION_PREFIX}{persona}"),
+        name: promotion_record(persona),
         persona: persona.to_string(),
         base_model: current.map(|f| f.base_model.clone()).unwrap_or_default(),
         adapter_path: current.map(|f| f.adapter_path.clone()).unwrap_or_default(),
@@ -332,14 +341,21 @@ pub async fn facets(store: &dyn Store) -> Result<Vec<Facet>> {
     Ok(facets)
 }
 
-/// Which facet serves each persona, by persona key (`None`: its base model).
+/// Which facet serves each persona, by persona key (`None`: its base model), from one
+/// read of the registry.
 pub async fn serving(store: &dyn Store) -> Result<BTreeMap<&'static str, Option<String>>> {
-    let mut serving = BTreeMap::new();
-    for persona in Persona::ALL {
-        let current = read_promotion(store, persona.key()).await?.current;
-        serving.insert(persona.key(), current);
-    }
-    Ok(serving)
+    let records = store.list_facets().await?;
+    Ok(Persona::ALL
+        .into_iter()
+        .map(|persona| {
+            let name = promotion_record(persona.key());
+            let current = records
+                .iter()
+                .find(|f| f.name == name)
+                .and_then(|record| Promotion::of(record).current);
+            (persona.key(), current)
+        })
+        .collect())
 }
 
 /// The facet promoted for `persona`, or `None` when it runs on its base model.

@@ -99,14 +99,6 @@ pub struct CascadeRun {
     pub result: Result<MethodCandidate>,
 }
 
-/// One persona's step: what it said, the candidate it wrote (if it writes one and
-/// the reply held one), and why not otherwise.
-struct Step {
-    contribution: PersonaContribution,
-    candidate: Option<MethodCandidate>,
-    error: Option<Error>,
-}
-
 impl CascadeRun {
     /// The candidate with its packet, or the failure.
     pub fn outcome(self) -> Result<CascadeOutcome> {
@@ -114,6 +106,14 @@ impl CascadeRun {
         self.result
             .map(|candidate| CascadeOutcome { candidate, packet })
     }
+}
+
+/// One persona's step: what it said, the candidate it wrote (if it writes one and
+/// the reply held one), and why not otherwise.
+struct Step {
+    contribution: PersonaContribution,
+    candidate: Option<MethodCandidate>,
+    error: Option<Error>,
 }
 
 /// The persona cascade. Build it with [`Cascade::builder`].

@@ -50,18 +50,46 @@ pub(crate) fn map(e: rusqlite::Error) -> Error {
                 ErrorCode::NotADatabase => Error::Unavailable(format!(
                     "the file is not an SQLite database (or is encrypted): {detail}"
                 )),
-                _ => backend(format!("{e}")),
+                // Unnamed by the port: the rusqlite error stays reachable as the source.
+                _ => Error::wrap(BACKEND, e),
             }
         }
         rusqlite::Error::ToSqlConversionFailure(inner)
         | rusqlite::Error::FromSqlConversionFailure(_, _, inner) => {
             backend(format!("value conversion failed: {inner}"))
         }
-        _ => backend(e.to_string()),
+        _ => Error::wrap(BACKEND, e),
     }
 }
 
 /// A JSON (de)serialisation error, as a backend error: the stored data is not what we wrote.
 pub(crate) fn json(e: serde_json::Error) -> Error {
     backend(format!("stored JSON could not be read: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn an_error_the_port_does_not_name_keeps_rusqlites_as_its_source() {
+        let e = map(rusqlite::Error::InvalidQuery);
+        assert!(
+            matches!(
+                e,
+                Error::Backend {
+                    backend: BACKEND,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let source = e
+            .source()
+            .and_then(|s| s.downcast_ref::<rusqlite::Error>())
+            .expect("rusqlite's error is the source");
+        assert!(matches!(source, rusqlite::Error::InvalidQuery));
+    }
 }
