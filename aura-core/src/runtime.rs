@@ -608,6 +608,28 @@ impl Runtime {
     /// Sends a message: finds the method along the delegation chain and runs it in the
     /// sandbox; slot changes it makes are committed atomically with a revision check.
     pub async fn send(&self, id: ObjectId, selector: &str, args: Vec<Value>) -> Result<Value> {
+        self.send_with(id, selector, args, true).await
+    }
+
+    /// Sends a message the receiver already understands: like [`Runtime::send`], but a
+    /// selector no method answers is [`Error::DoesNotUnderstand`] instead of a learn, so
+    /// a caller that may use objects but not teach them changes no behaviour.
+    pub async fn send_understood(
+        &self,
+        id: ObjectId,
+        selector: &str,
+        args: Vec<Value>,
+    ) -> Result<Value> {
+        self.send_with(id, selector, args, false).await
+    }
+
+    async fn send_with(
+        &self,
+        id: ObjectId,
+        selector: &str,
+        args: Vec<Value>,
+        may_learn: bool,
+    ) -> Result<Value> {
         let selector = parse_selector(selector)?;
         let mut attempt = 0;
         let mut learned = false;
@@ -626,7 +648,7 @@ impl Runtime {
                 None => self.load_view(&object).await?,
             };
             let Some(method) = view.resolve(&selector).cloned() else {
-                if self.cascade().is_none() || learned {
+                if !may_learn || self.cascade().is_none() || learned {
                     return self.does_not_understand(&object, &selector, &view);
                 }
                 let request = LearnRequest {

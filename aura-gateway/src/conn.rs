@@ -180,6 +180,9 @@ pub(crate) async fn serve_connection(
 ) {
     // Small JSON answers go out at once rather than waiting to fill a segment.
     let _ = stream.set_nodelay(true);
+    // The client's address, as axum's own serve would give it: the failed-authentication
+    // limit is kept per address.
+    let peer = stream.peer_addr().ok();
     let activity = Arc::new(Activity::new());
     let io = Watched {
         stream,
@@ -191,8 +194,14 @@ pub(crate) async fn serve_connection(
             answering.begin();
             let guard = Answering(answering.clone());
             let router = router.clone();
+            let mut request = request.map(Body::new);
+            if let Some(peer) = peer {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+            }
             async move {
-                let response = router.oneshot(request.map(Body::new)).await;
+                let response = router.oneshot(request).await;
                 Ok::<_, std::convert::Infallible>(match response {
                     Ok(response) => response.map(|body| {
                         Body::new(Guarded {

@@ -25,6 +25,7 @@
 //! when a token is configured) are listed in [`openapi`], which is also served at
 //! `GET /v1/openapi.json`.
 
+mod auth;
 mod conn;
 mod error;
 mod monologue;
@@ -36,12 +37,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 
+pub use auth::{parse_tokens, required_scope, Scope, ScopedToken};
 pub use error::{ApiError, ErrorBody};
 pub use monologue::{Monologue, MonologueEvent, MonologueLayer};
 pub use openapi::{document as openapi, ROUTES};
@@ -57,6 +58,9 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an answered keep-alive connection may wait for its next request, when none
 /// is configured.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Failed authentications an address may make in a minute before it is refused for the
+/// rest of that minute, when none is configured.
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 10;
 /// The most connections served at once, when none is configured.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// The most `GET /v1/events` streams open at once, when none is configured.
@@ -73,9 +77,19 @@ const RESERVED_DESCRIPTORS: u64 = 128;
 pub struct GatewayConfig {
     /// Where to listen (`AURA_GATEWAY_ADDR`, default `127.0.0.1:8080`).
     pub addr: SocketAddr,
-    /// The bearer token every route but health requires (`AURA_GATEWAY_TOKEN`); `None`
-    /// leaves the routes open, which [`Gateway::bind`] allows on loopback only.
+    /// A bearer token with every power (`AURA_GATEWAY_TOKEN`, the `admin` scope). With
+    /// neither it nor [`GatewayConfig::tokens`] the routes are open, which
+    /// [`Gateway::bind`] allows on loopback only.
     pub token: Option<String>,
+    /// Bearer tokens with scopes (`AURA_GATEWAY_TOKENS`, `scope:secret,...`): each route
+    /// needs its [`Scope`] (see [`required_scope`]).
+    pub tokens: Vec<ScopedToken>,
+    /// Failed authentications one client address may make in a minute; further
+    /// requests from it get 429 for the rest of that minute
+    /// (`AURA_GATEWAY_AUTH_FAILURES_PER_MINUTE`, default 10).
+    pub auth_failures_per_minute: u32,
+    /// Why the configured tokens could not be read; [`Gateway::bind`] refuses to start.
+    invalid_tokens: Option<String>,
     /// The largest request body accepted, in bytes (`AURA_GATEWAY_MAX_BODY_KB`, default 64 KiB).
     pub max_body_bytes: usize,
     /// Where `GET /v1/events` reads the monologue from; `None` serves an empty stream.
@@ -101,6 +115,9 @@ impl Default for GatewayConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             token: None,
+            tokens: Vec::new(),
+            auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            invalid_tokens: None,
             max_body_bytes: DEFAULT_MAX_BODY_KB << 10,
             monologue: None,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
@@ -136,6 +153,15 @@ impl GatewayConfig {
         c.token = get("AURA_GATEWAY_TOKEN")
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty());
+        if let Some(text) = get("AURA_GATEWAY_TOKENS") {
+            match parse_tokens(&text) {
+                Ok(tokens) => c.tokens = tokens,
+                Err(why) => {
+                    tracing::error!(target: "Gateway", "{why}");
+                    c.invalid_tokens = Some(why);
+                }
+            }
+        }
         if let Some(kb) =
             get("AURA_GATEWAY_MAX_BODY_KB").and_then(|v| v.trim().parse::<usize>().ok())
         {
@@ -154,7 +180,19 @@ impl GatewayConfig {
         if let Some(n) = num("AURA_GATEWAY_MAX_EVENT_STREAMS") {
             c.max_event_streams = n.clamp(1, 1 << 16) as usize;
         }
+        if let Some(n) = num("AURA_GATEWAY_AUTH_FAILURES_PER_MINUTE") {
+            c.auth_failures_per_minute = u32::try_from(n.clamp(1, 1 << 20)).unwrap_or(1);
+        }
         c
+    }
+
+    /// Every configured token: [`GatewayConfig::token`] as `admin`, then the scoped ones.
+    pub fn all_tokens(&self) -> Vec<ScopedToken> {
+        let admin = self.token.iter().map(|secret| ScopedToken {
+            scope: Scope::Admin,
+            secret: secret.clone(),
+        });
+        admin.chain(self.tokens.iter().cloned()).collect()
     }
 
     /// Listens on `addr`.
@@ -168,6 +206,23 @@ impl GatewayConfig {
     #[must_use]
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into()).filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Adds a bearer token that may do what `scope` allows.
+    #[must_use]
+    pub fn scoped_token(mut self, scope: Scope, secret: impl Into<String>) -> Self {
+        let secret = secret.into();
+        if !secret.trim().is_empty() {
+            self.tokens.push(ScopedToken { scope, secret });
+        }
+        self
+    }
+
+    /// Refuses an address for the rest of a minute after `n` failed authentications.
+    #[must_use]
+    pub fn auth_failures_per_minute(mut self, n: u32) -> Self {
+        self.auth_failures_per_minute = n.max(1);
         self
     }
 
@@ -220,7 +275,7 @@ impl GatewayConfig {
 pub(crate) struct AppState {
     pub(crate) runtime: Runtime,
     pub(crate) monologue: Option<Monologue>,
-    token: Option<Arc<[u8]>>,
+    pub(crate) auth: auth::Auth,
     pub(crate) max_event_streams: usize,
     event_streams: Arc<AtomicUsize>,
     pub(crate) connections: Connections,
@@ -277,7 +332,7 @@ impl Connections {
 
 /// The gateway's routes over `runtime`, ready to be served or nested in a host app.
 ///
-/// With `config.token` unset the routes are open: a host that mounts this router
+/// With no token configured the routes are open: a host that mounts this router
 /// elsewhere is responsible for not exposing it, and for bounding its connections.
 pub fn router(runtime: Runtime, config: GatewayConfig) -> Router {
     router_with(runtime, config, Connections::default())
@@ -287,13 +342,15 @@ fn router_with(runtime: Runtime, config: GatewayConfig, connections: Connections
     let state = AppState {
         runtime,
         monologue: config.monologue.clone(),
-        token: config.token.as_deref().map(|t| Arc::from(t.as_bytes())),
+        auth: auth::Auth::new(&config.all_tokens(), config.auth_failures_per_minute),
         max_event_streams: config.max_event_streams,
         event_streams: Arc::default(),
         connections,
     };
-    let protected = routes::protected()
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let protected = routes::protected().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_scope,
+    ));
     Router::new()
         .merge(routes::open())
         .merge(protected)
@@ -302,42 +359,6 @@ fn router_with(runtime: Runtime, config: GatewayConfig, connections: Connections
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
-}
-
-/// Refuses a request without the configured bearer token (constant-time comparison).
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(expected) = &state.token else {
-        return next.run(request).await;
-    };
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let ok = presented.is_some_and(|p| {
-        use subtle::ConstantTimeEq;
-        // Lengths are compared in the clear: the token's length is not the secret.
-        p.len() == expected.len() && bool::from(p.as_bytes().ct_eq(expected))
-    });
-    if ok {
-        return next.run(request).await;
-    }
-    let mut response = ApiError::new(
-        axum::http::StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        if presented.is_some() {
-            "the bearer token is wrong"
-        } else {
-            "this route needs `Authorization: Bearer <AURA_GATEWAY_TOKEN>`"
-        },
-    )
-    .into_response();
-    response.headers_mut().insert(
-        WWW_AUTHENTICATE,
-        axum::http::HeaderValue::from_static("Bearer"),
-    );
-    response
 }
 
 /// One `Gateway` line per request: method, path, status and latency.
@@ -374,10 +395,14 @@ impl Gateway {
     /// It also raises the process's soft open-files limit to the hard one, and keeps the
     /// connection cap below it.
     pub async fn bind(runtime: Runtime, config: GatewayConfig) -> Result<Self> {
-        if config.token.is_none() && !config.addr.ip().is_loopback() {
+        if let Some(why) = &config.invalid_tokens {
+            return Err(Error::Invalid(why.clone()));
+        }
+        let open = config.all_tokens().is_empty();
+        if open && !config.addr.ip().is_loopback() {
             return Err(Error::Invalid(format!(
-                "refusing to listen on {} without a token: set AURA_GATEWAY_TOKEN, \
-                 or listen on a loopback address such as {DEFAULT_ADDR}",
+                "refusing to listen on {} without a token: set AURA_GATEWAY_TOKEN (or \
+                 AURA_GATEWAY_TOKENS), or listen on a loopback address such as {DEFAULT_ADDR}",
                 config.addr
             )));
         }
@@ -391,8 +416,8 @@ impl Gateway {
             port: "gateway",
             message: e.to_string(),
         })?;
-        if config.token.is_none() {
-            tracing::warn!(target: "Gateway", %addr, "no AURA_GATEWAY_TOKEN: the API is open to local users");
+        if open {
+            tracing::warn!(target: "Gateway", %addr, "no AURA_GATEWAY_TOKEN or AURA_GATEWAY_TOKENS: the API is open to local users");
         }
         let mut max = config.max_connections.max(1);
         if let Some(soft) = raise_open_files_limit() {

@@ -60,14 +60,16 @@ pub fn document() -> Value {
     let any = json!({});
     let obj = json!({ "$ref": "#/components/schemas/Object" });
     let method = json!({ "$ref": "#/components/schemas/Method" });
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "AURA API gateway",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Self-extending persistent objects over HTTP. Every route but \
-                /v1/health needs `Authorization: Bearer <AURA_GATEWAY_TOKEN>` when a token \
-                is configured. Errors share one shape: {\"error\": {\"code\", \"message\", \"details\"?}}."
+                /v1/health needs `Authorization: Bearer <token>` when a token is configured \
+                (AURA_GATEWAY_TOKEN, or AURA_GATEWAY_TOKENS with scopes): each operation's \
+                `x-aura-scope` names the scope it needs (read < call < teach < admin). \
+                Errors share one shape: {\"error\": {\"code\", \"message\", \"details\"?}}."
         },
         "security": [{ "bearer": [] }],
         "paths": {
@@ -221,7 +223,7 @@ pub fn document() -> Value {
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": {
                     "type": "object", "required": ["code", "message"], "properties": {
-                        "code": { "type": "string", "description": "stable: not_found, invalid, conflict, does_not_understand, rejected, refused, method_raised, stopped, unavailable, not_promoted, cancelled, forge_failed, internal, malformed_body, invalid_body, payload_too_large, unsupported_media_type, invalid_parameter, unauthorized, no_route, method_not_allowed, too_many_streams" },
+                        "code": { "type": "string", "description": "stable: not_found, invalid, conflict, does_not_understand, rejected, refused, method_raised, stopped, unavailable, not_promoted, cancelled, forge_failed, internal, malformed_body, invalid_body, payload_too_large, unsupported_media_type, invalid_parameter, unauthorized, forbidden, too_many_failures, no_route, method_not_allowed, too_many_streams" },
                         "message": { "type": "string" },
                         "details": {} } } } },
                 "Object": { "type": "object", "properties": {
@@ -239,10 +241,32 @@ pub fn document() -> Value {
                     "status": { "enum": ["ok", "unavailable"] },
                     "checks": { "type": "object", "description": "store, sandbox and models (per persona): status, latency_ms, detail" },
                     "forge": { "type": "object", "description": "informational: the forge's backend (null: none) and the stagnation monitor's state" },
-                    "resources": { "type": "object", "description": "what the long-lived maps hold against their bounds: resolution (views, tables, table_bytes and their max_*, hits, misses, evictions), learn_locks, connections (open, max) and event_streams (open, max)" } } }
+                    "resources": { "type": "object", "description": "what the long-lived maps hold against their bounds: resolution (views, tables, table_bytes and their max_*, hits, misses, evictions), learn_locks, connections (open, max), event_streams (open, max) and auth_failure_addresses (tracked, max)" } } }
             }
         }
-    })
+    });
+    add_scopes(&mut doc);
+    doc
+}
+
+/// Every protected operation names the scope it needs and the two refusals that come
+/// with scopes: a token too weak (403) and an address that failed too often (429).
+fn add_scopes(doc: &mut Value) {
+    for (method, path) in ROUTES {
+        let Some(scope) = method
+            .to_uppercase()
+            .parse()
+            .ok()
+            .and_then(|m| crate::required_scope(&m, path))
+        else {
+            continue;
+        };
+        let op = &mut doc["paths"][path][method];
+        op["x-aura-scope"] = json!(scope.as_str());
+        op["responses"]["403"] = err(&format!("the token's scope is weaker than `{scope}`"));
+        op["responses"]["429"] =
+            err("too many failed authentications from this address; see Retry-After");
+    }
 }
 
 #[cfg(test)]
@@ -268,5 +292,11 @@ mod tests {
             })
             .unwrap_or(0);
         assert_eq!(documented, ROUTES.len(), "no undocumented extras either");
+        // Every operation but health names its scope.
+        for (method, path) in ROUTES.iter().filter(|(_, p)| *p != "/v1/health") {
+            let op = &doc["paths"][path][method];
+            assert!(op["x-aura-scope"].is_string(), "{method} {path}");
+            assert!(op["responses"]["403"].is_object(), "{method} {path}");
+        }
     }
 }

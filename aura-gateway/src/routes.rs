@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use aura_cognition::Persona;
 use aura_store::{AuditQuery, EventId, NewObject, Object, ObjectId, Page};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{Method as HttpMethod, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
+use super::auth::{Granted, Scope};
 use super::error::ApiError;
 use super::AppState;
 use aura_core::{Error, Runtime};
@@ -224,6 +225,7 @@ struct Message {
 
 async fn send_message(
     State(state): State<AppState>,
+    Extension(Granted(scope)): Extension<Granted>,
     object: Result<Path<String>, PathRejection>,
     body: Result<Json<Message>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -231,15 +233,32 @@ async fn send_message(
     let Json(message) = body?;
     let runtime = state.runtime.clone();
     let object = resolve(&runtime, &reference).await?;
+    let may_teach = scope >= Scope::Teach;
     match (message.text, message.selector) {
         (Some(text), None) if message.args.is_empty() => {
+            if !may_teach {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!(
+                        "a message in words may learn a method, so it needs a token with the \
+                         `teach` scope; this one has `{scope}` (call a method by selector instead)"
+                    ),
+                ));
+            }
             let reply = detached(async move { runtime.tell(object.id, &text).await }).await?;
             Ok(Json(json!({ "object": object.name, "reply": reply })))
         }
         (None, Some(selector)) => {
             let sel = selector.clone();
-            let value =
-                detached(async move { runtime.send(object.id, &sel, message.args).await }).await?;
+            let value = detached(async move {
+                if may_teach {
+                    runtime.send(object.id, &sel, message.args).await
+                } else {
+                    runtime.send_understood(object.id, &sel, message.args).await
+                }
+            })
+            .await?;
             Ok(Json(
                 json!({ "object": object.name, "selector": selector, "value": value }),
             ))
@@ -467,6 +486,10 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         json!({ "open": state.connections.open(), "max": state.connections.max() });
     body["resources"]["event_streams"] =
         json!({ "open": state.event_streams(), "max": state.max_event_streams });
+    body["resources"]["auth_failure_addresses"] = json!({
+        "tracked": state.auth.tracked_addresses(),
+        "max": super::auth::MAX_TRACKED_ADDRESSES,
+    });
     (status, Json(body))
 }
 

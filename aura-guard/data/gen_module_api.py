@@ -62,6 +62,7 @@ def main():
         "denied_builtins": denied,
         "frame_attribute_prefixes": sorted(cur["frame_attribute_prefixes"]),
         "frame_attributes": sorted(cur["frame_attributes"]),
+        "handback_attributes": dict(sorted(cur["handback_attributes"].items())),
     }
     path = os.path.join(HERE, "module_api.json")
     with open(path, "w", encoding="utf-8") as f:

@@ -35,6 +35,7 @@ pub(crate) struct ApiData {
     pub denied_builtins: BTreeSet<String>,
     pub frame_attribute_prefixes: Vec<String>,
     pub frame_attributes: HashSet<String>,
+    pub handback_attributes: BTreeMap<String, String>,
 }
 
 /// Parsed once. Data that does not parse (it is checked in by hand, so only an edit
@@ -53,4 +54,11 @@ pub(crate) fn is_frame_attribute(name: &str) -> bool {
             .frame_attribute_prefixes
             .iter()
             .any(|p| name.starts_with(p.as_str()))
+}
+
+/// Why an attribute that hands back an object the method was never given (an
+/// `AttributeError`'s `obj`) is refused on any object: which object holds it cannot be
+/// known before the code runs, so both layers refuse the name everywhere.
+pub(crate) fn handback_attribute_reason(name: &str) -> Option<&'static str> {
+    DATA.handback_attributes.get(name).map(String::as_str)
 }

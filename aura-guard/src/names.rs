@@ -122,6 +122,28 @@ pub(crate) fn is_guard_relevant(name: &str) -> bool {
     is_getattr_family(name) || name == "super"
 }
 
+/// Attributes refused on names that hold an exception the method did not make (bound
+/// by `except ... as e`, or `__exit__`'s parameters), with why: they hand back names,
+/// paths or objects from inside the code that failed. `args` and the message stay.
+pub(crate) fn exception_attribute_reason(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "obj" => "hands back the object a failed lookup was made on",
+        "name" | "name_from" => "hands back a name the failing code looked up",
+        "path" | "filename" | "filename2" => "hands back a path from the failing code",
+        "object" => "hands back the object a codec failed on",
+        "exceptions" => "hands back every exception of a group, each with its own attributes",
+        _ => return None,
+    })
+}
+
+/// `enum`'s classes whose call with a name and members builds a new class.
+pub(crate) fn is_enum_class(name: &str) -> bool {
+    matches!(
+        name,
+        "Enum" | "IntEnum" | "StrEnum" | "Flag" | "IntFlag" | "ReprEnum"
+    )
+}
+
 /// Dunder method names a helper class may define.
 pub(crate) fn is_allowed_dunder_method(name: &str) -> bool {
     matches!(

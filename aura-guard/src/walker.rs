@@ -174,8 +174,15 @@ pub(crate) struct Auditor<'a> {
     /// (`re` -> `re`, `abc` -> `collections.abc`). Rebinding them otherwise is
     /// rejected, so a name here always refers to its module.
     modules: Vec<(String, String)>,
-    /// Names bound by `except ... as name`.
+    /// Names that hold exceptions the method did not make: bound by `except ... as
+    /// name`, or an `__exit__` method's parameters after `self`.
     exception_names: Vec<String>,
+    /// Names that hold one of `enum`'s classes or a class derived from one here (see
+    /// [`Auditor::enum_functional_call`]).
+    enum_classes: Vec<String>,
+    /// The start of the `type(x)` call whose result its parent uses in a way that
+    /// cannot reach a metaclass (see [`Auditor::type_call`]).
+    type_call_ok: Option<usize>,
     /// Binding the names of an import statement.
     in_import: bool,
 }
@@ -194,6 +201,8 @@ impl<'a> Auditor<'a> {
             offset_override: None,
             modules: Vec::new(),
             exception_names: Vec::new(),
+            enum_classes: Vec::new(),
+            type_call_ok: None,
             in_import: false,
         }
     }
@@ -204,6 +213,9 @@ impl<'a> Auditor<'a> {
     /// walk then rejects it with `limit`).
     fn collect_bindings(&mut self, body: &[ast::Stmt]) {
         let mut pending: Vec<&[ast::Stmt]> = vec![body];
+        // Every class statement's name and bases, to find enum classes once all
+        // imports are known.
+        let mut classes: Vec<(String, &[ast::Expr])> = Vec::new();
         while let Some(stmts) = pending.pop() {
             for stmt in stmts {
                 match stmt {
@@ -228,6 +240,11 @@ impl<'a> Auditor<'a> {
                         };
                         let module = nfkc(module.as_str()).into_owned();
                         for alias in &from.names {
+                            if module == "enum" && names::is_enum_class(&nfkc(alias.name.as_str()))
+                            {
+                                let local = alias.asname.as_ref().unwrap_or(&alias.name);
+                                self.enum_classes.push(nfkc(local.as_str()).into_owned());
+                            }
                             let dotted = format!("{module}.{}", nfkc(alias.name.as_str()));
                             if self.guard.policy().is_module_allowed(&dotted) {
                                 let local = alias.asname.as_ref().unwrap_or(&alias.name);
@@ -235,8 +252,31 @@ impl<'a> Auditor<'a> {
                             }
                         }
                     }
-                    ast::Stmt::FunctionDef(f) => pending.push(&f.body),
-                    ast::Stmt::ClassDef(c) => pending.push(&c.body),
+                    ast::Stmt::FunctionDef(f) => {
+                        // The context-manager protocol hands `__exit__` the exception
+                        // (and its traceback) that left the `with` block.
+                        if nfkc(f.name.as_str()) == "__exit__" {
+                            let p = &f.parameters;
+                            let all = p
+                                .posonlyargs
+                                .iter()
+                                .chain(&p.args)
+                                .chain(&p.kwonlyargs)
+                                .map(|a| &a.parameter)
+                                .chain(p.vararg.as_deref())
+                                .chain(p.kwarg.as_deref());
+                            for param in all.skip(1) {
+                                self.exception_names
+                                    .push(nfkc(param.name.as_str()).into_owned());
+                            }
+                        }
+                        pending.push(&f.body);
+                    }
+                    ast::Stmt::ClassDef(c) => {
+                        let bases = c.arguments.as_ref().map_or(&[][..], |a| &a.args[..]);
+                        classes.push((nfkc(c.name.as_str()).into_owned(), bases));
+                        pending.push(&c.body);
+                    }
                     ast::Stmt::For(f) => {
                         pending.push(&f.body);
                         pending.push(&f.orelse);
@@ -272,6 +312,84 @@ impl<'a> Auditor<'a> {
                     _ => {}
                 }
             }
+        }
+        // A class derived from an enum class is one too, however deep.
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for (name, bases) in &classes {
+                if !self.enum_classes.contains(name) && bases.iter().any(|b| self.is_enum_class(b))
+                {
+                    self.enum_classes.push(name.clone());
+                    grew = true;
+                }
+            }
+        }
+    }
+
+    /// Whether `e` names one of `enum`'s classes (`enum.Enum`, an imported `Flag`) or
+    /// a class this source derives from one.
+    fn is_enum_class(&self, e: &ast::Expr) -> bool {
+        match e {
+            ast::Expr::Name(n) => self.enum_classes.iter().any(|c| *c == nfkc(n.id.as_str())),
+            ast::Expr::Attribute(a) => {
+                self.module_of(&a.value).as_deref() == Some("enum")
+                    && names::is_enum_class(&nfkc(a.attr.as_str()))
+            }
+            _ => false,
+        }
+    }
+
+    /// `type(...)`, called at `start` with the name at `offset`. With three arguments
+    /// it builds a class from a namespace whose keys may be built at run time (a dunder
+    /// method the class statement rule would refuse). With one, its result is refused
+    /// unless the parent compares it, passes it to `isinstance`/`issubclass` or calls
+    /// it with one value (`type(self)(v)`): the type of a class is its metaclass, which
+    /// builds classes too (`type(int)("X", (), ns)`), and which a variable would hide.
+    fn type_call(&mut self, arguments: &ast::Arguments, start: usize, offset: usize) {
+        if !is_one_value(arguments) {
+            self.report(
+                Rule::NameDenied,
+                offset,
+                "type() may only be called with one argument, as type(x): with three it builds \
+                 a class from a namespace; write a class statement"
+                    .to_owned(),
+            );
+        } else if self.type_call_ok != Some(start) {
+            self.report(
+                Rule::NameDenied,
+                offset,
+                "type(x) may only be compared (type(x) == int), passed to isinstance or called \
+                 with one value (type(x)(v)): the type of a class builds classes from namespaces"
+                    .to_owned(),
+            );
+        }
+    }
+
+    /// Lets the parent of `e` use it as a `type(x)` result (see [`Auditor::type_call`]).
+    fn approve_type_call(&mut self, e: &ast::Expr) {
+        if let ast::Expr::Call(call) = e {
+            if matches!(call.func.as_ref(), ast::Expr::Name(n) if nfkc(n.id.as_str()) == "type") {
+                self.type_call_ok = Some(usize::from(call.range_start));
+            }
+        }
+    }
+
+    /// `Enum("Name", names)`: the functional API makes a class whose attributes are
+    /// named by strings chosen at run time, so a name built as `"_" * 2 + ...` plants
+    /// a dunder method the class statement rule would refuse. One positional argument
+    /// (`Color(1)`, a lookup by value) is fine.
+    fn enum_functional_call(&mut self, func: &ast::Expr, arguments: &ast::Arguments) {
+        if self.is_enum_class(func)
+            && (arguments.args.len() > 1 || arguments.keywords.iter().any(|k| k.arg.is_some()))
+        {
+            self.report(
+                Rule::NameDenied,
+                usize::from(func.start()),
+                "the Enum functional API (Enum(\"Name\", names)) builds a class from names \
+                 chosen at run time; define the enum with a class statement"
+                    .to_owned(),
+            );
         }
     }
 
@@ -444,6 +562,16 @@ impl<'a> Auditor<'a> {
                 Rule::DynamicAttribute,
                 offset,
                 format!("'{name}' builds attribute access from strings; use a lambda that reads the attribute directly"),
+            );
+            return;
+        }
+        if name == "type" && usage == Use::Load && !self.in_annotation {
+            self.report(
+                Rule::NameDenied,
+                offset,
+                "'type' may only be called, as type(x): as a value (an alias, a base class, \
+                 an argument) it builds classes from namespaces"
+                    .to_owned(),
             );
             return;
         }
@@ -1167,7 +1295,19 @@ impl<'a> Auditor<'a> {
             name,
             annotation,
         } = p;
-        self.identifier_binding(name);
+        let pname = nfkc(name.as_str());
+        if pname.starts_with('_') && pname != "_" {
+            self.report(
+                Rule::Shadowing,
+                usize::from(name.range.start()),
+                format!(
+                    "the parameter '{pname}' starts with '_', like the private and guard names \
+                     sandboxes reserve ('_getattr_'); name parameters without a leading '_'"
+                ),
+            );
+        } else {
+            self.identifier_binding(name);
+        }
         if let Some(a) = annotation {
             self.annotation(a);
         }
@@ -1395,8 +1535,10 @@ impl<'a> Auditor<'a> {
                 ops: _,
                 comparators,
             }) => {
+                self.approve_type_call(left);
                 self.expr(left);
                 for c in comparators.iter() {
+                    self.approve_type_call(c);
                     self.expr(c);
                 }
             }
@@ -1406,30 +1548,32 @@ impl<'a> Auditor<'a> {
                 func,
                 arguments,
             }) => {
+                let start = usize::from(*range_start);
                 match func.as_ref() {
                     ast::Expr::Name(n) => {
                         let offset = usize::from(n.range.start());
                         let callee = nfkc(n.id.as_str()).into_owned();
                         if names::is_getattr_family(&callee) {
-                            self.getattr_call(&callee, arguments, usize::from(*range_start));
-                        } else if callee == "type"
-                            && (arguments.args.len() != 1
-                                || !arguments.keywords.is_empty()
-                                || matches!(arguments.args.first(), Some(ast::Expr::Starred(_))))
-                        {
-                            self.report(
-                                Rule::NameDenied,
-                                offset,
-                                "type() may only be called with one argument, as type(x): with \
-                                 three it builds a class from a namespace; write a class statement"
-                                    .to_owned(),
-                            );
+                            self.getattr_call(&callee, arguments, start);
+                        } else if callee == "type" {
+                            self.type_call(arguments, start, offset);
                         } else {
+                            if (callee == "isinstance" || callee == "issubclass")
+                                && arguments.args.len() == 2
+                            {
+                                self.approve_type_call(&arguments.args[1]);
+                            }
                             self.name(&callee, offset, Use::Callee);
                         }
                     }
-                    _ => self.expr(func),
+                    _ => {
+                        if is_one_value(arguments) {
+                            self.approve_type_call(func);
+                        }
+                        self.expr(func)
+                    }
                 }
+                self.enum_functional_call(func, arguments);
                 self.arguments(arguments);
             }
             ast::Expr::FString(ast::ExprFString {
@@ -1517,13 +1661,16 @@ impl<'a> Auditor<'a> {
                     }
                     return;
                 }
-                if name == "obj" && self.is_exception_name(value) {
+                let exception_attribute = names::exception_attribute_reason(&name)
+                    .filter(|_| self.is_exception_name(value));
+                if let Some(reason) = exception_attribute {
                     self.report(
                         Rule::FrameAttribute,
                         at,
-                        "an exception's 'obj' hands back the object a failed lookup was made \
-                         on; use the exception's message (str(e)) instead"
-                            .to_owned(),
+                        format!(
+                            "an exception's '{name}' {reason}; use the exception's message \
+                             (str(e)) or its args instead"
+                        ),
                     );
                 } else if name == "__init__" && is_bare_super_call(value) {
                     // `super().__init__(...)` in a helper class.
@@ -1856,6 +2003,13 @@ impl<'a> Auditor<'a> {
 }
 
 /// The rule and message for an attribute name that is not allowed.
+/// One positional value and nothing else: `f(x)`, not `f(*xs)` or `f(x, key=k)`.
+fn is_one_value(arguments: &ast::Arguments) -> bool {
+    arguments.args.len() == 1
+        && arguments.keywords.is_empty()
+        && !matches!(arguments.args[0], ast::Expr::Starred(_))
+}
+
 fn attribute_problem(raw: &str, what: &str) -> Option<(Rule, String)> {
     let name = nfkc(raw);
     let name = name.as_ref();
@@ -1882,6 +2036,12 @@ fn attribute_problem(raw: &str, what: &str) -> Option<(Rule, String)> {
             format!(
                 "{what} '{name}' reaches frames, code objects or tracebacks, which is not allowed"
             ),
+        ));
+    }
+    if let Some(reason) = api::handback_attribute_reason(name) {
+        return Some((
+            Rule::FrameAttribute,
+            format!("{what} '{name}' is refused on any object: {reason}"),
         ));
     }
     if names::is_module_attribute(name) {

@@ -78,6 +78,8 @@ PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 SECCOMP_MODE_FILTER = 2
+CO_VARARGS = 0x04  # code object flags (inspect's names; inspect itself is not loaded)
+CO_VARKEYWORDS = 0x08
 
 
 def read_exact(fd, n):
@@ -317,6 +319,50 @@ def setattr(obj, name, value):
 def delattr(obj, name):
     check_name(name)
     real_delattr(obj, name)
+
+
+def type(obj, *more):
+    # With three arguments type builds a class from a namespace whose keys may be built
+    # at run time (a dunder method no class statement could define); the type of a
+    # class is its metaclass, which does the same (type(int)("X", (), ns)).
+    if more:
+        raise RuntimeDenied("type() takes one argument here: building a class from a "
+                            "namespace is not allowed (the API allowlist); write a class "
+                            "statement")
+    t = real_type(obj)
+    if real_issubclass(t, real_type):
+        raise RuntimeDenied("type() of a class is not available: a class's type is its "
+                            "metaclass, which builds classes from namespaces (the API "
+                            "allowlist)")
+    return t
+
+
+def enum_create(cls, class_name, names, **options):
+    # Enum's functional API (Enum("X", names)) names the class's attributes with strings
+    # chosen at run time, so a member named "_" * 2 + "getattr" + "_" * 2 would plant a
+    # dunder method. The names are read once, here, into plain str and tuples (a guest
+    # object cannot answer differently when enum reads them again), and none may start
+    # with "_".
+    if real_type(names) is str:
+        items = names.replace(",", " ").split()
+    elif isinstance(names, (list, tuple)):
+        items = list(names)
+    else:
+        items = [(key, names[key]) for key in list(names)]
+    members = []
+    for item in items:
+        if real_type(item) in (tuple, list) and len(item) == 2:
+            key, item = item[0], (item[0], item[1])
+        else:
+            key = item
+        if real_type(key) is not str:
+            raise RuntimeDenied("enum member names must be strings (the API allowlist)")
+        if key.startswith("_"):
+            raise RuntimeDenied("the enum member name %r starts with '_': the functional API "
+                                "may not name private or dunder attributes (the API "
+                                "allowlist); define the enum with a class statement" % key)
+        members.append(item)
+    return ENUM_CREATE(cls, class_name, members, **options)
 """
 
 
@@ -324,14 +370,19 @@ class ApiLayer:
     def __init__(self, api):
         frame = set(api.get("frame_attributes", []))
         denied = set(api.get("denied_builtins", []))
+        # Attributes that hand back objects the guest was never given (AttributeError's
+        # obj): which object holds one is not known before the code runs.
+        self.handback_attrs = frozenset(api.get("handback_attributes", {}))
         self.frame_prefixes = tuple(api.get("frame_attribute_prefixes", []))
         # Attribute names refused on any object, by getattr & co. and in code.
-        self.denied_attrs = frozenset(frame | denied | {"format", "format_map"})
+        self.denied_attrs = frozenset(frame | denied | self.handback_attrs
+                                      | {"format", "format_map"})
         self.code_denied_attrs = frozenset(frame)
         self.denied_globals = frozenset(n for n in denied)
         ns = {"__builtins__": {"__build_class__": builtins.__build_class__,
                                "AttributeError": AttributeError, "ImportError": ImportError,
                                "TypeError": TypeError, "isinstance": isinstance, "str": str,
+                               "len": len, "list": list, "tuple": tuple,
                                "__name__": "aura_layer"},
               "__name__": "aura_layer", "ModuleType": types.ModuleType, "PROXIES": {},
               "ALLOWED": ", ".join(sorted(api.get("modules", {}))),
@@ -339,6 +390,7 @@ class ApiLayer:
               "real_getattr": builtins.getattr, "real_hasattr": builtins.hasattr,
               "real_setattr": builtins.setattr, "real_delattr": builtins.delattr,
               "real_compile": builtins.compile, "real_exec": builtins.exec,
+              "real_type": builtins.type, "real_issubclass": builtins.issubclass,
               "RuntimeDenied": RuntimeDenied,
               "CHECK_GENERATED": self.check_generated}
         exec(compile(LAYER_SOURCE, "<aura:layer>", "exec"), ns)
@@ -357,7 +409,7 @@ class ApiLayer:
             proxies[name] = proxy
         self.builtins = {n: getattr(builtins, n) for n in api.get("builtins", [])
                          if hasattr(builtins, n)}
-        for n in ("getattr", "hasattr", "setattr", "delattr"):
+        for n in ("getattr", "hasattr", "setattr", "delattr", "type"):
             if n in self.builtins:
                 self.builtins[n] = ns[n]
         # What the interpreter itself needs: class statements and import statements.
@@ -368,6 +420,15 @@ class ApiLayer:
         # dataclasses looks exec up in its module globals first (see generated_exec).
         if "dataclasses" in proxies:
             sys.modules["dataclasses"].exec = ns["generated_exec"]
+        # Every functional-API enum is made by EnumType._create_ (CPython 3.11), whatever
+        # enum class it is called on (see enum_create).
+        if "enum" in proxies:
+            enum_type = sys.modules["enum"].EnumType
+            if not hasattr(enum_type, "_create_"):
+                raise RuntimeError("enum.EnumType._create_ is missing: the runtime layer "
+                                   "knows CPython 3.11's enum; update enum_create")
+            ns["ENUM_CREATE"] = enum_type._create_
+            enum_type._create_ = ns["enum_create"]
 
     def attr_problem(self, name, allowed=frozenset()):
         if name in allowed:
@@ -376,6 +437,8 @@ class ApiLayer:
             return "the private attribute %r" % name
         if name in self.code_denied_attrs or name.startswith(self.frame_prefixes):
             return "the frame attribute %r" % name
+        if name in self.handback_attrs:
+            return "the attribute %r (an AttributeError's obj hands back objects)" % name
         return None
 
     def check_format(self, text):
@@ -427,11 +490,22 @@ class ApiLayer:
 
     def check_code(self, code, allowed=frozenset()):
         # allowed: attribute names accepted on top of the rules (generated code only).
+        # Parameters are the guest's own names only in guest code: dataclasses names
+        # its generated methods' parameters __dataclass_self__ and the like.
+        guest = not allowed
         pending = [code]
         stored = set()  # names bound in a global or class namespace, anywhere
         self_matched = set()  # builtins matched with a positional class pattern
         while pending:
             co = pending.pop()
+            if guest:
+                n = co.co_argcount + co.co_kwonlyargcount \
+                    + bool(co.co_flags & CO_VARARGS) \
+                    + bool(co.co_flags & CO_VARKEYWORDS)
+                for param in co.co_varnames[:n]:
+                    if param.startswith("_") and param != "_":
+                        return ("the parameter %r (a leading '_' is reserved for private "
+                                "and guard names)" % param)
             prev2 = prev = None
             for ins in dis.get_instructions(co):
                 op = ins.opname

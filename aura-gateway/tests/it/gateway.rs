@@ -12,7 +12,9 @@ use aura_cognition::{
 };
 use aura_core::forge::EventKind;
 use aura_core::{Config, Runtime};
-use aura_gateway::{Gateway, GatewayConfig, Monologue, MonologueEvent, ROUTES};
+use aura_gateway::{
+    required_scope, Gateway, GatewayConfig, Monologue, MonologueEvent, Scope, ROUTES,
+};
 use aura_store::SqliteStore;
 use futures::StreamExt;
 use reqwest::StatusCode;
@@ -312,7 +314,13 @@ async fn the_four_blueprint_scenarios_over_http() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_is_required_everywhere_but_health() {
-    let s = server().await;
+    // Two refusals per route from one address: above the default failure limit.
+    let s = server_with(
+        GatewayConfig::default()
+            .token(TOKEN)
+            .auth_failures_per_minute(1000),
+    )
+    .await;
     let health = s.http.get(s.url("/v1/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let health: Value = health.json().await.unwrap();
@@ -1227,4 +1235,174 @@ async fn an_event_stream_outlives_the_header_timeout_and_streams_are_capped() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(reopened.is_some(), "a closed stream gives its place back");
+}
+
+/// One secret per scope, each named after its scope.
+fn scoped_config() -> GatewayConfig {
+    Scope::ALL
+        .into_iter()
+        .fold(GatewayConfig::default(), |c, scope| {
+            c.scoped_token(scope, format!("{scope}-secret"))
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_route_refuses_a_token_without_its_scope() {
+    let s = server_with(scoped_config()).await;
+    let mut forbidden = 0;
+    for (method, path) in ROUTES.iter().filter(|(_, p)| *p != "/v1/health") {
+        let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let needed = required_scope(&m, path).unwrap_or_else(|| panic!("{method} {path}"));
+        // An object that does not exist: a route that may be used answers 404 or 4xx
+        // for its body, never 401/403; the forge and rollbacks change nothing.
+        let url = s.url(
+            &path
+                .replace("{object}", "nobody")
+                .replace("{selector}", "nothing")
+                .replace("{facet}", "nothing")
+                .replace("{persona}", "NOBODY"),
+        );
+        for scope in Scope::ALL {
+            let r = s
+                .http
+                .request(m.clone(), &url)
+                .bearer_auth(format!("{scope}-secret"))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            if scope < needed {
+                assert_eq!(
+                    error_code(r, StatusCode::FORBIDDEN).await,
+                    "forbidden",
+                    "{method} {path} with {scope}"
+                );
+                forbidden += 1;
+            } else {
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{method} {path} with {scope}: {status}"
+                );
+            }
+        }
+    }
+    assert!(forbidden >= 10, "only {forbidden} refusals");
+
+    // A message in words may learn: `call` may not send one, `teach` may.
+    create_as(&s, "teach-secret", "pupil").await;
+    let words = |secret: &'static str| {
+        s.http
+            .post(s.url("/v1/objects/pupil/messages"))
+            .bearer_auth(secret)
+            .json(&json!({ "text": "teach yourself to compute the fibonacci sequence" }))
+            .send()
+    };
+    let r = words("call-secret").await.unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`teach` scope"),
+        "{body}"
+    );
+    // A call by selector that is not understood learns only for `teach`.
+    let call = |secret: &'static str| {
+        s.http
+            .post(s.url("/v1/objects/pupil/messages"))
+            .bearer_auth(secret)
+            .json(&json!({ "selector": "fibonacci", "args": [10] }))
+            .send()
+    };
+    let r = call("call-secret").await.unwrap();
+    assert_eq!(
+        error_code(r, StatusCode::UNPROCESSABLE_ENTITY).await,
+        "does_not_understand"
+    );
+    let versions = s
+        .http
+        .get(s.url("/v1/objects/pupil/methods/fibonacci"))
+        .bearer_auth("read-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.status(), StatusCode::NOT_FOUND, "call learned");
+    let r = call("teach-secret").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["value"], 55);
+    // Once learned, `call` may use it.
+    let r = call("call-secret").await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["value"], 55);
+}
+
+async fn create_as(s: &Server, secret: &str, name: &str) {
+    let r = s
+        .http
+        .post(s.url("/v1/objects"))
+        .bearer_auth(secret)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_are_limited_per_address() {
+    let s = server_with(scoped_config().auth_failures_per_minute(3)).await;
+    let attempt =
+        |secret: &'static str| s.http.get(s.url("/v1/objects")).bearer_auth(secret).send();
+    for _ in 0..3 {
+        let r = attempt("guess").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Refused before the token is read: even the right one, for the rest of the minute.
+    for secret in ["guess", "read-secret"] {
+        let r = attempt(secret).await.unwrap();
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert_eq!(
+            error_code(r, StatusCode::TOO_MANY_REQUESTS).await,
+            "too_many_failures"
+        );
+    }
+    // Health stays open and shows the tracked address.
+    let health: Value = s
+        .http
+        .get(s.url("/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["resources"]["auth_failure_addresses"]["tracked"], 1,
+        "{health}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_scoped_tokens_stop_the_gateway_from_starting() {
+    let config = GatewayConfig::from_lookup(|k| {
+        (k == "AURA_GATEWAY_TOKENS").then(|| "read:ok,writer:x".to_owned())
+    });
+    let runtime = Runtime::builder()
+        .store(Arc::new(SqliteStore::open_in_memory().await.unwrap()))
+        .build()
+        .await
+        .unwrap();
+    let err = Gateway::bind(runtime, config.addr("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("AURA_GATEWAY_TOKENS") && text.contains("unknown scope"),
+        "{text}"
+    );
 }

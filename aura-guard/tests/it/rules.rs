@@ -515,3 +515,80 @@ fn policy_from_config() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Guard>();
 }
+
+#[test]
+fn classes_built_at_run_time() {
+    // type as a value, or type(x) anywhere its result could be a metaclass.
+    rejects("t = type\n", Rule::NameDenied, 1, 5);
+    rejects("class M(type):\n    pass\n", Rule::NameDenied, 1, 9);
+    rejects("C = type(int)('C', (), ns)\n", Rule::NameDenied, 1, 5);
+    rejects("meta = type(x)\n", Rule::NameDenied, 1, 8);
+    rejects("f = lambda: type(x)\n", Rule::NameDenied, 1, 13);
+    // The Enum functional API, on enum's classes and on classes derived from them.
+    rejects(
+        "import enum\nE = enum.Enum('E', names)\n",
+        Rule::NameDenied,
+        2,
+        5,
+    );
+    rejects(
+        "from enum import IntFlag as F\nclass A(F):\n    pass\nclass B(A):\n    pass\nE = B('E', names)\n",
+        Rule::NameDenied,
+        6,
+        5,
+    );
+    rejects(
+        "import enum\nE = enum.Enum('E', names=['A'])\n",
+        Rule::NameDenied,
+        2,
+        5,
+    );
+    // What stays allowed.
+    accepts(
+        "import enum\nclass Color(enum.Enum):\n    RED = 1\n\
+         def m(self, x, y, kind: type = int):\n    \
+             same = type(x) == type(y) or type(x) in (int, float) or type(x) is not str\n    \
+             return same, isinstance(x, type(y)), type(self)(x), Color(1), Color['RED']\n",
+    );
+}
+
+#[test]
+fn exception_attributes_that_hand_back_objects() {
+    // obj on any object: which object is an AttributeError is not known statically.
+    rejects("x = y.obj\n", Rule::FrameAttribute, 1, 7);
+    rejects("x = getattr(y, 'obj')\n", Rule::FrameAttribute, 1, 16);
+    // Names, paths and groups on a name that holds an exception.
+    for attr in ["name", "path", "exceptions", "object"] {
+        rejects(
+            &format!("try:\n    f()\nexcept Exception as e:\n    r = e.{attr}\n"),
+            Rule::FrameAttribute,
+            4,
+            11,
+        );
+    }
+    // __exit__'s parameters after self hold the exception and its traceback.
+    rejects(
+        "class C:\n    def __exit__(self, kind, exc, tb):\n        return exc.name\n",
+        Rule::FrameAttribute,
+        3,
+        20,
+    );
+    // The message and args stay; so does `name` on anything else.
+    accepts(
+        "def m(self, person):\n    try:\n        return person.name\n    \
+         except ValueError as e:\n        return str(e), e.args, repr(e)\n",
+    );
+}
+
+#[test]
+fn parameters_named_like_private_or_guard_names() {
+    rejects(
+        "def m(self, _getattr_, /):\n    pass\n",
+        Rule::Shadowing,
+        1,
+        13,
+    );
+    rejects("f = lambda _x: _x\n", Rule::Shadowing, 1, 12);
+    rejects("def m(self, *, __k=1):\n    pass\n", Rule::Shadowing, 1, 16);
+    accepts("f = lambda _: 0\ndef m(self, *args, **kwargs):\n    return [0 for _ in args]\n");
+}

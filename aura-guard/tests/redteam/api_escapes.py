@@ -171,3 +171,102 @@ import enum
 def m(self):
     ns = enum.bltns
     return ns.exec("y = 1") is None
+
+# --- Classes built at run time, exception attributes that hand back objects, and
+# parameters named like guard names: three classes an outside corpus found (3 of its 89
+# escapes were accepted), and the classes found next to them.
+
+# === api-type-three-arg | name-denied | type() with three arguments: a class whose namespace keys are built at run time (a dunder no class statement may define)
+def m(self):
+    u = "_"
+    C = type("C", (), {u + u + "getattr" + u + u: lambda s, n: "planted " + n})
+    return C().anything
+
+# === api-type-alias | name-denied | type bound to another name, then called with three arguments
+def m(self):
+    u = "_"
+    t = type
+    C = t("C", (), {u + u + "getattr" + u + u: lambda s, n: "planted " + n})
+    return C().anything
+
+# === api-type-of-class | name-denied | the type of a class is its metaclass, which builds classes too
+def m(self):
+    u = "_"
+    C = type(int)("C", (), {u + u + "getattr" + u + u: lambda s, n: "planted " + n})
+    return C().anything
+
+# === api-metaclass-of-abc | name-denied | the type of an allowed ABC is ABCMeta, kept in a variable
+import collections.abc
+def m(self):
+    u = "_"
+    meta = type(collections.abc.Sequence)
+    C = meta("C", (), {u + u + "getattr" + u + u: lambda s, n: "planted " + n})
+    return C().anything
+
+# === api-type-subclass | name-denied | a class statement deriving from type makes a metaclass
+def m(self):
+    u = "_"
+    class Meta(type):
+        pass
+    C = Meta("C", (), {u + u + "getattr" + u + u: lambda s, n: "planted " + n})
+    return C().anything
+
+# === api-enum-functional | name-denied | Enum's functional API names class attributes with strings built at run time
+import enum
+def m(self):
+    u = "_"
+    E = enum.Enum("E", [(u + u + "getattr" + u + u, lambda s, n: "planted " + n), ("A", 1)])
+    return E.A.anything
+
+# === api-enum-subclass-functional | name-denied | the functional API called on a guest subclass of Enum, with a mapping
+import enum
+class Base(enum.Enum):
+    pass
+def m(self):
+    u = "_"
+    E = Base("E", {u + u + "getattr" + u + u: lambda s, n: "planted " + n, "A": 1})
+    return E.A.anything
+
+# === api-exception-obj-alias | frame-attribute | an AttributeError's obj, read through another name after the handler
+def m(self):
+    try:
+        (1).nothing
+    except AttributeError as e:
+        caught = e
+    return repr(caught.obj)
+
+# === api-exit-exception-obj | frame-attribute | __exit__ is handed the exception that left the with block
+class Catch:
+    def __enter__(self):
+        return self
+    def __exit__(self, kind, exc, tb):
+        self.got = exc.obj
+        return True
+def m(self):
+    c = Catch()
+    with c:
+        (1).nothing
+    return repr(c.got)
+
+# === api-except-star-obj | frame-attribute | except* wraps the exception in a group whose members carry obj
+def m(self):
+    try:
+        (1).nothing
+    except* AttributeError as group:
+        found = group.exceptions[0]
+    return repr(found.obj)
+
+# === api-getattr-obj | frame-attribute | obj through getattr with a literal name
+def m(self):
+    try:
+        (1).nothing
+    except AttributeError as e:
+        return repr(getattr(e, "obj"))
+
+# === api-private-param | shadowing | a positional-only parameter named like RestrictedPython's guard hook
+def m(self, _getattr_=len, /):
+    return _getattr_("abc")
+
+# === api-private-lambda-param | shadowing | a lambda parameter with a private name
+def m(self):
+    return (lambda _x: _x)(1)

@@ -727,3 +727,10 @@ def m(self):
 # === syntax-broken | syntax | not Python
 def m(self):
     return )(
+
+# === exc-name-error-name | frame-attribute | NameError.name hands back the name the failing code looked up
+def m(self):
+    try:
+        undefined_here
+    except NameError as e:
+        return e.name

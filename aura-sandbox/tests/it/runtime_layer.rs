@@ -212,6 +212,7 @@ const INERT: &[(&str, &str)] = &[
     ("node-await", "returns a coroutine function"),
     ("node-async-comp", "a SyntaxError outside an async function"),
     ("node-tstring", "Python 3.14 syntax, a SyntaxError on 3.11"),
+    ("exc-name-error-name", "a name the probe wrote itself: every place a string becomes an attribute (getattr & co., format, class patterns, generated code, type, Enum) checks it"),
     ("dunder-def-reduce", "defines __reduce__: pickle is not importable, copy calls only what the guest holds"),
     ("shape-toplevel-call", "a shape rule: top-level code runs under the layer like the method"),
     ("shape-toplevel-loop", "a shape rule"),
