@@ -163,6 +163,18 @@ async fn server() -> Server {
     server_with(GatewayConfig::default().token(TOKEN)).await
 }
 
+/// `GET /v1/health`, which needs no token.
+async fn health(s: &Server) -> Value {
+    s.http
+        .get(s.url("/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn create(s: &Server, name: &str) -> Value {
     let r = s
         .post("/v1/objects", json!({ "name": name }))
@@ -1042,15 +1054,7 @@ async fn an_object_body_counts_methods_and_selectors_are_paged() {
         .await,
         "invalid_parameter"
     );
-    let health: Value = s
-        .http
-        .get(s.url("/v1/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health(&s).await;
     let resources = &health["resources"];
     assert!(
         resources["resolution"]["views"].as_u64().unwrap() >= 1,
@@ -1128,15 +1132,7 @@ async fn idle_and_half_sent_connections_are_closed_and_the_cap_holds() {
         .unwrap();
     assert_eq!(status, StatusCode::OK);
     assert!(took > Duration::from_millis(300), "it waited: {took:?}");
-    let health: Value = s
-        .http
-        .get(s.url("/v1/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health(&s).await;
     assert_eq!(health["resources"]["connections"]["max"], 3, "{health}");
 }
 
@@ -1372,15 +1368,7 @@ async fn failed_authentications_are_limited_per_address() {
         );
     }
     // Health stays open and shows the tracked address.
-    let health: Value = s
-        .http
-        .get(s.url("/v1/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health(&s).await;
     assert_eq!(
         health["resources"]["auth_failure_addresses"]["tracked"], 1,
         "{health}"
