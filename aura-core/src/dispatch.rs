@@ -415,12 +415,53 @@ struct CacheState {
     dependents: HashMap<ObjectId, HashSet<ObjectId>>,
     /// Counts invalidations: a load that saw another number overlapped a write.
     epoch: u64,
+    /// The last writes, oldest first: each invalidation's epoch and the object it
+    /// touched (`None`: everything). A load that overlapped writes to other objects
+    /// only is still cached; see [`CacheState::written_since`].
+    recent_writes: std::collections::VecDeque<(u64, Option<ObjectId>)>,
     hits: u64,
     misses: u64,
     evictions: u64,
 }
 
+/// How many recent writes are remembered. A load that overlapped more writes than this
+/// is not cached (it cannot tell whether one of them touched its objects).
+const RECENT_WRITES: usize = 1024;
+
 impl CacheState {
+    /// Counts a write to `object` (`None`: to everything).
+    fn wrote(&mut self, object: Option<ObjectId>) {
+        self.epoch += 1;
+        if self.recent_writes.len() == RECENT_WRITES {
+            self.recent_writes.pop_front();
+        }
+        self.recent_writes.push_back((self.epoch, object));
+    }
+
+    /// Whether a write since `epoch` may have touched one of `objects`. A load compares
+    /// this before caching what it read: with a single global epoch, a library whose
+    /// `genesis` is written to more often than its 10,000 methods take to read could
+    /// never cache that table again, and every request reread it.
+    fn written_since(&self, epoch: u64, mut objects: impl Iterator<Item = ObjectId>) -> bool {
+        if self.epoch == epoch {
+            return false;
+        }
+        let remembered = self
+            .recent_writes
+            .front()
+            .is_some_and(|(first, _)| *first <= epoch + 1);
+        if !remembered {
+            return true;
+        }
+        let touched: Vec<Option<ObjectId>> = self
+            .recent_writes
+            .iter()
+            .filter(|(e, _)| *e > epoch)
+            .map(|(_, o)| *o)
+            .collect();
+        touched.contains(&None) || objects.any(|id| touched.contains(&Some(id)))
+    }
+
     fn remove_view(&mut self, receiver: ObjectId) {
         let Some(view) = self.views.remove(&receiver) else {
             return;
@@ -563,7 +604,7 @@ impl ResolutionCache {
             return cached.clone();
         }
         let table = Arc::new(table);
-        if state.epoch != epoch {
+        if state.written_since(epoch, std::iter::once(table.object)) {
             return table;
         }
         self.keep_table(&mut state, table.clone());
@@ -601,7 +642,7 @@ impl ResolutionCache {
                 .get(&t.object)
                 .is_some_and(|c| Arc::ptr_eq(c, t))
         });
-        if state.epoch != epoch || !tables_cached {
+        if !tables_cached || state.written_since(epoch, view.chain().map(|t| t.object)) {
             return;
         }
         state.remove_view(receiver);
@@ -657,8 +698,8 @@ impl ResolutionCache {
     /// dropped, as for any write.
     pub(crate) fn method_written(&self, method: &Method) {
         let mut state = self.state();
-        state.epoch += 1;
         let id = method.object_id;
+        state.wrote(Some(id));
         let table = state.tables.get(&id).cloned();
         if table.as_ref().is_some_and(|t| t.has(method)) {
             return; // news of this version, or an older one, arriving late
@@ -676,7 +717,7 @@ impl ResolutionCache {
     /// Drops `changed`'s table and every view whose chain passes through it.
     pub(crate) fn invalidate(&self, changed: ObjectId) {
         let mut state = self.state();
-        state.epoch += 1;
+        state.wrote(Some(changed));
         state.remove_table(changed);
     }
 
@@ -733,6 +774,36 @@ mod tests {
             calls: Some(vec![]),
             created_at: chrono::Utc::now(),
         }
+    }
+
+    #[test]
+    fn a_load_is_cached_unless_a_write_it_overlapped_touched_its_objects() {
+        let (lib, other) = (ObjectId::new(), ObjectId::new());
+        let table = || MethodTable::new(lib, "lib".into(), vec![], vec![method(lib, "a", 1)]);
+        let cache = ResolutionCache::default();
+        // A write to another object while `lib` was read: still cached.
+        let epoch = cache.state().epoch;
+        cache.invalidate(other);
+        cache.insert_table(table(), epoch);
+        assert!(cache.table(lib).is_some(), "a write elsewhere kept it out");
+        // A write to `lib` itself while it was read: not cached (the read may be stale).
+        cache.invalidate(lib);
+        let epoch = cache.state().epoch;
+        cache.method_written(&method(lib, "b", 1));
+        cache.insert_table(table(), epoch);
+        assert!(cache.table(lib).is_none(), "a stale read was cached");
+        // More overlapping writes than are remembered: not cached either.
+        let epoch = cache.state().epoch;
+        for _ in 0..=RECENT_WRITES {
+            cache.invalidate(other);
+        }
+        cache.insert_table(table(), epoch);
+        assert!(cache.table(lib).is_none(), "cached past what is remembered");
+        // And `clear` counts as a write to everything.
+        let epoch = cache.state().epoch;
+        cache.clear();
+        cache.insert_table(table(), epoch);
+        assert!(cache.table(lib).is_none(), "cached across a clear");
     }
 
     #[test]

@@ -48,6 +48,10 @@ struct Args {
     /// Where the samples go.
     #[arg(long, default_value = "soak.csv")]
     csv: PathBuf,
+    /// The resolution cache's table bound (`AURA_CACHE_TABLES`); the library's default
+    /// when not given.
+    #[arg(long)]
+    cache_tables: Option<usize>,
 }
 
 fn main() {
@@ -73,6 +77,9 @@ async fn run(args: Args) {
     config.data_dir = dir.clone();
     config.cascade_mode = Some(aura_cognition::CascadeMode::Single);
     config.forge.on_stagnation = false;
+    if let Some(n) = args.cache_tables {
+        config.cache.tables = n;
+    }
     let runtime = Runtime::builder()
         .config(config)
         .store(store)
