@@ -40,10 +40,13 @@ pub(crate) fn map(e: rusqlite::Error) -> Error {
                     _ => Error::Invalid(format!("the write breaks a rule of the schema ({detail})")),
                 },
                 ErrorCode::TooBig => Error::Invalid(format!("a value is too large ({detail})")),
+                ErrorCode::DiskFull => Error::Unavailable(format!(
+                    "the SQLite database is full (its disk, or the store's size cap): the \
+                     write changed nothing; free space, then retry ({detail})"
+                )),
                 ErrorCode::CannotOpen
                 | ErrorCode::PermissionDenied
                 | ErrorCode::ReadOnly
-                | ErrorCode::DiskFull
                 | ErrorCode::NoLargeFileSupport => {
                     Error::Unavailable(format!("the SQLite database cannot be used: {detail}"))
                 }

@@ -55,6 +55,7 @@ pub struct SqliteStoreBuilder {
     busy_timeout: Duration,
     readers: usize,
     spawn_blocking: bool,
+    max_bytes: Option<u64>,
 }
 
 impl SqliteStoreBuilder {
@@ -75,6 +76,7 @@ impl SqliteStoreBuilder {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             readers: DEFAULT_READERS,
             spawn_blocking: false,
+            max_bytes: None,
         }
     }
 
@@ -98,11 +100,21 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// Caps the database file at about `bytes` (SQLite's `max_page_count`; never below
+    /// what the file already holds). A write past the cap fails as a full disk does,
+    /// with [`Error::Unavailable`], and changes nothing; space that deletes free is
+    /// reused. Unset, the file grows until the disk is full.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
     /// Opens the store, creating or migrating its schema.
     pub async fn build(self) -> Result<SqliteStore> {
         let busy_timeout = self.busy_timeout;
         let temporary = matches!(self.location, Location::Temporary);
         let spawn_blocking = self.spawn_blocking;
+        let max_bytes = self.max_bytes;
         let (settings, writer, temp_dir) = blocking(spawn_blocking, move || {
             let (path, temp_dir) = match self.location {
                 Location::File(path) => (path, None),
@@ -123,6 +135,7 @@ impl SqliteStoreBuilder {
                 temporary,
                 busy_timeout,
                 spawn_blocking,
+                max_bytes,
             };
             let writer = settings.connect()?;
             enable_wal(&writer, busy_timeout)?;
@@ -155,6 +168,8 @@ struct Settings {
     busy_timeout: Duration,
     /// Always use `spawn_blocking` (never `block_in_place`).
     spawn_blocking: bool,
+    /// The cap on the file's size, if any.
+    max_bytes: Option<u64>,
 }
 
 impl Settings {
@@ -170,6 +185,14 @@ impl Settings {
         conn.pragma_update(None, "synchronous", synchronous)
             .map_err(map)?;
         conn.set_prepared_statement_cache_capacity(64);
+        if let Some(bytes) = self.max_bytes {
+            let page: u64 = conn
+                .pragma_query_value(None, "page_size", |row| row.get(0))
+                .map_err(map)?;
+            let pages = bytes.div_ceil(page.max(512)).max(1);
+            conn.pragma_update(None, "max_page_count", pages)
+                .map_err(map)?;
+        }
         Ok(conn)
     }
 }

@@ -184,6 +184,73 @@ async fn a_writer_waits_for_another_then_times_out() {
     tx.commit().await.expect("commit");
 }
 
+/// A full disk, played by the store's size cap: the write that does not fit is a clear
+/// `Unavailable`, every write acknowledged before it is intact, the file passes SQLite's
+/// integrity check, and writes resume once deletes free space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_store_refuses_the_write_loses_nothing_and_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("full.db");
+    let store = SqliteStore::builder(&path)
+        .max_bytes(256 << 10)
+        .build()
+        .await
+        .expect("open");
+    let filler = "x".repeat(2000);
+    let mut acknowledged = Vec::new();
+    let refusal = loop {
+        let object = NewObject::named(format!("o{}", acknowledged.len()))
+            .with_slots(slots(json!({ "filler": filler })));
+        match store.create_object(object).await {
+            Ok(o) => acknowledged.push(o),
+            Err(e) => break e,
+        }
+        assert!(acknowledged.len() < 1000, "the cap never bit");
+    };
+    assert!(
+        matches!(&refusal, Error::Unavailable(m) if m.contains("full")),
+        "{refusal:?}"
+    );
+    assert!(acknowledged.len() > 10, "{} fitted", acknowledged.len());
+    // A transaction that cannot fit commits nothing of itself either.
+    let mut tx = store.begin().await.expect("begin");
+    let mut failed = false;
+    for i in 0..50 {
+        let object =
+            NewObject::named(format!("tx{i}")).with_slots(slots(json!({ "filler": filler })));
+        if tx.create_object(object).await.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    if failed {
+        tx.rollback().await.expect("rollback");
+    } else {
+        assert!(tx.commit().await.is_err(), "50 more objects fitted");
+    }
+    assert!(store.find_object("tx0").await.expect("find").is_none());
+    for o in &acknowledged {
+        let read = store
+            .get_object(o.id)
+            .await
+            .expect("acknowledged write kept");
+        assert_eq!(read.slots["filler"], json!(filler));
+    }
+    let check = rusqlite::Connection::open(&path).expect("raw open");
+    let verdict: String = check
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(verdict, "ok");
+    // Freed space is reused: after deletes, writes go through again.
+    for o in acknowledged.iter().take(10) {
+        store.delete_object(o.id).await.expect("delete");
+    }
+    store
+        .create_object(NewObject::named("after").with_slots(slots(json!({ "filler": filler }))))
+        .await
+        .expect("writes resume once space is freed");
+}
+
 #[tokio::test]
 async fn a_failed_operation_keeps_the_transaction_usable() {
     let store = SqliteStore::open_in_memory().await.expect("open");
