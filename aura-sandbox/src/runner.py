@@ -337,6 +337,16 @@ def type(obj, *more):
     return t
 
 
+def build_class(func, name, *bases, **kwargs):
+    # class M(type): the guest's type is a function, so without this check the class
+    # statement fails with an obscure TypeError; say what is refused instead.
+    for base in bases:
+        if base is type:
+            raise RuntimeDenied("a class may not derive from type: a metaclass builds "
+                                "classes from namespaces (the API allowlist)")
+    return real_build_class(func, name, *bases, **kwargs)
+
+
 def enum_create(cls, class_name, names, **options):
     # Enum's functional API (Enum("X", names)) names the class's attributes with strings
     # chosen at run time, so a member named "_" * 2 + "getattr" + "_" * 2 would plant a
@@ -391,6 +401,7 @@ class ApiLayer:
               "real_setattr": builtins.setattr, "real_delattr": builtins.delattr,
               "real_compile": builtins.compile, "real_exec": builtins.exec,
               "real_type": builtins.type, "real_issubclass": builtins.issubclass,
+              "real_build_class": builtins.__build_class__,
               "RuntimeDenied": RuntimeDenied,
               "CHECK_GENERATED": self.check_generated}
         exec(compile(LAYER_SOURCE, "<aura:layer>", "exec"), ns)
@@ -413,7 +424,7 @@ class ApiLayer:
             if n in self.builtins:
                 self.builtins[n] = ns[n]
         # What the interpreter itself needs: class statements and import statements.
-        self.builtins["__build_class__"] = builtins.__build_class__
+        self.builtins["__build_class__"] = ns["build_class"]
         self.builtins["__import__"] = ns["guest_import"]
         self.builtins["__name__"] = "builtins"
         ns["GUEST_BUILTINS"] = self.builtins
