@@ -309,7 +309,20 @@ impl Runtime {
                 check,
                 sampling: Some(sampling(n, base_seed)),
             };
-            let CascadeRun { packet, result } = cascade.run(&mandate, options).await;
+            // The budget bounds the model's answer too: a backend that hangs must not
+            // hold the learn (and its lock) forever. Nothing is written while the
+            // cascade runs, so dropping it loses nothing.
+            let left = config.learn_budget.saturating_sub(started.elapsed());
+            let run = tokio::time::timeout(left, cascade.run(&mandate, options)).await;
+            let Ok(CascadeRun { packet, result }) = run else {
+                undecided = format!(
+                    "the search's {} s budget ran out while the model was writing sample {} \
+                     (it did not answer in time); {undecided}",
+                    config.learn_budget.as_secs(),
+                    n + 1
+                );
+                break;
+            };
             self.observe_cycle(&packet, result.as_ref().err());
             if context.is_none() {
                 context = packet.context.clone();

@@ -363,6 +363,70 @@ async fn a_model_that_fails_every_time_is_refused_and_only_the_trail_is_written(
     );
 }
 
+/// A model backend that accepts the request and never answers.
+#[derive(Debug)]
+struct HangingModel;
+
+#[async_trait]
+impl aura_cognition::LanguageModel for HangingModel {
+    fn capabilities(&self) -> aura_cognition::ModelCapabilities {
+        ScriptedModel::blueprint().capabilities()
+    }
+    async fn info(&self) -> aura_cognition::Result<aura_cognition::ModelInfo> {
+        ScriptedModel::blueprint().info().await
+    }
+    async fn chat(
+        &self,
+        _request: ChatRequest,
+    ) -> aura_cognition::Result<aura_cognition::ChatResponse> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_model_that_hangs_is_cut_off_by_the_budget_and_the_learn_refused_cleanly() {
+    let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+    let mut config = Config::default();
+    config.cascade_mode = Some(CascadeMode::Single);
+    config.learn_budget = Duration::from_secs(1);
+    let rt = Runtime::builder()
+        .config(config)
+        .store(store.clone())
+        .sandbox(Arc::new(common::jail()))
+        .model(Arc::new(HangingModel))
+        .build()
+        .await
+        .unwrap();
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let before = snapshot(store.as_ref(), calc.id).await;
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(30), rt.learn(calc.id, request()))
+        .await
+        .expect("the learn ends although the model never answers")
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let Error::Refused { failures, .. } = &err else {
+        panic!("expected a refusal, got {err}");
+    };
+    let search = failures.last().unwrap();
+    assert_eq!(search.stage, Stage::Search);
+    assert!(
+        search.message.contains("did not answer in time"),
+        "{}",
+        search.message
+    );
+    assert_eq!(snapshot(store.as_ref(), calc.id).await, before);
+    assert_eq!(
+        events_of(store.as_ref(), EventKind::LearnRefused.as_str())
+            .await
+            .len(),
+        1
+    );
+    // The learn lock was given back: the next learn starts (and is cut off) too.
+    let again = tokio::time::timeout(Duration::from_secs(30), rt.learn(calc.id, request())).await;
+    assert!(matches!(again, Ok(Err(Error::Refused { .. }))));
+}
+
 // --- killing the process mid-cycle -------------------------------------------------
 
 const KILL_ENV: &str = "AURA_TEST_KILL_CHILD";
