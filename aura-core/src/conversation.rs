@@ -53,7 +53,18 @@ impl Runtime {
             Some(model) => Planner::new(model.clone()),
             None => Planner::rules_only(),
         };
-        let plan = planner.plan(message, &context).await?;
+        // A planner's model that never answers must not hold the message forever; it
+        // gets the learn cycle's budget.
+        let budget = self.config().learn_budget;
+        let plan = tokio::time::timeout(budget, planner.plan(message, &context))
+            .await
+            .map_err(|_| Error::Unavailable {
+                port: "model",
+                message: format!(
+                    "the planner's model did not answer within {} s (AURA_LEARN_BUDGET_SECS)",
+                    budget.as_secs()
+                ),
+            })??;
         tracing::info!(target: "Orchestrator", object = %object.name, ?plan, "message planned");
 
         // Recall before recording this message, so it does not find itself.

@@ -425,6 +425,18 @@ async fn a_model_that_hangs_is_cut_off_by_the_budget_and_the_learn_refused_clean
     // The learn lock was given back: the next learn starts (and is cut off) too.
     let again = tokio::time::timeout(Duration::from_secs(30), rt.learn(calc.id, request())).await;
     assert!(matches!(again, Ok(Err(Error::Refused { .. }))));
+    // A message no rule recognises goes to the planner's model: cut off the same way.
+    let told = tokio::time::timeout(
+        Duration::from_secs(30),
+        rt.tell(calc.id, "what would a cat make of quaternions"),
+    )
+    .await
+    .expect("the message ends although the model never answers");
+    assert!(
+        matches!(&told, Err(Error::Unavailable { port: "model", message }) if message.contains("did not answer")),
+        "{told:?}"
+    );
+    assert_eq!(snapshot(store.as_ref(), calc.id).await, before);
 }
 
 // --- killing the process mid-cycle -------------------------------------------------
