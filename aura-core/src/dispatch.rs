@@ -442,7 +442,7 @@ impl CacheState {
     /// this before caching what it read: with a single global epoch, a library whose
     /// `genesis` is written to more often than its 10,000 methods take to read could
     /// never cache that table again, and every request reread it.
-    fn written_since(&self, epoch: u64, mut objects: impl Iterator<Item = ObjectId>) -> bool {
+    fn written_since(&self, epoch: u64, objects: impl Iterator<Item = ObjectId>) -> bool {
         if self.epoch == epoch {
             return false;
         }
@@ -453,13 +453,13 @@ impl CacheState {
         if !remembered {
             return true;
         }
-        let touched: Vec<Option<ObjectId>> = self
-            .recent_writes
+        // Only the writes after `epoch`, newest first; a chain is a handful of objects.
+        let objects: Vec<ObjectId> = objects.collect();
+        self.recent_writes
             .iter()
-            .filter(|(e, _)| *e > epoch)
-            .map(|(_, o)| *o)
-            .collect();
-        touched.contains(&None) || objects.any(|id| touched.contains(&Some(id)))
+            .rev()
+            .take_while(|(e, _)| *e > epoch)
+            .any(|(_, touched)| touched.is_none_or(|id| objects.contains(&id)))
     }
 
     fn remove_view(&mut self, receiver: ObjectId) {

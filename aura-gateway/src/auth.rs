@@ -209,7 +209,7 @@ pub(crate) async fn require_scope(
     let Some(needed) = required_scope(request.method(), &route) else {
         tracing::error!(target: "Gateway", method = %request.method(), %route,
             "a route without a scope is refused; add it to auth::required_scope");
-        return forbidden(&format!("{} {route} has no scope", request.method()));
+        return forbidden(format!("{} {route} has no scope", request.method())).into_response();
     };
     if auth.tokens.is_empty() {
         request.extensions_mut().insert(Granted(Scope::Admin));
@@ -237,10 +237,11 @@ pub(crate) async fn require_scope(
         return unauthorized(presented.is_some());
     };
     if scope < needed {
-        return forbidden(&format!(
+        return forbidden(format!(
             "{} {route} needs a token with the `{needed}` scope; this one has `{scope}`",
             request.method()
-        ));
+        ))
+        .into_response();
     }
     request.extensions_mut().insert(Granted(scope));
     next.run(request).await
@@ -263,8 +264,9 @@ fn unauthorized(presented: bool) -> Response {
     response
 }
 
-pub(crate) fn forbidden(why: &str) -> Response {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", why).into_response()
+/// 403 `forbidden`: a token whose scope is too weak for what it asked.
+pub(crate) fn forbidden(why: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", why)
 }
 
 fn too_many(wait: Duration) -> Response {

@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::auth::{Granted, Scope};
+use super::auth::{forbidden, Granted, Scope};
 use super::error::ApiError;
 use super::AppState;
 use aura_core::{Error, Runtime};
@@ -237,14 +237,10 @@ async fn send_message(
     match (message.text, message.selector) {
         (Some(text), None) if message.args.is_empty() => {
             if !may_teach {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    format!(
-                        "a message in words may learn a method, so it needs a token with the \
-                         `teach` scope; this one has `{scope}` (call a method by selector instead)"
-                    ),
-                ));
+                return Err(forbidden(format!(
+                    "a message in words may learn a method, so it needs a token with the \
+                     `teach` scope; this one has `{scope}` (call a method by selector instead)"
+                )));
             }
             let reply = detached(async move { runtime.tell(object.id, &text).await }).await?;
             Ok(Json(json!({ "object": object.name, "reply": reply })))

@@ -256,18 +256,9 @@ impl<'a> Auditor<'a> {
                         // The context-manager protocol hands `__exit__` the exception
                         // (and its traceback) that left the `with` block.
                         if nfkc(f.name.as_str()) == "__exit__" {
-                            let p = &f.parameters;
-                            let all = p
-                                .posonlyargs
-                                .iter()
-                                .chain(&p.args)
-                                .chain(&p.kwonlyargs)
-                                .map(|a| &a.parameter)
-                                .chain(p.vararg.as_deref())
-                                .chain(p.kwarg.as_deref());
-                            for param in all.skip(1) {
+                            for param in f.parameters.iter().skip(1) {
                                 self.exception_names
-                                    .push(nfkc(param.name.as_str()).into_owned());
+                                    .push(nfkc(param.name().as_str()).into_owned());
                             }
                         }
                         pending.push(&f.body);
@@ -2002,7 +1993,6 @@ impl<'a> Auditor<'a> {
     }
 }
 
-/// The rule and message for an attribute name that is not allowed.
 /// One positional value and nothing else: `f(x)`, not `f(*xs)` or `f(x, key=k)`.
 fn is_one_value(arguments: &ast::Arguments) -> bool {
     arguments.args.len() == 1
@@ -2010,6 +2000,7 @@ fn is_one_value(arguments: &ast::Arguments) -> bool {
         && !matches!(arguments.args[0], ast::Expr::Starred(_))
 }
 
+/// The rule and message for an attribute name that is not allowed.
 fn attribute_problem(raw: &str, what: &str) -> Option<(Rule, String)> {
     let name = nfkc(raw);
     let name = name.as_ref();
