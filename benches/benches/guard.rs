@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use aura_guard::{Guard, Policy};
@@ -18,7 +18,10 @@ fn humaneval_path() -> PathBuf {
     if let Ok(p) = std::env::var("AURA_HUMANEVAL") {
         return PathBuf::from(p);
     }
-    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/lib");
+    let lib = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../.venv/lib");
     for entry in std::fs::read_dir(&lib)
         .expect("no .venv: run scripts/setup.sh")
         .flatten()

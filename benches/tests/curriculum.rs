@@ -3,15 +3,16 @@
 //! is measured against.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use aura_benches::suite;
 use sha2::{Digest, Sha256};
 
 fn data(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
-        .join(name)
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("data")
+    .join(name)
 }
 
 #[test]

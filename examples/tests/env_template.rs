@@ -44,10 +44,12 @@ const READ_BY_LIBRARIES: &[(&str, &str)] = &[(
 )];
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("examples/ has a parent")
-        .to_path_buf()
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .parent()
+    .expect("examples/ has a parent")
+    .to_path_buf()
 }
 
 /// `NAME -> value` for every `NAME=value` or `#NAME=value` line of the template.

@@ -24,7 +24,10 @@ use aura_core::{Config, ForgeRequest, LearnRequest, Runtime};
 use aura_store::SqliteStore;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("..")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,9 +22,11 @@ const ADAPTER: &[u8] = b"AURA test adapter\n";
 const MERGED: &[u8] = b"GGUF merged model for the replay\n";
 
 fn fixture(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/ollama_publish")
-        .join(format!("{name}.json"));
+    let p = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures/ollama_publish")
+    .join(format!("{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 

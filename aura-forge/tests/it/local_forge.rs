@@ -26,7 +26,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("..")
 }
 
 /// BABS's replies in the kept cycles share one house style the base model has never

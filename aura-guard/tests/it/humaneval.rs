@@ -4,7 +4,7 @@
 //! `scripts/setup.sh` (step `setup.d/10-python.sh`), or from `$AURA_HUMANEVAL`.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use aura_guard::{Guard, Policy, Rule};
 
@@ -19,7 +19,10 @@ fn humaneval_path() -> PathBuf {
     if let Ok(p) = std::env::var("AURA_HUMANEVAL") {
         return PathBuf::from(p);
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("..");
     let lib = root.join(".venv").join("lib");
     if let Ok(entries) = std::fs::read_dir(&lib) {
         for entry in entries.flatten() {

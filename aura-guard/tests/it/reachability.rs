@@ -10,7 +10,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test fixtures: a broken fixture should fail loudly
 
-use std::path::Path;
 use std::process::Command;
 
 use aura_guard::{Guard, Rule};
@@ -38,7 +37,9 @@ struct Accepted {
 }
 
 fn run_audit(extra: &[&str]) -> (Report, Vec<String>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    );
     let python = std::env::var("AURA_SANDBOX_PYTHON")
         .ok()
         .filter(|p| !p.is_empty())

@@ -2,14 +2,16 @@
 //! the header every step needs for the selection and its progress line.
 #![allow(clippy::expect_used)] // a test that cannot read its inputs should panic loudly
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("examples/ has a parent")
-        .to_path_buf()
+    PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .parent()
+    .expect("examples/ has a parent")
+    .to_path_buf()
 }
 
 /// The steps `scripts/setup.sh --dry-run ARGS` would run.
