@@ -7,4 +7,6 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace --all-features
+# The gateway that `cargo test` just built, fuzzed against the document it serves.
+bash scripts/schemathesis.sh
 bash scripts/test-python.sh

@@ -257,9 +257,12 @@ impl Planner {
                 return Ok(plan);
             }
         }
+        // Unavailable, not a fault: the message may be fine, and the same message is
+        // planned once a model is configured (the gateway answers 503, not 500).
         let Some(model) = &self.model else {
-            return Err(Error::Unsupported(format!(
-                "no rule recognises {message:?} and the planner has no model"
+            return Err(Error::Unavailable(format!(
+                "no rule recognises {message:?} and no language model is configured to \
+                 plan it"
             )));
         };
         let mut user = format!("Message: {message}\n");

@@ -356,6 +356,7 @@ pub(crate) fn calls_of(sources: &[&str]) -> Option<Vec<Selector>> {
 
 /// One selector an object responds to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SelectorEntry {
     /// The selector.
@@ -370,6 +371,7 @@ pub struct SelectorEntry {
 
 /// A page of [`SelectorEntry`]s, in selector order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct SelectorPage {
     /// This page.

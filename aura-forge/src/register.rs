@@ -299,9 +299,11 @@ pub async fn promote(store: &dyn Store, name: &str) -> Result<Facet> {
 pub async fn rollback(store: &dyn Store, persona: &str) -> Result<Option<Facet>> {
     let mut promotion = read_promotion(store, persona).await?;
     let Some(current) = promotion.current.take() else {
-        return Err(Error::Invalid(format!(
+        // A conflict with the registry's state, not a bad request: the same call
+        // succeeds once a facet has been promoted.
+        return Err(Error::Store(aura_store::Error::Conflict(format!(
             "{persona} has no promoted facet to roll back"
-        )));
+        ))));
     };
     promotion.current = promotion.history.pop();
     let restored = match &promotion.current {

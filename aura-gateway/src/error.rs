@@ -37,15 +37,28 @@ pub struct ApiError {
     pub body: ErrorBody,
 }
 
+/// Every error response's body: `{"error": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
 /// The `error` member of every error response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// A stable, machine-readable code (`not_found`, `refused`, …).
+    /// A stable, machine-readable code: `not_found`, `invalid`, `conflict`,
+    /// `does_not_understand`, `rejected`, `refused`, `method_raised`, `stopped`,
+    /// `unavailable`, `not_promoted`, `cancelled`, `forge_failed`, `internal`,
+    /// `malformed_body`, `invalid_body`, `payload_too_large`, `unsupported_media_type`,
+    /// `invalid_parameter`, `unauthorized`, `forbidden`, `too_many_failures`, `no_route`,
+    /// `method_not_allowed` or `too_many_streams`; new ones may be added.
     pub code: String,
     /// What went wrong, for people.
     pub message: String,
     /// Structured details (violations, failures, the guest's exception), when there are any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
     pub details: Option<Value>,
 }
 
@@ -70,7 +83,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.body }))).into_response()
+        (self.status, Json(ErrorResponse { error: self.body })).into_response()
     }
 }
 

@@ -28,6 +28,7 @@
 mod auth;
 mod conn;
 mod error;
+mod extract;
 mod monologue;
 mod openapi;
 mod routes;
@@ -40,12 +41,13 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::Extension;
 use axum::Router;
 
 pub use auth::{parse_tokens, required_scope, Scope, ScopedToken};
 pub use error::{ApiError, ErrorBody};
 pub use monologue::{Monologue, MonologueEvent, MonologueLayer};
-pub use openapi::{document as openapi, ROUTES};
+pub use openapi::{document as openapi, operations};
 
 use aura_core::{Error, Result, Runtime};
 
@@ -347,15 +349,17 @@ fn router_with(runtime: Runtime, config: GatewayConfig, connections: Connections
         event_streams: Arc::default(),
         connections,
     };
+    // The scope check runs on the routes that need a token, after routing (it reads
+    // the matched route) and before any extractor reads the body.
     let protected = routes::protected().route_layer(middleware::from_fn_with_state(
         state.clone(),
         auth::require_scope,
     ));
-    Router::new()
-        .merge(routes::open())
-        .merge(protected)
+    let (router, api) = openapi::api(protected).split_for_parts();
+    router
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(Extension(Arc::new(openapi::complete(api))))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(middleware::from_fn(log_request))
         .with_state(state)

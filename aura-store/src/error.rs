@@ -14,8 +14,9 @@ pub enum Error {
         /// The id or key that was looked up.
         id: String,
     },
-    /// A write lost a race: the record changed since it was read (stale revision),
-    /// or a unique name is already taken.
+    /// The request conflicts with the stored state: a write lost a race (the record
+    /// changed since it was read), a unique name is already taken, or there is nothing
+    /// to undo.
     #[error("conflict: {0}")]
     Conflict(String),
     /// The request itself is invalid (bad selector, a parent cycle, …); nothing was written.

@@ -14,6 +14,7 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 
@@ -112,6 +113,33 @@ impl Selector {
     }
 }
 
+/// The rules of [`Selector::new`] as a JSON Schema string: its pattern spells out the
+/// keywords it refuses (a lookahead), so a generated document cannot drift from them.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Selector {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let pattern = format!(
+            "^(?!(?:{})$)[A-Za-z][A-Za-z0-9_]*$",
+            PYTHON_KEYWORDS.join("|")
+        );
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "a method's name: a letter, then letters, digits and underscores; \
+                 not a Python keyword",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(MAX_SELECTOR_LEN))
+            .pattern(Some(pattern))
+            .examples(["fibonacci"])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Selector {}
+
 impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -147,15 +175,17 @@ impl AsRef<str> for Selector {
 /// The longest object name accepted.
 pub const MAX_NAME_LEN: usize = 256;
 
-/// Checks an object's name: non-empty, at most [`MAX_NAME_LEN`] bytes, no control characters.
+/// Checks an object's name: not blank, at most [`MAX_NAME_LEN`] characters, no control
+/// characters. Counted in characters, as JSON Schema's `maxLength` counts, so the
+/// gateway's document can state the rule exactly.
 pub fn validate_object_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
         return Err(Error::Invalid("an object's name cannot be empty".into()));
     }
-    if name.len() > MAX_NAME_LEN {
+    let chars = name.chars().count();
+    if chars > MAX_NAME_LEN {
         return Err(Error::Invalid(format!(
-            "an object's name is at most {MAX_NAME_LEN} bytes (got {})",
-            name.len()
+            "an object's name is at most {MAX_NAME_LEN} characters (got {chars})"
         )));
     }
     if name.chars().any(char::is_control) {
@@ -168,6 +198,7 @@ pub fn validate_object_name(name: &str) -> Result<()> {
 
 /// A prototype object: named slots, and parents it delegates to, in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Object {
     /// The object's id.
     pub id: ObjectId,
@@ -231,6 +262,7 @@ pub struct ObjectPatch {
 
 /// Where a method came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case", tag = "kind")]
 #[non_exhaustive]
 pub enum Provenance {
@@ -252,6 +284,7 @@ pub enum Provenance {
 
 /// One version of a method on an object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Method {
     /// The object the method lives on.
     pub object_id: ObjectId,
@@ -300,6 +333,7 @@ pub struct NewMethod {
 
 /// A node in an object's graph memory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemoryNode {
     /// The node's id.
     pub id: NodeId,
@@ -377,6 +411,7 @@ pub struct Neighbour {
 
 /// A memory node matched by text search, with its rank (higher is better).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchHit {
     /// The node.
     pub node: MemoryNode,
@@ -386,6 +421,7 @@ pub struct SearchHit {
 
 /// One entry of the audit trail.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// The event's id (time-ordered).
     pub id: EventId,
@@ -450,6 +486,7 @@ impl AuditQuery {
 
 /// A page of audit events, oldest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     /// The events.
     pub events: Vec<AuditEvent>,
@@ -459,6 +496,7 @@ pub struct AuditPage {
 
 /// A cognitive facet: a persona's model specialised by a LoRA adapter.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Facet {
     /// Unique name, like `babs:grounding-v2`.
     pub name: String,

@@ -13,7 +13,7 @@ use aura_cognition::{
 use aura_core::forge::EventKind;
 use aura_core::{Config, Runtime};
 use aura_gateway::{
-    required_scope, Gateway, GatewayConfig, Monologue, MonologueEvent, Scope, ROUTES,
+    operations, required_scope, Gateway, GatewayConfig, Monologue, MonologueEvent, Scope,
 };
 use aura_store::SqliteStore;
 use futures::StreamExt;
@@ -354,7 +354,7 @@ async fn auth_is_required_everywhere_but_health() {
         "{health}"
     );
 
-    for (method, path) in ROUTES.iter().filter(|(_, p)| *p != "/v1/health") {
+    for (method, path) in operations().iter().filter(|(_, p)| p != "/v1/health") {
         let path = path
             .replace("{object}", "aura")
             .replace("{selector}", "fibonacci");
@@ -488,7 +488,8 @@ async fn client_faults_are_4xx_with_the_stable_shape() {
             StatusCode::UNPROCESSABLE_ENTITY
         )
         .await,
-        "invalid"
+        "invalid_body",
+        "the body's selector does not match its schema"
     );
     assert_eq!(
         post_error(
@@ -953,10 +954,11 @@ async fn forge_runs_are_started_listed_and_refused_clearly() {
             &s,
             "/v1/personas/alfred/rollback",
             json!({}),
-            StatusCode::UNPROCESSABLE_ENTITY
+            StatusCode::CONFLICT
         )
         .await,
-        "invalid"
+        "conflict",
+        "nothing to undo is the registry's state, not a bad request"
     );
 }
 
@@ -1246,7 +1248,7 @@ fn scoped_config() -> GatewayConfig {
 async fn each_route_refuses_a_token_without_its_scope() {
     let s = server_with(scoped_config()).await;
     let mut forbidden = 0;
-    for (method, path) in ROUTES.iter().filter(|(_, p)| *p != "/v1/health") {
+    for (method, path) in operations().iter().filter(|(_, p)| p != "/v1/health") {
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let needed = required_scope(&m, path).unwrap_or_else(|| panic!("{method} {path}"));
         // An object that does not exist: a route that may be used answers 404 or 4xx

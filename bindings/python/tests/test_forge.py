@@ -22,7 +22,7 @@ def test_bad_personas_facets_and_promotions_are_refused_clearly(data_dir):
     rt = aura.Runtime(data_dir=data_dir, model=None, forge=None)
     with pytest.raises(aura.InvalidRequest, match="not a persona"):
         rt.forge("joker")
-    with pytest.raises(aura.InvalidRequest, match="no promoted facet"):
+    with pytest.raises(aura.StoreConflict, match="no promoted facet"):
         rt.rollback_facet("babs")
     with pytest.raises(aura.NotFound):
         rt.promote_facet("babs:never-trained")
