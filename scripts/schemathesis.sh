@@ -53,7 +53,9 @@ done
 
 echo "schemathesis: fuzzing the gateway at 127.0.0.1:$PORT (every check, >= 100 examples per operation)"
 # /v1/events is a stream that never ends by design; its behaviour has its own tests
-# (aura-gateway/tests/it/gateway.rs).
+# (aura-gateway/tests/it/gateway.rs). Run from the scratch directory: Schemathesis keeps
+# its cache (.schemathesis/) in the working directory.
+cd "$WORK"
 "$ROOT/.venv/bin/schemathesis" \
     --config-file "$ROOT/aura-gateway/schemathesis/schemathesis.toml" \
     run "http://127.0.0.1:$PORT/v1/openapi.json" \
