@@ -6,6 +6,7 @@ use aura_cognition::cascade::DynGrounding;
 use aura_cognition::{
     Cascade, CascadeMode, ContextIngestor, ContextIngestorBuilder, DynLanguageModel,
 };
+use aura_forge::trail::{MethodDefined, MethodRolledBack, Payload};
 use aura_forge::DynForge;
 use aura_guard::Guard;
 use aura_sandbox::{DynSandbox, EndReason, ExecRequest, MethodSource};
@@ -522,9 +523,10 @@ impl Runtime {
                 verdict,
             });
         }
-        let method = self
-            .inner
-            .store
+        // The version and its `method.defined` event in one transaction: the trail
+        // names every version, and no event names a version that is not stored.
+        let mut tx = self.inner.store.begin().await?;
+        let method = tx
             .put_method(NewMethod {
                 object_id: id,
                 selector,
@@ -535,6 +537,12 @@ impl Runtime {
                 provenance: Provenance::Manual,
             })
             .await?;
+        let event = MethodDefined {
+            selector: method.selector.to_string(),
+            version: method.version,
+        };
+        tx.append_event(event.event(Some(id))).await?;
+        tx.commit().await?;
         self.inner.cache.method_written(&method);
         tracing::info!(target: "Store", selector = %method.selector, version = method.version, "method defined");
         Ok(method)
@@ -554,11 +562,15 @@ impl Runtime {
         version: u32,
     ) -> Result<Method> {
         let selector = parse_selector(selector)?;
-        let method = self
-            .inner
-            .store
-            .rollback_method(id, &selector, version)
-            .await?;
+        let mut tx = self.inner.store.begin().await?;
+        let method = tx.rollback_method(id, &selector, version).await?;
+        let event = MethodRolledBack {
+            selector: method.selector.to_string(),
+            from_version: version,
+            version: method.version,
+        };
+        tx.append_event(event.event(Some(id))).await?;
+        tx.commit().await?;
         self.inner.cache.method_written(&method);
         Ok(method)
     }

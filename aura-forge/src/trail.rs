@@ -35,6 +35,11 @@ pub enum EventKind {
     LearnRefused,
     /// A conversation turn whose learn was refused ([`ConversationRefused`]).
     ConversationRefused,
+    /// A method version written by hand ([`MethodDefined`]), in the same transaction.
+    MethodDefined,
+    /// An earlier method version made current again ([`MethodRolledBack`]), in the same
+    /// transaction.
+    MethodRolledBack,
     /// A forge run started ([`ForgeStarted`]).
     ForgeStarted,
     /// A stagnation-triggered run was skipped ([`ForgeSkipped`]).
@@ -58,11 +63,13 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in catalogue order.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::LearnCommitted,
         EventKind::LearnAttemptFailed,
         EventKind::LearnRefused,
         EventKind::ConversationRefused,
+        EventKind::MethodDefined,
+        EventKind::MethodRolledBack,
         EventKind::ForgeStarted,
         EventKind::ForgeSkipped,
         EventKind::ForgeFailed,
@@ -81,6 +88,8 @@ impl EventKind {
             EventKind::LearnAttemptFailed => "learn.attempt_failed",
             EventKind::LearnRefused => "learn.refused",
             EventKind::ConversationRefused => "conversation.refused",
+            EventKind::MethodDefined => "method.defined",
+            EventKind::MethodRolledBack => "method.rolled_back",
             EventKind::ForgeStarted => "forge.started",
             EventKind::ForgeSkipped => "forge.skipped",
             EventKind::ForgeFailed => "forge.failed",
@@ -483,6 +492,36 @@ pub struct ForgePromoted {
 
 impl Payload for ForgePromoted {
     const KIND: EventKind = EventKind::ForgePromoted;
+}
+
+/// `method.defined`: a version written by hand (`Runtime::define_method`), appended in
+/// the transaction that stores it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodDefined {
+    /// The method's selector.
+    pub selector: String,
+    /// The version stored.
+    pub version: u32,
+}
+
+impl Payload for MethodDefined {
+    const KIND: EventKind = EventKind::MethodDefined;
+}
+
+/// `method.rolled_back`: an earlier version made current again, as a new version,
+/// appended in the transaction that stores it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodRolledBack {
+    /// The method's selector.
+    pub selector: String,
+    /// The earlier version restored.
+    pub from_version: u32,
+    /// The new version that carries it.
+    pub version: u32,
+}
+
+impl Payload for MethodRolledBack {
+    const KIND: EventKind = EventKind::MethodRolledBack;
 }
 
 /// `forge.rolled_back`.

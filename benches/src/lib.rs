@@ -1,6 +1,7 @@
 //! Shared fixtures for AURA's criterion benchmarks (the benches live in `benches/benches/`).
 #![allow(clippy::expect_used)] // bench fixtures: a failed setup should stop the bench loudly
 
+pub mod kill_check;
 pub mod plot;
 pub mod suite;
 

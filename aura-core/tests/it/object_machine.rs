@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use aura_core::store::{NewObject, StoreExt};
 use aura_core::{Config, Error, Runtime};
 use aura_sandbox::{EndReason, ExecOutcome, ExecRequest, GuestError, MockSandbox, ResourceUsage};
-use aura_store::SqliteStore;
+use aura_store::{AuditQuery, SqliteStore};
 use serde_json::{json, Map, Value};
 
 fn outcome(value: Value) -> ExecOutcome {
@@ -178,6 +178,38 @@ async fn the_cache_follows_method_writes_rollbacks_and_parent_changes() {
     rt.rollback_method(top, "area", 1).await.unwrap();
     let m = rt.resolve(leaf, "area").await.unwrap().unwrap();
     assert_eq!((m.doc.as_str(), m.version), ("v1", 3));
+    // Each version is in the trail, written with it.
+    let trail = rt
+        .store()
+        .query_audit(&AuditQuery {
+            object_id: Some(top),
+            kind: Some("method.*".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let written: Vec<(String, Value)> = trail
+        .events
+        .into_iter()
+        .map(|e| (e.kind, e.payload))
+        .collect();
+    assert_eq!(
+        written,
+        vec![
+            (
+                "method.defined".into(),
+                json!({ "selector": "area", "version": 1 })
+            ),
+            (
+                "method.defined".into(),
+                json!({ "selector": "area", "version": 2 })
+            ),
+            (
+                "method.rolled_back".into(),
+                json!({ "selector": "area", "from_version": 1, "version": 3 })
+            ),
+        ]
+    );
     // An override nearer the leaf wins as soon as it is written.
     rt.define_method(chain[5], "area", "def area(self):\n    return 5\n", "mid")
         .await

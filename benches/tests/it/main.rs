@@ -1,0 +1,4 @@
+//! The benches crate's tests, one binary (a module per concern).
+
+mod curriculum;
+mod kill_loop;
