@@ -154,6 +154,34 @@ pub fn rss_kib() -> u64 {
         .expect("VmRSS")
 }
 
+/// A runtime for the gateway harnesses (scale, soak, kill_loop): the SQLite file
+/// `dir/store.sqlite`, the real jail, the scripted model in single mode, no forge on
+/// stagnation; `configure` adjusts the rest.
+///
+/// # Panics
+/// When the store cannot be opened or the jail cannot start: a harness stops loudly.
+#[allow(clippy::expect_used)]
+pub async fn scripted_runtime(
+    dir: &std::path::Path,
+    configure: impl FnOnce(&mut aura_core::Config),
+) -> aura_core::Runtime {
+    let store = aura_store::SqliteStore::open(dir.join("store.sqlite"))
+        .await
+        .expect("store");
+    let mut config = aura_core::Config::default();
+    config.data_dir = dir.to_path_buf();
+    config.cascade_mode = Some(aura_cognition::CascadeMode::Single);
+    config.forge.on_stagnation = false;
+    configure(&mut config);
+    aura_core::Runtime::builder()
+        .config(config)
+        .store(std::sync::Arc::new(store))
+        .model(std::sync::Arc::new(ForgetfulModel))
+        .build()
+        .await
+        .expect("runtime (the jail needs python3)")
+}
+
 /// The scripted model, fresh for every request: the scripted model keeps every request
 /// it is sent (for tests to inspect), which in a soak would be growth of our own making.
 #[derive(Debug)]

@@ -35,10 +35,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aura_benches::kill_check::{check, Ack, Seen};
-use aura_benches::{Dice, ForgetfulModel};
-use aura_core::{Config, Runtime};
+use aura_benches::{scripted_runtime, Dice};
 use aura_gateway::{Gateway, GatewayConfig};
-use aura_store::SqliteStore;
 use clap::Parser;
 use serde_json::{json, Value};
 
@@ -92,18 +90,7 @@ fn store_path(dir: &Path) -> PathBuf {
 /// The process that is killed: the gateway over the store in `dir`. It writes its
 /// address to `dir/addr` once it listens.
 async fn serve(dir: PathBuf) {
-    let store = Arc::new(SqliteStore::open(store_path(&dir)).await.expect("store"));
-    let mut config = Config::default();
-    config.data_dir = dir.clone();
-    config.cascade_mode = Some(aura_cognition::CascadeMode::Single);
-    config.forge.on_stagnation = false;
-    let runtime = Runtime::builder()
-        .config(config)
-        .store(store)
-        .model(Arc::new(ForgetfulModel))
-        .build()
-        .await
-        .expect("runtime (the jail needs python3)");
+    let runtime = scripted_runtime(&dir, |_| {}).await;
     let gateway = Gateway::bind(
         runtime,
         GatewayConfig::default().addr(([127, 0, 0, 1], 0).into()),

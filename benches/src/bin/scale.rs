@@ -24,15 +24,13 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aura_benches::plot::{line_chart, Chart, Series};
-use aura_benches::{rss_kib, Dice, ForgetfulModel};
+use aura_benches::{rss_kib, scripted_runtime, Dice};
 use aura_core::store::{AuditQuery, NewAuditEvent, NewMemoryNode, NewObject, ObjectId, Page};
-use aura_core::{Config, Runtime};
+use aura_core::Runtime;
 use aura_forge::CurationConfig;
-use aura_store::SqliteStore;
 use clap::Parser;
 use serde_json::json;
 
@@ -95,22 +93,7 @@ async fn main() {
         std::fs::remove_dir_all(&args.out).expect("the old run directory can be removed");
     }
     std::fs::create_dir_all(&args.out).expect("the run directory");
-    let store = Arc::new(
-        SqliteStore::open(args.out.join("store.sqlite"))
-            .await
-            .expect("store"),
-    );
-    let mut config = Config::default();
-    config.data_dir = args.out.clone();
-    config.cascade_mode = Some(aura_cognition::CascadeMode::Single);
-    config.forge.on_stagnation = false;
-    let runtime = Runtime::builder()
-        .config(config)
-        .store(store)
-        .model(Arc::new(ForgetfulModel))
-        .build()
-        .await
-        .expect("runtime (the jail needs python3)");
+    let runtime = scripted_runtime(&args.out, |_| {}).await;
 
     let mut rows = Vec::new();
     let mut notes = Vec::new();

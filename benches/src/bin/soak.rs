@@ -22,11 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aura_benches::plot::{line_chart, Chart, Series};
-use aura_benches::{rss_kib, Dice, ForgetfulModel};
+use aura_benches::{rss_kib, scripted_runtime, Dice};
 use aura_core::store::{NewObject, StoreExt};
-use aura_core::{Config, Runtime};
 use aura_gateway::{Gateway, GatewayConfig};
-use aura_store::{NewMethod, Provenance, SqliteStore};
+use aura_store::{NewMethod, Provenance};
 use clap::Parser;
 use serde_json::json;
 
@@ -68,25 +67,12 @@ fn main() {
 async fn run(args: Args) {
     let dir = std::env::temp_dir().join(format!("aura-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let store = Arc::new(
-        SqliteStore::open(dir.join("store.sqlite"))
-            .await
-            .expect("store"),
-    );
-    let mut config = Config::default();
-    config.data_dir = dir.clone();
-    config.cascade_mode = Some(aura_cognition::CascadeMode::Single);
-    config.forge.on_stagnation = false;
-    if let Some(n) = args.cache_tables {
-        config.cache.tables = n;
-    }
-    let runtime = Runtime::builder()
-        .config(config)
-        .store(store)
-        .model(Arc::new(ForgetfulModel))
-        .build()
-        .await
-        .expect("runtime (the jail needs python3)");
+    let runtime = scripted_runtime(&dir, |config| {
+        if let Some(n) = args.cache_tables {
+            config.cache.tables = n;
+        }
+    })
+    .await;
     eprintln!(
         "filling: {} methods on genesis, {} objects",
         args.methods, args.objects
