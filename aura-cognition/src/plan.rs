@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cascade::chat_structured;
+use crate::cascade::{chat_structured, loose_json};
 use crate::{ChatRequest, DynLanguageModel, Error, GenerationOptions, Result};
 
 /// One worked example for a method to learn.
@@ -93,6 +93,12 @@ impl Plan {
             },
             "required": ["kind"]
         })
+    }
+
+    /// Reads a plan from a model's text reply as the planner does: the JSON object in
+    /// it (code fences and chatter around it tolerated), checked by [`Plan::from_json`].
+    pub fn from_reply(text: &str) -> std::result::Result<Self, String> {
+        loose_json(None, text).and_then(|v| Self::from_json(&v))
     }
 
     /// Reads and validates a plan from the model's JSON.

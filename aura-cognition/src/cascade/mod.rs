@@ -31,7 +31,7 @@ use chrono::Utc;
 pub use packet::{
     CascadeMode, CognitiveStatePacket, GroundingRound, PacketTiming, PersonaContribution, Verdict,
 };
-pub(crate) use repair::chat_structured;
+pub(crate) use repair::{chat_structured, loose_json};
 pub use types::{
     code_blocks, python_literal, CandidateCheck, CheckVerdict, DynCandidateCheck, DynGrounding,
     Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, NoGrounding, Sampling,

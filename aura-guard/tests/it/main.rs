@@ -4,6 +4,7 @@
 //! graph, llama.cpp included, once instead of once per file.
 
 mod api;
+mod fuzz_corpus;
 mod humaneval;
 mod never_panics;
 mod reachability;
