@@ -196,10 +196,9 @@ struct PageParams {
     limit: Option<u32>,
 }
 
-impl PageParams {
-    fn limit(&self) -> u32 {
-        self.limit.unwrap_or(100).clamp(1, 1000)
-    }
+/// A listing's page size: `limit` clamped to 1..=1000, 100 when not given.
+fn page_limit(limit: Option<u32>) -> u32 {
+    limit.unwrap_or(100).clamp(1, 1000)
 }
 
 /// A page of objects.
@@ -217,7 +216,7 @@ async fn list_objects(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<ObjectList>> {
-    let limit = params.limit();
+    let limit = page_limit(params.limit);
     let objects = state
         .runtime
         .store()
@@ -315,7 +314,7 @@ async fn list_selectors(
 ) -> ApiResult<Json<SelectorList>> {
     let object = resolve(&state.runtime, &path.object).await?;
     let view = state.runtime.chain_view(object.id).await?;
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = page_limit(params.limit);
     let page = view.selectors(params.own, params.offset as usize, limit as usize);
     Ok(Json(SelectorList {
         object: object.name,

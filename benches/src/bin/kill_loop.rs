@@ -139,7 +139,8 @@ async fn start(dir: &Path, http: &reqwest::Client) -> (Child, String) {
     }
 }
 
-/// One client's loop: its own objects, one request at a time, until `stop`.
+/// One client's loop: its own objects, one request at a time, until `stop`. Returns its
+/// objects, those it started with and those the gateway acknowledged creating.
 async fn client(
     base: String,
     id: usize,
@@ -148,7 +149,7 @@ async fn client(
     stop: Arc<AtomicBool>,
     acks: Arc<Mutex<Vec<Ack>>>,
     objects: Vec<String>,
-) {
+) -> Vec<String> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -223,6 +224,7 @@ async fn client(
             ack(a);
         }
     }
+    mine
 }
 
 async fn put_method(
@@ -290,7 +292,7 @@ async fn run(args: Args) -> ExitCode {
                     args.seed,
                     stop.clone(),
                     acks.clone(),
-                    owned[c].clone(),
+                    std::mem::take(&mut owned[c]),
                 ))
             })
             .collect();
@@ -300,24 +302,10 @@ async fn run(args: Args) -> ExitCode {
         child.kill().expect("SIGKILL the gateway");
         let _ = child.wait();
         stop.store(true, Ordering::Relaxed);
-        for c in clients {
-            let _ = c.await;
+        for (c, task) in clients.into_iter().enumerate() {
+            owned[c] = task.await.expect("a client task");
         }
         let acked = acks.lock().expect("acks").clone();
-        // Each client keeps the objects it was told exist.
-        for a in &acked {
-            if let Ack::Object { name } = a {
-                if let Some(c) = name
-                    .strip_prefix('k')
-                    .and_then(|r| r.split('_').next())
-                    .and_then(|c| c.parse::<usize>().ok())
-                {
-                    if !owned[c].contains(name) {
-                        owned[c].push(name.clone());
-                    }
-                }
-            }
-        }
         let found = check(&store_path(&dir), &acked, &mut seen).expect("read the store");
         eprintln!(
             "kill {:>3}/{}: after {wait} ms; {} acknowledged writes so far; {} violation(s)",
