@@ -154,8 +154,13 @@ pub fn rss_kib() -> u64 {
         .expect("VmRSS")
 }
 
+/// Where [`scripted_runtime`] keeps its store in `dir` (kill_loop's checker reads it).
+pub fn store_path(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("store.sqlite")
+}
+
 /// A runtime for the gateway harnesses (scale, soak, kill_loop): the SQLite file
-/// `dir/store.sqlite`, the real jail, the scripted model in single mode, no forge on
+/// [`store_path`]`(dir)`, the real jail, the scripted model in single mode, no forge on
 /// stagnation; `configure` adjusts the rest.
 ///
 /// # Panics
@@ -165,7 +170,7 @@ pub async fn scripted_runtime(
     dir: &std::path::Path,
     configure: impl FnOnce(&mut aura_core::Config),
 ) -> aura_core::Runtime {
-    let store = aura_store::SqliteStore::open(dir.join("store.sqlite"))
+    let store = aura_store::SqliteStore::open(store_path(dir))
         .await
         .expect("store");
     let mut config = aura_core::Config::default();

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aura_benches::kill_check::{check, Ack, Seen};
-use aura_benches::{scripted_runtime, Dice};
+use aura_benches::{scripted_runtime, store_path, Dice};
 use aura_gateway::{Gateway, GatewayConfig};
 use clap::Parser;
 use serde_json::{json, Value};
@@ -81,10 +81,6 @@ fn main() -> ExitCode {
         }
         None => rt.block_on(run(args)),
     }
-}
-
-fn store_path(dir: &Path) -> PathBuf {
-    dir.join("store.sqlite")
 }
 
 /// The process that is killed: the gateway over the store in `dir`. It writes its
