@@ -8,7 +8,6 @@ mod cascade_cem;
 mod cascade_local;
 mod cascade_plan;
 mod context;
-mod fuzz_corpus;
 mod local_model;
 mod ollama_live;
 mod ollama_replay;

@@ -4,7 +4,6 @@
 //! graph, llama.cpp included, once instead of once per file.
 
 mod api;
-mod fuzz_corpus;
 mod humaneval;
 mod never_panics;
 mod reachability;

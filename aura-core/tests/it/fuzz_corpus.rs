@@ -1,12 +1,17 @@
 //! The fuzzers' corpora as regression tests: every input cargo-fuzz kept, minimised and
 //! packed (a crash, once fixed, is added to its target's corpus), runs again on every
-//! test run, without the fuzzer.
+//! test run through its target's body, without the fuzzer. Here, because aura-core is
+//! the crate that sees both the guard and the cognition crate the targets exercise.
 #![allow(clippy::expect_used)] // test fixtures: a broken corpus should fail loudly
 
+use std::io::Read;
 use std::path::PathBuf;
 
+use aura_cognition::{MethodCandidate, Plan};
 use aura_guard::{Guard, Shape};
 
+/// The packed corpus of `crate_dir/fuzz/<target>.corpus.gz` (`scripts/fuzz-corpus.py`):
+/// gzip over records of a 4-byte little-endian length and the input.
 fn corpus(crate_dir: &str, target: &str) -> Vec<Vec<u8>> {
     let root = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
@@ -16,21 +21,7 @@ fn corpus(crate_dir: &str, target: &str) -> Vec<Vec<u8>> {
         .join(crate_dir)
         .join("fuzz")
         .join(format!("{target}.corpus.gz"));
-    let inputs = unpack(&file);
-    assert!(
-        inputs.len() >= 100,
-        "{}: only {} inputs",
-        file.display(),
-        inputs.len()
-    );
-    inputs
-}
-
-/// The packed corpus (`scripts/fuzz-corpus.py`): gzip over records of a 4-byte
-/// little-endian length and the input.
-fn unpack(file: &std::path::Path) -> Vec<Vec<u8>> {
-    use std::io::Read;
-    let packed = std::fs::File::open(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let packed = std::fs::File::open(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(packed)
         .read_to_end(&mut bytes)
@@ -44,7 +35,21 @@ fn unpack(file: &std::path::Path) -> Vec<Vec<u8>> {
         inputs.push(input.to_vec());
         rest = tail;
     }
+    assert!(
+        inputs.len() >= 100,
+        "{}: only {} inputs",
+        file.display(),
+        inputs.len()
+    );
     inputs
+}
+
+/// The UTF-8 inputs of a corpus (the reply targets skip the others).
+fn texts(crate_dir: &str, target: &str) -> Vec<String> {
+    corpus(crate_dir, target)
+        .into_iter()
+        .filter_map(|input| String::from_utf8(input).ok())
+        .collect()
 }
 
 /// The `audit` target's body: the first byte picks the shape.
@@ -71,15 +76,35 @@ fn the_audit_corpus_audits_without_panicking() {
     }
 }
 
-/// The model replies the `candidate_reply` target kept, normalised as code.
+/// The `plan_reply` target's body.
 #[test]
-fn the_candidate_corpus_normalises_without_panicking() {
-    let guard = Guard::default();
-    for input in corpus("aura-cognition", "candidate_reply") {
-        if let Ok(text) = std::str::from_utf8(&input) {
-            if let Ok(n) = guard.normalize(text, "m") {
-                let _ = guard.audit_method(&n.source, "m");
-            }
+fn the_plan_corpus_reads_without_panicking() {
+    let mut plans = 0;
+    for text in texts("aura-cognition", "plan_reply") {
+        if let Ok(Plan::Learn { selector, .. } | Plan::Invoke { selector, .. }) =
+            Plan::from_reply(&text)
+        {
+            assert!(!selector.is_empty(), "{text:?}");
+            plans += 1;
         }
     }
+    assert!(plans > 0, "the corpus holds readable plans");
+}
+
+/// The `candidate_reply` target's body: the candidate read from the reply, then the
+/// guard's normalisation and audit.
+#[test]
+fn the_candidate_corpus_reads_and_normalises_without_panicking() {
+    let guard = Guard::default();
+    let mut read = 0;
+    for text in texts("aura-cognition", "candidate_reply") {
+        let Ok(candidate) = MethodCandidate::from_reply(&text) else {
+            continue;
+        };
+        read += 1;
+        if let Ok(normalized) = guard.normalize(&candidate.source, "m") {
+            let _ = guard.audit_method(&normalized.source, "m");
+        }
+    }
+    assert!(read > 0, "the corpus holds readable candidates");
 }
