@@ -1,5 +1,7 @@
 //! Maps rusqlite's errors onto the port's [`Error`].
 
+use std::path::Path;
+
 use rusqlite::ErrorCode;
 
 use crate::Error;
@@ -63,6 +65,54 @@ pub(crate) fn map(e: rusqlite::Error) -> Error {
         }
         _ => Error::wrap(BACKEND, e),
     }
+}
+
+/// Why the store at `path` cannot be opened for writing, from `e` and from its directory:
+/// SQLite's own "unable to open database file" does not say that the directory is
+/// missing, read-only or not ours.
+pub(crate) fn opening(path: &Path, e: rusqlite::Error) -> Error {
+    if e.sqlite_error_code() != Some(ErrorCode::CannotOpen) {
+        return map(e);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let why = match std::fs::metadata(dir) {
+        Err(_) => format!("its directory {} does not exist", dir.display()),
+        Ok(m) if !m.is_dir() => format!("{} is not a directory", dir.display()),
+        // Probe with a nameless temporary file: as root, permission bits say nothing,
+        // and a read-only mount shows only when something tries to write.
+        Ok(_) => match tempfile::tempfile_in(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => {
+                format!(
+                    "its directory {} is on a read-only file system",
+                    dir.display()
+                )
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                format!(
+                    "its directory {} is not writable by this user",
+                    dir.display()
+                )
+            }
+            _ => return map(e),
+        },
+    };
+    Error::Unavailable(format!(
+        "cannot open the SQLite store {}: {why}; give the store a writable location",
+        path.display()
+    ))
+}
+
+/// The store at `path` opened, but only for reading (a read-only file or mount): refused
+/// at once, since every write would fail later.
+pub(crate) fn read_only(path: &Path) -> Error {
+    Error::Unavailable(format!(
+        "the SQLite store {} can only be read (a read-only file, or a read-only mount): \
+         AURA writes to its store; give it a writable location",
+        path.display()
+    ))
 }
 
 /// A JSON (de)serialisation error, as a backend error: the stored data is not what we wrote.

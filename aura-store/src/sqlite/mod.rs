@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use self::error::{backend, is_busy, map};
+use self::error::{backend, is_busy, map, opening, read_only};
 use crate::model::*;
 use crate::port::{Store, StoreCapabilities, Transaction};
 use crate::{Error, Result};
@@ -177,7 +177,13 @@ impl Settings {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.path, flags).map_err(map)?;
+        let conn =
+            Connection::open_with_flags(&self.path, flags).map_err(|e| opening(&self.path, e))?;
+        // SQLite falls back to reading a file it cannot write, and says so only at the
+        // first write: refuse now, at startup, with the reason.
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(map)? {
+            return Err(read_only(&self.path));
+        }
         conn.busy_timeout(self.busy_timeout).map_err(map)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(map)?;

@@ -251,6 +251,85 @@ async fn a_full_store_refuses_the_write_loses_nothing_and_resumes() {
         .expect("writes resume once space is freed");
 }
 
+/// Set in the child that [`a_read_only_store_is_refused_at_startup_with_the_reason`]
+/// starts inside a read-only mount: the directory holding the store.
+const READ_ONLY_DIR: &str = "AURA_TEST_READ_ONLY_DIR";
+
+/// A store on a read-only mount is refused when it opens, with the reason, rather than
+/// at its first write. As root, file modes stop no write, so the test needs a real
+/// read-only mount: it runs itself again in a private mount namespace (util-linux's
+/// `unshare`) with the store's directory bound read-only over itself.
+#[tokio::test]
+async fn a_read_only_store_is_refused_at_startup_with_the_reason() {
+    if let Ok(dir) = std::env::var(READ_ONLY_DIR) {
+        let dir = Path::new(&dir);
+        let existing = SqliteStore::open(dir.join("aura.db")).await.map(|_| ());
+        assert!(
+            matches!(&existing, Err(Error::Unavailable(m)) if m.contains("can only be read")),
+            "{existing:?}"
+        );
+        let missing = SqliteStore::open(dir.join("new.db")).await.map(|_| ());
+        assert!(
+            matches!(&missing, Err(Error::Unavailable(m)) if m.contains("read-only file system")),
+            "{missing:?}"
+        );
+        return;
+    }
+    if !is_root() || which("unshare").is_none() {
+        eprintln!("skipped: a read-only mount needs root and util-linux's unshare");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("aura.db");
+    {
+        let store = SqliteStore::open(&path).await.expect("open");
+        store
+            .create_object(NewObject::named("kept"))
+            .await
+            .expect("create");
+    }
+    let before = std::fs::read(&path).expect("read the file");
+    let name = format!(
+        "{}::a_read_only_store_is_refused_at_startup_with_the_reason",
+        module_path!().split_once("::").map_or("", |(_, m)| m)
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --bind -o ro "$0" "$0" && exec "$1" --exact "$2" --nocapture"#)
+        .arg(dir.path())
+        .arg(std::env::current_exe().expect("the test binary"))
+        .arg(&name)
+        .env(READ_ONLY_DIR, dir.path())
+        .output()
+        .expect("run unshare");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("1 passed"), "the child ran no test: {log}");
+    assert_eq!(std::fs::read(&path).expect("read again"), before);
+    assert!(!dir.path().join("new.db").exists());
+}
+
+/// Whether this process runs as root (uid 0), from /proc: no libc binding needed.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
+/// `program` on PATH.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
 #[tokio::test]
 async fn a_failed_operation_keeps_the_transaction_usable() {
     let store = SqliteStore::open_in_memory().await.expect("open");
