@@ -43,6 +43,7 @@ checks![
     limit_deep_recursion,
     forbidden_syscall_kills,
     garbage_reply,
+    interpreter_killed_mid_call,
     nothing_leaks_between_calls,
     concurrent_calls,
     isolation_host_files,
@@ -494,6 +495,73 @@ pub async fn limit_deep_recursion(sandbox: &dyn Sandbox) {
         "{o:?}"
     );
     still_healthy(sandbox).await;
+}
+
+/// The guest's interpreter killed from outside mid-call (the OOM killer, an operator's
+/// `kill -9`): the call ends at once as `Killed` instead of hanging until its wall
+/// limit, and the next call runs normally. The guest holds a file whose name carries a
+/// token; the check finds the process holding it through the host's `/proc` (so the
+/// backend must run its guests on this host) and kills it.
+pub async fn interpreter_killed_mid_call(sandbox: &dyn Sandbox) {
+    let token = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    let src = "def f(self, token):\n    import time\n    held = open('victim-' + token, 'w')\n    time.sleep(60)\n    return 'survived'\n";
+    let mut req = call(src, vec![json!(token)]);
+    req.limits.wall = Duration::from_secs(90);
+    let marker = format!("victim-{token}");
+    let killer = async {
+        for _ in 0..400 {
+            if let Some(pid) = process_holding(&marker) {
+                let killed = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                return killed.then_some(pid);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    };
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(sandbox.execute(req), killer)
+    })
+    .await;
+    let Ok((outcome, killed)) = ended else {
+        panic!("the call hung after its interpreter was killed");
+    };
+    assert!(
+        killed.is_some(),
+        "no process of this host held {marker}: the guest never started, or runs elsewhere"
+    );
+    match outcome {
+        Ok(o) => {
+            assert_eq!(o.ended, EndReason::Killed, "{o:?}");
+            assert_eq!(o.value, None, "{o:?}");
+        }
+        Err(e) => panic!("a killed interpreter is an outcome (Killed), not an error: {e}"),
+    }
+    still_healthy(sandbox).await;
+}
+
+/// The process of this host that holds a file whose path ends with `name` open (the
+/// kill checks find their guest this way, through any pid namespace).
+pub fn process_holding(name: &str) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let holds = std::fs::read_dir(entry.path().join("fd"))
+                .ok()?
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.ends_with(name)));
+            holds.then_some(pid)
+        })
 }
 
 /// A dangerous system call (here ptrace, through ctypes) kills the guest.

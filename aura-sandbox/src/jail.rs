@@ -373,7 +373,10 @@ impl JailSandbox {
         self.inner.idle.lock().ok()?.pop()
     }
 
-    fn put_back(&self, server: Server) {
+    fn put_back(&self, mut server: Server) {
+        if !matches!(server.child.try_wait(), Ok(None)) {
+            return; // dead (killed mid-call, say): never reused
+        }
         if let Ok(mut idle) = self.inner.idle.lock() {
             if idle.len() < self.inner.max_idle {
                 idle.push(server);
@@ -400,7 +403,7 @@ impl JailSandbox {
             return Err(Error::backend(BACKEND, "no pipes"));
         };
         let mut server = Server {
-            _child: child,
+            child,
             stdin,
             stdout,
         };
@@ -441,13 +444,20 @@ impl JailSandbox {
 
 /// One jailed fork-server (dropping it kills the launcher and with it the namespace).
 struct Server {
-    _child: Child,
+    child: Child,
     stdin: ChildStdin,
     stdout: ChildStdout,
 }
 
 impl Server {
     async fn call(&mut self, body: &[u8], limits: &Limits) -> Result<Option<ExecOutcome>> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            // Died while idle: `run` retries such a server once on a fresh one.
+            return Err(Error::Protocol(format!(
+                "write: the idle fork-server had exited ({status})"
+            )));
+        }
+        let start = Instant::now();
         protocol::write_frame(&mut self.stdin, body).await?;
         let backstop = limits.wall + Duration::from_secs(2);
         let cap = protocol::reply_cap(limits);
@@ -460,7 +470,23 @@ impl Server {
         };
         match tokio::time::timeout(backstop, exchange).await {
             Err(_) => Ok(None),
-            Ok(Err(e)) => Err(e),
+            Ok(Err(e)) => {
+                // The server itself died mid-call (killed from outside, say): its
+                // namespace, and the guest with it, died too. The call was killed.
+                let died = tokio::time::timeout(Duration::from_millis(500), self.child.wait());
+                match died.await {
+                    Ok(Ok(status)) => {
+                        let usage = ResourceUsage {
+                            wall_ms: start.elapsed().as_millis() as u64,
+                            ..ResourceUsage::default()
+                        };
+                        let note =
+                            format!("killed: the jail's fork-server died mid-call ({status})");
+                        Ok(Some(protocol::bare_outcome(EndReason::Killed, usage, note)))
+                    }
+                    _ => Err(e),
+                }
+            }
             Ok(Ok((meta, reply))) => {
                 protocol::build_outcome(BACKEND, &meta, &reply, limits).map(Some)
             }

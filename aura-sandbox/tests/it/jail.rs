@@ -39,6 +39,7 @@ conformance_tests![
     limit_deep_recursion,
     forbidden_syscall_kills,
     garbage_reply,
+    interpreter_killed_mid_call,
     nothing_leaks_between_calls,
     concurrent_calls,
     isolation_host_files,
@@ -55,7 +56,7 @@ conformance_tests![
 #[test]
 fn every_check_has_a_test() {
     // Keeps the list above in step with the suite.
-    assert_eq!(conformance::CHECKS.len(), 27);
+    assert_eq!(conformance::CHECKS.len(), 28);
 }
 
 #[tokio::test]
@@ -150,6 +151,55 @@ async fn dropping_a_call_kills_its_server() {
     let fut = sb.execute(ExecRequest::call(m, vec![]));
     let _ = tokio::time::timeout(std::time::Duration::from_millis(300), fut).await;
     // The server of the dropped call is gone; the next call gets a fresh one.
+    let m = MethodSource {
+        selector: "g".into(),
+        source: "def g(self):\n    return 1\n".into(),
+    };
+    let o = sb.execute(ExecRequest::call(m, vec![])).await;
+    assert_eq!(o.ok().and_then(|o| o.value), Some(1.into()));
+}
+
+/// The fork-server itself killed mid-call (the guest's parent): the call ends at once,
+/// `Killed` with a note that says so, the dead server is never reused, and the next
+/// call runs on a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_server_killed_mid_call_fails_the_call_and_is_replaced() {
+    let sb = jail();
+    let marker = format!("victim-server-{}", std::process::id());
+    let m = MethodSource {
+        selector: "f".into(),
+        source: "def f(self, name):\n    import time\n    held = open(name, 'w')\n    time.sleep(60)\n    return 'survived'\n".into(),
+    };
+    let mut req = ExecRequest::call(m, vec![marker.clone().into()]);
+    req.limits.wall = std::time::Duration::from_secs(90);
+    let killer = async {
+        for _ in 0..400 {
+            if let Some(guest) = conformance::process_holding(&marker) {
+                let stat =
+                    std::fs::read_to_string(format!("/proc/{guest}/stat")).unwrap_or_default();
+                // The field after the parenthesised command name: state, then the parent.
+                let server = stat
+                    .rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split(' ').nth(1).map(str::to_owned));
+                let server = server.expect("the guest's parent");
+                let status = std::process::Command::new("kill")
+                    .args(["-KILL", &server])
+                    .status();
+                return status.is_ok_and(|s| s.success());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    };
+    let (outcome, killed) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        tokio::join!(sb.execute(req), killer)
+    })
+    .await
+    .expect("the call hung after its fork-server was killed");
+    assert!(killed, "the guest never started");
+    let o = outcome.expect("a killed server is an outcome, not an error");
+    assert_eq!(o.ended, aura_sandbox::EndReason::Killed, "{o:?}");
+    assert!(o.stderr.contains("fork-server died mid-call"), "{o:?}");
     let m = MethodSource {
         selector: "g".into(),
         source: "def g(self):\n    return 1\n".into(),
