@@ -146,12 +146,110 @@ pub async fn memory_store(nodes: usize) -> std::sync::Arc<aura_store::SqliteStor
 
 /// Resident memory in KiB, from `/proc/self/status`.
 pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .expect("/proc/self/status")
+    status_field(&self_status(), "VmRSS:").expect("VmRSS")
+}
+
+fn self_status() -> String {
+    std::fs::read_to_string("/proc/self/status").expect("/proc/self/status")
+}
+
+/// A number of `/proc/<pid>/status` (its unit, if any, dropped).
+fn status_field(status: &str, name: &str) -> Option<u64> {
+    status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+}
+
+/// What this process holds at one moment, from `/proc`: what a leak would grow.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProcessStats {
+    /// Resident memory, KiB.
+    pub rss_kib: u64,
+    /// Open file descriptors.
+    pub fds: u64,
+    /// Threads.
+    pub threads: u64,
+    /// Direct child processes (the jail's fork-servers, a CLI being run).
+    pub children: u64,
+    /// Children that exited and were never reaped.
+    pub zombies: u64,
+}
+
+impl ProcessStats {
+    /// This process, now.
+    pub fn sample() -> Self {
+        let status = self_status();
+        let field = |name: &str| status_field(&status, name).unwrap_or(0);
+        let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+        let me = std::process::id().to_string();
+        let (mut children, mut zombies) = (0, 0);
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // After the parenthesised command name: state, then the parent's pid.
+            let mut rest = stat
+                .rsplit_once(") ")
+                .map(|(_, r)| r.split(' '))
+                .into_iter()
+                .flatten();
+            let (state, parent) = (rest.next(), rest.next());
+            if parent == Some(me.as_str()) {
+                children += 1;
+                zombies += u64::from(state == Some("Z"));
+            }
+        }
+        ProcessStats {
+            rss_kib: field("VmRSS:"),
+            fds,
+            threads: field("Threads:"),
+            children,
+            zombies,
+        }
+    }
+}
+
+/// Slack for what varies with the moment's load rather than with time: connections
+/// in flight, a jail call starting, a CLI run, and tokio's blocking pool, which grows
+/// with a burst of store calls and shrinks again after 10 s idle.
+const SLACK_FDS: u64 = 12;
+const SLACK_THREADS: u64 = 16;
+const SLACK_CHILDREN: u64 = 3;
+
+/// No growth trend after warm-up (the first quarter, at least 10 s): the peak of the
+/// second half of what follows is no higher than the first half's, within the slack;
+/// and once the load stopped, no child is left unreaped.
+pub fn leak_check(samples: &[(f64, ProcessStats)], settled: &ProcessStats) -> Result<(), String> {
+    let warm = (samples.len() / 4).max(10);
+    if samples.len() < warm + 10 {
+        return Err(format!("too short to judge: {} samples", samples.len()));
+    }
+    let (first, second) = samples[warm..].split_at((samples.len() - warm) / 2);
+    type Measure = fn(&ProcessStats) -> u64;
+    let peak = |half: &[(f64, ProcessStats)], f: Measure| {
+        half.iter().map(|(_, s)| f(s)).max().unwrap_or(0)
+    };
+    let mut problems = Vec::new();
+    let measures: [(&str, Measure, u64); 3] = [
+        ("descriptors", |s| s.fds, SLACK_FDS),
+        ("threads", |s| s.threads, SLACK_THREADS),
+        ("children", |s| s.children, SLACK_CHILDREN),
+    ];
+    for (what, f, slack) in measures {
+        let (a, b) = (peak(first, f), peak(second, f));
+        if b > a + slack {
+            problems.push(format!("{what} grew from a peak of {a} to {b}"));
+        }
+    }
+    if settled.zombies > 0 {
+        problems.push(format!("{} children left unreaped", settled.zombies));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 /// Where [`scripted_runtime`] keeps its store in `dir` (kill_loop's checker reads it).

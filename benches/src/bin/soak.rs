@@ -1,18 +1,28 @@
-//! A soak of the gateway at library size (issue #27): opt-in, never part of CI.
+//! A soak of the gateway at library size (issues #27 and #21). The documented run:
 //!
 //! ```text
 //! cargo build --release -p aura-benches --bin soak
-//! target/release/soak --minutes 10 --objects 10000 --methods 10000 --csv soak.csv
+//! target/release/soak --minutes 10 --objects 10000 --methods 10000 --csv soak.csv \
+//!     --cli target/release/aura --check
 //! ```
+//! The test command runs a one-minute tier of it (`benches/tests/it/soak.rs`).
 //!
 //! It fills a fresh SQLite store with `--methods` methods on `genesis` and `--objects`
 //! objects, serves it with the real gateway on loopback over the real jail and the
 //! scripted model, and runs `--clients` clients for `--minutes`, each looping over a mixed
-//! workload: read an object (60 %), call a method (15 %), create an object (10 %), tell
-//! an object something in words (10 %) and define a method on `genesis` (5 %). Every
-//! second it writes the process's resident memory to the CSV (`elapsed_s,rss_kib,
-//! requests,errors`), and at the end draws it as a PNG beside the CSV (`soak.png`) and
-//! prints the growth after the first minute. Goal: ≤ 10 %.
+//! workload: read an object (55 %), search memory (5 %), call a method (15 %), create an
+//! object (10 %), tell an object something in words (10 %) and define a method on
+//! `genesis` (5 %). Beside them, `--sse-clients` clients connect to the live monologue
+//! (`/v1/events`) and hang up after a random moment, again and again, and with `--cli`
+//! the CLI's one-shot mode sends a message in words every `--cli-every-s` seconds.
+//!
+//! Every second it writes what the process holds to the CSV (`elapsed_s,rss_kib,fds,
+//! threads,children,zombies,store_kib,requests,errors`); at the end it draws resident
+//! memory (`<csv>.png`) and descriptors, threads and children (`<csv>-resources.png`)
+//! beside the CSV, and prints the growth of resident memory after the first minute
+//! (goal: ≤ 10 %). With `--check` it exits with 1 when, after warm-up, descriptors,
+//! threads or children grow from the first half of the run to the second, or a child is
+//! left unreaped once the load stops.
 #![allow(clippy::expect_used)] // a measurement: a failed setup should stop it loudly
 
 use std::io::Write as _;
@@ -22,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aura_benches::plot::{line_chart, Chart, Series};
-use aura_benches::{rss_kib, scripted_runtime, Dice};
+use aura_benches::{leak_check, scripted_runtime, store_path, Dice, ProcessStats};
 use aura_core::store::{NewObject, StoreExt};
 use aura_gateway::{Gateway, GatewayConfig};
 use aura_store::{NewMethod, Provenance};
@@ -44,6 +54,19 @@ struct Args {
     /// Concurrent clients.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// Clients that connect to the live monologue (SSE) and drop, over and over.
+    #[arg(long, default_value_t = 2)]
+    sse_clients: usize,
+    /// The `aura` CLI binary: its one-shot mode sends a message every `--cli-every-s`.
+    #[arg(long)]
+    cli: Option<PathBuf>,
+    /// Seconds between two runs of the CLI.
+    #[arg(long, default_value_t = 2.0)]
+    cli_every_s: f64,
+    /// Fail (exit 1) on a growth trend in descriptors, threads or children, or an
+    /// unreaped child.
+    #[arg(long)]
+    check: bool,
     /// Where the samples go.
     #[arg(long, default_value = "soak.csv")]
     csv: PathBuf,
@@ -111,11 +134,13 @@ async fn run(args: Args) {
     )
     .await
     .expect("gateway");
-    let base = format!("http://{}/v1", gateway.local_addr());
+    let gateway_addr = gateway.local_addr();
+    let base = format!("http://{gateway_addr}/v1");
+    let store_file = store_path(&dir);
     tokio::spawn(gateway.serve());
 
     let requests = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(Errors::default());
     let stop = Arc::new(AtomicBool::new(false));
     let created = Arc::new(AtomicU64::new(args.objects as u64));
     let mut clients = Vec::new();
@@ -135,7 +160,10 @@ async fn run(args: Args) {
                 let known = created.load(Ordering::Relaxed) as usize;
                 let object = format!("soak_{:06}", dice.roll(known));
                 let request = match dice.roll(100) {
-                    0..=59 => http.get(format!("{base}/objects/{object}")),
+                    0..=54 => http.get(format!("{base}/objects/{object}")),
+                    55..=59 => http
+                        .get(format!("{base}/memory"))
+                        .query(&[("q", "fibonacci sequence")]),
                     60..=74 => {
                         let selector = format!("skill_{:05}", dice.roll(methods));
                         http.post(format!("{base}/objects/{object}/messages"))
@@ -160,76 +188,211 @@ async fn run(args: Args) {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                     }
-                    _ => {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                    Ok(r) => {
+                        let what = format!("{} {}", r.status(), r.url().path());
+                        let body = r.text().await.unwrap_or_default();
+                        errors.note(format!("{what}: {body}"));
                     }
+                    Err(e) => errors.note(e.to_string()),
                 }
             }
         }));
     }
 
+    for c in 0..args.sse_clients {
+        clients.push(tokio::spawn(sse_client(base.clone(), c, stop.clone())));
+    }
+    if let Some(cli) = args.cli.clone() {
+        let url = format!("http://{}", gateway_addr);
+        let every = Duration::from_secs_f64(args.cli_every_s);
+        let (requests, errors, stop) = (requests.clone(), errors.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                requests.fetch_add(1, Ordering::Relaxed);
+                let out = tokio::process::Command::new(&cli)
+                    .args(["--url", &url, "--object", "soak_cli", "--quiet", "--"])
+                    .arg("calculate fibonacci for 10")
+                    .kill_on_drop(true)
+                    .output()
+                    .await;
+                match out {
+                    Ok(o) if o.status.success() => {}
+                    Ok(o) => errors.note(format!(
+                        "the CLI exited with {}: {}",
+                        o.status,
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    )),
+                    Err(e) => errors.note(format!("the CLI did not run: {e}")),
+                }
+                tokio::time::sleep(every).await;
+            }
+        }));
+    }
+
     let mut csv = std::fs::File::create(&args.csv).expect("csv");
-    writeln!(csv, "elapsed_s,rss_kib,requests,errors").expect("csv");
+    writeln!(
+        csv,
+        "elapsed_s,rss_kib,fds,threads,children,zombies,store_kib,requests,errors"
+    )
+    .expect("csv");
     let started = Instant::now();
     let run_for = Duration::from_secs_f64(args.minutes * 60.0);
-    let mut at_one_minute = None;
-    let mut last = 0;
-    let mut samples = Vec::new();
+    let mut samples: Vec<(f64, ProcessStats)> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while started.elapsed() < run_for {
         tick.tick().await;
-        let elapsed = started.elapsed().as_secs();
-        last = rss_kib();
-        samples.push((elapsed as f64, last as f64 / 1024.0));
-        if elapsed >= 60 && at_one_minute.is_none() {
-            at_one_minute = Some(last);
-        }
+        let elapsed = started.elapsed().as_secs_f64().round();
+        let now = ProcessStats::sample();
+        let store_kib = [store_file.clone(), store_file.with_extension("sqlite-wal")]
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len() >> 10)
+            .sum::<u64>();
         writeln!(
             csv,
-            "{elapsed},{last},{},{}",
+            "{elapsed},{},{},{},{},{},{store_kib},{},{}",
+            now.rss_kib,
+            now.fds,
+            now.threads,
+            now.children,
+            now.zombies,
             requests.load(Ordering::Relaxed),
-            errors.load(Ordering::Relaxed)
+            errors.count()
         )
         .expect("csv");
+        samples.push((elapsed, now));
     }
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         let _ = c.await;
     }
-    let growth = at_one_minute
+    // Let the jail reap what the last calls left and idle connections close.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let settled = ProcessStats::sample();
+
+    let rss_at = |t: f64| {
+        samples
+            .iter()
+            .find(|(e, _)| *e >= t)
+            .map(|(_, s)| s.rss_kib)
+    };
+    let last = samples.last().map_or(0, |(_, s)| s.rss_kib);
+    let growth = rss_at(60.0)
         .map(|base| format!("{:+.1} %", (last as f64 / base as f64 - 1.0) * 100.0))
         .unwrap_or_else(|| "n/a (ran under a minute)".into());
-    let png = args.csv.with_extension("png");
-    let chart = Chart {
-        title: &format!(
-            "AURA gateway soak: {} objects, {} methods on genesis, {} clients",
-            args.objects, args.methods, args.clients
-        ),
-        x_label: "seconds",
-        y_label: "resident memory (MiB)",
-        log_x: false,
-        log_y: false,
-    };
-    let series = [Series {
-        label: "RSS".into(),
-        points: samples,
-    }];
-    if let Err(why) = line_chart(&png, &chart, &series) {
-        eprintln!("no chart: {why}");
-    }
+    draw(&args, &samples);
+    let verdict = leak_check(&samples, &settled);
     // What the bounded caches hold, to tell their filling from other growth.
     let cache = runtime.cache_stats();
     println!(
         "requests={} errors={} rss_end_mib={:.1} growth_after_first_minute={growth} \
+         settled: fds={} threads={} children={} zombies={} \
          cached_views={} cached_tables={} table_kib={} learn_locks={} csv={}",
         requests.load(Ordering::Relaxed),
-        errors.load(Ordering::Relaxed),
+        errors.count(),
         last as f64 / 1024.0,
+        settled.fds,
+        settled.threads,
+        settled.children,
+        settled.zombies,
         cache.views,
         cache.tables,
         cache.table_bytes >> 10,
         runtime.learn_lock_count(),
         args.csv.display()
     );
+    for e in errors.first.lock().iter().flat_map(|f| f.iter()) {
+        println!("error: {e}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
+    match verdict {
+        Ok(()) => {
+            println!("check: ok (no growth in descriptors, threads or children; no unreaped child)")
+        }
+        Err(why) => {
+            println!("check: FAILED: {why}");
+            if args.check {
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+/// Failed requests: how many, and the first few in words.
+#[derive(Default)]
+struct Errors {
+    count: AtomicU64,
+    first: std::sync::Mutex<Vec<String>>,
+}
+
+impl Errors {
+    fn note(&self, what: String) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = self.first.lock() {
+            if first.len() < 5 {
+                first.push(what);
+            }
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+/// A client of the live monologue: connects, reads for a random moment, hangs up.
+async fn sse_client(base: String, c: usize, stop: Arc<AtomicBool>) {
+    let http = reqwest::Client::new();
+    let mut dice = Dice(0xD1B5_4A32_D192_ED03 ^ (c as u64 + 1));
+    while !stop.load(Ordering::Relaxed) {
+        let hold = Duration::from_millis(100 + dice.roll(1400) as u64);
+        if let Ok(mut stream) = http.get(format!("{base}/events")).send().await {
+            let _ = tokio::time::timeout(hold, async {
+                while let Ok(Some(_)) = stream.chunk().await {}
+            })
+            .await;
+        } // dropped here: the client hangs up mid-stream
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Resident memory (`<csv>.png`) and descriptors, threads and children
+/// (`<csv>-resources.png`) over the run.
+fn draw(args: &Args, samples: &[(f64, ProcessStats)]) {
+    let series = |label: &str, f: fn(&ProcessStats) -> f64| Series {
+        label: label.into(),
+        points: samples.iter().map(|(t, s)| (*t, f(s))).collect(),
+    };
+    let title = format!(
+        "AURA gateway soak: {} objects, {} methods on genesis, {} clients",
+        args.objects, args.methods, args.clients
+    );
+    let chart = |y_label| Chart {
+        title: &title,
+        x_label: "seconds",
+        y_label,
+        log_x: false,
+        log_y: false,
+    };
+    let png = args.csv.with_extension("png");
+    let rss = [series("RSS", |s| s.rss_kib as f64 / 1024.0)];
+    let stem = args
+        .csv
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("soak");
+    let resources_png = args.csv.with_file_name(format!("{stem}-resources.png"));
+    let resources = [
+        series("open descriptors", |s| s.fds as f64),
+        series("threads", |s| s.threads as f64),
+        series("child processes", |s| s.children as f64),
+    ];
+    for (path, y_label, series) in [
+        (&png, "resident memory (MiB)", &rss[..]),
+        (&resources_png, "count", &resources[..]),
+    ] {
+        if let Err(why) = line_chart(path, &chart(y_label), series) {
+            eprintln!("no chart {}: {why}", path.display());
+        }
+    }
 }

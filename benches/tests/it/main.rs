@@ -2,3 +2,4 @@
 
 mod curriculum;
 mod kill_loop;
+mod soak;
