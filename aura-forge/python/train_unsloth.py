@@ -6,11 +6,14 @@ Run by aura-forge's UnslothForge. The same contract as train_lora.py (whose help
 imports from the same directory) with these differences:
 
 1. The base is a Hugging Face model (a directory with config.json and safetensors, or a
-   name in the local Hugging Face cache: nothing is downloaded), loaded by unsloth's
-   FastLanguageModel, in 4-bit with --load-in-4bit (QLoRA).
-2. Examples are rendered with the tokenizer's chat template through train_lora.py's
-   Renderer, with the settings LocalModel uses at inference (the GGUF made from this
-   model carries the same template).
+   name in the local Hugging Face cache: nothing is downloaded) or a GGUF file, loaded
+   by unsloth's FastLanguageModel, in 4-bit with --load-in-4bit (QLoRA). unsloth reads
+   safetensors only, so a GGUF base is first dequantised by transformers into a
+   scratch directory: the adapter then learns on the weights LocalModel serves.
+2. Examples are rendered through train_lora.py's Renderer, with the settings LocalModel
+   uses at inference: from a GGUF base, its own metadata, as train_lora.py does; from a
+   Hugging Face base, the tokenizer's chat template (the GGUF made from this model
+   carries the same template).
 3. After the adapter, with --llama-cpp DIR (a llama.cpp checkout holding
    convert_hf_to_gguf.py), the LoRA is merged into 16-bit weights and converted to
    model.gguf (--merged-type, default q8_0): what an Ollama server from v0.34.1 on needs,
@@ -92,6 +95,21 @@ def export_merged(model, tokenizer, args, path):
         )
 
 
+def dequantised(gguf_path, scratch):
+    """A GGUF base as a Hugging Face directory in `scratch`, for unsloth to load."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    directory, name = os.path.split(os.path.abspath(gguf_path))
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, torch_dtype=torch.float32)
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)  # the weights are plain now
+    model.save_pretrained(scratch)
+    tokenizer.save_pretrained(scratch)
+    return scratch
+
+
 def main():
     args = parse_args()
     torch, FastLanguageModel = preflight()
@@ -99,22 +117,30 @@ def main():
     torch.manual_seed(args.seed)
 
     t0 = time.time()
+    scratch = tempfile.TemporaryDirectory()
+    base = args.base
+    if os.path.isfile(base) and base.endswith(".gguf"):
+        base = dequantised(base, scratch.name)
     model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=args.base,
+        model_name=base,
         max_seq_length=args.max_tokens,
         load_in_4bit=args.load_in_4bit,
         dtype=None,
     )
-    model_type = model.config.model_type
-    meta = {
-        "arch": GGUF_ARCH.get(model_type, model_type),
-        "template": getattr(tokenizer, "chat_template", None),
-        "bos": tokenizer.bos_token or "",
-        "eos": tokenizer.eos_token or "",
-        # The template writes BOS itself when the model wants one.
-        "add_bos": False,
-        "bos_id": tokenizer.bos_token_id,
-    }
+    scratch.cleanup()
+    if base != args.base:
+        meta = common.gguf_fields(args.base)
+    else:
+        model_type = model.config.model_type
+        meta = {
+            "arch": GGUF_ARCH.get(model_type, model_type),
+            "template": getattr(tokenizer, "chat_template", None),
+            "bos": tokenizer.bos_token or "",
+            "eos": tokenizer.eos_token or "",
+            # The template writes BOS itself when the model wants one.
+            "add_bos": False,
+            "bos_id": tokenizer.bos_token_id,
+        }
     load_seconds = time.time() - t0
     common.emit(event="loaded", seconds=round(load_seconds, 2), arch=meta["arch"],
                 chat_template="model" if meta["template"] else "chatml-fallback",

@@ -1,7 +1,9 @@
 //! `UnslothForge` (feature `unsloth`): the GPU trainer — the crate's
-//! `python/train_unsloth.py`, unsloth's QLoRA on a Hugging Face model (unsloth trains
-//! from safetensors, not GGUF), run as a subprocess in a venv that has unsloth on a
-//! CUDA machine. It exports a GGUF LoRA adapter and, given a llama.cpp directory with
+//! `python/train_unsloth.py`, unsloth's QLoRA on a Hugging Face model, run as a
+//! subprocess in a venv that has unsloth on a CUDA machine. The base is a Hugging Face
+//! directory or a GGUF file: unsloth trains from safetensors, so the script first
+//! dequantises a GGUF base into one, and the adapter is trained on the very weights
+//! the embedded model serves. It exports a GGUF LoRA adapter and, given a llama.cpp directory with
 //! `convert_hf_to_gguf.py`, a merged GGUF model (`model.gguf`, reported as
 //! `metrics.merged_model`) for Ollama servers that refuse adapters.
 //!
@@ -159,10 +161,11 @@ impl UnslothForge {
         }
         crate::script::check_job(job)?;
         let base = Path::new(&job.base_model);
-        if base.exists() && !base.join("config.json").is_file() {
+        let gguf_file = base.is_file() && base.extension().is_some_and(|e| e == "gguf");
+        if base.exists() && !gguf_file && !base.join("config.json").is_file() {
             return Err(Error::Invalid(format!(
-                "the base model {} is not a Hugging Face model directory (config.json and \
-                 safetensors): unsloth does not train on GGUF files",
+                "the base model {} is neither a Hugging Face model directory (config.json \
+                 and safetensors) nor a GGUF file",
                 job.base_model
             )));
         }
@@ -266,12 +269,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_gguf_base_or_a_missing_venv_is_refused_before_anything_runs() {
+    async fn a_base_that_is_no_model_or_a_missing_venv_is_refused_before_anything_runs() {
         let dir = tempfile::tempdir().unwrap();
         let mut j = job(dir.path());
-        let gguf = dir.path().join("base.gguf");
-        std::fs::create_dir_all(&gguf).unwrap();
-        j.base_model = gguf.display().to_string();
+        let not_a_model = dir.path().join("weights");
+        std::fs::create_dir_all(&not_a_model).unwrap();
+        j.base_model = not_a_model.display().to_string();
         let forge = UnslothForge::builder().python("/usr/bin/python3").build();
         let (tx, _rx) = mpsc::channel(4);
         let (_c, cancel) = watch::channel(false);
@@ -279,7 +282,7 @@ mod tests {
             .train(j, tx.clone(), cancel.clone())
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("not train on GGUF"), "{err}");
+        assert!(err.to_string().contains("neither a Hugging Face"), "{err}");
 
         let forge = UnslothForge::builder()
             .python(dir.path().join("nothing/bin/python"))

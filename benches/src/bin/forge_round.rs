@@ -31,7 +31,7 @@ use aura_core::cognition::{
 };
 use aura_core::forge::{
     curate, curate::TRAIN_FILE, CurationConfig, EventKind, Forge, LocalForge, LoraConfig,
-    TrainingJob,
+    TrainingJob, UnslothForgeBuilder,
 };
 use aura_core::sandbox::DynSandbox;
 use aura_core::store::{AuditQuery, NewAuditEvent, SqliteStore, StoreExt};
@@ -90,6 +90,22 @@ struct Args {
     /// and everyday requests never get hints.
     #[arg(long)]
     hints: bool,
+    /// Who trains the adapter, from the GGUF the learn cycle serves: LocalForge on the
+    /// CPU, or UnslothForge on a CUDA GPU (`AURA_UNSLOTH_PYTHON` names its interpreter).
+    #[arg(long, value_enum, default_value_t = Trainer::Local)]
+    trainer: Trainer,
+    /// Stop each round once its adapter is trained. Running again without it measures
+    /// the adapter: a round can train on a GPU machine and be measured on another.
+    #[arg(long)]
+    train_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Trainer {
+    /// `LocalForge`: peft on the CPU, from the GGUF base.
+    Local,
+    /// `UnslothForge`: unsloth in 16-bit on a CUDA GPU.
+    Unsloth,
 }
 
 /// What the run shares between phases.
@@ -415,6 +431,14 @@ async fn main() {
             Ok(text) => serde_json::from_str(&text).expect("trained.json"),
             Err(_) => {
                 let steps = args.steps.unwrap_or((2 * examples as u32).clamp(20, 600));
+                let forge: Box<dyn Forge> = match args.trainer {
+                    Trainer::Local => Box::new(LocalForge::from_env()),
+                    // 16-bit: QLoRA would train against NF4 weights, not the GGUF's,
+                    // and a 135M model needs no 4-bit to fit.
+                    Trainer::Unsloth => {
+                        Box::new(UnslothForgeBuilder::from_env().full_precision().build())
+                    }
+                };
                 let job = TrainingJob {
                     persona: "alfred".into(),
                     base_model: base_path.display().to_string(),
@@ -440,17 +464,26 @@ async fn main() {
                     "\nround {round}: training a LoRA adapter ({steps} steps, rank {})",
                     args.rank
                 );
-                let adapter = LocalForge::from_env().train(job, tx, cancel).await.expect(
-                    "training (AURA_SETUP_FORGE=1 scripts/setup.sh forge installs the trainer)",
+                let adapter = forge.train(job, tx, cancel).await.expect(
+                    "training (AURA_SETUP_FORGE=1 scripts/setup.sh forge installs LocalForge's trainer)",
                 );
                 let _ = printer.await;
-                let v = json!({ "adapter": adapter.adapter_path, "metrics": adapter.metrics,
+                // Relative to the round's directory, so the run can move between machines.
+                let relative = Path::new(&adapter.adapter_path)
+                    .strip_prefix(&dir)
+                    .map_or_else(|_| PathBuf::from(&adapter.adapter_path), Path::to_path_buf);
+                let v = json!({ "adapter": relative, "trainer": forge.capabilities().backend,
+                                "metrics": adapter.metrics,
                                 "seconds": train_started.elapsed().as_secs_f64() });
                 std::fs::write(&trained_file, v.to_string()).expect("trained.json");
                 v
             }
         };
-        let adapter_path = PathBuf::from(trained["adapter"].as_str().expect("adapter path"));
+        if args.train_only {
+            println!("\nround {round}: trained; --train-only stops here");
+            return;
+        }
+        let adapter_path = dir.join(trained["adapter"].as_str().expect("adapter path"));
         let forged = model(Some((&adapter_path, args.adapter_scale)));
 
         let (forged_held_out, forged_everyday) = run
