@@ -8,7 +8,6 @@ mod common;
 mod call_graph;
 mod forge_local;
 mod forge_loop;
-mod fuzz_corpus;
 mod jail_dispatch;
 mod learn_cycle;
 mod learn_failures;

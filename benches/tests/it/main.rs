@@ -3,3 +3,4 @@
 mod curriculum;
 mod kill_loop;
 mod soak;
+mod fuzz_corpus;

@@ -1,14 +1,21 @@
 //! The fuzzers' corpora as regression tests: every input cargo-fuzz kept, minimised and
 //! packed (a crash, once fixed, is added to its target's corpus), runs again on every
-//! test run through its target's body, without the fuzzer. Here, because aura-core is
-//! the crate that sees both the guard and the cognition crate the targets exercise.
+//! test run through its target's body, without the fuzzer. Here, because this crate
+//! sees every crate the targets exercise: the guard, the cognition crate, the gateway.
 #![allow(clippy::expect_used)] // test fixtures: a broken corpus should fail loudly
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use aura_cognition::{MethodCandidate, Plan};
+use aura_cognition::{ContextIngestor, MethodCandidate, Plan};
+use aura_core::Runtime;
 use aura_guard::{Guard, Shape};
+use aura_sandbox::{ExecOutcome, ExecRequest, Sandbox, SandboxCapabilities};
+use aura_store::SqliteStore;
+use axum::body::Body;
+use axum::http::{Method, Request};
+use tower::ServiceExt;
 
 /// The packed corpus of `crate_dir/fuzz/<target>.corpus.gz` (`scripts/fuzz-corpus.py`):
 /// gzip over records of a 4-byte little-endian length and the input.
@@ -107,4 +114,68 @@ fn the_candidate_corpus_reads_and_normalises_without_panicking() {
         }
     }
     assert!(read > 0, "the corpus holds readable candidates");
+}
+
+/// The `request` target's sandbox: never there, so a call is refused as `Unavailable`.
+#[derive(Debug)]
+struct Absent;
+
+#[async_trait::async_trait]
+impl Sandbox for Absent {
+    fn capabilities(&self) -> SandboxCapabilities {
+        SandboxCapabilities::new("absent")
+    }
+    async fn execute(&self, _: ExecRequest) -> aura_sandbox::Result<ExecOutcome> {
+        Err(aura_sandbox::Error::Unavailable("fuzzing: no sandbox".into()))
+    }
+}
+
+/// The `request` target's body: the input as a request through the whole router, over
+/// an in-memory store, no sandbox, no model and no context providers. No 5xx but 503.
+#[tokio::test]
+async fn the_request_corpus_gets_no_server_error() {
+    let runtime = Runtime::builder()
+        .store(Arc::new(SqliteStore::open_in_memory().await.expect("store")))
+        .sandbox(Arc::new(Absent))
+        .without_model()
+        .without_forge()
+        .context(Arc::new(ContextIngestor::builder().build()))
+        .build()
+        .await
+        .expect("runtime");
+    let router = aura_gateway::router(runtime, aura_gateway::GatewayConfig::default());
+    let methods = [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH];
+    let mut sent = 0;
+    for input in corpus("aura-gateway", "request") {
+        // [method and content-type byte] path-and-query '\n' body
+        let Some((&pick, rest)) = input.split_first() else {
+            continue;
+        };
+        let split = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        let (target, body) = rest.split_at(split);
+        let body = body.get(1..).unwrap_or_default().to_vec();
+        let Ok(target) = std::str::from_utf8(target) else {
+            continue;
+        };
+        let mut request = Request::builder().method(methods[usize::from(pick % 5)].clone());
+        if pick & 0x80 == 0 {
+            request = request.header("content-type", "application/json");
+        }
+        let uri = format!("/{}", target.trim_start_matches('/'));
+        let Ok(request) = request.uri(uri).body(Body::from(body)) else {
+            continue;
+        };
+        let status = router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router is infallible")
+            .status();
+        assert!(
+            !status.is_server_error() || status.as_u16() == 503,
+            "{target:?} got {status}"
+        );
+        sent += 1;
+    }
+    assert!(sent >= 100, "only {sent} inputs were requests");
 }
