@@ -126,7 +126,9 @@ impl Sandbox for Absent {
         SandboxCapabilities::new("absent")
     }
     async fn execute(&self, _: ExecRequest) -> aura_sandbox::Result<ExecOutcome> {
-        Err(aura_sandbox::Error::Unavailable("fuzzing: no sandbox".into()))
+        Err(aura_sandbox::Error::Unavailable(
+            "fuzzing: no sandbox".into(),
+        ))
     }
 }
 
@@ -135,7 +137,9 @@ impl Sandbox for Absent {
 #[tokio::test]
 async fn the_request_corpus_gets_no_server_error() {
     let runtime = Runtime::builder()
-        .store(Arc::new(SqliteStore::open_in_memory().await.expect("store")))
+        .store(Arc::new(
+            SqliteStore::open_in_memory().await.expect("store"),
+        ))
         .sandbox(Arc::new(Absent))
         .without_model()
         .without_forge()
@@ -144,7 +148,13 @@ async fn the_request_corpus_gets_no_server_error() {
         .await
         .expect("runtime");
     let router = aura_gateway::router(runtime, aura_gateway::GatewayConfig::default());
-    let methods = [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH];
+    let methods = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ];
     let mut sent = 0;
     for input in corpus("aura-gateway", "request") {
         // [method and content-type byte] path-and-query '\n' body

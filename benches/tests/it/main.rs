@@ -1,6 +1,6 @@
 //! The benches crate's tests, one binary (a module per concern).
 
 mod curriculum;
+mod fuzz_corpus;
 mod kill_loop;
 mod soak;
-mod fuzz_corpus;
