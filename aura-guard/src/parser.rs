@@ -5,7 +5,10 @@
 //!
 //! Deeply nested input: the parser grows its own stack while parsing, but dropping
 //! a very deep tree recurses on the caller's stack. [`dispose`] drops trees that the
-//! walker found too deep on a helper thread with a stack sized to the source.
+//! walker found too deep on a helper thread with a stack sized to the source. One
+//! path of the parser does not grow its stack: error recovery turns a malformed
+//! pattern back into an expression by plain recursion, a level per bracket, so
+//! [`bracket_depth_beyond`] lets the walker refuse deep bracket nests before parsing.
 
 pub(crate) use ruff_python_ast as ast;
 use ruff_python_parser::{Mode, ParseOptions};
@@ -22,6 +25,31 @@ pub(crate) struct SyntaxError {
 pub(crate) struct ParsedModule {
     pub module: ast::ModModule,
     pub errors: Vec<SyntaxError>,
+}
+
+/// Whether brackets (`(`, `[`, `{`) nest more than `max` deep anywhere in `source`,
+/// read by the lexer alone (iterative, so any depth is safe), which skips strings and
+/// comments.
+pub(crate) fn bracket_depth_beyond(source: &str, max: usize) -> bool {
+    use ruff_python_ast::token::TokenKind;
+
+    let mut lexer = ruff_python_parser::lexer::lex(source, Mode::Module);
+    let mut depth = 0usize;
+    loop {
+        match lexer.next_token() {
+            TokenKind::EndOfFile => return false,
+            TokenKind::Lpar | TokenKind::Lsqb | TokenKind::Lbrace => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            TokenKind::Rpar | TokenKind::Rsqb | TokenKind::Rbrace => {
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Parses a whole module. Never panics; syntax errors are returned with the

@@ -45,6 +45,19 @@ pub(crate) fn audit(guard: &Guard, source: &str, shape: &Shape) -> Verdict {
         };
         return finish(source, vec![v], 0);
     }
+    if parser::bracket_depth_beyond(source, policy.max_depth()) {
+        // The walker would refuse the tree as too deep anyway; the parser must not
+        // even see it (see `parser`).
+        let v = Pending {
+            rule: Rule::Limit,
+            offset: 0,
+            message: format!(
+                "brackets are nested more than {} levels deep; flatten the code",
+                policy.max_depth()
+            ),
+        };
+        return finish(source, vec![v], 0);
+    }
     let parsed = parser::parse_module(source, 5);
     let mut auditor = Auditor::new(guard);
     if parsed.errors.is_empty() {

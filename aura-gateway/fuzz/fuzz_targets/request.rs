@@ -2,11 +2,14 @@
 //! path and query, content type and body go through the real router (auth, routing,
 //! extractors, handlers) over an in-memory store. A bad request must never get a 5xx:
 //! the only 5xx allowed is 503, which a call gets here because the sandbox answers
-//! "unavailable" (no jail is forked inside the fuzzer).
+//! "unavailable" (no jail is forked inside the fuzzer), and a message in words gets
+//! because there is no model. Real-time context has no providers: an offline HTTP
+//! provider's timeout would cost seconds per message in words.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
 
+use aura_core::cognition::ContextIngestor;
 use aura_core::Runtime;
 use aura_sandbox::{ExecOutcome, ExecRequest, Sandbox, SandboxCapabilities};
 use aura_store::SqliteStore;
@@ -40,6 +43,9 @@ fn setup() -> &'static (tokio::runtime::Runtime, axum::Router) {
             let runtime = Runtime::builder()
                 .store(Arc::new(SqliteStore::open_in_memory().await.expect("store")))
                 .sandbox(Arc::new(Absent))
+                .without_model()
+                .without_forge()
+                .context(Arc::new(ContextIngestor::builder().build()))
                 .build()
                 .await
                 .expect("runtime");

@@ -318,6 +318,19 @@ fn limits() {
     let deep = format!("x = {}1{}\n", "[".repeat(500), "]".repeat(500));
     let v = audit(&deep);
     assert!(v.has(Rule::Limit), "{v}");
+    // Brackets deeper than the depth limit are refused before the parser sees them:
+    // its error recovery for a malformed pattern recurses a level per bracket on the
+    // caller's stack (a 414-deep nest, found by the `audit` fuzz target, overflowed a
+    // debug build's 2 MiB thread). Brackets in strings and comments do not count.
+    let v = audit(&format!("x = {}1{}\n", "(".repeat(201), ")".repeat(201)));
+    assert!(
+        v.violations[0].message.contains("brackets are nested"),
+        "{v}"
+    );
+    let shallow = format!("x = {}1{}\n", "(".repeat(150), ")".repeat(150));
+    assert!(audit(&shallow).accepted, "{}", audit(&shallow));
+    let quoted = format!("x = '{}'  # {}\n", "[".repeat(500), "{".repeat(500));
+    assert!(audit(&quoted).accepted, "{}", audit(&quoted));
     // Many violations are capped.
     let many = "eval\n".repeat(500);
     let v = audit(&many);
@@ -335,6 +348,10 @@ fn deep_trees_do_not_overflow_the_stack() {
         format!("x = {}1{}", "[".repeat(50_000), "]".repeat(50_000)),
         format!("x = a{}\n", ".b".repeat(100_000)),
         format!("x = {}0\n", "lambda: ".repeat(20_000)),
+        format!(
+            "match x:\n    case {}t(a | b:\n        pass\n",
+            "[".repeat(100_000)
+        ),
     ] {
         let v = audit(&src);
         assert!(!v.accepted);
