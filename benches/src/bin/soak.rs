@@ -12,9 +12,11 @@
 //! scripted model, and runs `--clients` clients for `--minutes`, each looping over a mixed
 //! workload: read an object (55 %), search memory (5 %), call a method (15 %), create an
 //! object (10 %), tell an object something in words (10 %) and define a method on
-//! `genesis` (5 %). Beside them, `--sse-clients` clients connect to the live monologue
-//! (`/v1/events`) and hang up after a random moment, again and again, and with `--cli`
-//! the CLI's one-shot mode sends a message in words every `--cli-every-s` seconds.
+//! `genesis` (5 %); reads and calls go to the objects made before the load starts (a
+//! name being created may still be in flight). Beside them, `--sse-clients` clients
+//! connect to the live monologue (`/v1/events`) and hang up after a random moment,
+//! again and again, and with `--cli` the CLI's one-shot mode sends a message in words
+//! every `--cli-every-s` seconds.
 //!
 //! Every second it writes what the process holds to the CSV (`elapsed_s,rss_kib,fds,
 //! threads,children,zombies,store_kib,requests,errors`); at the end it draws resident
@@ -142,6 +144,8 @@ async fn run(args: Args) {
     let requests = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(Errors::default());
     let stop = Arc::new(AtomicBool::new(false));
+    // Names for the objects the workload creates. Reads and calls go to the objects
+    // made before it starts: a name handed out here may still be in flight.
     let created = Arc::new(AtomicU64::new(args.objects as u64));
     let mut clients = Vec::new();
     for c in 0..args.clients {
@@ -152,13 +156,12 @@ async fn run(args: Args) {
             stop.clone(),
             created.clone(),
         );
-        let methods = args.methods;
+        let (methods, prefilled) = (args.methods, args.objects);
         clients.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             let mut dice = Dice(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
             while !stop.load(Ordering::Relaxed) {
-                let known = created.load(Ordering::Relaxed) as usize;
-                let object = format!("soak_{:06}", dice.roll(known));
+                let object = format!("soak_{:06}", dice.roll(prefilled));
                 let request = match dice.roll(100) {
                     0..=54 => http.get(format!("{base}/objects/{object}")),
                     55..=59 => http
