@@ -183,7 +183,7 @@ impl Runtime {
         }
         let notes: Vec<String> = nodes
             .iter()
-            .map(|n| format!("- ({}) {}", n.kind, first_line(&n.text)))
+            .map(|n| format!("- ({}) {}", n.kind, quoted(&n.text)))
             .collect();
         // A summary that never names the topic is not about these notes (a small
         // model often answers with a greeting), and one whose words mostly come from
@@ -413,9 +413,9 @@ fn recount(nodes: &[MemoryNode]) -> String {
             } else {
                 "I replied"
             };
-            let said = first_line(&n.text).trim();
+            let said = quoted(&n.text);
             // One full stop: inside the quote when the turn ended a sentence.
-            let stop = if said.ends_with(['.', '!', '?']) {
+            let stop = if said.ends_with(['.', '!', '?', '…']) {
                 ""
             } else {
                 "."
@@ -471,6 +471,20 @@ fn topic_words(question: &str) -> String {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
+}
+
+/// The most characters of one recalled turn that a summary quotes.
+const MAX_QUOTED_CHARS: usize = 200;
+
+/// The first line of a recalled node, cut to [`MAX_QUOTED_CHARS`] with an ellipsis.
+/// A summary is itself remembered as a reply, so a later summary recalls it: quoting
+/// turns whole made each summary contain the ones before it, growing without bound.
+fn quoted(text: &str) -> std::borrow::Cow<'_, str> {
+    let line = first_line(text).trim();
+    match line.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((cut, _)) => format!("{}…", line[..cut].trim_end()).into(),
+        None => line.into(),
+    }
 }
 
 /// The most selectors a plan is given: a learned library holds thousands.
@@ -617,6 +631,23 @@ mod tests {
             "I'm ready to help. What's your next question?",
             &topic
         ));
+    }
+
+    #[test]
+    fn a_summary_quotes_each_turn_at_most_so_far() {
+        // Each summary is remembered and recalled by the next: quoting whole turns
+        // made summaries of summaries grow without bound.
+        let long = "word ".repeat(5_000);
+        let nodes: Vec<MemoryNode> = (0..8).map(|i| node("reply", &long, i)).collect();
+        let told = recount(&nodes);
+        assert!(
+            told.chars().count() < 8 * (MAX_QUOTED_CHARS + 20),
+            "{}",
+            told.len()
+        );
+        assert!(told.contains("word…”"), "{told}");
+        let short = [node("message", "hello there", 0)];
+        assert_eq!(recount(&short), "You said “hello there.”");
     }
 
     #[test]
