@@ -514,21 +514,8 @@ pub async fn interpreter_killed_mid_call(sandbox: &dyn Sandbox) {
     let mut req = call(src, vec![json!(token)]);
     req.limits.wall = Duration::from_secs(90);
     let marker = format!("victim-{token}");
-    let killer = async {
-        for _ in 0..400 {
-            if let Some(pid) = process_holding(&marker) {
-                let killed = std::process::Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status()
-                    .is_ok_and(|s| s.success());
-                return killed.then_some(pid);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
-    };
     let ended = tokio::time::timeout(Duration::from_secs(30), async {
-        tokio::join!(sandbox.execute(req), killer)
+        tokio::join!(sandbox.execute(req), kill_when_held(&marker, Some))
     })
     .await;
     let Ok((outcome, killed)) = ended else {
@@ -548,9 +535,27 @@ pub async fn interpreter_killed_mid_call(sandbox: &dyn Sandbox) {
     still_healthy(sandbox).await;
 }
 
+/// Waits (up to 20 s) for a process of this host to hold a file whose path ends with
+/// `marker` open, then SIGKILLs the process `victim` names for it (the holder itself,
+/// or its parent, say). The pid killed, or `None` if none held it or the kill failed.
+pub async fn kill_when_held(marker: &str, victim: impl Fn(u32) -> Option<u32>) -> Option<u32> {
+    for _ in 0..400 {
+        if let Some(holder) = process_holding(marker) {
+            let pid = victim(holder)?;
+            let killed = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            return killed.then_some(pid);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
 /// The process of this host that holds a file whose path ends with `name` open (the
 /// kill checks find their guest this way, through any pid namespace).
-pub fn process_holding(name: &str) -> Option<u32> {
+fn process_holding(name: &str) -> Option<u32> {
     std::fs::read_dir("/proc")
         .ok()?
         .flatten()

@@ -369,14 +369,19 @@ impl JailSandbox {
         Ok(())
     }
 
+    /// An idle server that is still alive: one that died while idle (or mid-call) is
+    /// dropped here, so the pool never hands out a corpse.
     fn take_idle(&self) -> Option<Server> {
-        self.inner.idle.lock().ok()?.pop()
+        let mut idle = self.inner.idle.lock().ok()?;
+        while let Some(mut server) = idle.pop() {
+            if matches!(server.child.try_wait(), Ok(None)) {
+                return Some(server);
+            }
+        }
+        None
     }
 
-    fn put_back(&self, mut server: Server) {
-        if !matches!(server.child.try_wait(), Ok(None)) {
-            return; // dead (killed mid-call, say): never reused
-        }
+    fn put_back(&self, server: Server) {
         if let Ok(mut idle) = self.inner.idle.lock() {
             if idle.len() < self.inner.max_idle {
                 idle.push(server);
@@ -451,12 +456,6 @@ struct Server {
 
 impl Server {
     async fn call(&mut self, body: &[u8], limits: &Limits) -> Result<Option<ExecOutcome>> {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            // Died while idle: `run` retries such a server once on a fresh one.
-            return Err(Error::Protocol(format!(
-                "write: the idle fork-server had exited ({status})"
-            )));
-        }
         let start = Instant::now();
         protocol::write_frame(&mut self.stdin, body).await?;
         let backstop = limits.wall + Duration::from_secs(2);

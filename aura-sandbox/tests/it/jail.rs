@@ -172,31 +172,21 @@ async fn a_fork_server_killed_mid_call_fails_the_call_and_is_replaced() {
     };
     let mut req = ExecRequest::call(m, vec![marker.clone().into()]);
     req.limits.wall = std::time::Duration::from_secs(90);
-    let killer = async {
-        for _ in 0..400 {
-            if let Some(guest) = conformance::process_holding(&marker) {
-                let stat =
-                    std::fs::read_to_string(format!("/proc/{guest}/stat")).unwrap_or_default();
-                // The field after the parenthesised command name: state, then the parent.
-                let server = stat
-                    .rsplit_once(") ")
-                    .and_then(|(_, rest)| rest.split(' ').nth(1).map(str::to_owned));
-                let server = server.expect("the guest's parent");
-                let status = std::process::Command::new("kill")
-                    .args(["-KILL", &server])
-                    .status();
-                return status.is_ok_and(|s| s.success());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        false
+    // The guest's parent, from /proc/<pid>/stat: after the parenthesised command
+    // name come the state, then the parent's pid.
+    let parent = |guest: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{guest}/stat")).ok()?;
+        stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
     };
     let (outcome, killed) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        tokio::join!(sb.execute(req), killer)
+        tokio::join!(
+            sb.execute(req),
+            conformance::kill_when_held(&marker, parent)
+        )
     })
     .await
     .expect("the call hung after its fork-server was killed");
-    assert!(killed, "the guest never started");
+    assert!(killed.is_some(), "the guest never started");
     let o = outcome.expect("a killed server is an outcome, not an error");
     assert_eq!(o.ended, aura_sandbox::EndReason::Killed, "{o:?}");
     assert!(o.stderr.contains("fork-server died mid-call"), "{o:?}");
