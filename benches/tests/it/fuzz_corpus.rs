@@ -6,16 +6,16 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use aura_cognition::{ContextIngestor, MethodCandidate, Plan};
-use aura_core::Runtime;
-use aura_guard::{Guard, Shape};
-use aura_sandbox::{ExecOutcome, ExecRequest, Sandbox, SandboxCapabilities};
-use aura_store::SqliteStore;
-use axum::body::Body;
-use axum::http::{Method, Request};
+use aura_cognition::{MethodCandidate, Plan};
+use aura_guard::Guard;
 use tower::ServiceExt;
+
+// Each target's own reading of an input, compiled here as it is there.
+#[path = "../../../aura-guard/fuzz/fuzz_targets/audit_input.rs"]
+mod audit_input;
+#[path = "../../../aura-gateway/fuzz/fuzz_targets/request_input.rs"]
+mod request_input;
 
 /// The packed corpus of `crate_dir/fuzz/<target>.corpus.gz` (`scripts/fuzz-corpus.py`):
 /// gzip over records of a 4-byte little-endian length and the input.
@@ -64,19 +64,8 @@ fn texts(crate_dir: &str, target: &str) -> Vec<String> {
 fn the_audit_corpus_audits_without_panicking() {
     let guard = Guard::default();
     for input in corpus("aura-guard", "audit") {
-        let Some((&pick, rest)) = input.split_first() else {
+        let Some((src, shape)) = audit_input::shaped(&input) else {
             continue;
-        };
-        let Ok(src) = std::str::from_utf8(rest) else {
-            continue;
-        };
-        let shape = match pick % 4 {
-            0 => Shape::Module,
-            1 => Shape::AnyMethod,
-            2 => Shape::Tests,
-            _ => Shape::Method {
-                selector: "m".to_owned(),
-            },
         };
         let v = guard.audit_shape(src, &shape);
         assert_eq!(v.accepted, v.violations.is_empty(), "{src:?}");
@@ -116,65 +105,17 @@ fn the_candidate_corpus_reads_and_normalises_without_panicking() {
     assert!(read > 0, "the corpus holds readable candidates");
 }
 
-/// The `request` target's sandbox: never there, so a call is refused as `Unavailable`.
-#[derive(Debug)]
-struct Absent;
-
-#[async_trait::async_trait]
-impl Sandbox for Absent {
-    fn capabilities(&self) -> SandboxCapabilities {
-        SandboxCapabilities::new("absent")
-    }
-    async fn execute(&self, _: ExecRequest) -> aura_sandbox::Result<ExecOutcome> {
-        Err(aura_sandbox::Error::Unavailable(
-            "fuzzing: no sandbox".into(),
-        ))
-    }
-}
-
 /// The `request` target's body: the input as a request through the whole router, over
 /// an in-memory store, no sandbox, no model and no context providers. No 5xx but 503.
 #[tokio::test]
 async fn the_request_corpus_gets_no_server_error() {
-    let runtime = Runtime::builder()
-        .store(Arc::new(
-            SqliteStore::open_in_memory().await.expect("store"),
-        ))
-        .sandbox(Arc::new(Absent))
-        .without_model()
-        .without_forge()
-        .context(Arc::new(ContextIngestor::builder().build()))
-        .build()
-        .await
-        .expect("runtime");
-    let router = aura_gateway::router(runtime, aura_gateway::GatewayConfig::default());
-    let methods = [
-        Method::GET,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::PATCH,
-    ];
+    let router = request_input::fresh_router().await;
     let mut sent = 0;
     for input in corpus("aura-gateway", "request") {
-        // [method and content-type byte] path-and-query '\n' body
-        let Some((&pick, rest)) = input.split_first() else {
+        let Some(request) = request_input::request(&input) else {
             continue;
         };
-        let split = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-        let (target, body) = rest.split_at(split);
-        let body = body.get(1..).unwrap_or_default().to_vec();
-        let Ok(target) = std::str::from_utf8(target) else {
-            continue;
-        };
-        let mut request = Request::builder().method(methods[usize::from(pick % 5)].clone());
-        if pick & 0x80 == 0 {
-            request = request.header("content-type", "application/json");
-        }
-        let uri = format!("/{}", target.trim_start_matches('/'));
-        let Ok(request) = request.uri(uri).body(Body::from(body)) else {
-            continue;
-        };
+        let target = request.uri().to_string();
         let status = router
             .clone()
             .oneshot(request)
