@@ -117,18 +117,15 @@ def main():
     torch.manual_seed(args.seed)
 
     t0 = time.time()
-    scratch = tempfile.TemporaryDirectory()
-    base = args.base
-    if os.path.isfile(base) and base.endswith(".gguf"):
-        base = dequantised(base, scratch.name)
-    model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=base,
-        max_seq_length=args.max_tokens,
-        load_in_4bit=args.load_in_4bit,
-        dtype=None,
-    )
-    scratch.cleanup()
-    if base != args.base:
+    gguf = os.path.isfile(args.base) and args.base.endswith(".gguf")
+    with tempfile.TemporaryDirectory() as scratch:
+        model, tokenizer = FastLanguageModel.from_pretrained(
+            model_name=dequantised(args.base, scratch) if gguf else args.base,
+            max_seq_length=args.max_tokens,
+            load_in_4bit=args.load_in_4bit,
+            dtype=None,
+        )
+    if gguf:
         meta = common.gguf_fields(args.base)
     else:
         model_type = model.config.model_type

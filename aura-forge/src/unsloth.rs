@@ -3,9 +3,9 @@
 //! subprocess in a venv that has unsloth on a CUDA machine. The base is a Hugging Face
 //! directory or a GGUF file: unsloth trains from safetensors, so the script first
 //! dequantises a GGUF base into one, and the adapter is trained on the very weights
-//! the embedded model serves. It exports a GGUF LoRA adapter and, given a llama.cpp directory with
-//! `convert_hf_to_gguf.py`, a merged GGUF model (`model.gguf`, reported as
-//! `metrics.merged_model`) for Ollama servers that refuse adapters.
+//! the embedded model serves. It exports a GGUF LoRA adapter and, given a llama.cpp
+//! directory with `convert_hf_to_gguf.py`, a merged GGUF model (`model.gguf`, reported
+//! as `metrics.merged_model`) for Ollama servers that refuse adapters.
 //!
 //! On a machine without a GPU, or an interpreter without torch or unsloth, a job fails
 //! fast with [`Error::Unavailable`] saying which. The subprocess protocol, staging and
