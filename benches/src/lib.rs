@@ -179,10 +179,16 @@ pub struct ProcessStats {
 impl ProcessStats {
     /// This process, now.
     pub fn sample() -> Self {
-        let status = self_status();
+        Self::of(std::process::id()).expect("/proc/self")
+    }
+
+    /// Process `pid`, now; `None` once it has gone.
+    pub fn of(pid: u32) -> Option<Self> {
+        let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+        let status = std::fs::read_to_string(proc.join("status")).ok()?;
         let field = |name: &str| status_field(&status, name).unwrap_or(0);
-        let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
-        let me = std::process::id().to_string();
+        let fds = std::fs::read_dir(proc.join("fd")).map_or(0, |d| d.count() as u64);
+        let me = pid.to_string();
         let (mut children, mut zombies) = (0, 0);
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
@@ -200,13 +206,13 @@ impl ProcessStats {
                 zombies += u64::from(state == Some("Z"));
             }
         }
-        ProcessStats {
+        Some(ProcessStats {
             rss_kib: field("VmRSS:"),
             fds,
             threads: field("Threads:"),
             children,
             zombies,
-        }
+        })
     }
 }
 
@@ -313,5 +319,53 @@ impl Dice {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         (self.0 % below.max(1) as u64) as usize
+    }
+}
+
+/// A gateway process's side of its start (kill_loop's and soak's `--serve`): tells the
+/// harness that started it where it listens, in `dir/addr` (written whole or not at all).
+///
+/// # Panics
+/// When the file cannot be written: the harness would wait for it in vain.
+#[allow(clippy::expect_used)]
+pub fn publish_addr(dir: &std::path::Path, addr: std::net::SocketAddr) {
+    let tmp = dir.join("addr.tmp");
+    std::fs::write(&tmp, addr.to_string()).expect("addr");
+    std::fs::rename(&tmp, dir.join("addr")).expect("addr");
+}
+
+/// The harness's side: waits until the gateway process started on `dir` has published
+/// its address and answers `/v1/health`, and returns the API's base URL.
+///
+/// # Panics
+/// When `exited` reports that the process ended first, or after `limit`.
+pub async fn wait_for_gateway(
+    dir: &std::path::Path,
+    mut exited: impl FnMut() -> Option<std::process::ExitStatus>,
+    limit: std::time::Duration,
+) -> String {
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(addr) = std::fs::read_to_string(dir.join("addr")) {
+            let base = format!("http://{addr}/v1");
+            if http
+                .get(format!("{base}/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return base;
+            }
+        }
+        if let Some(status) = exited() {
+            panic!("the gateway exited at startup: {status}");
+        }
+        assert!(
+            started.elapsed() < limit,
+            "the gateway did not start within {} s",
+            limit.as_secs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aura_benches::kill_check::{check, Ack, Seen};
-use aura_benches::{scripted_runtime, store_path, Dice};
+use aura_benches::{publish_addr, scripted_runtime, store_path, wait_for_gateway, Dice};
 use aura_gateway::{Gateway, GatewayConfig};
 use clap::Parser;
 use serde_json::{json, Value};
@@ -93,14 +93,12 @@ async fn serve(dir: PathBuf) {
     )
     .await
     .expect("gateway");
-    let tmp = dir.join("addr.tmp");
-    std::fs::write(&tmp, gateway.local_addr().to_string()).expect("addr");
-    std::fs::rename(&tmp, dir.join("addr")).expect("addr");
+    publish_addr(&dir, gateway.local_addr());
     let _ = gateway.serve().await;
 }
 
 /// Starts the gateway and waits until it answers.
-async fn start(dir: &Path, http: &reqwest::Client) -> (Child, String) {
+async fn start(dir: &Path) -> (Child, String) {
     let addr_file = dir.join("addr");
     let _ = std::fs::remove_file(&addr_file);
     let exe = std::env::current_exe().expect("own path");
@@ -111,28 +109,13 @@ async fn start(dir: &Path, http: &reqwest::Client) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn the gateway");
-    let started = Instant::now();
-    loop {
-        if let Ok(addr) = std::fs::read_to_string(&addr_file) {
-            let base = format!("http://{addr}/v1");
-            if http
-                .get(format!("{base}/health"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return (child, base);
-            }
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the gateway exited at startup: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the gateway did not start within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let base = wait_for_gateway(
+        dir,
+        || child.try_wait().ok().flatten(),
+        Duration::from_secs(60),
+    )
+    .await;
+    (child, base)
 }
 
 /// One client's loop: its own objects, one request at a time, until `stop`. Returns its
@@ -261,7 +244,6 @@ async fn run(args: Args) -> ExitCode {
         std::env::temp_dir().join(format!("aura-kill-loop-{}", std::process::id()))
     });
     std::fs::create_dir_all(&dir).expect("the store's directory");
-    let http = reqwest::Client::new();
     let acks: Arc<Mutex<Vec<Ack>>> = Arc::default();
     let mut seen = Seen::default();
     let mut violations = Vec::new();
@@ -277,7 +259,7 @@ async fn run(args: Args) -> ExitCode {
         store_path(&dir).display()
     );
     for round in 0..args.kills {
-        let (mut child, base) = start(&dir, &http).await;
+        let (mut child, base) = start(&dir).await;
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..args.clients)
             .map(|c| {

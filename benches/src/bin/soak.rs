@@ -7,34 +7,38 @@
 //! ```
 //! The test command runs a one-minute tier of it (`benches/tests/it/soak.rs`).
 //!
-//! It fills a fresh SQLite store with `--methods` methods on `genesis` and `--objects`
-//! objects, serves it with the real gateway on loopback over the real jail and the
-//! scripted model, and runs `--clients` clients for `--minutes`, each looping over a mixed
-//! workload: read an object (55 %), search memory (5 %), call a method (15 %), create an
-//! object (10 %), tell an object something in words (10 %) and define a method on
-//! `genesis` (5 %); reads and calls go to the objects made before the load starts (a
-//! name being created may still be in flight). Beside them, `--sse-clients` clients
-//! connect to the live monologue (`/v1/events`) and hang up after a random moment,
-//! again and again, and with `--cli` the CLI's one-shot mode sends a message in words
-//! every `--cli-every-s` seconds.
+//! A gateway process of its own (this binary, `--serve`) fills a fresh SQLite store with
+//! `--methods` methods on `genesis` and `--objects` objects and serves it with the real
+//! gateway on loopback over the real jail and the scripted model. This process then
+//! runs `--clients` clients for `--minutes`, each looping over a mixed workload: read an
+//! object (55 %), search memory (5 %), call a method (15 %), create an object (10 %),
+//! tell an object something in words (10 %) and define a method on `genesis` (5 %);
+//! reads and calls go to the objects made before the load starts (a name being created
+//! may still be in flight). Beside them, `--sse-clients` clients connect to the live
+//! monologue (`/v1/events`) and hang up after a random moment, again and again, and with
+//! `--cli` the CLI's one-shot mode sends a message in words every `--cli-every-s`
+//! seconds.
 //!
-//! Every second it writes what the process holds to the CSV (`elapsed_s,rss_kib,fds,
-//! threads,children,zombies,store_kib,requests,errors`); at the end it draws resident
-//! memory (`<csv>.png`) and descriptors, threads and children (`<csv>-resources.png`)
-//! beside the CSV, and prints the growth of resident memory after the first minute
+//! Every second it writes what the gateway process holds to the CSV (`elapsed_s,rss_kib,
+//! fds,threads,children,zombies,store_kib,table_cache_kib,requests,errors`; the clients
+//! run here, so their memory is not counted); at the end it draws resident memory beside
+//! the method-table cache's share of it (`<csv>.png`) and descriptors, threads and
+//! children (`<csv>-resources.png`) beside the CSV, and prints the growth of resident memory after the first minute
 //! (goal: ≤ 10 %). With `--check` it exits with 1 when, after warm-up, descriptors,
 //! threads or children grow from the first half of the run to the second, or a child is
 //! left unreaped once the load stops.
 #![allow(clippy::expect_used)] // a measurement: a failed setup should stop it loudly
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aura_benches::plot::{line_chart, Chart, Series};
-use aura_benches::{leak_check, scripted_runtime, store_path, Dice, ProcessStats};
+use aura_benches::{
+    leak_check, publish_addr, scripted_runtime, store_path, wait_for_gateway, Dice, ProcessStats,
+};
 use aura_core::store::{NewObject, StoreExt};
 use aura_gateway::{Gateway, GatewayConfig};
 use aura_store::{NewMethod, Provenance};
@@ -76,23 +80,31 @@ struct Args {
     /// when not given.
     #[arg(long)]
     cache_tables: Option<usize>,
+    /// Internal: be the gateway process over a store in this directory.
+    #[arg(long, hide = true)]
+    serve: Option<PathBuf>,
 }
 
 fn main() {
-    // The gateway binary's allocator setting, so the soak measures what it ships with.
+    // The gateway binary's allocator setting, so the soak measures what it ships with
+    // (the gateway process inherits it).
     aura_gateway::cap_malloc_arenas();
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    rt.block_on(run(args));
+    match args.serve.clone() {
+        Some(dir) => rt.block_on(serve(&args, &dir)),
+        None => rt.block_on(run(args)),
+    }
 }
 
-async fn run(args: Args) {
-    let dir = std::env::temp_dir().join(format!("aura-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let runtime = scripted_runtime(&dir, |config| {
+/// The gateway process: fills a store in `dir`, serves it, and keeps `dir/cache` (the
+/// resolution cache's fill, one line, rewritten every second) and `dir/addr` (written
+/// once it listens).
+async fn serve(args: &Args, dir: &Path) {
+    let runtime = scripted_runtime(dir, |config| {
         if let Some(n) = args.cache_tables {
             config.cache.tables = n;
         }
@@ -136,10 +148,93 @@ async fn run(args: Args) {
     )
     .await
     .expect("gateway");
-    let gateway_addr = gateway.local_addr();
-    let base = format!("http://{gateway_addr}/v1");
+    let cache_file = dir.join("cache");
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let c = runtime.cache_stats();
+            let line = format!(
+                "{} {} {} {}",
+                c.views,
+                c.tables,
+                c.table_bytes >> 10,
+                runtime.learn_lock_count()
+            );
+            let tmp = cache_file.with_extension("tmp");
+            if std::fs::write(&tmp, line).is_ok() {
+                let _ = std::fs::rename(&tmp, &cache_file);
+            }
+        }
+    });
+    // The driver holds this process's stdin: at its end (the driver exited, however it
+    // did) the gateway goes too.
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    publish_addr(dir, gateway.local_addr());
+    let _ = gateway.serve().await;
+}
+
+/// What the gateway process last wrote to `dir/cache`.
+#[derive(Default)]
+struct CacheFill {
+    views: u64,
+    tables: u64,
+    table_kib: u64,
+    learn_locks: u64,
+}
+
+impl CacheFill {
+    fn read(dir: &Path) -> Self {
+        let line = std::fs::read_to_string(dir.join("cache")).unwrap_or_default();
+        let n: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        match n[..] {
+            [views, tables, table_kib, learn_locks] => CacheFill {
+                views,
+                tables,
+                table_kib,
+                learn_locks,
+            },
+            _ => CacheFill::default(),
+        }
+    }
+}
+
+/// Starts the gateway process on `dir` and waits until it answers: the process and the
+/// API's base URL.
+async fn start_gateway(args: &Args, dir: &Path) -> (tokio::process::Child, String) {
+    let mut command = tokio::process::Command::new(std::env::current_exe().expect("own path"));
+    command
+        .arg("--serve")
+        .arg(dir)
+        .args(["--objects", &args.objects.to_string()])
+        .args(["--methods", &args.methods.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(n) = args.cache_tables {
+        command.args(["--cache-tables", &n.to_string()]);
+    }
+    let mut child = command.spawn().expect("start the gateway process");
+    // Filling a library of 10,000 methods and objects takes about a minute.
+    let limit = Duration::from_secs(30 * 60);
+    let base = wait_for_gateway(dir, || child.try_wait().ok().flatten(), limit).await;
+    (child, base)
+}
+
+async fn run(args: Args) {
+    let dir = std::env::temp_dir().join(format!("aura-soak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // The gateway runs in a process of its own, so what is measured is the gateway's
+    // memory, not the clients' beside it.
+    let (mut gateway, base) = start_gateway(&args, &dir).await;
+    let gateway_pid = gateway.id().expect("the gateway's pid");
+    let gateway_url = base.trim_end_matches("/v1").to_string();
     let store_file = store_path(&dir);
-    tokio::spawn(gateway.serve());
 
     let requests = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(Errors::default());
@@ -206,7 +301,7 @@ async fn run(args: Args) {
         clients.push(tokio::spawn(sse_client(base.clone(), c, stop.clone())));
     }
     if let Some(cli) = args.cli.clone() {
-        let url = format!("http://{}", gateway_addr);
+        let url = gateway_url.clone();
         let every = Duration::from_secs_f64(args.cli_every_s);
         let (requests, errors, stop) = (requests.clone(), errors.clone(), stop.clone());
         clients.push(tokio::spawn(async move {
@@ -235,25 +330,28 @@ async fn run(args: Args) {
     let mut csv = std::fs::File::create(&args.csv).expect("csv");
     writeln!(
         csv,
-        "elapsed_s,rss_kib,fds,threads,children,zombies,store_kib,requests,errors"
+        "elapsed_s,rss_kib,fds,threads,children,zombies,store_kib,table_cache_kib,requests,errors"
     )
     .expect("csv");
     let started = Instant::now();
     let run_for = Duration::from_secs_f64(args.minutes * 60.0);
     let mut samples: Vec<(f64, ProcessStats)> = Vec::new();
+    let mut table_cache: Vec<(f64, f64)> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while started.elapsed() < run_for {
         tick.tick().await;
         let elapsed = started.elapsed().as_secs_f64().round();
-        let now = ProcessStats::sample();
+        let now = ProcessStats::of(gateway_pid).expect("the gateway process exited");
         let store_kib = [store_file.clone(), store_file.with_extension("sqlite-wal")]
             .iter()
             .filter_map(|f| std::fs::metadata(f).ok())
             .map(|m| m.len() >> 10)
             .sum::<u64>();
+        // The table cache's share, to tell its filling (bounded) from other growth.
+        let table_cache_kib = CacheFill::read(&dir).table_kib;
         writeln!(
             csv,
-            "{elapsed},{},{},{},{},{},{store_kib},{},{}",
+            "{elapsed},{},{},{},{},{},{store_kib},{table_cache_kib},{},{}",
             now.rss_kib,
             now.fds,
             now.threads,
@@ -264,6 +362,7 @@ async fn run(args: Args) {
         )
         .expect("csv");
         samples.push((elapsed, now));
+        table_cache.push((elapsed, table_cache_kib as f64 / 1024.0));
     }
     stop.store(true, Ordering::Relaxed);
     for c in clients {
@@ -271,7 +370,7 @@ async fn run(args: Args) {
     }
     // Let the jail reap what the last calls left and idle connections close.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let settled = ProcessStats::sample();
+    let settled = ProcessStats::of(gateway_pid).expect("the gateway process exited");
 
     let rss_at = |t: f64| {
         samples
@@ -283,10 +382,11 @@ async fn run(args: Args) {
     let growth = rss_at(60.0)
         .map(|base| format!("{:+.1} %", (last as f64 / base as f64 - 1.0) * 100.0))
         .unwrap_or_else(|| "n/a (ran under a minute)".into());
-    draw(&args, &samples);
+    draw(&args, &samples, table_cache);
     let verdict = leak_check(&samples, &settled);
     // What the bounded caches hold, to tell their filling from other growth.
-    let cache = runtime.cache_stats();
+    let cache = CacheFill::read(&dir);
+    let _ = gateway.kill().await;
     println!(
         "requests={} errors={} rss_end_mib={:.1} growth_after_first_minute={growth} \
          settled: fds={} threads={} children={} zombies={} \
@@ -300,8 +400,8 @@ async fn run(args: Args) {
         settled.zombies,
         cache.views,
         cache.tables,
-        cache.table_bytes >> 10,
-        runtime.learn_lock_count(),
+        cache.table_kib,
+        cache.learn_locks,
         args.csv.display()
     );
     for e in errors.first.lock().iter().flat_map(|f| f.iter()) {
@@ -359,9 +459,9 @@ async fn sse_client(base: String, c: usize, stop: Arc<AtomicBool>) {
     }
 }
 
-/// Resident memory (`<csv>.png`) and descriptors, threads and children
-/// (`<csv>-resources.png`) over the run.
-fn draw(args: &Args, samples: &[(f64, ProcessStats)]) {
+/// Resident memory beside the table cache's share of it (`<csv>.png`), and
+/// descriptors, threads and children (`<csv>-resources.png`) over the run.
+fn draw(args: &Args, samples: &[(f64, ProcessStats)], table_cache: Vec<(f64, f64)>) {
     let series = |label: &str, f: fn(&ProcessStats) -> f64| Series {
         label: label.into(),
         points: samples.iter().map(|(t, s)| (*t, f(s))).collect(),
@@ -378,7 +478,13 @@ fn draw(args: &Args, samples: &[(f64, ProcessStats)]) {
         log_y: false,
     };
     let png = args.csv.with_extension("png");
-    let rss = [series("RSS", |s| s.rss_kib as f64 / 1024.0)];
+    let rss = [
+        series("RSS", |s| s.rss_kib as f64 / 1024.0),
+        Series {
+            label: "method-table cache (bounded)".into(),
+            points: table_cache,
+        },
+    ];
     let stem = args
         .csv
         .file_stem()
