@@ -44,4 +44,7 @@ pub use arango::{
 pub use error::{BoxError, Error, Result};
 pub use model::*;
 pub use port::{DynStore, Store, StoreCapabilities, StoreExt, Transaction};
-pub use sqlite::{SqliteStore, SqliteStoreBuilder, DEFAULT_BUSY_TIMEOUT, DEFAULT_READERS};
+pub use sqlite::{
+    SqliteStore, SqliteStoreBuilder, DEFAULT_BUSY_TIMEOUT, DEFAULT_READERS,
+    DEFAULT_READER_CACHE_KIB,
+};
