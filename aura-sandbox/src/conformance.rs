@@ -405,10 +405,18 @@ pub async fn limit_cpu_time(sandbox: &dyn Sandbox) {
         // Generous: on a loaded host one second of CPU can take many seconds of wall.
         l.wall = Duration::from_secs(30);
     });
-    // CPU time, not wall time, is what this limit bounds (the host may be busy).
+    // CPU time, not wall time, is what this limit bounds (the host may be busy): it
+    // ends long before the wall limit, after most of a second of CPU and not much more.
+    // The lower bound is loose: the child's lock-down before the request counts against
+    // the same limit, and on a host busy elsewhere the guest was seen ending at 886 ms.
     let o = run(sandbox, req).await;
     assert_eq!(o.ended, EndReason::Timeout, "{o:?}");
-    assert!((900..=1100).contains(&o.usage.cpu_ms), "{:?}", o.usage);
+    assert!(
+        o.usage.wall_ms < 30_000,
+        "the wall limit fired: {:?}",
+        o.usage
+    );
+    assert!((500..=1100).contains(&o.usage.cpu_ms), "{:?}", o.usage);
     still_healthy(sandbox).await;
 }
 

@@ -537,7 +537,21 @@ async fn kill_mid_learn(stage: &str, signal: Signal) {
     // SIGKILL: no destructors, no rollback, no unwinding. SIGINT: what Ctrl-C sends.
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, signal).unwrap();
-    let status = child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!(
+                "the child outlived {signal:?} by 60 s: a process started with the signal \
+                 ignored (a background job of a non-interactive shell ignores SIGINT) passes \
+                 that on to its children; run the tests in the foreground"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(
         !status.success(),
         "the child finished instead of being stopped"
