@@ -329,9 +329,15 @@ impl Dice {
 /// When the file cannot be written: the harness would wait for it in vain.
 #[allow(clippy::expect_used)]
 pub fn publish_addr(dir: &std::path::Path, addr: std::net::SocketAddr) {
-    let tmp = dir.join("addr.tmp");
-    std::fs::write(&tmp, addr.to_string()).expect("addr");
-    std::fs::rename(&tmp, dir.join("addr")).expect("addr");
+    write_whole(&dir.join("addr"), &addr.to_string()).expect("addr");
+}
+
+/// Writes `text` to `path` whole or not at all (a sibling file, then a rename), so a
+/// process polling `path` never reads half of it.
+pub fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// The harness's side: waits until the gateway process started on `dir` has published

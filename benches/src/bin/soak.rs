@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 
 use aura_benches::plot::{line_chart, Chart, Series};
 use aura_benches::{
-    leak_check, publish_addr, scripted_runtime, store_path, wait_for_gateway, Dice, ProcessStats,
+    leak_check, publish_addr, scripted_runtime, store_path, wait_for_gateway, write_whole, Dice,
+    ProcessStats,
 };
 use aura_core::store::{NewObject, StoreExt};
 use aura_gateway::{Gateway, GatewayConfig};
@@ -148,23 +149,12 @@ async fn serve(args: &Args, dir: &Path) {
     )
     .await
     .expect("gateway");
-    let cache_file = dir.join("cache");
+    let cache_dir = dir.to_path_buf();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            let c = runtime.cache_stats();
-            let line = format!(
-                "{} {} {} {}",
-                c.views,
-                c.tables,
-                c.table_bytes >> 10,
-                runtime.learn_lock_count()
-            );
-            let tmp = cache_file.with_extension("tmp");
-            if std::fs::write(&tmp, line).is_ok() {
-                let _ = std::fs::rename(&tmp, &cache_file);
-            }
+            CacheFill::of(&runtime).write(&cache_dir);
         }
     });
     // The driver holds this process's stdin: at its end (the driver exited, however it
@@ -177,7 +167,8 @@ async fn serve(args: &Args, dir: &Path) {
     let _ = gateway.serve().await;
 }
 
-/// What the gateway process last wrote to `dir/cache`.
+/// The resolution cache's fill, which the gateway process writes to `dir/cache` (one
+/// line of four numbers) and the driver reads from there.
 #[derive(Default)]
 struct CacheFill {
     views: u64,
@@ -187,6 +178,26 @@ struct CacheFill {
 }
 
 impl CacheFill {
+    fn of(runtime: &aura_core::Runtime) -> Self {
+        let c = runtime.cache_stats();
+        CacheFill {
+            views: c.views as u64,
+            tables: c.tables as u64,
+            table_kib: (c.table_bytes >> 10) as u64,
+            learn_locks: runtime.learn_lock_count() as u64,
+        }
+    }
+
+    /// Best effort: a sample missed is a sample, not a failure of the gateway.
+    fn write(&self, dir: &Path) {
+        let line = format!(
+            "{} {} {} {}",
+            self.views, self.tables, self.table_kib, self.learn_locks
+        );
+        let _ = write_whole(&dir.join("cache"), &line);
+    }
+
+    /// What was last written; zeros before the first write.
     fn read(dir: &Path) -> Self {
         let line = std::fs::read_to_string(dir.join("cache")).unwrap_or_default();
         let n: Vec<u64> = line
