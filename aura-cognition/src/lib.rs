@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod backends;
 pub mod cascade;
 pub mod cem;
 #[cfg(any(test, feature = "conformance"))]
@@ -34,15 +35,20 @@ mod local;
 mod model;
 #[cfg(feature = "ollama")]
 mod ollama;
+#[cfg(feature = "openai")]
+mod openai;
+#[cfg(all(feature = "openai", any(test, feature = "test-utils")))]
+mod openai_server;
 mod persona;
 pub mod plan;
 pub mod schema;
 #[cfg(any(test, feature = "test-utils"))]
 mod scripted;
 mod template;
-#[cfg(any(feature = "local", feature = "ollama"))]
+#[cfg(any(feature = "local", feature = "ollama", feature = "openai"))]
 mod text;
 
+pub use backends::{FallbackModel, ModelChain, ModelOpener, ModelSpec};
 pub use cascade::{
     code_blocks, python_literal, CandidateCheck, Cascade, CascadeBuilder, CascadeMode,
     CascadeOutcome, CascadeRun, CheckVerdict, CognitiveStatePacket, EarlyExit, Evidence, Grounding,
@@ -61,6 +67,10 @@ pub use local::{
 pub use model::*;
 #[cfg(feature = "ollama")]
 pub use ollama::*;
+#[cfg(feature = "openai")]
+pub use openai::{OpenAiModel, OpenAiModelBuilder, ASSUMED_CONTEXT_LENGTH};
+#[cfg(all(feature = "openai", any(test, feature = "test-utils")))]
+pub use openai_server::{OpenAiTestServer, SERVER_VENV};
 pub use persona::{Persona, PersonaConfig, PromptSet, METHOD_CONVENTION, TEST_CONVENTION};
 pub use plan::{Plan, PlanContext, Planner};
 #[cfg(any(test, feature = "test-utils"))]

@@ -218,6 +218,12 @@ impl ModelCapabilities {
 pub trait LanguageModel: Send + Sync + fmt::Debug {
     /// What this backend supports.
     fn capabilities(&self) -> ModelCapabilities;
+    /// Which backend serves, in the notation of the model settings
+    /// (`openai:http://host/v1#name`): what `/health` and the CLI show. By default, the
+    /// backend's name.
+    fn describe(&self) -> String {
+        self.capabilities().backend.to_string()
+    }
     /// Describes the model, failing if it is not available.
     async fn info(&self) -> Result<ModelInfo>;
     /// Answers a chat.

@@ -685,6 +685,10 @@ impl LanguageModel for OllamaModel {
         }
     }
 
+    fn describe(&self) -> String {
+        format!("ollama:{} at {}", self.cfg.model, self.base)
+    }
+
     async fn info(&self) -> Result<ModelInfo> {
         let res = self
             .http

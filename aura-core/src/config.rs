@@ -68,6 +68,112 @@ pub struct Config {
     pub forge: ForgeSettings,
     /// Bounds on the runtime's caches and per-key maps.
     pub cache: CacheLimits,
+    /// Which backends serve the personas.
+    pub models: ModelSettings,
+}
+
+/// Which backends serve the personas, as settings name them (see
+/// [`aura_cognition::backends`]): `local:PATH`, `ollama:MODEL` or `openai:URL#MODEL`,
+/// or a comma-separated list of them, tried in order.
+///
+/// The values are checked when the runtime is built: a malformed one fails
+/// [`crate::RuntimeBuilder::build`] with [`crate::Error::Invalid`] naming the setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModelSettings {
+    /// Every persona without a setting of its own (`AURA_MODEL`; default: the embedded
+    /// local model when its file is installed).
+    pub default: Option<String>,
+    /// One persona's backends (`AURA_MODEL_BRICK`, `_ROBIN`, `_BABS`, `_ALFRED`).
+    pub personas: std::collections::BTreeMap<aura_cognition::Persona, String>,
+    /// Calls one backend serves at once, shared by every persona it serves
+    /// (`AURA_MODEL_CONCURRENCY`, default 4).
+    pub concurrency: usize,
+    /// How long a backend that is down or timed out is skipped in favour of the next
+    /// one in its list (`AURA_MODEL_COOLDOWN_SECS`, default 30).
+    pub cooldown: Duration,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            default: None,
+            personas: Default::default(),
+            concurrency: aura_cognition::backends::DEFAULT_CONCURRENCY,
+            cooldown: aura_cognition::backends::DEFAULT_COOLDOWN,
+        }
+    }
+}
+
+impl ModelSettings {
+    /// The setting that names `persona`'s backends: `AURA_MODEL_ROBIN`, …
+    pub fn key(persona: aura_cognition::Persona) -> &'static str {
+        use aura_cognition::Persona::*;
+        match persona {
+            Brick => "AURA_MODEL_BRICK",
+            Robin => "AURA_MODEL_ROBIN",
+            Babs => "AURA_MODEL_BABS",
+            Alfred => "AURA_MODEL_ALFRED",
+        }
+    }
+
+    /// Sets one value by its setting's name: `AURA_MODEL` or `AURA_MODEL_<PERSONA>`, or
+    /// their short forms `default` and a persona's name (Python's `models={...}`). An
+    /// unknown key is [`crate::Error::Invalid`]; the value is checked at build time.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) -> crate::Result<()> {
+        let k = key.trim();
+        let short = k
+            .strip_prefix("AURA_MODEL_")
+            .or_else(|| k.strip_prefix("aura_model_"))
+            .unwrap_or(k);
+        if k.eq_ignore_ascii_case("AURA_MODEL") || k.eq_ignore_ascii_case("default") {
+            self.default = Some(value.into());
+        } else if let Ok(persona) = short.parse::<aura_cognition::Persona>() {
+            self.personas.insert(persona, value.into());
+        } else {
+            return Err(crate::Error::Invalid(format!(
+                "{key:?} is not a model setting: use AURA_MODEL (or \"default\") or \
+                 AURA_MODEL_BRICK/_ROBIN/_BABS/_ALFRED (or a persona's name)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The parsed settings.
+    pub fn chains(&self) -> crate::Result<ModelChains> {
+        let default = self
+            .default
+            .as_deref()
+            .map(|v| aura_cognition::ModelChain::parse("AURA_MODEL", v))
+            .transpose()
+            .map_err(invalid)?;
+        let personas = self
+            .personas
+            .iter()
+            .map(|(p, v)| {
+                aura_cognition::ModelChain::parse(Self::key(*p), v)
+                    .map(|c| (*p, c))
+                    .map_err(invalid)
+            })
+            .collect::<crate::Result<_>>()?;
+        Ok(ModelChains { default, personas })
+    }
+}
+
+/// [`ModelSettings`], parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelChains {
+    /// `AURA_MODEL`'s backends.
+    pub default: Option<aura_cognition::ModelChain>,
+    /// Each persona's own backends.
+    pub personas: Vec<(aura_cognition::Persona, aura_cognition::ModelChain)>,
+}
+
+fn invalid(e: aura_cognition::Error) -> crate::Error {
+    match e {
+        aura_cognition::Error::Invalid(m) => crate::Error::Invalid(m),
+        other => other.into(),
+    }
 }
 
 /// Bounds on what the runtime keeps in memory; each is evicted least recently used first.
@@ -157,6 +263,7 @@ impl Default for Config {
             early_exit: true,
             forge: ForgeSettings::default(),
             cache: CacheLimits::default(),
+            models: ModelSettings::default(),
         }
     }
 }
@@ -287,6 +394,18 @@ impl Config {
         if let Some(n) = count("AURA_CACHE_LEARN_LOCKS") {
             c.cache.learn_locks = n;
         }
+        c.models.default = get("AURA_MODEL").filter(|v| !v.trim().is_empty());
+        for persona in aura_cognition::Persona::ALL {
+            if let Some(v) = get(ModelSettings::key(persona)).filter(|v| !v.trim().is_empty()) {
+                c.models.personas.insert(persona, v);
+            }
+        }
+        if let Some(n) = count("AURA_MODEL_CONCURRENCY") {
+            c.models.concurrency = n.min(1024);
+        }
+        if let Some(s) = num("AURA_MODEL_COOLDOWN_SECS") {
+            c.models.cooldown = Duration::from_secs(s.min(86_400));
+        }
         c
     }
 }
@@ -334,5 +453,48 @@ mod tests {
         assert_eq!(c.cache.views, 1, "zero would cache nothing");
         assert_eq!(c.cache.table_bytes, 16 << 20);
         assert_eq!(c.cache.tables, CacheLimits::default().tables);
+    }
+
+    #[test]
+    fn model_settings_from_the_environment_and_by_name() {
+        use aura_cognition::Persona;
+        let c = Config::from_lookup(|k| match k {
+            "AURA_MODEL" => Some("ollama:llama3,local:m.gguf".into()),
+            "AURA_MODEL_ROBIN" => Some("openai:http://127.0.0.1:8080/v1#qwen".into()),
+            "AURA_MODEL_BABS" => Some("  ".into()),
+            "AURA_MODEL_CONCURRENCY" => Some("0".into()),
+            "AURA_MODEL_COOLDOWN_SECS" => Some("5".into()),
+            _ => None,
+        });
+        assert_eq!(
+            c.models.default.as_deref(),
+            Some("ollama:llama3,local:m.gguf")
+        );
+        assert_eq!(c.models.personas.len(), 1, "a blank value is no setting");
+        assert_eq!(c.models.concurrency, 1, "zero would serve nothing");
+        assert_eq!(c.models.cooldown, Duration::from_secs(5));
+        let chains = c.models.chains().unwrap();
+        assert_eq!(chains.default.unwrap().specs.len(), 2);
+        assert_eq!(chains.personas[0].0, Persona::Robin);
+        assert_eq!(chains.personas[0].1.setting, "AURA_MODEL_ROBIN");
+
+        let mut m = ModelSettings::default();
+        for key in ["AURA_MODEL_ALFRED", "alfred", "ALFRED", "aura_model_alfred"] {
+            m.set(key, "ollama:x").unwrap();
+        }
+        m.set("default", "ollama:y").unwrap();
+        assert_eq!(m.personas.len(), 1);
+        assert_eq!(m.default.as_deref(), Some("ollama:y"));
+        let e = m.set("AURA_MODEL_PATH", "x").unwrap_err().to_string();
+        assert!(
+            e.contains("AURA_MODEL_PATH") && e.contains("not a model setting"),
+            "{e}"
+        );
+        m.set("robin", "gpt-4").unwrap();
+        let e = m.chains().unwrap_err().to_string();
+        assert!(
+            e.contains("AURA_MODEL_ROBIN") && e.contains("names no backend"),
+            "{e}"
+        );
     }
 }

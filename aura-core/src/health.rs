@@ -145,13 +145,14 @@ impl Runtime {
             Some(cascade) => {
                 for persona in Persona::ALL {
                     if let Some(config) = cascade.persona(persona) {
+                        let backend = config.model.describe();
                         let check = Check::run(async {
                             config
                                 .model
                                 .info()
                                 .await
-                                .map(|i| Value::from(i.name))
-                                .map_err(|e| e.to_string())
+                                .map(|i| json!({ "model": i.name, "backend": backend }))
+                                .map_err(|e| format!("{backend}: {e}"))
                         })
                         .await;
                         models.insert(persona.name().to_string(), check);

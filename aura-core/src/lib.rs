@@ -23,7 +23,7 @@ pub mod publish;
 mod runtime;
 mod search;
 
-pub use config::{CacheLimits, Config, ForgeSettings, SandboxBackend};
+pub use config::{CacheLimits, Config, ForgeSettings, ModelChains, ModelSettings, SandboxBackend};
 pub use conversation::Reply;
 pub use dispatch::{
     CacheStats, ChainMethods, ChainView, MethodTable, SelectorEntry, SelectorPage,

@@ -1,10 +1,12 @@
 //! The runtime: objects, slots, methods and message sends over the ports.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use aura_cognition::cascade::DynGrounding;
 use aura_cognition::{
-    Cascade, CascadeMode, ContextIngestor, ContextIngestorBuilder, DynLanguageModel,
+    Cascade, CascadeMode, ContextIngestor, ContextIngestorBuilder, DynLanguageModel, ModelOpener,
+    Persona,
 };
 use aura_forge::trail::{MethodDefined, MethodRolledBack, Payload};
 use aura_forge::DynForge;
@@ -30,6 +32,8 @@ pub struct RuntimeBuilder {
     store: Option<DynStore>,
     sandbox: Option<DynSandbox>,
     model: Option<DynLanguageModel>,
+    persona_models: BTreeMap<Persona, DynLanguageModel>,
+    model_settings: Vec<(String, String)>,
     forge: Option<DynForge>,
     guard: Option<Guard>,
     cascade: Option<Cascade>,
@@ -67,6 +71,23 @@ impl RuntimeBuilder {
     /// Uses this language model for every persona.
     pub fn model(mut self, model: DynLanguageModel) -> Self {
         self.model = Some(model);
+        self
+    }
+
+    /// Serves `persona` with this model (the others keep [`Self::model`] or the default).
+    /// A facet promoted for the persona later serves it instead.
+    pub fn persona_model(mut self, persona: Persona, model: DynLanguageModel) -> Self {
+        self.persona_models.insert(persona, model);
+        self
+    }
+
+    /// Sets a model setting as the environment would: `("AURA_MODEL", "ollama:llama3")`,
+    /// `("AURA_MODEL_ROBIN", "openai:http://127.0.0.1:8080/v1#qwen,local:models/x.gguf")`
+    /// (see [`crate::ModelSettings`]). It overrides the configuration; a bad key or value
+    /// fails [`Self::build`] with [`Error::Invalid`] naming the setting. A model given to
+    /// [`Self::model`] or [`Self::persona_model`] wins over a setting.
+    pub fn model_setting(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.model_settings.push((key.into(), value.into()));
         self
     }
 
@@ -117,7 +138,18 @@ impl RuntimeBuilder {
 
     /// Opens the ports and makes sure the genesis root object exists.
     pub async fn build(self) -> Result<Runtime> {
-        let config = self.config.unwrap_or_else(Config::from_env);
+        let mut config = self.config.unwrap_or_else(Config::from_env);
+        for (key, value) in self.model_settings {
+            config.models.set(&key, value)?;
+        }
+        // The models are opened (and their settings checked) before anything is written.
+        let (model, persona_models) = if self.without_model {
+            // Learning is off, but a malformed setting is still reported.
+            config.models.chains()?;
+            (None, BTreeMap::new())
+        } else {
+            open_models(&config, self.model, self.persona_models)?
+        };
         let store: DynStore = match self.store {
             Some(s) => s,
             None => open_default_store(&config).await?,
@@ -130,17 +162,13 @@ impl RuntimeBuilder {
         if config.exemplars {
             crate::exemplars::install(&store).await?;
         }
-        let model = match self.model {
-            Some(m) => Some(m),
-            None if self.without_model => None,
-            None => open_default_model()?,
-        };
         let context = self
             .context
             .unwrap_or_else(|| Arc::new(ContextIngestorBuilder::from_env().build()));
         let recipe = match (&self.cascade, &model) {
             (None, Some(m)) => Some(CascadeRecipe {
                 model: m.clone(),
+                persona_models,
                 mode: config.cascade_mode_for(m.as_ref()),
                 grounding: Arc::new(StoreGrounding::new(store.clone())),
                 context: context.clone(),
@@ -203,6 +231,8 @@ fn default_forge() -> Option<DynForge> {
 /// promoted or rolled back.
 struct CascadeRecipe {
     model: DynLanguageModel,
+    /// Personas served by a model of their own (until a facet is promoted for them).
+    persona_models: BTreeMap<Persona, DynLanguageModel>,
     mode: CascadeMode,
     grounding: DynGrounding,
     context: Arc<ContextIngestor>,
@@ -216,6 +246,9 @@ impl CascadeRecipe {
             .mode(self.mode)
             .grounding(self.grounding.clone())
             .context(self.context.clone());
+        for (persona, model) in &self.persona_models {
+            builder = builder.persona_model(*persona, model.clone());
+        }
         for (persona, facet, model) in cascade_models(store, &self.facets).await {
             tracing::info!(target: "Forge", persona = persona.name(), facet = %facet.name,
                 "persona served by its promoted facet");
@@ -240,6 +273,53 @@ async fn open_default_store(config: &Config) -> Result<DynStore> {
         })?;
     }
     Ok(Arc::new(SqliteStore::open(&config.store_path).await?))
+}
+
+/// The models the builder and the settings name: the default model (the builder's, else
+/// `AURA_MODEL`'s, else the embedded one, else the first persona's own) and the personas
+/// served by a model of their own. Each backend is opened once.
+fn open_models(
+    config: &Config,
+    model: Option<DynLanguageModel>,
+    mut persona_models: BTreeMap<Persona, DynLanguageModel>,
+) -> Result<(
+    Option<DynLanguageModel>,
+    BTreeMap<Persona, DynLanguageModel>,
+)> {
+    let crate::ModelChains {
+        default: default_chain,
+        personas: persona_chains,
+    } = config.models.chains()?;
+    let mut opener = ModelOpener::new(|k| std::env::var(k).ok())
+        .concurrency(config.models.concurrency)
+        .cooldown(config.models.cooldown);
+    let mut open = |chain: &aura_cognition::ModelChain| {
+        opener.open(chain).map_err(|e| match e {
+            aura_cognition::Error::Invalid(m) => Error::Invalid(m),
+            other => other.into(),
+        })
+    };
+    for (persona, chain) in &persona_chains {
+        if !persona_models.contains_key(persona) {
+            persona_models.insert(*persona, open(chain)?);
+        }
+    }
+    let model = match (model, default_chain) {
+        (Some(m), _) => Some(m),
+        (None, Some(chain)) => Some(open(&chain)?),
+        (None, None) => match open_default_model()? {
+            Some(m) => Some(m),
+            None => persona_models.values().next().cloned(),
+        },
+    };
+    for (persona, m) in &persona_models {
+        tracing::info!(target: "Orchestrator", persona = persona.name(), backend = %m.describe(),
+            "persona served by its own model");
+    }
+    if let Some(m) = &model {
+        tracing::info!(target: "Orchestrator", backend = %m.describe(), "default model");
+    }
+    Ok((model, persona_models))
 }
 
 /// The embedded model when this build has it and its file is installed; `None` otherwise

@@ -114,11 +114,59 @@ pub async fn configured_store() -> Result<Option<aura_store::DynStore>, String> 
     }
 }
 
-/// Opens the runtime on the configured store and the embedded defaults otherwise.
-pub async fn open_runtime() -> Result<aura_core::Runtime, String> {
+/// The model flags the runtime-owning binaries share: they set the same settings as
+/// `AURA_MODEL` and `AURA_MODEL_<PERSONA>`, and win over them.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ModelArgs {
+    /// The backend of every persona without one of its own [env: AURA_MODEL]:
+    /// local:PATH, ollama:MODEL or openai:URL#MODEL; a comma-separated list falls back
+    /// in order when one is down.
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+    /// One persona's backend, as PERSONA=SPEC (brick, robin, babs or alfred); repeatable
+    /// [env: AURA_MODEL_<PERSONA>].
+    #[arg(long = "persona-model", value_name = "PERSONA=SPEC")]
+    pub persona_models: Vec<String>,
+}
+
+impl ModelArgs {
+    /// The flags as (setting, value) pairs; a flag without `=` is an error.
+    pub fn settings(&self) -> Result<Vec<(String, String)>, String> {
+        let mut out: Vec<(String, String)> = self
+            .model
+            .iter()
+            .map(|m| ("AURA_MODEL".to_string(), m.clone()))
+            .collect();
+        for pm in &self.persona_models {
+            let (persona, spec) = pm.split_once('=').ok_or_else(|| {
+                format!("--persona-model {pm:?}: write PERSONA=SPEC, e.g. robin=ollama:llama3")
+            })?;
+            out.push((persona.trim().to_string(), spec.trim().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Writes the flags into `config`'s model settings.
+    pub fn apply(&self, config: &mut aura_core::Config) -> Result<(), String> {
+        for (key, value) in self.settings()? {
+            config
+                .models
+                .set(&key, value)
+                .map_err(|e| format!("--persona-model: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the runtime on the configured store and models (the flags' over the
+/// environment's), the embedded defaults otherwise.
+pub async fn open_runtime(models: &ModelArgs) -> Result<aura_core::Runtime, String> {
     let mut builder = aura_core::Runtime::builder();
     if let Some(store) = configured_store().await? {
         builder = builder.store(store);
+    }
+    for (key, value) in models.settings()? {
+        builder = builder.model_setting(key, value);
     }
     builder.build().await.map_err(|e| e.to_string())
 }

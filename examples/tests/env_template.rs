@@ -31,6 +31,14 @@ const NOT_SETTINGS: &[(&str, &str)] = &[
         "the XDG base directory, documented under AURA_MODEL_PATH",
     ),
     (
+        "AURA_TEST_OPENAI_URL",
+        "the test suite's: an OpenAI-compatible server to test against (README, tests)",
+    ),
+    (
+        "AURA_TEST_OPENAI_MODEL",
+        "the test suite's: the model AURA_TEST_OPENAI_URL serves (README, tests)",
+    ),
+    (
         "MALLOC_ARENA_MAX",
         "glibc's, read only when a process starts (so .env could not set it); the gateway \
          binary sets it for itself, as the README's soak section says",
@@ -264,6 +272,18 @@ fn readers() -> Vec<Reader> {
             #[cfg(not(feature = "ollama"))]
             read: None,
             skipped: "built without the feature `ollama`",
+        },
+        Reader {
+            name: "aura_cognition::OpenAiModelBuilder::with_lookup",
+            reads_env: &[],
+            enable: &[],
+            read: Some(|get| {
+                format!(
+                    "{:?}",
+                    aura_core::cognition::OpenAiModelBuilder::with_lookup("http://h/v1", "m", get)
+                )
+            }),
+            skipped: "",
         },
         Reader {
             name: "aura_sandbox::DockerSandboxBuilder::from_env",

@@ -315,6 +315,10 @@ impl LanguageModel for LocalModel {
         }
     }
 
+    fn describe(&self) -> String {
+        format!("local:{}", self.inner.path.display())
+    }
+
     async fn info(&self) -> Result<ModelInfo> {
         if !self.inner.path.is_file() {
             return Err(Error::ModelNotFound(format!(

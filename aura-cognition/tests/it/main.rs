@@ -11,6 +11,8 @@ mod context;
 mod local_model;
 mod ollama_live;
 mod ollama_replay;
+mod openai_live;
+mod openai_replay;
 
 /// llama.cpp's threads spin while they wait: models running side by side on a small
 /// machine slow each other down badly (tenfold and more on 2 cores), so every test

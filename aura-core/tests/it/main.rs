@@ -12,6 +12,7 @@ mod jail_dispatch;
 mod learn_cycle;
 mod learn_failures;
 mod learn_local;
+mod model_backends;
 mod object_machine;
 mod ollama_publish;
 mod scenarios;

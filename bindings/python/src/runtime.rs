@@ -71,6 +71,8 @@ pub enum ModelArg {
     Off,
     /// A Python callable `f(request: dict) -> str`.
     Callable(Py<PyAny>),
+    /// A model setting, as `AURA_MODEL` takes it: `"openai:http://…/v1#name"`, …
+    Spec(String),
 }
 
 impl<'a, 'py> FromPyObject<'a, 'py> for ModelArg {
@@ -83,8 +85,10 @@ impl<'a, 'py> FromPyObject<'a, 'py> for ModelArg {
         if let Ok(name) = obj.extract::<String>() {
             return match name.as_str() {
                 "local" => Ok(ModelArg::Local),
+                spec if spec.contains(':') => Ok(ModelArg::Spec(spec.to_string())),
                 other => Err(PyValueError::new_err(format!(
-                    "model={other:?}: pass \"local\", None, or a callable f(request) -> str"
+                    "model={other:?}: pass \"local\", a backend (\"local:PATH\", \
+                     \"ollama:MODEL\", \"openai:URL#MODEL\"), None, or a callable f(request) -> str"
                 ))),
             };
         }
@@ -92,7 +96,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for ModelArg {
             return Ok(ModelArg::Callable(obj.to_owned().unbind()));
         }
         Err(PyTypeError::new_err(
-            "model must be \"local\", None, or a callable f(request) -> str",
+            "model must be \"local\", a backend string, None, or a callable f(request) -> str",
         ))
     }
 }
@@ -108,7 +112,7 @@ pub struct PyRuntime {
 #[pymethods]
 impl PyRuntime {
     #[new]
-    #[pyo3(signature = (*, data_dir=None, store_path=None, sandbox=None, model=ModelArg::Local, cascade_mode=None, learn_samples=None, learn_agreement=None, root=None, forge=Some("default".to_string())))]
+    #[pyo3(signature = (*, data_dir=None, store_path=None, sandbox=None, model=ModelArg::Local, models=None, cascade_mode=None, learn_samples=None, learn_agreement=None, root=None, forge=Some("default".to_string())))]
     #[allow(clippy::too_many_arguments)] // Python keyword arguments, each optional
     fn new(
         py: Python<'_>,
@@ -116,6 +120,7 @@ impl PyRuntime {
         store_path: Option<PathBuf>,
         sandbox: Option<String>,
         model: ModelArg,
+        models: Option<std::collections::BTreeMap<String, String>>,
         cascade_mode: Option<String>,
         learn_samples: Option<u32>,
         learn_agreement: Option<u32>,
@@ -171,10 +176,16 @@ impl PyRuntime {
         }
         let mut builder = Runtime::builder().config(config);
         let wants_local = matches!(model, ModelArg::Local);
+        // `models={"robin": "ollama:llama3", "default": "openai:…"}`: the settings
+        // AURA_MODEL_ROBIN and AURA_MODEL take, over the environment's.
+        for (key, value) in models.unwrap_or_default() {
+            builder = builder.model_setting(key, value);
+        }
         builder = match model {
             ModelArg::Local => builder,
             ModelArg::Off => builder.without_model(),
             ModelArg::Callable(f) => builder.model(Arc::new(PythonModel::new(py, f)?)),
+            ModelArg::Spec(spec) => builder.model_setting("AURA_MODEL", spec),
         };
         builder = match forge.as_deref() {
             None => builder.without_forge(),
@@ -203,6 +214,23 @@ impl PyRuntime {
     #[getter]
     fn model_backend(&self) -> Option<&'static str> {
         self.rt.model().map(|m| m.capabilities().backend)
+    }
+
+    /// Which backend serves each persona, in the notation of the model settings:
+    /// `{"BRICK": "openai:http://127.0.0.1:8080/v1#qwen", …}`; empty when learning is off.
+    #[getter]
+    fn model_backends(&self) -> std::collections::BTreeMap<String, String> {
+        let Some(cascade) = self.rt.cascade() else {
+            return Default::default();
+        };
+        Persona::ALL
+            .into_iter()
+            .filter_map(|p| {
+                cascade
+                    .persona(p)
+                    .map(|c| (p.name().to_string(), c.model.describe()))
+            })
+            .collect()
     }
 
     /// Which store and sandbox this runtime uses, e.g. `{"store": "sqlite", "sandbox": "jail"}`.

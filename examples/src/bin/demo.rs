@@ -21,18 +21,33 @@ const SCENARIOS: &[&str] = &[
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     aura_examples::init_tracing();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `--model SPEC`: the backend of every persona, as AURA_MODEL would set it.
+    let model = match args.iter().position(|a| a == "--model") {
+        Some(i) if i + 1 < args.len() => {
+            let spec = args.remove(i + 1);
+            args.remove(i);
+            Some(spec)
+        }
+        Some(_) => {
+            eprintln!("demo: --model needs a value (local:PATH, ollama:MODEL or openai:URL#MODEL)");
+            return std::process::ExitCode::from(2);
+        }
+        None => None,
+    };
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!(
             "demo: awaken the object `aura` and talk to it on the embedded defaults.\n\n\
-             usage: demo [MESSAGE…]\n\n\
+             usage: demo [--model SPEC] [MESSAGE…]\n\n\
              Without messages it runs the blueprint's scenarios:\n  {}\n\n\
+             --model SPEC serves every persona with local:PATH, ollama:MODEL or\n\
+             openai:URL#MODEL (as AURA_MODEL does).\n\n\
              Settings come from the environment or .env (see README: Configuration).",
             SCENARIOS.join("\n  ")
         );
         return std::process::ExitCode::SUCCESS;
     }
-    match run(args).await {
+    match run(args, model).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo failed: {e}");
@@ -41,15 +56,20 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(messages: Vec<String>) -> aura_core::Result<()> {
-    let rt = Runtime::builder().build().await?;
+async fn run(messages: Vec<String>, model: Option<String>) -> aura_core::Result<()> {
+    let mut builder = Runtime::builder();
+    if let Some(spec) = model {
+        builder = builder.model_setting("AURA_MODEL", spec);
+    }
+    let rt = builder.build().await?;
     match rt.model() {
         Some(m) => println!(
-            "model: {}",
+            "model: {} ({})",
             m.info()
                 .await
                 .map(|i| i.name)
-                .unwrap_or_else(|e| e.to_string())
+                .unwrap_or_else(|e| e.to_string()),
+            m.describe()
         ),
         None => println!("model: none installed — learning is off (run scripts/setup.sh)"),
     }

@@ -25,6 +25,8 @@ struct Args {
     /// Directory of the JSON log file aura_core.log [env: AURA_LOG_DIR; default logs].
     #[arg(long)]
     log_dir: Option<PathBuf>,
+    #[command(flatten)]
+    models: aura_examples::ModelArgs,
 }
 
 fn main() -> ExitCode {
@@ -63,7 +65,7 @@ async fn serve() -> ExitCode {
     if let Some(kb) = args.max_body_kb {
         config = config.max_body_bytes(kb.max(1) << 10);
     }
-    let runtime = match aura_examples::open_runtime().await {
+    let runtime = match aura_examples::open_runtime(&args.models).await {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("gateway: cannot open the runtime: {e}");

@@ -2,10 +2,11 @@
 //!
 //! Creates the store's schema and the genesis root object (SQLite at `AURA_STORE_PATH`
 //! by default; ArangoDB when `AURA_STORE=arangodb` and built with `--features arangodb`),
-//! locates the embedded model's GGUF file — or, with `--features ollama` and
-//! `AURA_OLLAMA_MODEL` set, checks the Ollama models and pulls missing ones with a
-//! progress bar — checks each registered LoRA facet's adapter and which facet serves
-//! each persona, and whether the forge can train here. It reports what it did; a second
+//! checks the backend each persona is served by (`AURA_MODEL`, `AURA_MODEL_<PERSONA>`):
+//! a local GGUF file is there, an Ollama model is pulled (missing ones are pulled with a
+//! progress bar), an OpenAI-compatible server serves its model — or, without those
+//! settings, the embedded model's file. It checks each registered LoRA facet's adapter
+//! and which facet serves each persona, and whether the forge can train here. It reports what it did; a second
 //! run changes nothing and says so.
 
 use std::process::ExitCode;
@@ -21,6 +22,8 @@ struct Args {
     /// Only check; change nothing.
     #[arg(long)]
     check: bool,
+    #[command(flatten)]
+    models: aura_examples::ModelArgs,
 }
 
 /// What genesis found and did.
@@ -92,35 +95,37 @@ async fn ensure_root(
     Ok(())
 }
 
+/// Pulls the Ollama models in `wanted` that the server lacks, with a progress bar.
 #[cfg(feature = "ollama")]
-async fn ollama_models(check: bool, report: &mut Report) -> Option<()> {
-    let name = std::env::var("AURA_OLLAMA_MODEL").ok()?;
+async fn ollama_pull(wanted: Vec<String>, check: bool, report: &mut Report) {
     let model = match aura_cognition::OllamaModel::from_env() {
         Ok(m) => m,
         Err(e) => {
             report.problems.push(format!("Ollama: {e}"));
-            return Some(());
+            return;
         }
     };
-    let mut wanted = vec![name];
-    if let Ok(embed) = std::env::var("AURA_OLLAMA_EMBED_MODEL") {
-        wanted.push(embed);
-    }
-    wanted.dedup();
     let installed = match model.list_models().await {
         Ok(list) => list.into_iter().map(|m| m.name).collect::<Vec<_>>(),
         Err(e) => {
             report.problems.push(format!("Ollama unreachable: {e}"));
-            return Some(());
+            return;
         }
     };
-    for want in wanted {
+    let mut wanted: Vec<String> = wanted
+        .into_iter()
         // Ollama names a model without a tag `:latest`.
-        let full = if want.contains(':') {
-            want.clone()
-        } else {
-            format!("{want}:latest")
-        };
+        .map(|w| {
+            if w.contains(':') {
+                w
+            } else {
+                format!("{w}:latest")
+            }
+        })
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    for full in wanted {
         if installed.contains(&full) {
             report.present.push(format!("Ollama model {full}"));
             continue;
@@ -151,18 +156,83 @@ async fn ollama_models(check: bool, report: &mut Report) -> Option<()> {
             Err(e) => report.problems.push(format!("pulling {full} failed: {e}")),
         }
     }
-    Some(())
 }
 
 #[cfg(not(feature = "ollama"))]
-async fn ollama_models(_check: bool, report: &mut Report) -> Option<()> {
-    if std::env::var_os("AURA_OLLAMA_MODEL").is_some() {
-        report.problems.push(
-            "AURA_OLLAMA_MODEL is set but this genesis was built without `--features ollama`"
-                .into(),
-        );
+async fn ollama_pull(wanted: Vec<String>, _check: bool, report: &mut Report) {
+    if !wanted.is_empty() {
+        report.problems.push(format!(
+            "Ollama models {wanted:?} are configured but this genesis was built without \
+             `--features ollama`"
+        ));
     }
-    None
+}
+
+/// Checks the backends the model settings name: each local file is there, each Ollama
+/// model is pulled (pulling missing ones), each OpenAI-compatible server serves its
+/// model. Without model settings: the embedded model, or `AURA_OLLAMA_MODEL`.
+async fn models(config: &Config, check: bool, report: &mut Report) {
+    use aura_core::cognition::ModelSpec;
+    let aura_core::ModelChains { default, personas } = match config.models.chains() {
+        Ok(c) => c,
+        Err(e) => {
+            report.problems.push(e.to_string());
+            return;
+        }
+    };
+    let mut chains: Vec<(String, aura_core::cognition::ModelChain)> = personas
+        .into_iter()
+        .map(|(p, c)| (p.name().to_string(), c))
+        .collect();
+    if let Some(c) = default {
+        chains.push(("every other persona".into(), c));
+    }
+    let mut wanted = Vec::new();
+    if chains.is_empty() {
+        match std::env::var("AURA_OLLAMA_MODEL") {
+            Ok(name) => {
+                wanted.push(name);
+                wanted.extend(std::env::var("AURA_OLLAMA_EMBED_MODEL"));
+            }
+            Err(_) => local_model(report),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (who, chain) in &chains {
+        report
+            .present
+            .push(format!("{who}: {chain} ({})", chain.setting));
+        for spec in &chain.specs {
+            if !seen.insert(spec.clone()) {
+                continue;
+            }
+            match spec {
+                ModelSpec::Local(path) if path.is_file() => report
+                    .present
+                    .push(format!("local model {}", path.display())),
+                ModelSpec::Local(path) => report.problems.push(format!(
+                    "{}: no model file at {}",
+                    chain.setting,
+                    path.display()
+                )),
+                ModelSpec::Ollama(name) => wanted.push(name.clone()),
+                spec => match spec.open(&|k| std::env::var(k).ok()) {
+                    Ok(m) => match m.info().await {
+                        Ok(i) => report.present.push(format!("{spec} serves {}", i.name)),
+                        Err(e) => report
+                            .problems
+                            .push(format!("{}: {spec}: {e}", chain.setting)),
+                    },
+                    Err(e) => report
+                        .problems
+                        .push(format!("{}: {spec}: {e}", chain.setting)),
+                },
+            }
+        }
+    }
+    if !wanted.is_empty() {
+        ollama_pull(wanted, check, report).await;
+    }
 }
 
 fn local_model(report: &mut Report) {
@@ -227,13 +297,12 @@ fn forge(report: &mut Report) {
 }
 
 async fn run(args: &Args) -> Result<Report, String> {
-    let config = Config::from_env();
+    let mut config = Config::from_env();
+    args.models.apply(&mut config)?;
     let mut report = Report::default();
     let store = open_store(&config, args.check, &mut report).await?;
     ensure_root(&store, &config.root_object, args.check, &mut report).await?;
-    if ollama_models(args.check, &mut report).await.is_none() {
-        local_model(&mut report);
-    }
+    models(&config, args.check, &mut report).await;
     facets(&store, &mut report).await?;
     forge(&mut report);
     Ok(report)

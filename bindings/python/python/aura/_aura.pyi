@@ -53,7 +53,8 @@ class Runtime:
         data_dir: Optional[Union[str, PathLike[str]]] = None,
         store_path: Optional[Union[str, PathLike[str]]] = None,
         sandbox: Optional[Literal["jail", "docker"]] = None,
-        model: Union[Literal["local"], None, _ModelCallable] = ...,  # default "local"
+        model: Union[Literal["local"], str, None, _ModelCallable] = ...,  # default "local"
+        models: Optional[Mapping[str, str]] = None,
         cascade_mode: Optional[Literal["full", "single"]] = None,
         learn_samples: Optional[int] = None,
         learn_agreement: Optional[int] = None,
@@ -64,6 +65,8 @@ class Runtime:
     def root(self) -> Object: ...
     @property
     def model_backend(self) -> Optional[str]: ...
+    @property
+    def model_backends(self) -> Dict[str, str]: ...
     @property
     def backends(self) -> Dict[str, str]: ...
     def create(
