@@ -2,8 +2,10 @@
 //!
 //! The minds of AURA: the [`LanguageModel`] port that every persona talks through,
 //! its embedded default [`LocalModel`] (a GGUF model run in-process by llama.cpp),
-//! the Ollama adapter (feature `ollama`), the persona cascade and its planner, and
-//! the real-time context ingestor.
+//! the Ollama adapter (feature `ollama`), the adapter for OpenAI-compatible servers
+//! (feature `openai`), [`backends`] (models named by settings, with fallbacks and
+//! concurrency limits), the persona cascade and its planner, and the real-time context
+//! ingestor.
 //!
 //! ```no_run
 //! use aura_cognition::{ChatRequest, LanguageModel, LocalModel};

@@ -330,7 +330,7 @@ impl OpenAiModel {
             let retryable = retryable && !mentions_response_format(&text);
             if retryable && attempt < cfg.max_retries && wait <= cfg.timeout {
                 attempt += 1;
-                tracing::debug!(target: "Cascade", %status, attempt, wait_ms = wait.as_millis() as u64,
+                tracing::debug!(target: "OpenAiModel", %status, attempt, wait_ms = wait.as_millis() as u64,
                     "OpenAI-compatible server busy; retrying");
                 tokio::time::sleep(wait).await;
                 continue;
@@ -458,7 +458,7 @@ impl OpenAiModel {
                 Err(Error::Invalid(m) | Error::Unavailable(m))
                     if tier < PROMPT_ONLY && mentions_response_format(&m) =>
                 {
-                    tracing::info!(target: "Cascade", base = %self.inner.cfg.base, tier,
+                    tracing::info!(target: "OpenAiModel", base = %self.inner.cfg.base, tier,
                         "the server refused this response_format; asking a simpler way");
                     self.inner
                         .structured_tier

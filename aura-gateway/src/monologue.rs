@@ -29,6 +29,7 @@ pub const COMPONENTS: &[&str] = &[
     "Forge",
     "LocalModel",
     "OllamaModel",
+    "OpenAiModel",
 ];
 
 /// One line of the monologue.

@@ -6,17 +6,20 @@
 //! the difference is the adapter alone), and llama-cpp-python's server generating one
 //! token of SmolLM2 (the live figure; skipped when `scripts/setup.sh test` has not
 //! installed it). Before criterion runs, a summary prints p50 of each path and the
-//! overhead.
+//! overhead, and what a dead primary costs behind a fallback: a server that accepts
+//! connections and never answers, with a 1 s timeout, in front of the in-process one
+//! (the goal: its timeout once per cool-down, not once per call).
 //!
 //! Run: `cargo bench -p aura-benches --bench model_http`.
 #![allow(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aura_cognition::{
-    ChatRequest, GenerationOptions, LanguageModel, OpenAiModel, OpenAiTestServer,
+    ChatRequest, FallbackModel, GenerationOptions, LanguageModel, OpenAiModel, OpenAiTestServer,
 };
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -144,9 +147,42 @@ fn summary(rt: &Runtime, p: &Paths, n: usize) {
     });
 }
 
+/// 50 calls through `[dead, canned]` with a 30 s cool-down: the first pays the dead
+/// server's 1 s timeout, the others go straight to the fallback.
+fn dead_primary(rt: &Runtime, canned: &Paths) {
+    rt.block_on(async {
+        // Accepts connections (the kernel's backlog) and never reads or answers them.
+        let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead = OpenAiModel::builder(format!("http://{}/v1", hole.local_addr().unwrap()), "m")
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let m = FallbackModel::new(
+            vec![Arc::new(dead), Arc::new(canned.adapter.clone())],
+            Duration::from_secs(30),
+        );
+        let mut times = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            let r = m.chat(request()).await.unwrap();
+            assert_eq!(r.model, "canned");
+            times.push(t.elapsed());
+        }
+        let first = times.remove(0);
+        println!(
+            "dead primary (1 s timeout, 30 s cool-down): first call {:.0} ms, the next 49 p50 {:.3} ms, slowest {:.3} ms",
+            first.as_secs_f64() * 1e3,
+            p50(times.clone()).as_secs_f64() * 1e3,
+            times.iter().max().unwrap().as_secs_f64() * 1e3
+        );
+        drop(hole);
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
     let canned = Paths::new("canned", rt.block_on(canned_server()), "canned".into());
+    dead_primary(&rt, &canned);
     let root = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
     )

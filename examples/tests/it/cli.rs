@@ -326,3 +326,74 @@ async fn the_server_logs_json_lines_tagged_with_their_component() {
         );
     }
 }
+
+/// Model settings reach the binaries from `.env` and from flags, and a malformed one
+/// stops the gateway at startup, naming the setting, before it writes anything.
+#[test]
+fn model_settings_from_dot_env_and_flags_are_checked_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let gateway = |env_file: &str, args: &[&str]| {
+        std::fs::write(dir.path().join(".env"), env_file).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .current_dir(dir.path())
+            .args(["--addr", "127.0.0.1:0", "--log-dir"])
+            .arg(dir.path().join("logs"))
+            .args(args)
+            .env("AURA_DATA_DIR", &data)
+            .env_remove("AURA_MODEL")
+            .env_remove("AURA_MODEL_ROBIN")
+            .output()
+            .unwrap()
+    };
+    let out = gateway("AURA_MODEL_ROBIN=vllm:qwen\n", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        err.contains("AURA_MODEL_ROBIN") && err.contains("unknown backend"),
+        "{err}"
+    );
+    assert!(!data.join("aura.sqlite").exists(), "a store was created");
+
+    // A flag wins over .env, and is checked the same way.
+    let out = gateway(
+        "AURA_MODEL_ROBIN=ollama:llama3\n",
+        &["--persona-model", "robin=openai:http://127.0.0.1:8080/v1"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        err.contains("AURA_MODEL_ROBIN") && err.contains("names no model"),
+        "{err}"
+    );
+    let out = gateway("", &["--persona-model", "robin"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("PERSONA=SPEC"),
+        "{err}"
+    );
+
+    // Genesis reports which backend serves each persona, and that this one is down.
+    std::fs::write(
+        dir.path().join(".env"),
+        "AURA_MODEL_BABS=openai:http://127.0.0.1:9/v1#qwen\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_genesis"))
+        .current_dir(dir.path())
+        .env("AURA_DATA_DIR", &data)
+        .env_remove("AURA_MODEL")
+        .env_remove("AURA_MODEL_BABS")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("ok      BABS: openai:http://127.0.0.1:9/v1#qwen (AURA_MODEL_BABS)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning AURA_MODEL_BABS: openai:http://127.0.0.1:9/v1#qwen: "),
+        "{text}"
+    );
+}
