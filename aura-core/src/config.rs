@@ -122,13 +122,12 @@ impl ModelSettings {
     /// unknown key is [`crate::Error::Invalid`]; the value is checked at build time.
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> crate::Result<()> {
         let k = key.trim();
-        let short = k
-            .strip_prefix("AURA_MODEL_")
-            .or_else(|| k.strip_prefix("aura_model_"))
-            .unwrap_or(k);
+        let persona = aura_cognition::Persona::ALL
+            .into_iter()
+            .find(|p| k.eq_ignore_ascii_case(Self::key(*p)) || k.eq_ignore_ascii_case(p.name()));
         if k.eq_ignore_ascii_case("AURA_MODEL") || k.eq_ignore_ascii_case("default") {
             self.default = Some(value.into());
-        } else if let Ok(persona) = short.parse::<aura_cognition::Persona>() {
+        } else if let Some(persona) = persona {
             self.personas.insert(persona, value.into());
         } else {
             return Err(crate::Error::Invalid(format!(
