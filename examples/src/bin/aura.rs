@@ -72,6 +72,17 @@ struct Client {
 }
 
 impl Client {
+    /// `GET /v1/health`, whatever its status (503 still carries the checks).
+    async fn health(&self) -> Result<Value, Failure> {
+        let r = self
+            .http
+            .get(format!("{}/v1/health", self.base))
+            .send()
+            .await
+            .map_err(Failure::transport)?;
+        Ok(r.json().await.unwrap_or(Value::Null))
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {
@@ -348,6 +359,7 @@ const HELP: &str = "Type a message for the object, or a command:
   :facets                    the facets, and which one serves each persona
   :promote FACET             make a facet its persona's default (if it beats its base)
   :demote PERSONA            undo a persona's last promotion
+  :models                    which backend serves each persona, and whether it answers
   :health                    the gateway's health checks
   :help  :quit               (Ctrl-C cancels a running request; Ctrl-D quits)";
 
@@ -523,22 +535,29 @@ async fn run_line(client: &Client, object: &mut String, line: &str) -> Option<Ou
                 );
                 Outcome::Ok
             }),
-        ":health" => match client
-            .http
-            .get(format!("{}/v1/health", client.base))
-            .send()
-            .await
-        {
-            Ok(r) => {
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&body).unwrap_or_else(|_| body.to_string())
-                );
-                Ok(Outcome::Ok)
+        ":models" => client.health().await.map(|body| {
+            let models = body["checks"]["models"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for (persona, check) in models {
+                let detail = &check["detail"];
+                let backend = detail["backend"]
+                    .as_str()
+                    .map(|b| format!("{b} ({})", detail["model"].as_str().unwrap_or("?")))
+                    .unwrap_or_else(|| detail.as_str().unwrap_or_default().to_string());
+                let status = check["status"].as_str().unwrap_or("?");
+                println!("{persona:<7} {status:<11} {backend}");
             }
-            Err(e) => Err(Failure::transport(e)),
-        },
+            Outcome::Ok
+        }),
+        ":health" => client.health().await.map(|body| {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_else(|_| body.to_string())
+            );
+            Outcome::Ok
+        }),
         c if c.starts_with(':') => Err(Failure {
             outcome: Outcome::Failed,
             text: format!("unknown command {c} (try :help)"),

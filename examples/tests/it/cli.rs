@@ -161,6 +161,7 @@ async fn a_scripted_repl_session() {
 teach yourself to calculate the fibonacci sequence
 :call fibonacci 12
 :versions fibonacci
+:models
 :nonsense
 :quit
 this line is never read
@@ -181,6 +182,8 @@ this line is never read
     );
     assert!(text.contains("unknown command :nonsense"), "{text}");
     assert!(!text.contains("never read"), "{text}");
+    // Each persona with its backend and whether it answers.
+    assert!(text.contains("ROBIN   ok          scripted ("), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
