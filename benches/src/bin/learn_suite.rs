@@ -152,7 +152,7 @@ async fn main() {
     println!(
         "everyday learn suite: {} requests, model {}, mode {:?}, up to {} samples per learn\n",
         cases.len(),
-        model.capabilities().backend,
+        model.describe(),
         config.cascade_mode,
         config.learn_samples
     );
