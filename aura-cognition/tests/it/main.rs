@@ -19,3 +19,25 @@ mod openai_replay;
 /// that runs the embedded model takes its turn.
 #[cfg(feature = "local")]
 pub(crate) static MODEL_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Sampling options for the replay tests: their recorded request bodies carry these.
+#[cfg(any(feature = "ollama", feature = "openai"))]
+pub(crate) fn opts(
+    temperature: f32,
+    seed: u64,
+    max_tokens: u32,
+    stop: &[&str],
+) -> aura_cognition::GenerationOptions {
+    aura_cognition::GenerationOptions {
+        temperature,
+        seed: Some(seed),
+        max_tokens,
+        stop: stop.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// The question the replay tests' recordings answer.
+#[cfg(any(feature = "ollama", feature = "openai"))]
+pub(crate) fn sky() -> aura_cognition::ChatRequest {
+    aura_cognition::ChatRequest::new("You are a helpful assistant.", "Why is the sky blue?")
+}

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::{opts, sky};
 use aura_cognition::{
-    conformance, ChatRequest, DynLanguageModel, Error, FinishReason, GenerationOptions,
-    LanguageModel, OllamaCreateRequest, OllamaKeepAlive, OllamaModel, StreamChunk,
+    conformance, DynLanguageModel, Error, FinishReason, LanguageModel, OllamaCreateRequest,
+    OllamaKeepAlive, OllamaModel, StreamChunk,
 };
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -83,19 +84,6 @@ fn model(server: &MockServer) -> OllamaModel {
         .model("smollm2:135m")
         .build()
         .unwrap()
-}
-
-fn opts(temperature: f32, seed: u64, max_tokens: u32, stop: &[&str]) -> GenerationOptions {
-    GenerationOptions {
-        temperature,
-        seed: Some(seed),
-        max_tokens,
-        stop: stop.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-fn sky() -> ChatRequest {
-    ChatRequest::new("You are a helpful assistant.", "Why is the sky blue?")
 }
 
 #[tokio::test]

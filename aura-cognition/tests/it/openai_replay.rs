@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::{opts, sky};
 use aura_cognition::{
-    conformance, ChatRequest, DynLanguageModel, Error, FinishReason, GenerationOptions,
-    LanguageModel, OpenAiModel, OpenAiModelBuilder, StreamChunk, ASSUMED_CONTEXT_LENGTH,
+    conformance, ChatRequest, DynLanguageModel, Error, FinishReason, LanguageModel, OpenAiModel,
+    OpenAiModelBuilder, StreamChunk, ASSUMED_CONTEXT_LENGTH,
 };
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -142,17 +143,12 @@ fn at(server: &MockServer, model: &str) -> OpenAiModelBuilder {
         .retries(0, Duration::from_millis(1))
 }
 
-fn opts(temperature: f32, seed: u64, max_tokens: u32, stop: &[&str]) -> GenerationOptions {
-    GenerationOptions {
-        temperature,
-        seed: Some(seed),
-        max_tokens,
-        stop: stop.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-fn sky() -> ChatRequest {
-    ChatRequest::new("You are a helpful assistant.", "Why is the sky blue?")
+/// `gpt-4o-mini` on OpenAI's recordings, which carry the test key.
+fn openai_at(server: &MockServer) -> OpenAiModel {
+    at(server, "gpt-4o-mini")
+        .api_key("sk-test")
+        .build()
+        .unwrap()
 }
 
 /// The text pieces of a recorded stream, in order.
@@ -236,10 +232,7 @@ async fn llamacpp_chat_is_read_with_its_finish_and_usage() {
 #[tokio::test]
 async fn openai_chat_sends_the_key_and_checks_the_model_once() {
     let (server, exs) = replay(&["openai_models", "openai_chat"]).await;
-    let m = at(&server, "gpt-4o-mini")
-        .api_key("sk-test")
-        .build()
-        .unwrap();
+    let m = openai_at(&server);
     for _ in 0..2 {
         let r = m
             .chat(sky().with_options(opts(0.5, 42, 64, &[])))
@@ -274,10 +267,7 @@ async fn the_key_can_come_from_the_settings_lookup() {
 #[tokio::test]
 async fn openai_stream_gives_pieces_then_done_with_the_final_usage_chunk() {
     let (server, exs) = replay(&["openai_models", "openai_chat_stream"]).await;
-    let m = at(&server, "gpt-4o-mini")
-        .api_key("sk-test")
-        .build()
-        .unwrap();
+    let m = openai_at(&server);
     let chunks = collect(
         m.chat_stream(sky().with_options(opts(0.5, 42, 64, &[])))
             .await
@@ -439,10 +429,7 @@ async fn a_stream_with_a_finish_reason_but_no_done_marker_is_whole() {
 async fn openai_json_schema_reply_is_validated() {
     let (server, exs) = replay(&["openai_models", "openai_structured"]).await;
     let schema = exs[1]["request"]["body"]["response_format"]["json_schema"]["schema"].clone();
-    let m = at(&server, "gpt-4o-mini")
-        .api_key("sk-test")
-        .build()
-        .unwrap();
+    let m = openai_at(&server);
     let r = m
         .chat(
             sky()
@@ -464,10 +451,7 @@ async fn openai_json_schema_reply_is_validated() {
     exs[1]["request"]["body"]["response_format"]["json_schema"]["schema"] = strict.clone();
     let server = MockServer::start().await;
     mount(&server, &exs).await;
-    let m = at(&server, "gpt-4o-mini")
-        .api_key("sk-test")
-        .build()
-        .unwrap();
+    let m = openai_at(&server);
     let e = m
         .chat(
             sky()
@@ -681,10 +665,7 @@ async fn a_429_is_retried_after_a_retry_after_in_seconds() {
 #[tokio::test]
 async fn a_429_without_retries_left_is_unavailable() {
     let (server, exs) = replay(&["openai_models", "openai_rate_limited"]).await;
-    let m = at(&server, "gpt-4o-mini")
-        .api_key("sk-test")
-        .build()
-        .unwrap();
+    let m = openai_at(&server);
     let e = m
         .chat(sky().with_options(opts(0.5, 42, 64, &[])))
         .await
