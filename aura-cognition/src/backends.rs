@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{BoxStream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -374,7 +375,7 @@ impl FallbackModel {
 
     /// Records that backend `i` failed with `e`; whether the next one should be tried.
     fn failed(&self, i: usize, e: &Error) -> bool {
-        if !matches!(e, Error::Unavailable(_) | Error::Timeout(_)) {
+        if !is_outage(e) {
             return false;
         }
         *self.down_until[i]
@@ -385,6 +386,27 @@ impl FallbackModel {
             next = next.as_deref().unwrap_or("(none)"), cooldown_s = self.cooldown.as_secs(),
             "model backend failed ({e}); falling back");
         true
+    }
+
+    /// `call` on the first backend that answers it, in [`Self::order`]: an outage puts
+    /// a backend in its cool-down and moves on, an answer ends a backend's cool-down, and
+    /// any other error is the caller's.
+    async fn serve<T>(
+        &self,
+        call: impl Fn(DynLanguageModel) -> BoxFuture<'static, Result<T>>,
+    ) -> Result<T> {
+        let mut last = None;
+        for i in self.order() {
+            match call(self.backends[i].clone()).await {
+                Ok(r) => {
+                    self.recovered(i);
+                    return Ok(r);
+                }
+                Err(e) if self.failed(i, &e) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::Unavailable("no backend".into())))
     }
 
     fn recovered(&self, i: usize) {
@@ -406,12 +428,13 @@ impl LanguageModel for FallbackModel {
         parts.join(",")
     }
 
+    /// Like a call, but a health check's answer leaves the cool-downs as they are.
     async fn info(&self) -> Result<ModelInfo> {
         let mut last = None;
         for i in self.order() {
             match self.backends[i].info().await {
                 Ok(info) => return Ok(info),
-                Err(e) if matches!(e, Error::Unavailable(_) | Error::Timeout(_)) => last = Some(e),
+                Err(e) if is_outage(&e) => last = Some(e),
                 Err(e) => return Err(e),
             }
         }
@@ -419,41 +442,32 @@ impl LanguageModel for FallbackModel {
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse> {
-        let mut last = None;
-        for i in self.order() {
-            match self.backends[i].chat(request.clone()).await {
-                Ok(r) => {
-                    self.recovered(i);
-                    return Ok(r);
-                }
-                Err(e) if self.failed(i, &e) => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| Error::Unavailable("no backend".into())))
+        self.serve(|m| {
+            let request = request.clone();
+            async move { m.chat(request).await }.boxed()
+        })
+        .await
     }
 
     async fn chat_stream(
         &self,
         request: ChatRequest,
     ) -> Result<BoxStream<'static, Result<StreamChunk>>> {
-        let mut last = None;
-        for i in self.order() {
-            match self.backends[i].chat_stream(request.clone()).await {
-                Ok(s) => {
-                    self.recovered(i);
-                    return Ok(s);
-                }
-                Err(e) if self.failed(i, &e) => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| Error::Unavailable("no backend".into())))
+        self.serve(|m| {
+            let request = request.clone();
+            async move { m.chat_stream(request).await }.boxed()
+        })
+        .await
     }
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         self.backends[0].embed(texts).await
     }
+}
+
+/// A backend that is down or timed out, which the next one in a list may serve instead.
+fn is_outage(e: &Error) -> bool {
+    matches!(e, Error::Unavailable(_) | Error::Timeout(_))
 }
 
 #[cfg(test)]

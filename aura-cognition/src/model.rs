@@ -236,12 +236,7 @@ pub trait LanguageModel: Send + Sync + fmt::Debug {
         &self,
         request: ChatRequest,
     ) -> Result<BoxStream<'static, Result<StreamChunk>>> {
-        let response = self.chat(request).await?;
-        let pieces = vec![
-            Ok(StreamChunk::Text(response.text.clone())),
-            Ok(StreamChunk::Done(response)),
-        ];
-        Ok(futures::stream::iter(pieces).boxed())
+        Ok(whole_reply_stream(self.chat(request).await?))
     }
     /// Embeds each text. By default a backend does not embed
     /// ([`crate::Error::Unsupported`], and `capabilities().embeddings` is false).
@@ -251,6 +246,33 @@ pub trait LanguageModel: Send + Sync + fmt::Debug {
             self.capabilities().backend
         )))
     }
+}
+
+/// A whole reply as a stream: the text in one piece, then [`StreamChunk::Done`].
+pub(crate) fn whole_reply_stream(
+    response: ChatResponse,
+) -> BoxStream<'static, Result<StreamChunk>> {
+    let pieces = vec![
+        Ok(StreamChunk::Text(response.text.clone())),
+        Ok(StreamChunk::Done(response)),
+    ];
+    futures::stream::iter(pieces).boxed()
+}
+
+/// The reply a stream ends with: its [`StreamChunk::Done`], the first error it carries, or
+/// `backend`'s error `ended_early` when it stops without either.
+#[cfg(any(feature = "ollama", feature = "openai"))]
+pub(crate) async fn reply_of(
+    mut stream: BoxStream<'static, Result<StreamChunk>>,
+    backend: &'static str,
+    ended_early: &str,
+) -> Result<ChatResponse> {
+    while let Some(chunk) = stream.next().await {
+        if let StreamChunk::Done(r) = chunk? {
+            return Ok(r);
+        }
+    }
+    Err(crate::Error::backend(backend, ended_early))
 }
 
 /// A language model shared across tasks.

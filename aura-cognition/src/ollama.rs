@@ -732,13 +732,8 @@ impl LanguageModel for OllamaModel {
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse> {
-        let mut s = self.open_stream(request).await?;
-        while let Some(chunk) = s.next().await {
-            if let StreamChunk::Done(r) = chunk? {
-                return Ok(r);
-            }
-        }
-        Err(backend_err("the reply stream ended before it was done"))
+        let stream = self.open_stream(request).await?;
+        reply_of(stream, BACKEND, "the reply stream ended before it was done").await
     }
 
     async fn chat_stream(

@@ -238,15 +238,8 @@ impl OpenAiModel {
     /// The server's models (`GET /models`), or `None` when it has no such endpoint.
     async fn list_models(&self) -> Result<Option<Vec<Value>>> {
         let cfg = &self.inner.cfg;
-        let mut req = self
-            .inner
-            .http
-            .get(format!("{}/models", cfg.base))
-            .timeout(cfg.timeout);
-        if let Some(key) = &cfg.api_key {
-            req = req.header(AUTHORIZATION, format!("Bearer {key}"));
-        }
-        let res = req.send().await.map_err(|e| self.map_http(e))?;
+        let req = self.inner.http.get(format!("{}/models", cfg.base));
+        let res = self.send(req).await?;
         let status = res.status();
         let text = res.text().await.map_err(|e| self.map_http(e))?;
         if status == StatusCode::NOT_FOUND {
@@ -260,12 +253,18 @@ impl OpenAiModel {
         Ok(Some(v["data"].as_array().cloned().unwrap_or_default()))
     }
 
-    fn not_served(&self) -> Error {
+    /// The configured model's entry among the server's `models`, or `ModelNotFound`.
+    fn served_entry<'m>(&self, models: &'m [Value]) -> Result<&'m Value> {
         let cfg = &self.inner.cfg;
-        Error::ModelNotFound(format!(
-            "{} is not among the models {} serves",
-            cfg.model, cfg.base
-        ))
+        models
+            .iter()
+            .find(|m| m["id"].as_str() == Some(cfg.model.as_str()))
+            .ok_or_else(|| {
+                Error::ModelNotFound(format!(
+                    "{} is not among the models {} serves",
+                    cfg.model, cfg.base
+                ))
+            })
     }
 
     /// Before the first completion, makes sure the server serves the configured model:
@@ -276,14 +275,8 @@ impl OpenAiModel {
             .model_checked
             .get_or_try_init(|| async {
                 match self.list_models().await? {
-                    Some(models)
-                        if !models
-                            .iter()
-                            .any(|m| m["id"].as_str() == Some(self.inner.cfg.model.as_str())) =>
-                    {
-                        Err(self.not_served())
-                    }
-                    _ => Ok(()),
+                    Some(models) => self.served_entry(&models).map(|_| ()),
+                    None => Ok(()),
                 }
             })
             .await
@@ -339,17 +332,26 @@ impl OpenAiModel {
         body
     }
 
+    /// Sends `req` with the timeout and, when there is one, the bearer token.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let cfg = &self.inner.cfg;
+        let req = match &cfg.api_key {
+            Some(key) => req.header(AUTHORIZATION, format!("Bearer {key}")),
+            None => req,
+        };
+        req.timeout(cfg.timeout)
+            .send()
+            .await
+            .map_err(|e| self.map_http(e))
+    }
+
     /// Sends `body` to `path`, retrying 429/5xx; a non-success reply becomes an error.
     async fn post(&self, path: &str, body: &Map<String, Value>) -> Result<reqwest::Response> {
         let cfg = &self.inner.cfg;
         let url = format!("{}{path}", cfg.base);
         let mut attempt = 0;
         loop {
-            let mut req = self.inner.http.post(&url).json(body).timeout(cfg.timeout);
-            if let Some(key) = &cfg.api_key {
-                req = req.header(AUTHORIZATION, format!("Bearer {key}"));
-            }
-            let res = req.send().await.map_err(|e| self.map_http(e))?;
+            let res = self.send(self.inner.http.post(&url).json(body)).await?;
             let status = res.status();
             if status.is_success() {
                 return Ok(res);
@@ -740,10 +742,7 @@ impl LanguageModel for OpenAiModel {
         let models = self.list_models().await?.ok_or_else(|| {
             Error::Unsupported(format!("{} does not list its models (/models)", cfg.base))
         })?;
-        let entry = models
-            .iter()
-            .find(|m| m["id"].as_str() == Some(cfg.model.as_str()))
-            .ok_or_else(|| self.not_served())?;
+        let entry = self.served_entry(&models)?;
         // Servers that say: vLLM (`max_model_len`), llama.cpp (`meta.n_ctx_train`),
         // LM Studio (`max_context_length`). The configured value wins over all of them.
         let served = [
@@ -782,13 +781,8 @@ impl LanguageModel for OpenAiModel {
             return self.chat_structured(request, &schema).await;
         }
         if request.options.stop.iter().any(|s| !s.is_empty()) {
-            let mut stream = self.open_stream(request).await?;
-            while let Some(chunk) = stream.next().await {
-                if let StreamChunk::Done(r) = chunk? {
-                    return Ok(r);
-                }
-            }
-            return Err(backend_err("the stream ended without a reply"));
+            let stream = self.open_stream(request).await?;
+            return reply_of(stream, BACKEND, "the stream ended without a reply").await;
         }
         self.complete(&request, None).await
     }
@@ -802,12 +796,7 @@ impl LanguageModel for OpenAiModel {
         }
         if request.schema.is_some() {
             // A structured reply is validated whole, so it arrives as one piece.
-            let r = self.chat(request).await?;
-            let pieces = vec![
-                Ok(StreamChunk::Text(r.text.clone())),
-                Ok(StreamChunk::Done(r)),
-            ];
-            return Ok(futures::stream::iter(pieces).boxed());
+            return Ok(whole_reply_stream(self.chat(request).await?));
         }
         self.open_stream(request).await
     }

@@ -1,12 +1,15 @@
 //! Streaming text helpers shared by the backends: UTF-8 reassembly of token bytes and
 //! stop-sequence detection that never emits text a stop sequence later swallows.
 
-/// Turns a stream of byte pieces (tokens) into complete UTF-8 text.
+/// Turns a stream of byte pieces (tokens) into complete UTF-8 text (the servers send
+/// text, so only the in-process model needs it).
+#[cfg(feature = "local")]
 #[derive(Debug, Default)]
 pub(crate) struct Utf8Assembler {
     pending: Vec<u8>,
 }
 
+#[cfg(feature = "local")]
 impl Utf8Assembler {
     /// Adds bytes; returns the text that is now complete.
     pub(crate) fn push(&mut self, bytes: &[u8]) -> String {
@@ -94,6 +97,7 @@ impl StopFilter {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "local")]
     #[test]
     fn reassembles_split_characters() {
         let mut a = Utf8Assembler::default();

@@ -168,7 +168,9 @@ pub struct ModelChains {
     pub personas: Vec<(aura_cognition::Persona, aura_cognition::ModelChain)>,
 }
 
-fn invalid(e: aura_cognition::Error) -> crate::Error {
+/// A model setting's error: a malformed value is the caller's invalid request (not the
+/// model port's internal failure, as other cognition errors are).
+pub(crate) fn invalid(e: aura_cognition::Error) -> crate::Error {
     match e {
         aura_cognition::Error::Invalid(m) => crate::Error::Invalid(m),
         other => other.into(),

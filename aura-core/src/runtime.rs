@@ -293,12 +293,8 @@ fn open_models(
     let mut opener = ModelOpener::new(|k| std::env::var(k).ok())
         .concurrency(config.models.concurrency)
         .cooldown(config.models.cooldown);
-    let mut open = |chain: &aura_cognition::ModelChain| {
-        opener.open(chain).map_err(|e| match e {
-            aura_cognition::Error::Invalid(m) => Error::Invalid(m),
-            other => other.into(),
-        })
-    };
+    let mut open =
+        |chain: &aura_cognition::ModelChain| opener.open(chain).map_err(crate::config::invalid);
     for (persona, chain) in &persona_chains {
         if !persona_models.contains_key(persona) {
             persona_models.insert(*persona, open(chain)?);
