@@ -30,7 +30,7 @@ pub use aura_forge::trail::AttemptFailure;
 use aura_forge::trail::{LearnAttemptFailed, LearnCommitted, LearnRefused, Payload, Stage};
 
 use crate::dispatch::{calls_of, ChainView};
-use crate::search::{self, request_examples, Decision, Pool, Spec, ValueKind};
+use crate::search::{self, request_examples, Decision, Pool, SampleTiming, Spec, ValueKind};
 use crate::{Error, Result, Runtime};
 
 /// What to learn.
@@ -312,8 +312,10 @@ impl Runtime {
             // The budget bounds the model's answer too: a backend that hangs must not
             // hold the learn (and its lock) forever. Nothing is written while the
             // cascade runs, so dropping it loses nothing.
-            let left = config.learn_budget.saturating_sub(started.elapsed());
+            let asked = started.elapsed();
+            let left = config.learn_budget.saturating_sub(asked);
             let run = tokio::time::timeout(left, cascade.run(&mandate, options)).await;
+            let answered = started.elapsed();
             let Ok(CascadeRun { packet, result }) = run else {
                 undecided = format!(
                     "the search's {} s budget ran out while the model was writing sample {} \
@@ -355,6 +357,11 @@ impl Runtime {
             }
             packets.push(packet);
             self.refresh(&mut pool, &object, &view, &selector).await?;
+            pool.drawn[index].timing = SampleTiming {
+                start_ms: asked.as_secs_f64() * 1e3,
+                model_ms: (answered - asked).as_secs_f64() * 1e3,
+                check_ms: (started.elapsed() - answered).as_secs_f64() * 1e3,
+            };
             match pool.decide(agreement) {
                 Decision::Accept { index, selection } => {
                     match self

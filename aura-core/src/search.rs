@@ -333,6 +333,20 @@ pub(crate) struct Drawn {
     pub outputs: BTreeMap<String, Output>,
     /// Why it cannot win (`None`: it passed every hard check).
     pub failure: Option<AttemptFailure>,
+    /// When it was drawn and how long drawing and checking it took.
+    pub timing: SampleTiming,
+}
+
+/// Where one sample's time went, in milliseconds from the start of its search: what
+/// the inspector draws as the cycle's waterfall.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub(crate) struct SampleTiming {
+    /// When the model was asked for it.
+    pub start_ms: f64,
+    /// Waiting for the model (the whole cascade, in full mode).
+    pub model_ms: f64,
+    /// The guard, the sandbox runs and the judging that followed.
+    pub check_ms: f64,
 }
 
 /// The candidates drawn so far and the inputs they all run on.
@@ -802,6 +816,7 @@ impl Pool {
             normalized,
             outputs: BTreeMap::new(),
             failure,
+            timing: SampleTiming::default(),
         });
         self.drawn.len() - 1
     }
@@ -840,9 +855,13 @@ impl Pool {
                     "index": i,
                     "written_as": d.normalized.as_ref().map(|n| n.written_as.clone()),
                     "source": d.normalized.as_ref().map(|n| n.source.clone()),
+                    // What the model wrote, when it never became a method (the guard or
+                    // the shape check refused it): people want to see what was refused.
+                    "raw_source": d.normalized.is_none().then(|| d.raw.source.clone()),
                     "failure": d.failure,
                     "examples": d.normalized.as_ref().map(|n| &n.examples),
                     "outputs": outputs,
+                    "timing": d.timing,
                 })
             })
             .collect();
@@ -885,6 +904,7 @@ mod tests {
             normalized: Some(n),
             outputs: BTreeMap::new(),
             failure: None,
+            timing: SampleTiming::default(),
         });
         let index = pool.drawn.len() - 1;
         for i in 0..pool.drawn.len() {

@@ -177,9 +177,26 @@ impl Auth {
         self.failures.lock().map_or(0, |f| f.windows.len())
     }
 
+    /// Whether no token is configured, so that every request holds `admin`.
+    pub(crate) fn is_open(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// How long `ip` must still wait after failing too often; `None` when it may try.
+    pub(crate) fn blocked(&self, ip: IpAddr) -> Option<Duration> {
+        self.failures.lock().ok()?.blocked(ip)
+    }
+
+    /// Counts a failed authentication from `ip`.
+    pub(crate) fn record_failure(&self, ip: IpAddr) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.record(ip, Instant::now());
+        }
+    }
+
     /// The scope `presented` holds: every configured token is compared, in constant
     /// time, so the answer's timing does not say which one (or how much of one) matched.
-    fn scope_of(&self, presented: &[u8]) -> Option<Scope> {
+    pub(crate) fn scope_of(&self, presented: &[u8]) -> Option<Scope> {
         use subtle::ConstantTimeEq;
         let mut best = None;
         for (scope, secret) in self.tokens.iter() {
@@ -211,7 +228,7 @@ pub(crate) async fn require_scope(
             "a route without a scope is refused; add it to auth::required_scope");
         return forbidden(format!("{} {route} has no scope", request.method())).into_response();
     };
-    if auth.tokens.is_empty() {
+    if auth.is_open() {
         request.extensions_mut().insert(Granted(Scope::Admin));
         return next.run(request).await;
     }
@@ -219,7 +236,7 @@ pub(crate) async fn require_scope(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    if let Some(wait) = client.and_then(|ip| auth.failures.lock().ok()?.blocked(ip)) {
+    if let Some(wait) = client.and_then(|ip| auth.blocked(ip)) {
         return too_many(wait);
     }
     let presented = request
@@ -230,9 +247,7 @@ pub(crate) async fn require_scope(
         .map(str::trim);
     let Some(scope) = presented.and_then(|p| auth.scope_of(p.as_bytes())) else {
         if let Some(ip) = client {
-            if let Ok(mut failures) = auth.failures.lock() {
-                failures.record(ip, Instant::now());
-            }
+            auth.record_failure(ip);
         }
         return unauthorized(presented.is_some());
     };
@@ -269,7 +284,7 @@ pub(crate) fn forbidden(why: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, "forbidden", why)
 }
 
-fn too_many(wait: Duration) -> Response {
+pub(crate) fn too_many(wait: Duration) -> Response {
     let secs = wait.as_secs().max(1);
     let mut response = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,

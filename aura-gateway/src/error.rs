@@ -87,18 +87,23 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The status a runtime error is answered with, by its code.
+pub(crate) fn status_of(e: &Error) -> StatusCode {
+    match e.code() {
+        "not_found" => StatusCode::NOT_FOUND,
+        "conflict" | "not_promoted" | "cancelled" => StatusCode::CONFLICT,
+        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "forge_failed" => StatusCode::BAD_GATEWAY,
+        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         let code = e.code();
-        let status = match code {
-            "not_found" => StatusCode::NOT_FOUND,
-            "conflict" | "not_promoted" | "cancelled" => StatusCode::CONFLICT,
-            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            "forge_failed" => StatusCode::BAD_GATEWAY,
-            "internal" => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        };
+        let status = status_of(&e);
         let details = match e {
             Error::NotFound { kind, id } => Some(json!({ "kind": kind, "id": id })),
             Error::DoesNotUnderstand {

@@ -32,6 +32,7 @@ mod extract;
 mod monologue;
 mod openapi;
 mod routes;
+mod ui;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -357,6 +358,7 @@ fn router_with(runtime: Runtime, config: GatewayConfig, connections: Connections
     ));
     let (router, api) = openapi::api(protected).split_for_parts();
     router
+        .merge(ui::router(state.clone()))
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(Extension(Arc::new(openapi::complete(api))))

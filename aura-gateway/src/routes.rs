@@ -83,7 +83,7 @@ pub(super) async fn method_not_allowed(method: HttpMethod, uri: Uri) -> ApiError
 }
 
 /// An object by id (a UUID) or, failing that, by name.
-async fn resolve(runtime: &Runtime, reference: &str) -> Result<StoredObject, Error> {
+pub(crate) async fn resolve(runtime: &Runtime, reference: &str) -> Result<StoredObject, Error> {
     if let Ok(id) = reference.parse::<ObjectId>() {
         match runtime.object(id).await {
             Err(Error::NotFound { .. }) => {}
@@ -661,7 +661,7 @@ async fn audit(
 /// Which monologue events to stream.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct EventParams {
+pub(crate) struct EventParams {
     /// Only components whose name starts with this (`Cascade`, `Sandbox`, …).
     component: Option<String>,
 }
@@ -675,7 +675,7 @@ struct EventParams {
         (status = SERVICE_UNAVAILABLE, description = "too_many_streams: \
             AURA_GATEWAY_MAX_EVENT_STREAMS are open", body = ErrorResponse),
     ))]
-async fn events(
+pub(crate) async fn events(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<EventParams>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, Semaphore};
 
-const TOKEN: &str = "s3cret-token-for-tests";
+pub(crate) const TOKEN: &str = "s3cret-token-for-tests";
 const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Local Gazette</title><link>http://localhost/</link>
 <description>news</description>
@@ -73,28 +73,28 @@ impl LanguageModel for GatedModel {
     }
 }
 
-struct Server {
-    base: String,
-    http: reqwest::Client,
+pub(crate) struct Server {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
     model: Arc<GatedModel>,
     _dir: tempfile::TempDir,
     _serial: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Server {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.get(self.url(path)).bearer_auth(TOKEN)
     }
-    fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
         self.http
             .post(self.url(path))
             .bearer_auth(TOKEN)
             .json(&body)
     }
-    async fn tell(&self, object: &str, text: &str) -> Value {
+    pub(crate) async fn tell(&self, object: &str, text: &str) -> Value {
         let r = self
             .post(
                 &format!("/v1/objects/{object}/messages"),
@@ -108,7 +108,7 @@ impl Server {
     }
 }
 
-async fn server_with(config: GatewayConfig) -> Server {
+pub(crate) async fn server_with(config: GatewayConfig) -> Server {
     let serial = SERIAL.lock().await;
     let monologue = monologue();
     let dir = tempfile::tempdir().unwrap();
@@ -159,7 +159,7 @@ async fn server_with(config: GatewayConfig) -> Server {
     }
 }
 
-async fn server() -> Server {
+pub(crate) async fn server() -> Server {
     server_with(GatewayConfig::default().token(TOKEN)).await
 }
 
@@ -175,7 +175,7 @@ async fn health(s: &Server) -> Value {
         .unwrap()
 }
 
-async fn create(s: &Server, name: &str) -> Value {
+pub(crate) async fn create(s: &Server, name: &str) -> Value {
     let r = s
         .post("/v1/objects", json!({ "name": name }))
         .send()

@@ -2,3 +2,4 @@
 //! monologue, limits and the forge routes, on the real store and jail.
 
 mod gateway;
+mod ui;
