@@ -11,7 +11,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
 
-use aura_core::forge::trail::{EventKind, LearnCommitted, LearnRefused, Payload};
+use aura_core::cognition::cascade::{PacketTiming, PersonaContribution};
+use aura_core::forge::trail::{
+    EventKind, LearnAttemptFailed, LearnCommitted, LearnRefused, Payload,
+};
 use aura_core::store::{AuditEvent, AuditQuery, EventId, ObjectId};
 
 use super::objects::object_href;
@@ -152,7 +155,8 @@ pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
     let body = if let Some(c) = LearnCommitted::read(&event) {
         committed(&c, &event, object_link)
     } else if let Some(r) = LearnRefused::read(&event) {
-        refused(&r, &event, object_link)
+        let attempts = failed_attempts(&state, &event, &r.selector).await?;
+        refused(&r, &event, &attempts, object_link)
     } else {
         return Err(PageError::new(
             StatusCode::NOT_FOUND,
@@ -163,6 +167,49 @@ pub(super) async fn show(State(state): State<AppState>, Path(id): Path<String>) 
         ));
     };
     Ok(layout("Learn cycle", true, body))
+}
+
+/// The `learn.attempt_failed` events of the search a refusal ended: same object and
+/// selector, within one learn budget before it.
+async fn failed_attempts(
+    state: &AppState,
+    event: &AuditEvent,
+    selector: &str,
+) -> Result<Vec<LearnAttemptFailed>, PageError> {
+    let budget = chrono::Duration::from_std(state.runtime.config().learn_budget)
+        .unwrap_or(chrono::Duration::seconds(90));
+    let page = state
+        .runtime
+        .store()
+        .query_audit(&AuditQuery {
+            object_id: event.object_id,
+            kind: Some(EventKind::LearnAttemptFailed.as_str().into()),
+            since: Some(event.at - budget - chrono::Duration::seconds(5)),
+            until: Some(event.at + chrono::Duration::seconds(1)),
+            limit: Some(200),
+            ..AuditQuery::default()
+        })
+        .await
+        .or_page()?;
+    Ok(page
+        .events
+        .iter()
+        .filter_map(LearnAttemptFailed::read)
+        .filter(|a| a.selector == selector)
+        .collect())
+}
+
+/// Each persona's reply in one draw.
+fn personas(steps: &[PersonaContribution]) -> Markup {
+    html! {
+        @for step in steps {
+            details.persona {
+                summary { strong { (step.persona.to_string()) } " · " (step.model) " · " (step.usage.prompt_tokens) " + " (step.usage.completion_tokens) " tokens · " (format_ms(step.model_us as f64 / 1e3)) }
+                @if let Some(e) = &step.error { p.error { (e) } }
+                pre { (clip(&step.text, 8000)) }
+            }
+        }
+    }
 }
 
 fn committed(c: &LearnCommitted, event: &AuditEvent, object: Markup) -> Markup {
@@ -186,20 +233,11 @@ fn committed(c: &LearnCommitted, event: &AuditEvent, object: Markup) -> Markup {
         } @else { p.muted { "Chosen before searches recorded their reasons." } }
         h2 { "Where the time went" }
         (timing(&c.candidates, winner))
-        p.muted { "The winner's own draw: model " (format_ms(packet.timing.model_us as f64 / 1e3))
-            ", context " (format_ms(packet.timing.context_us as f64 / 1e3))
-            ", grounding " (format_ms(packet.timing.grounding_us as f64 / 1e3))
-            ", checks " (format_ms(packet.timing.check_us as f64 / 1e3)) "." }
+        (stages(&packet.timing))
         h2 { "Candidates" }
         (candidates(&c.candidates, winner))
         h2 { "Personas (the winner's draw)" }
-        @for step in &packet.contributions {
-            details.persona open {
-                summary { strong { (step.persona.to_string()) } " · " (step.model) " · " (step.usage.prompt_tokens) " + " (step.usage.completion_tokens) " tokens · " (format_ms(step.model_us as f64 / 1e3)) }
-                @if let Some(e) = &step.error { p.error { (e) } }
-                pre { (clip(&step.text, 8000)) }
-            }
-        }
+        (personas(&packet.contributions))
         h2 { "Committed method" }
         pre.code { (c.candidate.source) }
         @if !c.tests.is_empty() {
@@ -208,7 +246,12 @@ fn committed(c: &LearnCommitted, event: &AuditEvent, object: Markup) -> Markup {
     }
 }
 
-fn refused(r: &LearnRefused, event: &AuditEvent, object: Markup) -> Markup {
+fn refused(
+    r: &LearnRefused,
+    event: &AuditEvent,
+    attempts: &[LearnAttemptFailed],
+    object: Markup,
+) -> Markup {
     let search = r
         .failures
         .iter()
@@ -223,6 +266,12 @@ fn refused(r: &LearnRefused, event: &AuditEvent, object: Markup) -> Markup {
         (timing(&r.candidates, None))
         h2 { "Candidates" }
         (candidates(&r.candidates, None))
+        h2 { "Personas (each failed draw)" }
+        @if attempts.is_empty() { p.muted { "No draw reached a model." } }
+        @for a in attempts {
+            h3 { "Candidate " (a.attempt) ": " span.bad { (a.failure.stage.as_str()) } }
+            (personas(&a.packet.contributions))
+        }
     }
 }
 
@@ -274,6 +323,36 @@ fn timing(pool: &Value, winner: Option<usize>) -> Markup {
     html! {
         div.drawing #waterfall { (trusted_svg(waterfall("Samples: model, then guard and sandbox", &bars))) }
         p.legend { span.key.model {} " model " span.key.check {} " guard, sandbox and judging " span.key.won {} " the winner's checks" }
+    }
+}
+
+/// The winner's own draw, stage by stage (the packet keeps each stage's total).
+fn stages(t: &PacketTiming) -> Markup {
+    let ms = |us: u64| us as f64 / 1e3;
+    let mut at = 0.0;
+    let segments: Vec<(f64, f64, &'static str)> = [
+        (t.context_us, "context"),
+        (t.grounding_us, "grounding"),
+        (t.model_us, "model"),
+        (t.check_us, "check"),
+        (t.orchestration_us, "orchestration"),
+    ]
+    .into_iter()
+    .map(|(us, class)| {
+        let seg = (at, ms(us), class);
+        at += ms(us);
+        seg
+    })
+    .collect();
+    let bars: Vec<Bar> = segments
+        .iter()
+        .map(|s| Bar {
+            label: s.2.to_string(),
+            segments: vec![*s],
+        })
+        .collect();
+    html! {
+        div.drawing #stages { (trusted_svg(waterfall("The winner's draw, stage by stage", &bars))) }
     }
 }
 

@@ -231,8 +231,10 @@ pub(super) fn format_ms(ms: f64) -> String {
         format!("{:.0} s", ms / 1e3)
     } else if ms >= 1_000.0 {
         format!("{:.1} s", ms / 1e3)
-    } else {
+    } else if ms >= 10.0 {
         format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.1} ms")
     }
 }
 
