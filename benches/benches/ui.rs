@@ -12,7 +12,7 @@ use aura_cognition::{CascadeMode, ScriptedModel};
 use aura_core::store::{ContextLink, NewMemoryNode, NewObject, NodeRef};
 use aura_core::{Config, Runtime};
 use aura_gateway::GatewayConfig;
-use aura_store::SqliteStore;
+use aura_store::{SqliteStore, Store as _};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -87,8 +87,9 @@ async fn fixture(dir: &std::path::Path) -> (axum::Router, Vec<(&'static str, Str
         "news",
         "method",
     ];
-    let mut node = None;
-    let mut previous = None;
+    // A chain of replies, each node also linked to one 37 back: every node has four
+    // neighbours and a two-hop neighbourhood of a dozen.
+    let mut ids = Vec::with_capacity(NODES);
     for chunk in 0..NODES / 500 {
         let mut tx = store.begin().await.expect("tx");
         for i in 0..500 {
@@ -98,21 +99,23 @@ async fn fixture(dir: &std::path::Path) -> (axum::Router, Vec<(&'static str, Str
                 .add_memory_node(NewMemoryNode::new("message", text))
                 .await
                 .expect("node");
-            if let Some(p) = previous {
-                tx.add_link(ContextLink {
-                    from: NodeRef::Node(p),
-                    to: NodeRef::Node(added.id),
-                    kind: "replied_to".into(),
-                    weight: 1.0,
-                })
-                .await
-                .expect("link");
+            for back in [1, 37] {
+                if let Some(&p) = n.checked_sub(back).and_then(|b| ids.get(b)) {
+                    tx.add_link(ContextLink {
+                        from: NodeRef::Node(p),
+                        to: NodeRef::Node(added.id),
+                        kind: "replied_to".into(),
+                        weight: 1.0,
+                    })
+                    .await
+                    .expect("link");
+                }
             }
-            previous = Some(added.id);
-            node.get_or_insert(added.id);
+            ids.push(added.id);
         }
         tx.commit().await.expect("commit");
     }
+    let node = ids.get(NODES / 2).copied();
     let cycles = runtime
         .store()
         .query_audit(&aura_core::store::AuditQuery {
