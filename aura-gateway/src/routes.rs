@@ -66,12 +66,18 @@ pub(super) fn protected() -> OpenApiRouter<AppState> {
         .routes(routes!(rollback_persona))
 }
 
-pub(super) async fn no_route(uri: Uri) -> ApiError {
+pub(super) async fn no_route(uri: Uri) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if uri.path().starts_with("/ui/") {
+        // A person followed a link: answer with a page, not JSON.
+        return crate::ui::not_found(uri.path());
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "no_route",
         format!("no route {} (see GET /v1/openapi.json)", uri.path()),
     )
+    .into_response()
 }
 
 pub(super) async fn method_not_allowed(method: HttpMethod, uri: Uri) -> ApiError {

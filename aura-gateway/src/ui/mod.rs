@@ -355,6 +355,11 @@ fn layout(title: &str, nav: bool, body: Markup) -> Html<String> {
     .into_string())
 }
 
+/// The inspector's answer to a path it does not serve.
+pub(crate) fn not_found(path: &str) -> Response {
+    page_error(StatusCode::NOT_FOUND, &format!("There is no page {path}."))
+}
+
 /// An error as a page.
 fn page_error(status: StatusCode, message: &str) -> Response {
     let body = html! {

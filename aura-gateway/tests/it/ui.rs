@@ -232,6 +232,13 @@ async fn model_and_user_text_is_escaped_and_rollback_needs_teach_and_this_origin
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = admin.get(s.url("/ui/no/such/page")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("There is no page /ui/no/such/page"));
 }
 
 /// chromedriver on a free port, stopped when dropped.
