@@ -2,3 +2,5 @@
 //! monologue, limits and the forge routes, on the real store and jail.
 
 mod gateway;
+#[cfg(feature = "otel")]
+mod otel;
