@@ -10,6 +10,7 @@ use aura_cognition::{
 use aura_store::{ContextLink, MemoryNode, NewMemoryNode, NodeRef, Object, ObjectId, StoreExt};
 use serde::Serialize;
 use serde_json::{json, Value};
+use tracing::Instrument as _;
 
 use aura_forge::trail::{ConversationRefused, Payload};
 
@@ -56,7 +57,10 @@ impl Runtime {
         // A planner's model that never answers must not hold the message forever; it
         // gets the learn cycle's budget.
         let budget = self.config().learn_budget;
+        let span = tracing::info_span!(target: "aura", "aura.plan",
+            aura.object.id = %id, aura.plan.kind = tracing::field::Empty);
         let plan = tokio::time::timeout(budget, planner.plan(message, &context))
+            .instrument(span.clone())
             .await
             .map_err(|_| Error::Unavailable {
                 port: "model",
@@ -65,6 +69,8 @@ impl Runtime {
                     budget.as_secs()
                 ),
             })??;
+        span.record("aura.plan.kind", plan_kind(&plan));
+        drop(span); // the span ends when its last handle drops
         tracing::info!(target: "Orchestrator", object = %object.name, ?plan, "message planned");
 
         // Recall before recording this message, so it does not find itself.

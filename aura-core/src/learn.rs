@@ -25,6 +25,8 @@ use aura_store::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use tracing::field::Empty;
+use tracing::Instrument as _;
 
 pub use aura_forge::trail::AttemptFailure;
 use aura_forge::trail::{LearnAttemptFailed, LearnCommitted, LearnRefused, Payload, Stage};
@@ -237,6 +239,12 @@ impl Runtime {
     /// [`Error::Refused`] when none is accepted: the reasons name each candidate's
     /// failure (the guard's rule ids, the failing example, …) and the search's own,
     /// and nothing but the audit trail of the candidates was written.
+    ///
+    /// Traced as the span `aura.learn` (target `aura`), with a child per sample
+    /// (`aura.sample`: its personas, guard and sandbox runs) and the commit (`aura.commit`).
+    #[tracing::instrument(name = "aura.learn", target = "aura", level = "info", skip_all, fields(
+        aura.selector = %request.selector, aura.object.id = %id, aura.object.name = Empty,
+        aura.learn.outcome = Empty, aura.learn.samples = Empty))]
     pub async fn learn(&self, id: aura_store::ObjectId, request: LearnRequest) -> Result<Learned> {
         let selector = crate::dispatch::parse_selector(&request.selector)?;
         let cascade = self.cascade().ok_or_else(|| Error::Unavailable {
@@ -248,10 +256,12 @@ impl Runtime {
         let _held = self.learn_locks().hold((id, selector.clone())).await;
 
         let object = self.object(id).await?;
+        tracing::Span::current().record("aura.object.name", object.name.as_str());
         self.invalidate(id);
         let view = self.chain_view(id).await?;
         if let Some(existing) = view.resolve(&selector).filter(|m| m.object_id == id) {
             // Someone learned it while we waited for the lock: reuse theirs.
+            tracing::Span::current().record("aura.learn.outcome", "reused");
             return Ok(Learned {
                 method: (**existing).clone(),
                 attempts: 0,
@@ -309,12 +319,20 @@ impl Runtime {
                 check,
                 sampling: Some(sampling(n, base_seed)),
             };
+            let sample = tracing::info_span!(target: "aura", "aura.sample", aura.sample = n + 1,
+                aura.sampling.seed = Empty, aura.sampling.temperature = Empty,
+                aura.candidate.failure = Empty);
+            if let (false, Some(draw)) = (sample.is_disabled(), options.sampling) {
+                sample.record("aura.sampling.seed", draw.seed);
+                sample.record("aura.sampling.temperature", f64::from(draw.temperature));
+            }
             // The budget bounds the model's answer too: a backend that hangs must not
             // hold the learn (and its lock) forever. Nothing is written while the
             // cascade runs, so dropping it loses nothing.
             let asked = started.elapsed();
             let left = config.learn_budget.saturating_sub(asked);
-            let run = tokio::time::timeout(left, cascade.run(&mandate, options)).await;
+            let run = cascade.run(&mandate, options).instrument(sample.clone());
+            let run = tokio::time::timeout(left, run).await;
             let answered = started.elapsed();
             let Ok(CascadeRun { packet, result }) = run else {
                 undecided = format!(
@@ -332,6 +350,7 @@ impl Runtime {
             let index = match result {
                 Ok(candidate) => {
                     self.verify(&mut pool, candidate, &object, &view, &selector)
+                        .instrument(sample.clone())
                         .await?
                 }
                 Err(e) => pool.push_failed(AttemptFailure::new(
@@ -340,6 +359,7 @@ impl Runtime {
                 )),
             };
             if let Some(failure) = pool.drawn[index].failure.clone() {
+                sample.record("aura.candidate.failure", failure.stage.as_str());
                 tracing::warn!(target: "Orchestrator", %selector, sample = n + 1, stage = %failure.stage,
                     "candidate failed: {}", failure.message);
                 self.store()
@@ -356,7 +376,9 @@ impl Runtime {
                     .await?;
             }
             packets.push(packet);
-            self.refresh(&mut pool, &object, &view, &selector).await?;
+            self.refresh(&mut pool, &object, &view, &selector)
+                .instrument(sample.clone())
+                .await?;
             pool.drawn[index].timing = SampleTiming {
                 start_ms: asked.as_secs_f64() * 1e3,
                 model_ms: (answered - asked).as_secs_f64() * 1e3,
@@ -366,6 +388,7 @@ impl Runtime {
                 Decision::Accept { index, selection } => {
                     match self
                         .confirm(&pool, index, &object, &view, &selector)
+                        .instrument(sample.clone())
                         .await?
                     {
                         Ok((candidate, outcome)) => {
@@ -381,7 +404,13 @@ impl Runtime {
                                 pool: &pool,
                                 attempt: n + 1,
                             };
-                            return self.commit_learned(winner).await;
+                            drop(sample); // a span ends when its last handle drops
+                            let learn = tracing::Span::current();
+                            learn.record("aura.learn.outcome", "committed");
+                            learn.record("aura.learn.samples", n + 1);
+                            let commit = tracing::info_span!(target: "aura", "aura.commit",
+                                aura.method.version = Empty);
+                            return self.commit_learned(winner).instrument(commit).await;
                         }
                         Err(failure) => pool.drawn[index].failure = Some(failure),
                     }
@@ -402,6 +431,9 @@ impl Runtime {
         undecided: String,
     ) -> Result<Error> {
         let drawn = pool.drawn.len() as u32;
+        let learn = tracing::Span::current();
+        learn.record("aura.learn.outcome", "refused");
+        learn.record("aura.learn.samples", drawn);
         let mut failures = pool.failures();
         failures.push(AttemptFailure::new(Stage::Search, undecided));
         let rules: Vec<String> = failures.iter().flat_map(|f| f.rules.clone()).collect();
@@ -439,23 +471,31 @@ impl Runtime {
         } else {
             format!("{}\n\n{}", raw.source, raw.tests)
         };
-        let normalized = match self.guard().normalize(&code, selector.as_str()) {
+        // The span ends when it drops: before the sandbox runs, or with an early return.
+        let audit = tracing::info_span!(target: "aura", "aura.guard",
+            aura.guard.verdict = "accepted", aura.guard.rules = Empty);
+        let normalized = match audit.in_scope(|| self.guard().normalize(&code, selector.as_str())) {
             Ok(n) => n,
             Err(NormalizeError::Rejected(verdict)) => {
+                record_rejection(&audit, "rejected", &verdict);
                 tracing::warn!(target: "PersistenceGuardian", %selector, "candidate rejected");
                 return Ok(pool.push(raw, None, Some(guard_failure(&verdict))));
             }
             Err(NormalizeError::Unusable(message)) => {
-                return Ok(pool.push(raw, None, Some(AttemptFailure::new(Stage::Shape, message))))
+                audit.record("aura.guard.verdict", "unusable");
+                return Ok(pool.push(raw, None, Some(AttemptFailure::new(Stage::Shape, message))));
             }
         };
-        let verdict = self
-            .guard()
-            .audit_method(&normalized.source, selector.as_str());
+        let verdict = audit.in_scope(|| {
+            self.guard()
+                .audit_method(&normalized.source, selector.as_str())
+        });
         if !verdict.accepted {
+            record_rejection(&audit, "rejected", &verdict);
             tracing::warn!(target: "PersistenceGuardian", %selector, "candidate rejected");
             return Ok(pool.push(raw, Some(normalized), Some(guard_failure(&verdict))));
         }
+        drop(audit);
         tracing::debug!(target: "PersistenceGuardian", %selector, "candidate accepted by the guard");
         pool.grow_for(&normalized);
         let index = pool.push(raw, Some(normalized), None);
@@ -489,7 +529,12 @@ impl Runtime {
         if requests.is_empty() {
             return Ok(());
         }
-        let outcomes = self.sandbox().execute_batch(requests).await?;
+        let span = sandbox_span("probes", requests.len());
+        let outcomes = self
+            .sandbox()
+            .execute_batch(requests)
+            .instrument(span)
+            .await?;
         for ((index, inputs), outcome) in runs.iter().zip(&outcomes) {
             pool.record_run(*index, inputs, outcome);
             pool.judge(*index);
@@ -507,7 +552,11 @@ impl Runtime {
         selector: &Selector,
     ) -> Result<()> {
         if let Some((inputs, request)) = self.probe_request(pool, index, object, view, selector) {
-            let outcome = self.sandbox().execute(request).await?;
+            let outcome = self
+                .sandbox()
+                .execute(request)
+                .instrument(sandbox_span("probes", 1))
+                .await?;
             pool.record_run(index, &inputs, &outcome);
         }
         Ok(())
@@ -575,7 +624,11 @@ impl Runtime {
             tests: Some(tests.clone()),
             limits: self.config().limits.clone(),
         };
-        let outcome = self.sandbox().execute(request).await?;
+        let outcome = self
+            .sandbox()
+            .execute(request)
+            .instrument(sandbox_span("tests", 1))
+            .await?;
         tracing::info!(target: "Sandbox", %selector, ended = ?outcome.ended,
             passed = outcome.tests.iter().filter(|t| t.passed).count(), total = outcome.tests.len(),
             "the winner's tests ran");
@@ -690,6 +743,7 @@ impl Runtime {
             .await?;
         }
         tx.commit().await?;
+        tracing::Span::current().record("aura.method.version", method.version);
         self.method_written(&method);
         tracing::info!(target: "Store", %selector, version = method.version, attempt, "method committed");
         Ok(Learned {
@@ -717,6 +771,24 @@ fn mandate_for(
     mandate.slots = Value::Object(object.slots.clone());
     mandate.known_methods = known_methods(view, &request.request_text, selector);
     mandate
+}
+
+/// The span of one sandbox request (`aura.sandbox`): what it ran (`probes`: candidates on
+/// probe inputs; `tests`: the winner's tests; `call`: a method called) and for how many
+/// candidates (a batch runs several).
+pub(crate) fn sandbox_span(purpose: &'static str, candidates: usize) -> tracing::Span {
+    tracing::info_span!(target: "aura", "aura.sandbox", aura.sandbox.purpose = purpose,
+        aura.sandbox.candidates = candidates as u64)
+}
+
+/// Records a refused candidate on its `aura.guard` span: the verdict and the rule ids.
+fn record_rejection(span: &tracing::Span, verdict: &str, found: &aura_guard::Verdict) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("aura.guard.verdict", verdict);
+    let rules: Vec<&str> = found.violations.iter().map(|v| v.rule.id()).collect();
+    span.record("aura.guard.rules", rules.join(",").as_str());
 }
 
 /// The guard's verdict as a candidate's failure.

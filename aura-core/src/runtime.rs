@@ -17,11 +17,12 @@ use aura_store::{
     SqliteStore, StoreExt,
 };
 use serde_json::{Map, Value};
+use tracing::Instrument as _;
 
 use crate::config::SandboxBackend;
 use crate::dispatch::{calls_of, parse_selector, CacheStats, ChainView, ResolutionCache};
 use crate::evolution::{cascade_models, default_facet_model, FacetModelLoader, ForgeLoop};
-use crate::learn::{LearnLocks, LearnRequest, StoreGrounding};
+use crate::learn::{sandbox_span, LearnLocks, LearnRequest, StoreGrounding};
 use crate::{Config, Error, Result};
 
 /// Builds a [`Runtime`]; any port left unset gets its embedded default.
@@ -791,7 +792,12 @@ impl Runtime {
             tests: None,
             limits: self.inner.config.limits.clone(),
         };
-        let outcome = self.inner.sandbox.execute(request).await?;
+        let outcome = self
+            .inner
+            .sandbox
+            .execute(request)
+            .instrument(sandbox_span("call", 1))
+            .await?;
         tracing::debug!(target: "Sandbox", selector = %method.selector, ended = ?outcome.ended,
             wall_ms = outcome.usage.wall_ms, "call finished");
         match outcome.ended {

@@ -32,6 +32,8 @@ mod extract;
 mod monologue;
 mod openapi;
 mod routes;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 mod ui;
 
 use std::net::SocketAddr;
@@ -39,11 +41,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Extension;
 use axum::Router;
+use tracing::Instrument as _;
 
 pub use auth::{parse_tokens, required_scope, Scope, ScopedToken};
 pub use error::{ApiError, ErrorBody};
@@ -359,6 +362,7 @@ fn router_with(runtime: Runtime, config: GatewayConfig, connections: Connections
     let (router, api) = openapi::api(protected).split_for_parts();
     router
         .merge(ui::router(state.clone()))
+        .route_layer(middleware::from_fn(record_route))
         .fallback(routes::no_route)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(Extension(Arc::new(openapi::complete(api))))
@@ -367,20 +371,42 @@ fn router_with(runtime: Runtime, config: GatewayConfig, connections: Connections
         .with_state(state)
 }
 
-/// One `Gateway` line per request: method, path, status and latency.
+/// One `Gateway` line per request: method, path, status and latency; and the request's
+/// span, `http.request` (OpenTelemetry's HTTP server attributes), inside which the
+/// handler and the work it spawns run, so a learn cycle's spans are its children.
 async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let span = tracing::info_span!(target: "aura", "http.request",
+        otel.name = %method, otel.kind = "server", otel.status_code = tracing::field::Empty,
+        http.request.method = %method, url.path = %path, http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty);
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1e3;
+    span.record("http.response.status_code", status);
     if status >= 500 {
+        span.record("otel.status_code", "ERROR");
         tracing::warn!(target: "Gateway", %method, %path, status, ms, "request failed");
     } else {
         tracing::debug!(target: "Gateway", %method, %path, status, ms, "request");
     }
     response
+}
+
+/// Names the request's span by its route template (`POST /v1/objects/{object}/messages`),
+/// known only once the router has matched it.
+async fn record_route(request: Request, next: Next) -> Response {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        if let Some(route) = request.extensions().get::<MatchedPath>() {
+            span.record("http.route", route.as_str());
+            let name = format!("{} {}", request.method(), route.as_str());
+            span.record("otel.name", name.as_str());
+        }
+    }
+    next.run(request).await
 }
 
 /// A gateway bound to its address, ready to serve.

@@ -100,11 +100,11 @@ pub(crate) async fn resolve(runtime: &Runtime, reference: &str) -> Result<Stored
 }
 
 /// Runs `work` on its own task: a long learn cycle neither blocks the connection's task
-/// nor is cut short half-way when the client goes away.
+/// nor is cut short half-way when the client goes away. It runs in the request's span.
 async fn detached<T: Send + 'static>(
     work: impl std::future::Future<Output = Result<T, Error>> + Send + 'static,
 ) -> ApiResult<T> {
-    tokio::spawn(work)
+    tokio::spawn(tracing::Instrument::in_current_span(work))
         .await
         .map_err(|e| {
             tracing::error!(target: "Gateway", "request task failed: {e}");

@@ -6,6 +6,12 @@
 //! 16); calling an already-learned method through `Runtime::send` at most 3 ms median
 //! on the jail. The model is an instant scripted one, so the learn figures are
 //! everything but model time (the cascade's bookkeeping and grounding included).
+//!
+//! With `--features otel`, the search of 16 runs a second time with the OTLP exporter
+//! installed (batch processor, protobuf over HTTP to a receiver in this process that
+//! accepts and drops every export): the difference is what tracing costs a cycle
+//! (README, "Traces (OpenTelemetry)"). It runs last, since it installs the process's
+//! subscriber for good.
 #![allow(missing_docs)]
 #![allow(clippy::expect_used)] // bench setup: a failed fixture should stop the bench loudly
 
@@ -143,6 +149,58 @@ fn learn(c: &mut Criterion) {
 /// search checks every one (guard, normaliser, sandbox on the probe inputs) and then
 /// refuses. The time divided by 16 is the overhead per candidate checked.
 fn search_of_16(c: &mut Criterion) {
+    search(
+        c,
+        "search16",
+        "a search of 16 candidates minus model time (refused)",
+    );
+}
+
+/// The search of 16 with every span exported over OTLP.
+#[cfg(feature = "otel")]
+fn search_of_16_traced(c: &mut Criterion) {
+    use aura_gateway::telemetry::{Telemetry, TelemetryConfig};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let telemetry = Telemetry::start(TelemetryConfig::new(format!("{}/v1/traces", otlp_sink())))
+        .expect("an exporter");
+    let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+    tracing::subscriber::set_global_default(subscriber).expect("the process's first subscriber");
+    search(
+        c,
+        "search16-traced",
+        "a search of 16 candidates minus model time, traced over OTLP (refused)",
+    );
+    telemetry.force_flush().expect("the sink took the spans");
+}
+
+/// An OTLP/HTTP receiver that accepts every export and keeps nothing, on a thread and
+/// runtime of its own; its base URL.
+#[cfg(feature = "otel")]
+fn otlp_sink() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("sink runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("sink port");
+            tx.send(listener.local_addr().expect("sink address"))
+                .expect("send");
+            let app = axum::Router::new().route(
+                "/v1/traces",
+                axum::routing::post(|_body: axum::body::Bytes| async { "" }),
+            );
+            axum::serve(listener, app).await.expect("sink");
+        });
+    });
+    format!("http://{}", rx.recv().expect("the sink's address"))
+}
+
+/// The search of 16 as bench `name`, on a store of its own (`store`).
+fn search(c: &mut Criterion, store: &str, name: &str) {
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let draws = AtomicUsize::new(0);
     let model = ScriptedModel::from_fn(move |_req: &ChatRequest| {
@@ -154,7 +212,7 @@ fn search_of_16(c: &mut Criterion) {
     let mut config = single_mode();
     config.learn_samples = 16;
     config.learn_budget = Duration::from_secs(600);
-    let runtime = runtime(&rt, "search16", model, config);
+    let runtime = runtime(&rt, store, model, config);
     let counter = AtomicUsize::new(0);
     let request = LearnRequest {
         selector: "scale".into(),
@@ -164,21 +222,21 @@ fn search_of_16(c: &mut Criterion) {
     let mut group = c.benchmark_group("learn");
     // Each iteration is sixteen sandbox runs: ten samples keep the bench short.
     group.sample_size(10);
-    group.bench_function(
-        "a search of 16 candidates minus model time (refused)",
-        |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                time_learns(&runtime, &counter, iters, "scaler", &request, |outcome| {
-                    assert!(
-                        outcome.is_err(),
-                        "no two candidates agree: the search refuses"
-                    );
-                })
+    group.bench_function(name, |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            time_learns(&runtime, &counter, iters, "scaler", &request, |outcome| {
+                assert!(
+                    outcome.is_err(),
+                    "no two candidates agree: the search refuses"
+                );
             })
-        },
-    );
+        })
+    });
     group.finish();
 }
 
+#[cfg(not(feature = "otel"))]
 criterion_group!(benches, learn, search_of_16);
+#[cfg(feature = "otel")]
+criterion_group!(benches, learn, search_of_16, search_of_16_traced);
 criterion_main!(benches);

@@ -32,13 +32,40 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// The trace exporter [`init_server_logging`] started, if any: keep it until the process
+/// ends, since dropping it sends the spans still queued.
+#[derive(Debug, Default)]
+pub struct Traces {
+    #[cfg(feature = "otel")]
+    telemetry: Option<aura_gateway::telemetry::Telemetry>,
+}
+
+impl Traces {
+    /// Where spans are sent (the OTLP traces URL), if anywhere.
+    pub fn endpoint(&self) -> Option<&str> {
+        #[cfg(feature = "otel")]
+        {
+            self.telemetry
+                .as_ref()
+                .map(|t| t.config().traces_endpoint.as_str())
+        }
+        #[cfg(not(feature = "otel"))]
+        {
+            None
+        }
+    }
+}
+
 /// The server's logging: human-readable lines to stderr, JSON lines appended to
 /// `<log_dir>/aura_core.log` (each with its component as `target`: `Gateway`,
-/// `Orchestrator`, `Cascade.BRICK`, …), and the monologue for `GET /v1/events`.
+/// `Orchestrator`, `Cascade.BRICK`, …), the monologue for `GET /v1/events`, and, in a
+/// build with the `otel` feature and `OTEL_EXPORTER_OTLP_ENDPOINT` set, the requests'
+/// and learn cycles' spans over OTLP (README, "Traces (OpenTelemetry)").
 ///
 /// Both sinks use `RUST_LOG` (default [`DEFAULT_FILTER`]); the monologue carries every
-/// component event at debug and above, whatever the filter.
-pub fn init_server_logging(log_dir: &Path) -> std::io::Result<(Monologue, PathBuf)> {
+/// component event at debug and above, whatever the filter. The spans (target `aura`)
+/// are the exporter's alone: the default filter leaves them out of the log lines.
+pub fn init_server_logging(log_dir: &Path) -> std::io::Result<(Monologue, PathBuf, Traces)> {
     std::fs::create_dir_all(log_dir)?;
     let path = log_dir.join(LOG_FILE);
     let file = std::fs::OpenOptions::new()
@@ -58,16 +85,37 @@ pub fn init_server_logging(log_dir: &Path) -> std::io::Result<(Monologue, PathBu
         .with_span_list(false)
         .with_writer(Mutex::new(file))
         .with_filter(filter());
-    let live = monologue
-        .layer()
-        .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG);
+    // Events only: the monologue reads no spans, so it does not enable them either (with
+    // the exporter off, no layer wants the learn cycle's spans and they cost nothing).
+    let live = monologue.layer().with_filter(
+        tracing_subscriber::filter::filter_fn(|m| {
+            m.is_event() && *m.level() <= tracing::Level::DEBUG
+        })
+        .with_max_level_hint(tracing::Level::DEBUG),
+    );
+    #[cfg(feature = "otel")]
+    let traces = Traces {
+        telemetry: aura_gateway::telemetry::Telemetry::from_env()
+            .map_err(|e| std::io::Error::other(format!("traces: {e}")))?,
+    };
+    #[cfg(feature = "otel")]
+    let otel = traces.telemetry.as_ref().map(|t| t.layer());
+    #[cfg(not(feature = "otel"))]
+    let (traces, otel) = (
+        Traces::default(),
+        None::<tracing_subscriber::layer::Identity>,
+    );
     tracing_subscriber::registry()
         .with(stderr)
         .with(json)
         .with(live)
+        .with(otel)
         .try_init()
         .map_err(std::io::Error::other)?;
-    Ok((monologue, path))
+    if let Some(endpoint) = traces.endpoint() {
+        tracing::info!(target: "Gateway", endpoint, "exporting traces over OTLP");
+    }
+    Ok((monologue, path, traces))
 }
 
 /// The JSON log's directory: `flag` when given, else `AURA_LOG_DIR`, else `logs`.

@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use chrono::Utc;
+use tracing::field::Empty;
+use tracing::Instrument as _;
 
 pub use packet::{
     CascadeMode, CognitiveStatePacket, GroundingRound, PacketTiming, PersonaContribution, Verdict,
@@ -590,9 +592,11 @@ impl Cascade {
         };
         let mut candidate = None;
         let mut error = None;
+        let span = persona_span(persona, config, &request);
         let t = Instant::now();
-        let reply = config.model.chat(request).await;
+        let reply = config.model.chat(request).instrument(span.clone()).await;
         contribution.model_us = t.elapsed().as_micros() as u64;
+        record_reply(&span, contribution.model_us, &reply);
         match reply {
             Ok(r) => {
                 contribution.model = r.model;
@@ -635,6 +639,88 @@ impl Cascade {
 
     fn user_prompt(&self, persona: Persona, first: bool, packet: &CognitiveStatePacket) -> String {
         user_prompt(persona, first, packet, self.evidence_limit)
+    }
+}
+
+/// The span of one persona's model call, `aura.persona` (target `aura`), with
+/// OpenTelemetry's GenAI attributes: what was asked of which model, and
+/// [`record_reply`] adds what came back.
+fn persona_span(persona: Persona, config: &PersonaConfig, request: &ChatRequest) -> tracing::Span {
+    let span = tracing::info_span!(target: "aura", "aura.persona", otel.kind = "client",
+        otel.status_code = Empty, aura.persona = %persona, gen_ai.operation.name = "chat",
+        gen_ai.provider.name = Empty, gen_ai.system = Empty, gen_ai.request.model = Empty,
+        aura.model.backend = Empty, gen_ai.request.temperature = Empty,
+        gen_ai.request.seed = Empty, gen_ai.request.max_tokens = Empty,
+        gen_ai.response.model = Empty, gen_ai.response.finish_reasons = Empty,
+        gen_ai.usage.input_tokens = Empty, gen_ai.usage.output_tokens = Empty,
+        aura.model_us = Empty, error.type = Empty);
+    if span.is_disabled() {
+        return span;
+    }
+    let backend = config.model.capabilities().backend;
+    let described = config.model.describe();
+    span.record("gen_ai.provider.name", backend);
+    span.record("gen_ai.system", backend);
+    span.record("gen_ai.request.model", model_name(&described));
+    span.record("aura.model.backend", described.as_str());
+    let options = &request.options;
+    span.record("gen_ai.request.temperature", f64::from(options.temperature));
+    span.record("gen_ai.request.max_tokens", options.max_tokens);
+    if let Some(seed) = options.seed {
+        span.record("gen_ai.request.seed", seed);
+    }
+    span
+}
+
+/// Records a model's answer on its `aura.persona` span: the model that answered, why it
+/// stopped, the token counts (when the backend reports them) and the call's latency.
+fn record_reply(span: &tracing::Span, model_us: u64, reply: &Result<crate::ChatResponse>) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("aura.model_us", model_us);
+    match reply {
+        Ok(r) => {
+            span.record("gen_ai.response.model", r.model.as_str());
+            let finish = match r.finish {
+                crate::FinishReason::Stop | crate::FinishReason::StopSequence => "stop",
+                crate::FinishReason::Length => "length",
+            };
+            span.record("gen_ai.response.finish_reasons", finish);
+            let usage = &r.usage;
+            if usage.prompt_tokens + usage.completion_tokens > 0 {
+                span.record("gen_ai.usage.input_tokens", usage.prompt_tokens);
+                span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
+            }
+        }
+        Err(e) => {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", error_type(e));
+        }
+    }
+}
+
+/// The model's name in a backend's description (`openai:URL#NAME`, `ollama:NAME`,
+/// `local:PATH`: the file's name): what `gen_ai.request.model` carries.
+fn model_name(described: &str) -> &str {
+    if let Some((_, name)) = described.rsplit_once('#') {
+        return name;
+    }
+    match described.split_once(':') {
+        Some(("local", path)) => path.rsplit('/').next().unwrap_or(path),
+        Some((_, name)) if !name.is_empty() => name,
+        _ => described,
+    }
+}
+
+/// A model error's kind, for `error.type`.
+fn error_type(error: &Error) -> &'static str {
+    match error {
+        Error::Unavailable(_) => "unavailable",
+        Error::Timeout(_) => "timeout",
+        Error::ModelNotFound(_) => "model_not_found",
+        Error::InvalidOutput(_) => "invalid_output",
+        _ => "model_error",
     }
 }
 

@@ -2,4 +2,6 @@
 //! monologue, limits and the forge routes, on the real store and jail.
 
 mod gateway;
+#[cfg(feature = "otel")]
+mod otel;
 mod ui;

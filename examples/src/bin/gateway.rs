@@ -51,7 +51,8 @@ async fn serve() -> ExitCode {
         }
     }
     let log_dir = aura_examples::log_dir(args.log_dir.clone());
-    let (monologue, log_path) = match aura_examples::init_server_logging(&log_dir) {
+    // `_traces` lives until `serve` returns: dropping it sends the spans still queued.
+    let (monologue, log_path, _traces) = match aura_examples::init_server_logging(&log_dir) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("gateway: cannot open the log in {}: {e}", log_dir.display());
