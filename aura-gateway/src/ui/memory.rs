@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use maud::html;
 use serde::Deserialize;
 
-use aura_core::store::{NodeId, NodeRef};
+use aura_core::store::{MemoryNode, NodeId, NodeRef};
 
 use super::svg::{Graph, Node};
 use super::{clip, json_text, layout, trusted_svg, when, OrPage, Page, PageError};
@@ -78,12 +78,6 @@ pub(super) async fn node(State(state): State<AppState>, Path(id): Path<String>) 
     };
     let store = state.runtime.store();
     let node = store.get_memory_node(id).await.or_page()?;
-    let kind_class = |kind: &str| match kind {
-        "message" | "request" => "message",
-        "reply" => "reply",
-        "method" => "method",
-        _ => "object",
-    };
     let mut graph = Graph {
         nodes: vec![Node {
             label: format!("{}: {}", node.kind, node.text),
@@ -102,13 +96,7 @@ pub(super) async fn node(State(state): State<AppState>, Path(id): Path<String>) 
         .or_page()?;
     for n in &near {
         let i = graph.nodes.len();
-        graph.nodes.push(Node {
-            label: format!("{}: {}", n.node.kind, n.node.text),
-            href: Some(format!("/ui/memory/{}", n.node.id)),
-            class: kind_class(&n.node.kind),
-            x: 0.0,
-            y: 0.0,
-        });
+        graph.nodes.push(drawn(&n.node));
         index.insert(n.node.id, i);
         rings[0].push(i);
         graph.edges.push((0, i, None));
@@ -124,13 +112,7 @@ pub(super) async fn node(State(state): State<AppState>, Path(id): Path<String>) 
                 Some(&i) => i,
                 None => {
                     let i = graph.nodes.len();
-                    graph.nodes.push(Node {
-                        label: format!("{}: {}", m.node.kind, m.node.text),
-                        href: Some(format!("/ui/memory/{}", m.node.id)),
-                        class: kind_class(&m.node.kind),
-                        x: 0.0,
-                        y: 0.0,
-                    });
+                    graph.nodes.push(drawn(&m.node));
                     index.insert(m.node.id, i);
                     rings[1].push(i);
                     i
@@ -161,4 +143,21 @@ pub(super) async fn node(State(state): State<AppState>, Path(id): Path<String>) 
             div.drawing { (trusted_svg(graph.render("The node's neighbourhood"))) }
         },
     ))
+}
+
+/// A linked memory node as the neighbourhood graph draws it, coloured by its kind.
+fn drawn(node: &MemoryNode) -> Node {
+    let class = match node.kind.as_str() {
+        "message" | "request" => "message",
+        "reply" => "reply",
+        "method" => "method",
+        _ => "object",
+    };
+    Node {
+        label: format!("{}: {}", node.kind, node.text),
+        href: Some(format!("/ui/memory/{}", node.id)),
+        class,
+        x: 0.0,
+        y: 0.0,
+    }
 }

@@ -48,6 +48,27 @@ async fn define(s: &Server, object: &str, selector: &str, source: &str) {
     );
 }
 
+/// `aura.shout`'s versions, through the API.
+async fn shout_versions(s: &Server) -> Value {
+    s.get("/v1/objects/aura/methods/shout")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The inspector's rollback form for `aura.shout`, posted as if from `origin`.
+async fn roll_back_shout(s: &Server, http: &reqwest::Client, origin: &str) -> reqwest::Response {
+    http.post(s.url("/ui/objects/aura/methods/shout/rollback"))
+        .header("Origin", origin)
+        .form(&[("version", "1")])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn login(s: &Server, http: &reqwest::Client, token: &str) -> reqwest::Response {
     http.post(s.url("/ui/login"))
         .form(&[("token", token), ("next", "/ui/objects/aura")])
@@ -170,43 +191,17 @@ async fn model_and_user_text_is_escaped_and_rollback_needs_teach_and_this_origin
     let admin = browserless();
     login(&s, &admin, TOKEN).await;
     // A form posted from another site is refused, whatever its cookie.
-    let r = admin
-        .post(s.url("/ui/objects/aura/methods/shout/rollback"))
-        .header("Origin", "http://evil.example")
-        .form(&[("version", "1")])
-        .send()
-        .await
-        .unwrap();
+    let r = roll_back_shout(&s, &admin, "http://evil.example").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let versions: Value = s
-        .get("/v1/objects/aura/methods/shout")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let versions = shout_versions(&s).await;
     assert_eq!(
         versions["current"], 2,
         "nothing was rolled back: {versions}"
     );
 
-    let r = admin
-        .post(s.url("/ui/objects/aura/methods/shout/rollback"))
-        .header("Origin", s.base.clone())
-        .form(&[("version", "1")])
-        .send()
-        .await
-        .unwrap();
+    let r = roll_back_shout(&s, &admin, &s.base).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let versions: Value = s
-        .get("/v1/objects/aura/methods/shout")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let versions = shout_versions(&s).await;
     assert_eq!(versions["current"], 3, "{versions}");
     assert_eq!(
         versions["versions"][2]["provenance"]["kind"], "rollback",
