@@ -481,30 +481,37 @@ async fn method_versions(
 ) -> ApiResult<Json<MethodVersions>> {
     let object = resolve(&state.runtime, &path.object).await?;
     let selector = path.selector;
-    let versions = state
-        .runtime
-        .method_versions(object.id, selector.as_str())
-        .await?;
-    if versions.is_empty() {
-        return Err(Error::NotFound {
-            kind: "method",
-            id: format!("{}.{selector}", object.name),
-        }
-        .into());
-    }
-    let current = state
-        .runtime
-        .store()
-        .get_method(object.id, &selector)
-        .await
-        .map_err(Error::from)?
-        .map(|m| m.version);
+    let (versions, current) = method_history(&state.runtime, &object, &selector).await?;
     Ok(Json(MethodVersions {
         object: object.name,
         selector,
         current,
         versions,
     }))
+}
+
+/// Every version of `object`'s own method `selector`, oldest first, and the number of
+/// the one in use; `NotFound` when the object defines no such method.
+pub(crate) async fn method_history(
+    runtime: &Runtime,
+    object: &StoredObject,
+    selector: &Selector,
+) -> Result<(Vec<Method>, Option<u32>), Error> {
+    let versions = runtime
+        .method_versions(object.id, selector.as_str())
+        .await?;
+    if versions.is_empty() {
+        return Err(Error::NotFound {
+            kind: "method",
+            id: format!("{}.{selector}", object.name),
+        });
+    }
+    let current = runtime
+        .store()
+        .get_method(object.id, selector)
+        .await?
+        .map(|m| m.version);
+    Ok((versions, current))
 }
 
 /// A method to define by hand.

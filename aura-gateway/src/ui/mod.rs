@@ -110,17 +110,18 @@ async fn headers(request: Request, next: Next) -> Response {
 }
 
 /// Lets a request in with the scope its cookie's token holds, or sends it to the login.
-/// The login form and the static files are open; a form post must come from this origin.
+/// A form post must come from this origin; the login form and the static files are open.
 async fn session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    if path == "/ui/login" || path.starts_with("/ui/static/") {
-        return next.run(request).await;
-    }
+    // Every form post, the login's included, must come from this origin.
     if request.method() != Method::GET && !same_origin(request.headers()) {
         return page_error(
             StatusCode::FORBIDDEN,
             "This form was sent from another site, so it was refused.",
         );
+    }
+    let path = request.uri().path();
+    if path == "/ui/login" || path.starts_with("/ui/static/") {
+        return next.run(request).await;
     }
     let scope = if state.auth.is_open() {
         Some(Scope::Admin)
@@ -237,16 +238,9 @@ struct Login {
 async fn login(
     State(state): State<AppState>,
     client: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
     Form(form): Form<Login>,
 ) -> Response {
     let next = safe_next(form.next.as_deref()).to_owned();
-    if !same_origin(&headers) {
-        return page_error(
-            StatusCode::FORBIDDEN,
-            "This form was sent from another site.",
-        );
-    }
     let ip = client.map(|c| c.0 .0.ip());
     if let Some(wait) = ip.and_then(|ip| state.auth.blocked(ip)) {
         return too_many(wait);

@@ -11,12 +11,14 @@ use axum::{Extension, Form};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use aura_core::store::{AuditQuery, Method, Object, ObjectId, Page as StorePage, Provenance};
+use aura_core::store::{
+    AuditQuery, Method, Object, ObjectId, Page as StorePage, Provenance, Selector,
+};
 
 use super::svg::{Graph, Node};
 use super::{clip, json_text, layout, pager, percent, trusted_svg, when, OrPage, Page, PageError};
 use crate::auth::{Granted, Scope};
-use crate::routes::resolve;
+use crate::routes::{method_history, resolve};
 use crate::AppState;
 
 /// Objects per page of the list.
@@ -124,7 +126,7 @@ pub(super) async fn show(
     let view = rt.chain_view(object.id).await.or_page()?;
     let page = view.selectors(false, p.offset, SELECTORS);
     let own = view.own().map_or(0, |t| t.len());
-    let (graph, order) = chain_graph(&state, &object).await?;
+    let (graph, order) = chain_graph(&state, &object).await;
     let cycles = rt
         .store()
         .query_audit(&AuditQuery {
@@ -188,10 +190,7 @@ pub(super) async fn show(
 
 /// The object and its ancestors, level by level, with the depth-first lookup order
 /// (the order dispatch searches). Bounded by [`MAX_ANCESTORS`].
-async fn chain_graph(
-    state: &AppState,
-    object: &Object,
-) -> Result<(String, Vec<(ObjectId, String)>), PageError> {
+async fn chain_graph(state: &AppState, object: &Object) -> (String, Vec<(ObjectId, String)>) {
     let store = state.runtime.store();
     let mut known: HashMap<ObjectId, (usize, Object)> = HashMap::new();
     let mut graph = Graph {
@@ -259,10 +258,10 @@ async fn chain_graph(
         order.push((id, o.name.clone()));
         stack.extend(o.parents.iter().rev());
     }
-    Ok((
+    (
         graph.render(&format!("{}'s delegation chain", object.name)),
         order,
-    ))
+    )
 }
 
 #[derive(Deserialize)]
@@ -355,21 +354,13 @@ async fn versions_of(
     selector: &str,
 ) -> Result<(Object, Vec<Method>, u32), PageError> {
     let object = resolve(&state.runtime, reference).await.or_page()?;
-    let versions = state
-        .runtime
-        .method_versions(object.id, selector)
+    let selector = Selector::new(selector).or_page()?;
+    let (versions, current) = method_history(&state.runtime, &object, &selector)
         .await
         .or_page()?;
-    let current = state
-        .runtime
-        .resolve(object.id, selector)
-        .await
-        .or_page()?
-        .filter(|m| m.object_id == object.id)
-        .map(|m| m.version);
-    match (versions.is_empty(), current) {
-        (false, Some(c)) => Ok((object, versions, c)),
-        _ => Err(PageError::new(
+    match current {
+        Some(c) => Ok((object, versions, c)),
+        None => Err(PageError::new(
             StatusCode::NOT_FOUND,
             format!("{} defines no method {selector}.", object.name),
         )),

@@ -142,6 +142,16 @@ async fn pages_need_a_login_whose_cookie_scripts_cannot_read() {
         .await
         .unwrap();
     assert_eq!(r.headers()[LOCATION], "/ui/objects");
+    // Nor logs anyone in from a form on another site.
+    let r = browserless()
+        .post(s.url("/ui/login"))
+        .header("Origin", "http://evil.example")
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get(SET_COOKIE).is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,6 +331,16 @@ async fn text_of(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Clicks the first element `css` matches.
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 /// Waits until `css` matches something, for up to 10 s.
 async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
     match c
@@ -375,12 +395,7 @@ async fn the_inspector_in_a_real_browser() {
             .send_keys(TOKEN)
             .await
             .unwrap();
-        c.find(Locator::Css("form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "form button[type=submit]").await;
         wait_for(&c, "#methods").await;
         assert_eq!(c.current_url().await.unwrap().path(), "/ui/objects/aura");
         assert!(text_of(&c, "#methods").await.contains("fibonacci"));
@@ -393,12 +408,7 @@ async fn the_inspector_in_a_real_browser() {
             .await
             .unwrap();
         assert_eq!(rows.len(), 2, "one committed, one refused");
-        c.find(Locator::Css("table.cycles tbody tr:nth-child(1) a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "table.cycles tbody tr:nth-child(1) a").await;
         wait_for(&c, "#candidates").await;
         assert_eq!(text_of(&c, "#outcome").await, "committed");
         assert!(text_of(&c, "#candidates tr.winner")
@@ -410,12 +420,7 @@ async fn the_inspector_in_a_real_browser() {
 
         // The refused one: the guard's rule id on its candidate.
         c.back().await.unwrap();
-        c.find(Locator::Css("table.cycles tbody tr:nth-child(2) a"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "table.cycles tbody tr:nth-child(2) a").await;
         wait_for(&c, "#candidates").await;
         assert_eq!(text_of(&c, "#outcome").await, "refused");
         let rules = c
@@ -460,12 +465,7 @@ async fn the_inspector_in_a_real_browser() {
             .await
             .unwrap();
         assert_eq!(text_of(&c, "#current-version").await, "2");
-        c.find(Locator::Css("#versions a.button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#versions a.button").await;
         wait_for(&c, "#confirm").await.click().await.unwrap();
         wait_for(&c, "#rolled").await;
         assert_eq!(text_of(&c, "#current-version").await, "3");
