@@ -45,6 +45,7 @@ checks![
     garbage_reply,
     interpreter_killed_mid_call,
     nothing_leaks_between_calls,
+    nothing_reaches_the_next_call,
     concurrent_calls,
     isolation_host_files,
     isolation_write_outside_scratch,
@@ -631,6 +632,31 @@ pub async fn nothing_leaks_between_calls(sandbox: &dyn Sandbox) {
     assert_leak_written(&run(sandbox, call(LEAK_WRITE, vec![])).await);
     for _ in 0..3 {
         assert_nothing_leaked(&run(sandbox, call(LEAK_READ, vec![])).await);
+    }
+}
+
+/// What a guest does to every process it can address (stop it, lower its limits and
+/// priority) never reaches a later call: the calls after it answer, at once. (A jail
+/// makes the next call's child while this one runs; it must be out of reach.)
+const REACH_OUT: &str = "def f(self):\n    import os, signal, resource\n    reached = []\n    try:\n        os.kill(-1, signal.SIGSTOP)\n        reached.append('all')\n    except OSError:\n        pass\n    for pid in range(1, 512):\n        if pid == os.getpid():\n            continue\n        for act in (lambda: os.kill(pid, signal.SIGSTOP), lambda: resource.prlimit(pid, resource.RLIMIT_AS, (1 << 20, 1 << 20)), lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, (3, 3)), lambda: os.setpriority(os.PRIO_PROCESS, pid, 19)):\n            try:\n                act()\n                reached.append(pid)\n            except (OSError, ValueError):\n                pass\n    return sorted(set(str(p) for p in reached))\n";
+
+/// See [`REACH_OUT`].
+pub async fn nothing_reaches_the_next_call(sandbox: &dyn Sandbox) {
+    let o = run(sandbox, call(REACH_OUT, vec![])).await;
+    assert_eq!(o.ended, EndReason::Ok, "{o:?}");
+    let reached = o.value;
+    for i in 0..3 {
+        let mut req = call(
+            "def g(self, i):\n    return [i, len(list(range(100000)))]\n",
+            vec![json!(i)],
+        );
+        req.limits.wall = Duration::from_secs(10);
+        let o = run(sandbox, req).await;
+        assert_eq!(
+            o.value,
+            Some(json!([i, 100000])),
+            "a call after one that reached out to {reached:?} was harmed: {o:?}"
+        );
     }
 }
 

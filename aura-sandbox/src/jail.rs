@@ -11,24 +11,31 @@
 //!   merged-/usr symlinks), `/dev/{null,zero,random,urandom}`, an empty `/scratch`
 //!   mount point and `/tmp -> /scratch`; then `pivot_root`, detaches the old root and
 //!   remounts the new one read-only. No `/proc`, no `/etc`, no home, no host `/tmp`.
-//! * **One fork per call, forked ahead.** The server keeps one *spare* child: forked from
-//!   the clean, pre-initialised server (runner imported, `gc.freeze()`d), it unshares its
-//!   own mount and IPC namespaces (SysV objects and POSIX message queues outlive their
-//!   creator: a shared IPC namespace would carry them to the next call) and mounts a
-//!   *fresh* tmpfs at `/scratch`, makes itself
-//!   non-dumpable, drops every capability (bounding set and capset), sets
+//! * **One fork per call, forked ahead, by a forker.** Once set up (runner imported,
+//!   `gc.freeze()`d, the capability bounding set dropped), the server forks a *forker*,
+//!   a copy of itself that forks every child from then on: a process pays for each fork
+//!   it makes with copy-on-write faults on every page it writes afterwards, so the
+//!   server, which reads requests and supervises children, does not fork at all. The
+//!   forker keeps one *spare* child ready, each in a **pid namespace of its own** (its
+//!   pid 1), so a guest can address no other process: not the forker, and not the next
+//!   spare, made while the guest runs. The spare unshares its own mount and IPC
+//!   namespaces (SysV objects and POSIX message queues outlive their creator: a shared
+//!   IPC namespace would carry them to the next call) and mounts a *fresh* tmpfs at
+//!   `/scratch`, makes itself non-dumpable, clears its capabilities, sets
 //!   `no_new_privs`, installs the seccomp filters ([`crate::seccomp`]), and then blocks
-//!   on a pipe. A request is handed to the spare, which sets the request's rlimits (AS,
-//!   CPU, NOFILE, FSIZE, NPROC, CORE=0; hard = soft, irreversible without capabilities)
-//!   and only then compiles and runs the guest code. After the reply has gone out the
-//!   server forks the next spare, so fork and lock-down stay off the call's critical
-//!   path. A spare serves exactly one request; when it exits, everything it did
-//!   (globals, files, IPC objects, slots) is gone.
-//! * **Code cache.** The server keeps the code objects of the sources it was sent
+//!   on a pipe; the forker passes its pipes and pidfd to the server (`SCM_RIGHTS`). A
+//!   request is handed to the spare, which sets the request's rlimits (AS, CPU, NOFILE,
+//!   FSIZE, NPROC, CORE=0, irreversible without capabilities; pid 1 ignores an unhandled
+//!   SIGXCPU, so the runner handles it) and only then compiles and runs the guest code.
+//!   As soon as the request is handed over, the forker makes the next spare, so a
+//!   back-to-back call never waits for a fork or a lock-down. A spare serves exactly one
+//!   request; when it exits, everything it did (globals, files, IPC objects, slots) is
+//!   gone.
+//! * **Code cache.** The forker keeps the code objects of the sources it was sent
 //!   (method, helpers, test module), keyed by the exact `(filename, source)` text, with
-//!   the runtime layer's verdict on each. After it has answered a request, and before it
-//!   forks the next spare, it compiles (never runs) the request's sources it has not
-//!   seen, so the next child inherits them through `fork` and a warm call compiles only
+//!   the runtime layer's verdict on each. Once a request is in its child's hands, and
+//!   before it forks the next spare, it compiles (never runs) the request's sources it
+//!   has not seen, so the next child inherits them through `fork` and a warm call compiles only
 //!   what is new ([`ResourceUsage::compiled_sources`] counts what it did compile). A
 //!   changed method is a different key, so it is never served stale; a source that
 //!   does not compile cleanly (an error or a warning) is never cached, so errors,
@@ -40,10 +47,10 @@
 //!   wall deadline, then SIGKILLs it (the child cannot fork, so that is the whole tree).
 //!   A complete reply ends with a trailer (a marker, the child's CPU time and peak RSS)
 //!   and the child closes the pipe before it exits, so the server answers at end-of-file
-//!   and reaps the exiting child later; anything else waits for the exit, and `wait4`
-//!   gives CPU time and peak RSS. The host keeps a backstop (wall + 2 s): past it,
-//!   it kills the launcher, whose death kills the server (PDEATHSIG), whose death kills
-//!   every process of the namespace.
+//!   and the forker reaps the exiting child later; anything else waits for the exit,
+//!   and the forker's `wait4` gives CPU time and peak RSS. A dead forker ends the server.
+//!   The host keeps a backstop (wall + 2 s): past it, it kills the launcher, whose death
+//!   kills the server (PDEATHSIG), whose death kills every process of the namespace.
 //! * **Concurrency.** One request at a time per server; at most `max_concurrent` calls
 //!   run at once (default: one per CPU, at least 2; later ones wait) and a pool of idle servers is kept warm
 //!   (`max_idle`, default 4). A call takes an idle server or starts a new one, and gives

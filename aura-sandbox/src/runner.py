@@ -15,15 +15,17 @@
 # (trusted) server and a reply frame holding the child's bytes verbatim (maybe empty).
 # The server never parses what the child wrote: the host validates it.
 #
-# Per request a child forked from the server ahead of time (the "spare") unshares its
-# mount namespace, mounts a fresh tmpfs at /scratch, drops every capability, sets
+# Per request a child forked ahead of time (the "spare"; in jail mode by the forker, a
+# copy of the clean server, into a pid namespace of its own) unshares its mount and IPC
+# namespaces, mounts a fresh tmpfs at /scratch, drops every capability, sets
 # no_new_privs and installs the host-built seccomp filters, then waits for its request;
 # it sets the request's rlimits, and only then does any guest code run.  Nothing the
 # child does survives it.
 #
-# After answering a request (before forking the next spare) the server compiles the
-# request's sources it has not seen yet into its code cache: children forked later
-# inherit the compiled code and compile only what is new (see CodeCache).
+# In jail mode, once a request is handed to its child, the forker compiles the
+# request's sources it has not seen yet into its code cache and forks the next spare
+# while the current child runs: children forked later inherit the compiled code and
+# compile only what is new (see CodeCache and "the forker").
 import _string
 import builtins
 import ctypes
@@ -37,6 +39,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import stat
 import struct
 import sys
@@ -51,6 +54,7 @@ MODE = sys.argv[1] if len(sys.argv) > 1 else "plain"
 REPLY_END = b"\x00AURA-REPLY-END\x00"
 TRAILER_LEN = len(REPLY_END) + 8
 LIBC = ctypes.CDLL(None, use_errno=True)
+MAX_FD = os.sysconf("SC_OPEN_MAX")
 HOST_IN = 0
 HOST_OUT = 1
 
@@ -593,15 +597,15 @@ class RuntimeDenied(Exception):
 
 # ---------------------------------------------------------------- the code cache
 #
-# The fork-server keeps the code objects of the sources it has been sent, so that a
-# warm call compiles (and checks) nothing it has seen before. A spare is forked before
-# its request arrives, so an entry only helps children forked after it was added: the
-# server fills the cache after it has answered a request, before it forks the next
-# spare, off the call's critical path.
+# The forker keeps the code objects of the sources it has been sent, so that a warm
+# call compiles (and checks) nothing it has seen before. A spare is forked before its
+# request arrives, so an entry only helps children forked after it was added: the
+# forker fills the cache from a request once the request is in its child's hands,
+# before it forks the next spare, off the call's critical path.
 #
-# Safety. The server only ever compiles what it is sent, never executes it: no guest
-# code runs in the server, and the cache is complete before the child that inherits it
-# runs any. A child gets a copy-on-write copy: whatever guest code does to it (it can
+# Safety. The forker only ever compiles what it is sent, never executes it: no guest
+# code runs in the forker (nor in the server), and the cache is complete before the
+# child that inherits it runs any. A child gets a copy-on-write copy: whatever guest code does to it (it can
 # reach the runner's globals when no runtime layer is on), and the interpreter's own
 # specialising of the bytecode it runs, is gone with the child. The key is the exact
 # (filename, source) pair: a dict hashes the text and compares it whole, so a changed
@@ -609,7 +613,7 @@ class RuntimeDenied(Exception):
 # most `source_bytes` are cached; CPython's compiler bounds constant folding (ints to
 # 128 bits, str/bytes to 4096 items, tuples and sets to 256), so a bounded source
 # compiles in bounded time and memory; and one round compiles at most `bytes` of source
-# (the server runs outside the child's rlimits and seccomp, though inside the namespaces
+# (the forker runs outside the child's rlimits and seccomp, though inside the namespaces
 # and the read-only root). What the compiler folded counts too: an entry weighs its
 # source plus its marshalled code, and the cache holds at most `entries` entries and
 # `bytes` of weight (least recently used first out).
@@ -618,9 +622,9 @@ class RuntimeDenied(Exception):
 # a warning (which the child writes to the guest's stderr), is not cached, so the child
 # compiles it and raises (or warns) exactly as before; the runtime layer's verdict is
 # cached with the code and raised as the same RuntimeDenied; the child fills linecache
-# either way. The server compiles CACHE_DEPTH levels deeper than any child does (a
+# either way. The forker compiles CACHE_DEPTH levels deeper than any child does (a
 # child compiles fewer than ten frames down): the compiler's recursion limit depends
-# on the stack depth, so whatever the server compiled, the child would have too.
+# on the stack depth, so whatever the forker compiled, the child would have too.
 CACHE_DEPTH = 24
 
 
@@ -664,7 +668,7 @@ def compile_quietly(source, filename):
 
 
 class CodeCache:
-    """(filename, source) -> (code, the runtime layer's verdict), built in the server."""
+    """(filename, source) -> (code, the runtime layer's verdict), built in the forker."""
 
     def __init__(self, cfg):
         cfg = cfg or {}
@@ -675,17 +679,21 @@ class CodeCache:
         self.weight = 0
 
     def get(self, filename, source):
-        # The child's look-up (its own copy; the order is the server's business).
+        # The child's look-up (its own copy; the order is the forker's business).
         hit = self.entries.get((filename, source))
         return None if hit is None else hit[:2]
 
-    def remember(self, req):
-        """Compiles the request's new sources (server side). True when it added any."""
+    def remember(self, sources):
+        """Compiles the new of a request's (filename, source) pairs (in the forker).
+        True when it added any."""
         if self.max_entries == 0 or self.max_bytes == 0:
             return False
         added = False
         budget = self.max_bytes
-        for key in request_sources(req):
+        for key in sources:
+            key = tuple(key)
+            if len(key) != 2 or not all(isinstance(k, str) for k in key):
+                continue
             if key in self.entries:
                 self.entries.move_to_end(key)
                 continue
@@ -758,12 +766,10 @@ def prepare_child(cfg, jailed):
         mount("aura-scratch", "/scratch", "tmpfs", MS_NOSUID | MS_NODEV,
               "mode=0700,size=%d" % cfg["scratch_bytes"])
     os.chdir("/scratch")
-    os.environ.clear()
     LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     if jailed:
-        cap = 0
-        while LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
-            cap += 1
+        # The bounding set went in the server (drop_bounding_set): what is left is this
+        # process's own capabilities, all of them cleared here.
         hdr = CapHeader(0x20080522, 0)
         data = (CapData * 2)()
         check(LIBC.capset(ctypes.byref(hdr), data), "capset")
@@ -772,10 +778,34 @@ def prepare_child(cfg, jailed):
         check(LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
 
 
+def drop_bounding_set():
+    # Once, in the server: children inherit the empty bounding set (it only bounds what
+    # an execve could grant, and the server never execs), so a child's lock-down need
+    # not drop capabilities one system call at a time.
+    cap = 0
+    while LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+        cap += 1
+    if cap == 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "dropping the capability bounding set: %s" % os.strerror(err))
+
+
+EXIT_XCPU = 128 + signal.SIGXCPU  # a child that its CPU limit ended, as a shell says it
+
+
+def cpu_limit_reached(signum, frame):
+    os._exit(EXIT_XCPU)
+
+
 def apply_limits(cfg, limits):
     # Hard and soft limits alike: without capabilities they can only go down.
     mem = int(limits["memory_bytes"]) + int(cfg.get("baseline_vm_bytes", 0))
     cpu = max(1, -(-int(limits["cpu"]) // 1000))
+    if os.getpid() == 1:
+        # Pid 1 of a namespace (a jailed child) ignores a signal it has no handler for:
+        # the soft limit's SIGXCPU ends it through this one (or the hard limit, a second
+        # later, through SIGKILL, when it is stuck in one long C call).
+        signal.signal(signal.SIGXCPU, cpu_limit_reached)
     for res, val in ((resource.RLIMIT_AS, (mem, mem)),
                      (resource.RLIMIT_CPU, (cpu, cpu + 1)),
                      (resource.RLIMIT_NOFILE, (64, 64)),
@@ -1031,21 +1061,29 @@ def child_main(rfd, wfd, cfg, jailed):
 class Spare:
     """A forked child, locked down and waiting for its request on a pipe."""
 
-    def __init__(self, cfg, jailed):
+    def __init__(self, pid, req_w, rep_r, pidfd):
+        self.pid, self.req_w, self.rep_r, self.pidfd = pid, req_w, rep_r, pidfd
+
+    @staticmethod
+    def fork(cfg, jailed):
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             try:
-                os.close(req_w)
-                os.close(rep_r)
+                # Only its own two pipe ends (0-2 become /dev/null in prepare_child):
+                # not the forker's socket, its pid namespace handle, nor any pipe of a
+                # call running beside it.
+                lo, hi = sorted((req_r, rep_w))
+                os.closerange(3, lo)
+                os.closerange(lo + 1, hi)
+                os.closerange(hi + 1, MAX_FD)
                 child_main(req_r, rep_w, cfg, jailed)
             finally:
                 os._exit(72)
         os.close(req_r)
         os.close(rep_w)
-        self.pid, self.req_w, self.rep_r = pid, req_w, rep_r
-        self.pidfd = os.pidfd_open(pid)
+        return Spare(pid, req_w, rep_r, os.pidfd_open(pid))
 
     def hand(self, body):
         # False when the spare died before it got its request.
@@ -1062,33 +1100,228 @@ class Spare:
 
     def discard(self):
         kill(self.pid)
-        os.waitpid(self.pid, 0)
+        REAPER.reap_later(self.pid)
         for fd in (self.req_w, self.rep_r, self.pidfd):
             if fd >= 0:
                 os.close(fd)
         self.req_w = self.rep_r = self.pidfd = -1
 
 
-def serve_one(body, req, spare, cfg, jailed):
+# ---------------------------------------------------------------- the forker (jail mode)
+#
+# A fork costs the process that forks as much as the child: every page it writes
+# afterwards takes a copy-on-write fault while the child lives. So in jail mode the
+# server forks once, a *forker* (a copy of the clean server, before any request), and
+# the forker forks every child from then on. The server, which reads requests and
+# supervises children, then writes only to pages of its own, and the forker makes the
+# next request's child while the current one runs. A back-to-back call never waits for
+# a fork.
+#
+# Each child is made pid 1 of a pid namespace of its own: a guest sees, and can signal,
+# no other process, neither the next child, ready beside it, nor the forker.
+#
+# Server -> forker, on a socket pair: CMD records, with a payload for "S".
+#   "S" len payload: make a spare (the payload, a request's (filename, source) pairs as
+#                    JSON, is compiled into the code cache first, so the spare
+#                    inherits it);
+#   "W" pid:        wait for the child and answer its status and resources;
+#   "R" pid:        the child was killed: reap it when it is gone.
+# Forker -> server: RECORD records; a SPARE record carries the spare's request pipe,
+# reply pipe and pidfd as SCM_RIGHTS.
+CMD = struct.Struct(">cII")  # op, pid, payload length
+RECORD = struct.Struct(">6i")  # kind, pid, wait status, cpu ms, peak rss KiB, unused
+SPARE, STATUS = 1, 2
+PID_NS = -1  # the forker's handle on its own pid namespace
+
+
+class LocalReaper:
+    """Plain mode: the server forks its children itself, and waits for them."""
+
+    @staticmethod
+    def wait(pid):
+        _, status, ru = os.wait4(pid, 0)
+        return status, int((ru.ru_utime + ru.ru_stime) * 1000), int(ru.ru_maxrss)
+
+    @staticmethod
+    def reap_later(pid):
+        UNREAPED.append(pid)
+
+    @staticmethod
+    def watched():
+        return []
+
+    @staticmethod
+    def receive():
+        return None
+
+
+class Forker:
+    """Jail mode: the server's end of its forker."""
+
+    def __init__(self, cfg):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ours.close()
+                forker_main(theirs, cfg)
+            finally:
+                os._exit(73)
+        theirs.close()
+        os.close(PID_NS)  # only the forker makes namespaces
+        self.sock, self.pid, self.spares = ours, pid, []
+        self.last_sources = None  # those of the last request sent for the code cache
+
+    def ask(self, body=b""):
+        self.sock.sendall(CMD.pack(b"S", 0, len(body)) + body)
+
+    def take(self):
+        while not self.spares:
+            self.receive()
+        return self.spares.pop(0)
+
+    def receive(self):
+        """Reads one record: stores a spare (None), or returns a status (pid, ...)."""
+        msg, fds, _, _ = socket.recv_fds(self.sock, RECORD.size, 3)
+        if 0 < len(msg) < RECORD.size:
+            msg += read_exact(self.sock.fileno(), RECORD.size - len(msg)) or b""
+        if len(msg) != RECORD.size:
+            # The forker is gone: this server cannot make children any more. Dying
+            # kills the namespace (a running guest with it) and tells the host.
+            os._exit(74)
+        kind, pid, status, cpu_ms, rss_kib, _ = RECORD.unpack(msg)
+        if kind == SPARE and len(fds) == 3:
+            self.spares.append(Spare(pid, *fds))
+            return None
+        if kind == STATUS and not fds:
+            return pid, status, cpu_ms, rss_kib
+        os._exit(74)
+
+    def wait(self, pid):
+        self.sock.sendall(CMD.pack(b"W", pid, 0))
+        while True:
+            got = self.receive()
+            if got is not None and got[0] == pid:
+                return got[1:]
+
+    def reap_later(self, pid):
+        self.sock.sendall(CMD.pack(b"R", pid, 0))
+
+    def watched(self):
+        # Readable when a spare arrives, or at end-of-file when the forker died.
+        return [self.sock.fileno()]
+
+
+def forker_main(sock, cfg):
+    # Trusted code only, like the server: it never runs guest code, it compiles and
+    # forks. Not the host's pipes: the host must see end-of-file when the server dies.
+    devnull = os.open("/dev/null", os.O_RDWR)
+    for fd in (HOST_IN, HOST_OUT):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    fd = sock.fileno()
+    killed = []
+    while True:
+        killed = reap_killed(killed)
+        head = read_exact(fd, CMD.size)
+        if head is None:
+            os._exit(0)
+        op, pid, n = CMD.unpack(head)
+        payload = read_exact(fd, n) if n else b""
+        if payload is None:
+            os._exit(0)
+        if op == b"S":
+            if payload:
+                remember(payload)
+            del payload
+            check(LIBC.setns(PID_NS, CLONE_NEWPID), "setns (pid)")
+            check(LIBC.unshare(CLONE_NEWPID), "unshare (pid)")
+            spare = Spare.fork(cfg, True)
+            fds = [spare.req_w, spare.rep_r, spare.pidfd]
+            socket.send_fds(sock, [RECORD.pack(SPARE, spare.pid, 0, 0, 0, 0)], fds)
+            for x in fds:
+                os.close(x)
+        elif op == b"W":
+            _, status, ru = os.wait4(pid, 0)
+            cpu_ms = int((ru.ru_utime + ru.ru_stime) * 1000)
+            sock.sendall(RECORD.pack(STATUS, pid, status, cpu_ms, int(ru.ru_maxrss), 0))
+        elif op == b"R":
+            killed.append(pid)
+
+
+def remember(payload):
+    # Compiles the request's new sources, so that children forked later inherit them.
+    # Never fatal: the cache only saves work.
+    try:
+        added = CODE_CACHE.remember(json.loads(payload))
+    except Exception:
+        added = False
+    if added:
+        gc.collect()
+        gc.freeze()
+
+
+def reap_killed(pids):
+    # Without blocking: a child still tearing down its memory is reaped on a later turn.
+    pending = []
+    for pid in pids:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        if done == 0:
+            pending.append(pid)
+    return pending
+
+
+REAPER = LocalReaper  # a Forker in jail mode
+
+
+def next_child(body, cfg, jailed):
+    # The child that serves this request, handed it.
+    if not jailed:
+        child = Spare.fork(cfg, False)
+        if child.hand(body):
+            return child
+    else:
+        for _ in range(2):
+            child = REAPER.take()
+            if child.hand(body):
+                return child
+            REAPER.ask()
+    raise OSError("a fresh child died before its request")
+
+
+def serve_one(body, req, cfg, jailed):
     limits = req["limits"]
     cap = 4 * int(limits["output_bytes"]) + (1 << 20)
     t0 = time.monotonic()
-    if spare is None or not spare.hand(body):
-        spare = Spare(cfg, jailed)
-        if not spare.hand(body):
-            raise OSError("a fresh child died before its request")
-    pid, r, pidfd = spare.pid, spare.rep_r, spare.pidfd
+    child = next_child(body, cfg, jailed)
+    if jailed:
+        # The next request's child is made while this one runs, after the forker has
+        # compiled this request's sources (none when they are the last request's: a
+        # repeated call costs the forker no parsing).
+        sources = request_sources(req)
+        if sources == REAPER.last_sources:
+            REAPER.ask()
+        else:
+            REAPER.ask(json.dumps(sources).encode())
+            REAPER.last_sources = sources
+    pid, r, pidfd = child.pid, child.rep_r, child.pidfd
     deadline = t0 + int(limits["wall"]) / 1000.0
     buf = bytearray()
     timed_out = overflow = exited = False
     reading = True
+    forker = REAPER.watched()
     while reading or not exited:
         left = deadline - time.monotonic()
         if left <= 0:
             timed_out = True
             break
-        fds = ([r] if reading else []) + ([pidfd] if not exited else [])
+        fds = ([r] if reading else []) + ([pidfd] if not exited else []) + forker
         ready, _, _ = select.select(fds, [], [], left)
+        if forker and forker[0] in ready:
+            REAPER.receive()
         if r in ready:
             chunk = os.read(r, 1 << 16)
             if not chunk:
@@ -1128,20 +1361,25 @@ def serve_one(body, req, spare, cfg, jailed):
                     "cpu_ms": 0, "peak_rss_kib": 0}
             answer_unreaped(pid, r, pidfd, meta, b"")
             return
-    _, status, ru = os.wait4(pid, 0)
-    if complete(buf):
+    status, cpu_ms, rss_kib = REAPER.wait(pid)
+    whole = complete(buf)
+    if whole:
         del buf[-TRAILER_LEN:]
     wall_ms = int((time.monotonic() - t0) * 1000)
     os.close(r)
     os.close(pidfd)
+    exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    if jailed and exit_code == EXIT_XCPU and not whole:
+        exit_code, sig = None, signal.SIGXCPU  # see apply_limits
     meta = {
         "timed_out": timed_out,
         "overflow": overflow,
-        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "exit_code": exit_code,
+        "signal": sig,
         "wall_ms": wall_ms,
-        "cpu_ms": int((ru.ru_utime + ru.ru_stime) * 1000),
-        "peak_rss_kib": int(ru.ru_maxrss),
+        "cpu_ms": cpu_ms,
+        "peak_rss_kib": rss_kib,
     }
     write_frame(HOST_OUT, meta)
     write_frame_bytes(HOST_OUT, b"" if (timed_out or overflow) else bytes(buf))
@@ -1172,7 +1410,7 @@ def answer_unreaped(pid, r, pidfd, meta, body):
     # The child is killed but may still be tearing down: answer now, reap it later.
     os.close(r)
     os.close(pidfd)
-    UNREAPED.append(pid)
+    REAPER.reap_later(pid)
     write_frame(HOST_OUT, meta)
     write_frame_bytes(HOST_OUT, body)
 
@@ -1250,19 +1488,6 @@ def purge_ipc():
             check(rm(int(row.split()[1])), "removing a SysV %s object" % kind)
 
 
-def reap_killed():
-    # Without blocking: a child still tearing down its memory is reaped on a later turn.
-    pending = []
-    for pid in UNREAPED:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            continue
-        if done == 0:
-            pending.append(pid)
-    UNREAPED[:] = pending
-
-
 def baseline_vm_bytes():
     try:
         with open("/proc/self/statm") as f:
@@ -1282,7 +1507,9 @@ def main():
     cfg = read_frame(HOST_IN)
     if cfg is None:
         return
-    global API_LAYER, CODE_CACHE
+    # No guest needs the host's environment; every child inherits this empty one.
+    os.environ.clear()
+    global API_LAYER, CODE_CACHE, PID_NS, REAPER
     try:
         if cfg.get("api"):
             API_LAYER = ApiLayer(cfg["api"])
@@ -1292,7 +1519,9 @@ def main():
         cfg["baseline_vm_bytes"] = baseline_vm_bytes() + (16 << 20)
         if jailed:
             enter_namespaces(os.getuid(), os.getgid())
+            PID_NS = os.open("/proc/self/ns/pid", os.O_RDONLY)  # before /proc is gone
             build_root(cfg)
+            drop_bounding_set()
     except BaseException as e:
         write_frame(HOST_OUT, {"fatal": "%s: %s" % (type(e).__name__, e)})
         return
@@ -1301,19 +1530,19 @@ def main():
     gc.collect()
     gc.freeze()
     write_frame(HOST_OUT, {"ready": True, "python": sys.version.split()[0]})
-    # The next call's child is forked and locked down ahead of time, after the previous
-    # reply went out: the fork and the lock-down stay off the call's critical path.
-    spare = Spare(cfg, jailed) if jailed else None
+    if jailed:
+        REAPER = Forker(cfg)
+        REAPER.ask()
     while True:
         body = read_raw_frame(HOST_IN)
         if body is None:
             return
         req = json.loads(body)
-        serve_one(body, req, spare, cfg, jailed)
+        serve_one(body, req, cfg, jailed)
+        del body, req
         if not jailed:
             # The next request gets a fresh child and an empty scratch. A failure here
             # would let the next see this one's leftovers: stop serving instead.
-            del body, req
             reap_all_killed()
             try:
                 empty_dir("/scratch")
@@ -1322,20 +1551,6 @@ def main():
                 purge_ipc()
             except OSError:
                 return
-            continue
-        reap_killed()
-        del body
-        # The answer is out: compile what was new before forking the next spare, which
-        # inherits it. Never fatal: the cache only saves work.
-        try:
-            added = CODE_CACHE.remember(req)
-        except Exception:
-            added = False
-        del req
-        if added:
-            gc.collect()
-            gc.freeze()
-        spare = Spare(cfg, jailed)
 
 
 main()

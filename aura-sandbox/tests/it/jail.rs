@@ -41,6 +41,7 @@ conformance_tests![
     garbage_reply,
     interpreter_killed_mid_call,
     nothing_leaks_between_calls,
+    nothing_reaches_the_next_call,
     concurrent_calls,
     isolation_host_files,
     isolation_write_outside_scratch,
@@ -56,7 +57,7 @@ conformance_tests![
 #[test]
 fn every_check_has_a_test() {
     // Keeps the list above in step with the suite.
-    assert_eq!(conformance::CHECKS.len(), 28);
+    assert_eq!(conformance::CHECKS.len(), 29);
 }
 
 #[tokio::test]
@@ -196,4 +197,20 @@ async fn a_fork_server_killed_mid_call_fails_the_call_and_is_replaced() {
     };
     let o = sb.execute(ExecRequest::call(m, vec![])).await;
     assert_eq!(o.ok().and_then(|o| o.value), Some(1.into()));
+}
+
+/// Each call's child is pid 1 of a pid namespace of its own: no other process (the
+/// next call's child, made while this one runs; the fork-server) can be addressed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_is_alone_in_its_pid_namespace() {
+    let sb = jail();
+    let m = MethodSource {
+        selector: "f".into(),
+        source: "def f(self):\n    import os\n    seen = []\n    for pid in range(1, 4096):\n        try:\n            os.kill(pid, 0)\n            seen.append(pid)\n        except PermissionError:\n            seen.append(pid)\n        except ProcessLookupError:\n            pass\n    return [os.getpid(), seen]\n".into(),
+    };
+    for _ in 0..3 {
+        let o = sb.execute(ExecRequest::call(m.clone(), vec![])).await;
+        let o = o.expect("the jail answers");
+        assert_eq!(o.value, Some(serde_json::json!([1, [1]])), "{o:?}");
+    }
 }
