@@ -3,7 +3,8 @@
 //! call ≤ 1 s; a batch of 16 candidates with 5 tests each (`execute_batch`, as a
 //! search checks its candidates) ≤ 25 ms on the jail, ≥ 1,000 candidate test-runs/s,
 //! and ≤ 1.5 s on Docker (one container per batch); and a side-by-side of a warm jail
-//! call, a fresh `python3 -c` process and a Docker call.
+//! call, a fresh `python3 -c` process, the same inside bubblewrap (when `bwrap` is
+//! installed; goal: the jail ≥ 10× faster) and a Docker call.
 //!
 //! Run: `cargo bench -p aura-benches --bench sandbox` (jail and subprocess), and
 //! `cargo bench -p aura-benches --bench sandbox --features aura-sandbox/docker` to add
@@ -96,6 +97,28 @@ fn subprocess() {
     assert!(out.status.success());
 }
 
+/// The same `python3 -c` started cold inside bubblewrap (`bwrap`, when installed: the
+/// issue's baseline for the jail), with every namespace unshared and only `/usr` bound.
+fn bubblewrap() -> Option<()> {
+    let out = std::process::Command::new("bwrap")
+        .args(["--ro-bind", "/usr", "/usr"])
+        .args([
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+        ])
+        .args(["--symlink", "usr/bin", "/bin", "--dev", "/dev"])
+        .args(["--unshare-all", "--die-with-parent"])
+        .arg(python())
+        .args(["-c", "print(41 + 1)"])
+        .output()
+        .ok()?;
+    out.status.success().then_some(())
+}
+
 fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
     let at = |p: f64| v[(((v.len() - 1) as f64) * p).round() as usize];
@@ -160,7 +183,7 @@ fn summary(rt: &Runtime) {
     let (b50, b99) = percentiles(batches);
     println!("sandbox summary ({}):", python().display());
     println!(
-        "  jail warm call, back to back  p50 {w50:8.2} ms  p99 {w99:8.2} ms  (goal p50 <= 2, p99 <= 10)"
+        "  jail warm call, back to back  p50 {w50:8.2} ms  p99 {w99:8.2} ms  (goal p50 <= 1.5, p99 <= 5)"
     );
     println!(
         "  jail warm call, 10 ms apart  p50 {i50:8.2} ms  p99 {i99:8.2} ms  (a ready child: the call alone)"
@@ -171,6 +194,22 @@ fn summary(rt: &Runtime) {
         "  jail batch of {BATCH} x {TESTS} tests  p50 {b50:8.2} ms  p99 {b99:8.2} ms  {runs_per_s:.0} candidate test-runs/s  (goal <= 25 ms, >= 1000/s)"
     );
     println!("  ratio python3 -c / jail warm: {:.1}x", s50 / w50);
+    if bubblewrap().is_some() {
+        let mut bw = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            bubblewrap().expect("bwrap ran once");
+            bw.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let (bw50, bw99) = percentiles(bw);
+        println!("  bwrap + python3 -c  p50 {bw50:8.2} ms  p99 {bw99:8.2} ms");
+        println!(
+            "  ratio bwrap / jail warm: {:.1}x  (goal >= 10)",
+            bw50 / w50
+        );
+    } else {
+        println!("  bwrap: not measured (install bubblewrap to compare)");
+    }
     if let Some(d) = rt.block_on(docker()) {
         let mut cold = Vec::new();
         for _ in 0..10 {
