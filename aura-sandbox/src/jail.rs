@@ -35,7 +35,10 @@
 //!   (method, helpers, test module), keyed by the exact `(filename, source)` text, with
 //!   the runtime layer's verdict on each. Once a request is in its child's hands, and
 //!   before it forks the next spare, it compiles (never runs) the request's sources it
-//!   has not seen, so the next child inherits them through `fork` and a warm call compiles only
+//!   has not compiled and the server has seen before (a source is cached from its
+//!   second sighting on, so a search's one-off candidates never fill the cache and the
+//!   forker's memory, which every fork copies), so the next child inherits them through
+//!   `fork` and a warm call compiles only
 //!   what is new ([`ResourceUsage::compiled_sources`] counts what it did compile). A
 //!   changed method is a different key, so it is never served stale; a source that
 //!   does not compile cleanly (an error or a warning) is never cached, so errors,

@@ -598,7 +598,10 @@ class RuntimeDenied(Exception):
 # ---------------------------------------------------------------- the code cache
 #
 # The forker keeps the code objects of the sources it has been sent, so that a warm
-# call compiles (and checks) nothing it has seen before. A spare is forked before its
+# call compiles (and checks) nothing it has seen before. The server sends it only the
+# sources it has seen at least once before (Forker.cacheable): a search's candidates,
+# each run once, would otherwise fill the cache, and the forker's memory that every
+# fork copies, with code no later call uses. A spare is forked before its
 # request arrives, so an entry only helps children forked after it was added: the
 # forker fills the cache from a request once the request is in its child's hands,
 # before it forks the next spare, off the call's critical path.
@@ -1171,6 +1174,27 @@ class Forker:
         os.close(PID_NS)  # only the forker makes namespaces
         self.sock, self.pid, self.spares = ours, pid, []
         self.last_sources = None  # those of the last request sent for the code cache
+        # Hashes of the sources seen once, most recent last (see cacheable).
+        self.seen = OrderedDict()
+        self.seen_limit = 4 * max(0, int((cfg.get("code_cache") or {}).get("entries", 0)))
+
+    def cacheable(self, sources):
+        """The sources worth caching: those seen before. A search's candidates are each
+        run once; caching them would fill the cache (and the forker's memory, which
+        every fork copies) with code no later call uses, and push out what calls do
+        use. A source seen again, a method being called, is cached from its second
+        sighting on."""
+        out = []
+        for key in sources:
+            h = hash(key)
+            if h in self.seen:
+                self.seen.move_to_end(h)
+                out.append(key)
+            else:
+                self.seen[h] = None
+                while len(self.seen) > self.seen_limit:
+                    self.seen.popitem(last=False)
+        return out
 
     def ask(self, body=b""):
         self.sock.sendall(CMD.pack(b"S", 0, len(body)) + body)
@@ -1299,10 +1323,10 @@ def serve_one(body, req, cfg, jailed):
     child = next_child(body, cfg, jailed)
     if jailed:
         # The next request's child is made while this one runs, after the forker has
-        # compiled this request's sources (none when they are the last request's: a
-        # repeated call costs the forker no parsing).
-        sources = request_sources(req)
-        if sources == REAPER.last_sources:
+        # compiled this request's sources worth caching (none sent when they are the
+        # last request's: a repeated call costs the forker no parsing).
+        sources = REAPER.cacheable(request_sources(req))
+        if not sources or sources == REAPER.last_sources:
             REAPER.ask()
         else:
             REAPER.ask(json.dumps(sources).encode())

@@ -1,7 +1,8 @@
-//! The jail's code cache (`JailSandboxBuilder::code_cache_*`): a warm call compiles
-//! nothing it has seen, a changed source is never served stale, the cache keeps to its
-//! bounds, errors read the same cached or not, and a guest cannot poison it for a later
-//! call. Every test runs one fork-server (`max_idle(1)`, one call at a time), so each
+//! The jail's code cache (`JailSandboxBuilder::code_cache_*`): a source is cached from
+//! its second sighting on (a search's one-off candidates never fill it), so a warm call
+//! compiles nothing it has seen twice; a changed source is never served stale, the cache
+//! keeps to its bounds, errors read the same cached or not, and a guest cannot poison
+//! it for a later call. Every test runs one fork-server (`max_idle(1)`, one call at a time), so each
 //! call after the first lands on the server that saw the calls before it.
 #![cfg(target_os = "linux")]
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)] // test fixtures
@@ -64,26 +65,35 @@ fn twenty_helpers() -> ExecRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_warm_call_compiles_nothing_it_has_seen() {
+async fn a_warm_call_compiles_nothing_it_has_seen_twice() {
     let sb = jail();
     let req = twenty_helpers();
     let want = Some(json!(20 + (0..20).sum::<i64>()));
-    let first = run(&sb, &req).await;
-    assert_eq!(first.value, want, "{first:?}");
-    assert_eq!(first.usage.compiled_sources, 21);
-    let second = run(&sb, &req).await;
-    assert_eq!(second.value, want, "{second:?}");
-    assert_eq!(second.usage.compiled_sources, 0);
+    // Seen once, then again (now cached), then served from the cache.
+    for compiled in [21, 21, 0, 0] {
+        let o = run(&sb, &req).await;
+        assert_eq!(o.value, want, "{o:?}");
+        assert_eq!(o.usage.compiled_sources, compiled);
+    }
 
-    // A test run of the same method compiles its test module only, once.
+    // A test run of the same method compiles its test module only, until it is cached.
     let mut tests = req.clone();
     tests.tests = Some("def test_main(o):\n    assert o.main(1) == 210\n".into());
-    let o = run(&sb, &tests).await;
-    assert!(o.succeeded(), "{o:?}");
-    assert_eq!(o.usage.compiled_sources, 1);
-    let o = run(&sb, &tests).await;
-    assert!(o.succeeded(), "{o:?}");
-    assert_eq!(o.usage.compiled_sources, 0);
+    for compiled in [1, 1, 0] {
+        let o = run(&sb, &tests).await;
+        assert!(o.succeeded(), "{o:?}");
+        assert_eq!(o.usage.compiled_sources, compiled);
+    }
+
+    // A search's candidates, each run once, are never cached: the method they were
+    // tried beside stays cached, and a candidate run again is compiled again.
+    for k in 0..5 {
+        let mut c = req.clone();
+        c.method.source = format!("{}# candidate {k}\n", req.method.source);
+        let o = run(&sb, &c).await;
+        assert_eq!((o.value, o.usage.compiled_sources), (want.clone(), 1));
+    }
+    assert_eq!(run(&sb, &req).await.usage.compiled_sources, 0);
 
     // Turned off, every call compiles everything.
     let off = builder().code_cache_entries(0).build().unwrap();
@@ -99,7 +109,9 @@ async fn a_changed_source_is_never_served_stale() {
     let v1 = "def f(self):\n    return 1\n";
     let v2 = "def f(self):\n    return 2\n";
     assert_eq!(call(&sb, "f", v1).await, (Some(json!(1)), 1));
+    assert_eq!(call(&sb, "f", v1).await, (Some(json!(1)), 1));
     assert_eq!(call(&sb, "f", v1).await, (Some(json!(1)), 0));
+    assert_eq!(call(&sb, "f", v2).await, (Some(json!(2)), 1));
     assert_eq!(call(&sb, "f", v2).await, (Some(json!(2)), 1));
     assert_eq!(call(&sb, "f", v2).await, (Some(json!(2)), 0));
     // The old version is still cached, under its own text.
@@ -114,6 +126,8 @@ async fn a_changed_source_is_never_served_stale() {
     let main = method("main", "def main(self):\n    return self.h()\n");
     for (src, want, compiled) in [
         ("def h(self):\n    return 'old'\n", "old", 2),
+        ("def h(self):\n    return 'old'\n", "old", 2),
+        ("def h(self):\n    return 'old'\n", "old", 0),
         ("def h(self):\n    return 'new'\n", "new", 1),
         ("def h(self):\n    return 'old'\n", "old", 0),
     ] {
@@ -138,7 +152,10 @@ async fn the_cache_keeps_to_its_bounds() {
     let sb = builder().code_cache_entries(8).build().unwrap();
     let src = |k: usize| format!("def f(self):\n    return {k}\n");
     for k in 0..40 {
-        assert_eq!(call(&sb, "f", &src(k)).await, (Some(json!(k)), 1), "{k}");
+        // Twice each: cached from the second sighting on.
+        for _ in 0..2 {
+            assert_eq!(call(&sb, "f", &src(k)).await, (Some(json!(k)), 1), "{k}");
+        }
     }
     // The last 8 are cached, anything older was evicted: still correct either way.
     for k in 32..40 {
@@ -151,6 +168,7 @@ async fn the_cache_keeps_to_its_bounds() {
     let sb = builder().code_cache_entries(3).build().unwrap();
     for k in [1, 2, 3, 1, 4] {
         call(&sb, "f", &src(k)).await;
+        call(&sb, "f", &src(k)).await;
     }
     assert_eq!(call(&sb, "f", &src(1)).await, (Some(json!(1)), 0));
     assert_eq!(call(&sb, "f", &src(2)).await, (Some(json!(2)), 1));
@@ -161,13 +179,16 @@ async fn the_cache_keeps_to_its_bounds() {
     assert_eq!(call(&sb, "f", &big).await, (Some(json!(31)), 1));
     assert_eq!(call(&sb, "f", &big).await, (Some(json!(31)), 1));
     assert_eq!(call(&sb, "f", &src(5)).await, (Some(json!(5)), 1));
+    assert_eq!(call(&sb, "f", &src(5)).await, (Some(json!(5)), 1));
     assert_eq!(call(&sb, "f", &src(5)).await, (Some(json!(5)), 0));
 
     // The byte bound holds the cache to what fits: two of these, not three.
     let sb = builder().code_cache_bytes(1200).build().unwrap();
     let padded = |k: usize| format!("def f(self):\n    return {k}\n{}\n", "#".repeat(300));
     for k in 0..3 {
-        assert_eq!(call(&sb, "f", &padded(k)).await, (Some(json!(k)), 1));
+        for _ in 0..2 {
+            assert_eq!(call(&sb, "f", &padded(k)).await, (Some(json!(k)), 1));
+        }
     }
     assert_eq!(call(&sb, "f", &padded(2)).await, (Some(json!(2)), 0));
     assert_eq!(call(&sb, "f", &padded(0)).await, (Some(json!(0)), 1));
@@ -181,27 +202,34 @@ async fn errors_read_the_same_cached_or_not() {
         (
             "def f(self):\n    return (1).__class__\n",
             "RuntimeDenied",
-            [1, 0],
+            [1, 1, 0],
         ),
         // Raised at run time: the traceback quotes the source line either way.
         (
             "def f(self):\n    raise ValueError('boom')\n",
             "ValueError",
-            [1, 0],
+            [1, 1, 0],
         ),
         // Does not compile: never cached.
-        ("def f(self):\n    return (\n", "SyntaxError", [1, 1]),
+        ("def f(self):\n    return (\n", "SyntaxError", [1, 1, 1]),
     ];
     for (src, type_name, compiled) in cases {
         let req = ExecRequest::call(method("f", src), vec![]);
+        // Seen once, seen again (now cached), then from the cache if it was cached.
         let a = run(&layered, &req).await;
         let b = run(&layered, &req).await;
+        let c = run(&layered, &req).await;
         assert_eq!(a.ended, EndReason::Exception, "{a:?}");
         let err = a.error.clone().unwrap();
         assert_eq!(err.type_name, type_name, "{a:?}");
         assert_eq!(a.error, b.error, "{src}");
+        assert_eq!(a.error, c.error, "{src}");
         assert_eq!(
-            [a.usage.compiled_sources, b.usage.compiled_sources],
+            [
+                a.usage.compiled_sources,
+                b.usage.compiled_sources,
+                c.usage.compiled_sources
+            ],
             compiled,
             "{src}"
         );
@@ -219,7 +247,7 @@ async fn errors_read_the_same_cached_or_not() {
         method("f", "def f(self):\n    x = 1\n    return x is 1\n"),
         vec![],
     );
-    for _ in 0..2 {
+    for _ in 0..3 {
         let o = run(&sb, &req).await;
         assert_eq!(o.value, Some(json!(true)), "{o:?}");
         assert!(o.stderr.contains("SyntaxWarning"), "{o:?}");
@@ -255,6 +283,7 @@ async fn a_guest_cannot_poison_the_cache() {
     // Without the runtime layer the guest reaches the cache, in its own copy only.
     let sb = jail();
     assert_eq!(call(&sb, "f", f).await, (Some(json!(7)), 1));
+    assert_eq!(call(&sb, "f", f).await, (Some(json!(7)), 1));
     let (n, _) = call(&sb, "tamper", &tamper).await;
     assert!(
         n.and_then(|n| n.as_u64()).unwrap_or(0) >= 1,
@@ -262,14 +291,17 @@ async fn a_guest_cannot_poison_the_cache() {
     );
     assert_eq!(call(&sb, "f", f).await, (Some(json!(7)), 0));
     assert_eq!(call(&sb, "g", g).await, (Some(json!(8)), 1));
+    assert_eq!(call(&sb, "g", g).await, (Some(json!(8)), 1));
     assert_eq!(call(&sb, "g", g).await, (Some(json!(8)), 0));
-    // The tampering call itself was cached like any other: running it again tampers
-    // again, and changes nothing after it either.
+    // The tampering call itself is cached like any other once seen twice: running it
+    // from the cache tampers again, and changes nothing after it either.
+    assert_eq!(call(&sb, "tamper", &tamper).await.1, 1);
     assert_eq!(call(&sb, "tamper", &tamper).await.1, 0);
     assert_eq!(call(&sb, "f", f).await, (Some(json!(7)), 0));
 
     // With the layer on the guest does not even get there.
     let layered = builder().module_api(MODULE_API).build().unwrap();
+    assert_eq!(call(&layered, "f", f).await, (Some(json!(7)), 1));
     assert_eq!(call(&layered, "f", f).await, (Some(json!(7)), 1));
     let o = run(
         &layered,
