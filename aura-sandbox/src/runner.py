@@ -22,10 +22,10 @@
 # it sets the request's rlimits, and only then does any guest code run.  Nothing the
 # child does survives it.
 #
-# In jail mode, once a request is handed to its child, the forker compiles the
-# request's sources it has not seen yet into its code cache and forks the next spare
-# while the current child runs: children forked later inherit the compiled code and
-# compile only what is new (see CodeCache and "the forker").
+# In jail mode, once a request is handed to its child, the forker compiles those of
+# the request's sources the server has seen before into its code cache and forks the
+# next spare while the current child runs: children forked later inherit the compiled
+# code and compile only what is new (see CodeCache and "the forker").
 import _string
 import builtins
 import ctypes
