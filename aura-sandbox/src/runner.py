@@ -1137,13 +1137,16 @@ SPARE, STATUS = 1, 2
 PID_NS = -1  # the forker's handle on its own pid namespace
 
 
+def wait_child(pid):
+    """Waits for a child: its wait status, CPU milliseconds and peak RSS in KiB."""
+    _, status, ru = os.wait4(pid, 0)
+    return status, int((ru.ru_utime + ru.ru_stime) * 1000), int(ru.ru_maxrss)
+
+
 class LocalReaper:
     """Plain mode: the server forks its children itself, and waits for them."""
 
-    @staticmethod
-    def wait(pid):
-        _, status, ru = os.wait4(pid, 0)
-        return status, int((ru.ru_utime + ru.ru_stime) * 1000), int(ru.ru_maxrss)
+    wait = staticmethod(wait_child)
 
     @staticmethod
     def reap_later(pid):
@@ -1152,10 +1155,6 @@ class LocalReaper:
     @staticmethod
     def watched():
         return []
-
-    @staticmethod
-    def receive():
-        return None
 
 
 class Forker:
@@ -1172,7 +1171,7 @@ class Forker:
                 os._exit(73)
         theirs.close()
         os.close(PID_NS)  # only the forker makes namespaces
-        self.sock, self.pid, self.spares = ours, pid, []
+        self.sock, self.spares = ours, []
         self.last_sources = None  # those of the last request sent for the code cache
         # Hashes of the sources seen once, most recent last (see cacheable).
         self.seen = OrderedDict()
@@ -1266,9 +1265,7 @@ def forker_main(sock, cfg):
             for x in fds:
                 os.close(x)
         elif op == b"W":
-            _, status, ru = os.wait4(pid, 0)
-            cpu_ms = int((ru.ru_utime + ru.ru_stime) * 1000)
-            sock.sendall(RECORD.pack(STATUS, pid, status, cpu_ms, int(ru.ru_maxrss), 0))
+            sock.sendall(RECORD.pack(STATUS, pid, *wait_child(pid), 0))
         elif op == b"R":
             killed.append(pid)
 
