@@ -561,34 +561,6 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-/// The glibc malloc arenas a long-running gateway process keeps, unless
-/// `MALLOC_ARENA_MAX` says otherwise.
-pub const MALLOC_ARENAS: &str = "2";
-
-/// Restarts this process in place with `MALLOC_ARENA_MAX` set to [`MALLOC_ARENAS`] when
-/// it is not set: the first thing a gateway binary's `main` calls, before any thread.
-///
-/// glibc gives each thread that allocates its own arena and rarely returns what a busy
-/// server frees there: the soak's resident memory grew 44 % in five minutes at a
-/// 10,000-method library with the default, and 7 % with two arenas. The setting is
-/// read only when the process starts, hence the `exec` (same pid, same arguments).
-/// Returns only when the variable is already set or the `exec` failed (then the
-/// process runs on with glibc's default, and says so).
-pub fn cap_malloc_arenas() {
-    use std::os::unix::process::CommandExt as _;
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let error = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .env("MALLOC_ARENA_MAX", MALLOC_ARENAS)
-        .exec();
-    eprintln!("note: could not restart with MALLOC_ARENA_MAX={MALLOC_ARENAS} ({error}); memory may grow under load");
-}
-
 /// Raises the soft open-files limit to the hard one (so the connection cap, not the
 /// descriptor table, is what bounds connections), logs both, and returns the soft
 /// limit in force (`None` when unlimited).

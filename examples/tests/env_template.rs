@@ -38,11 +38,6 @@ const NOT_SETTINGS: &[(&str, &str)] = &[
         "AURA_TEST_OPENAI_MODEL",
         "the test suite's: the model AURA_TEST_OPENAI_URL serves (README, tests)",
     ),
-    (
-        "MALLOC_ARENA_MAX",
-        "glibc's, read only when a process starts (so .env could not set it); the gateway \
-         binary sets it for itself, as the README's soak section says",
-    ),
 ];
 
 /// Settings the template lists that a library reads for us (so no literal names them).

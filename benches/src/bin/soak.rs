@@ -86,10 +86,12 @@ struct Args {
     serve: Option<PathBuf>,
 }
 
+// The gateway binary's allocator (examples/src/bin/gateway.rs), so the soak measures
+// what it ships with.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
-    // The gateway binary's allocator setting, so the soak measures what it ships with
-    // (the gateway process inherits it).
-    aura_gateway::cap_malloc_arenas();
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
