@@ -145,12 +145,11 @@ impl DockerSandboxBuilder {
                 self.image
             ))
         })?;
-        let config = serde_json::to_vec(&json!({
-            "seccomp": crate::seccomp::filters_hex()?,
+        let config = serde_json::to_vec(&crate::seccomp::with_filters(json!({
             "scratch_bytes": self.scratch_bytes,
             "nproc": 4096,
             "api": crate::protocol::module_api_config(self.module_api.as_deref())?,
-        }))
+        }))?)
         .map_err(|e| Error::wrap(BACKEND, e))?;
         Ok(DockerSandbox {
             docker,

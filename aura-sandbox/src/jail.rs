@@ -22,7 +22,8 @@
 //!   namespaces (SysV objects and POSIX message queues outlive their creator: a shared
 //!   IPC namespace would carry them to the next call) and mounts a *fresh* tmpfs at
 //!   `/scratch`, makes itself non-dumpable, clears its capabilities, sets
-//!   `no_new_privs`, installs the seccomp filters ([`crate::seccomp`]), and then blocks
+//!   `no_new_privs`, installs its share of the seccomp filters (the forker installed
+//!   the rest once, and every spare inherits them; [`crate::seccomp`]), and then blocks
 //!   on a pipe; the forker passes its pipes and pidfd to the server (`SCM_RIGHTS`). A
 //!   request is handed to the spare, which sets the request's rlimits (AS, CPU, NOFILE,
 //!   FSIZE, NPROC, CORE=0, irreversible without capabilities; pid 1 ignores an unhandled
@@ -230,8 +231,7 @@ impl JailSandboxBuilder {
         let python = choose_python(self.python)?;
         tracing::info!(target: "Sandbox", python = %python.path.display(), version = %python.version,
             why = python.why, "jail interpreter chosen");
-        let config = serde_json::to_vec(&json!({
-            "seccomp": crate::seccomp::filters_hex()?,
+        let config = serde_json::to_vec(&crate::seccomp::with_filters(json!({
             "scratch_bytes": self.scratch_bytes,
             "sys_pivot_root": crate::seccomp::sys_pivot_root(),
             "stage": "/tmp",
@@ -242,7 +242,7 @@ impl JailSandboxBuilder {
                 "bytes": self.code_cache_bytes,
                 "source_bytes": self.code_cache_source_bytes,
             },
-        }))
+        }))?)
         .map_err(|e| Error::wrap(BACKEND, e))?;
         Ok(JailSandbox {
             inner: Arc::new(Inner {

@@ -18,7 +18,9 @@
 # Per request a child forked ahead of time (the "spare"; in jail mode by the forker, a
 # copy of the clean server, into a pid namespace of its own) unshares its mount and IPC
 # namespaces, mounts a fresh tmpfs at /scratch, drops every capability, sets
-# no_new_privs and installs the host-built seccomp filters, then waits for its request;
+# no_new_privs and installs the host-built seccomp filters (its own short ones: it
+# inherits the long ones from the process that forked it, which installed them once),
+# then waits for its request;
 # it sets the request's rlimits, and only then does any guest code run.  Nothing the
 # child does survives it.
 #
@@ -616,8 +618,9 @@ class RuntimeDenied(Exception):
 # most `source_bytes` are cached; CPython's compiler bounds constant folding (ints to
 # 128 bits, str/bytes to 4096 items, tuples and sets to 256), so a bounded source
 # compiles in bounded time and memory; and one round compiles at most `bytes` of source
-# (the forker runs outside the child's rlimits and seccomp, though inside the namespaces
-# and the read-only root). What the compiler folded counts too: an entry weighs its
+# (the forker runs outside the child's rlimits and the child's own seccomp filters,
+# though inside the namespaces, the read-only root and the filters it installs for every
+# child). What the compiler folded counts too: an entry weighs its
 # source plus its marshalled code, and the cache holds at most `entries` entries and
 # `bytes` of weight (least recently used first out).
 #
@@ -745,14 +748,30 @@ class CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
-FILTERS = []  # (buffer, SockFprog) pairs, built once in the server
+FILTERS = []  # (buffer, SockFprog) pairs each child installs, built once in the server
 
 
-def prepare_filters(cfg):
-    for hexblob in cfg.get("seccomp", []):
+def prepare_filters(cfg, key):
+    out = []
+    for hexblob in cfg.get(key, []):
         blob = bytes.fromhex(hexblob)
         buf = ctypes.create_string_buffer(blob, len(blob))
-        FILTERS.append((buf, SockFprog(len(blob) // 8, ctypes.cast(buf, ctypes.c_void_p))))
+        out.append((buf, SockFprog(len(blob) // 8, ctypes.cast(buf, ctypes.c_void_p))))
+    return out
+
+
+def install_filters(filters):
+    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    for _, prog in filters:
+        check(LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+
+
+def install_inherited_filters(cfg):
+    # In the process that forks the children (the forker, or the plain-mode server),
+    # once, before its first fork: installing a filter costs the kernel a pass over
+    # every syscall number and a JIT compilation, and children inherit filters for
+    # free. None of these forbid what that process or a child's set-up does.
+    install_filters(prepare_filters(cfg, "seccomp_inherited"))
 
 
 def prepare_child(cfg, jailed):
@@ -776,9 +795,7 @@ def prepare_child(cfg, jailed):
         hdr = CapHeader(0x20080522, 0)
         data = (CapData * 2)()
         check(LIBC.capset(ctypes.byref(hdr), data), "capset")
-    check(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    for _, prog in FILTERS:
-        check(LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp")
+    install_filters(FILTERS)
 
 
 def drop_bounding_set():
@@ -1242,6 +1259,7 @@ def forker_main(sock, cfg):
     for fd in (HOST_IN, HOST_OUT):
         os.dup2(devnull, fd)
     os.close(devnull)
+    install_inherited_filters(cfg)
     fd = sock.fileno()
     killed = []
     while True:
@@ -1536,13 +1554,15 @@ def main():
             API_LAYER = ApiLayer(cfg["api"])
         if jailed:
             CODE_CACHE = CodeCache(cfg.get("code_cache"))
-        prepare_filters(cfg)
+        FILTERS.extend(prepare_filters(cfg, "seccomp"))
         cfg["baseline_vm_bytes"] = baseline_vm_bytes() + (16 << 20)
         if jailed:
             enter_namespaces(os.getuid(), os.getgid())
             PID_NS = os.open("/proc/self/ns/pid", os.O_RDONLY)  # before /proc is gone
             build_root(cfg)
             drop_bounding_set()
+        else:
+            install_inherited_filters(cfg)  # in jail mode, the forker's
     except BaseException as e:
         write_frame(HOST_OUT, {"fatal": "%s: %s" % (type(e).__name__, e)})
         return
