@@ -30,8 +30,9 @@ struct Args {
 }
 
 /// jemalloc for the server's own allocations: under the soak's load glibc's malloc kept
-/// the high-water mark of every burst (resident memory +10 to +46 % over ten minutes
-/// across runs), jemalloc returns what it frees (+1 %; README, "Soak").
+/// the high-water mark of every burst (resident memory +6 to +46 % after the first
+/// minute of ten, across runs and arena settings), jemalloc returns what it frees (+1 to
+/// +7 %; README, "Memory at library size").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
