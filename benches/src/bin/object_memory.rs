@@ -25,6 +25,11 @@ use aura_gateway::{Gateway, GatewayConfig};
 use aura_store::{NewMethod, Provenance, SqliteStore};
 use clap::Parser;
 
+// The gateway binary's allocator (examples/src/bin/gateway.rs), so the memory measured
+// is what the shipped gateway retains.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Memory retained per object read and GET-object time, at one library size.
 #[derive(Parser)]
 struct Args {
