@@ -1188,6 +1188,12 @@ class Forker:
                 os._exit(73)
         theirs.close()
         os.close(PID_NS)  # only the forker makes namespaces
+        # Its set-up (the filters every child inherits) fails here, in words, rather
+        # than as a server that dies at its first request.
+        started = read_frame(ours.fileno())
+        if not (started or {}).get("ready"):
+            raise OSError("the forker did not start: %s"
+                          % (started or {}).get("fatal", "it exited"))
         self.sock, self.spares = ours, []
         self.last_sources = None  # those of the last request sent for the code cache
         # Hashes of the sources seen once, most recent last (see cacheable).
@@ -1259,8 +1265,13 @@ def forker_main(sock, cfg):
     for fd in (HOST_IN, HOST_OUT):
         os.dup2(devnull, fd)
     os.close(devnull)
-    install_inherited_filters(cfg)
     fd = sock.fileno()
+    try:
+        install_inherited_filters(cfg)
+    except BaseException as e:
+        write_frame(fd, {"fatal": "%s: %s" % (type(e).__name__, e)})
+        raise
+    write_frame(fd, {"ready": True})
     killed = []
     while True:
         killed = reap_killed(killed)
@@ -1563,16 +1574,17 @@ def main():
             drop_bounding_set()
         else:
             install_inherited_filters(cfg)  # in jail mode, the forker's
+        # Objects the server made never change again: keep the child's garbage
+        # collector off their pages, so that a fork copies as little as possible.
+        gc.collect()
+        gc.freeze()
+        if jailed:
+            REAPER = Forker(cfg)
     except BaseException as e:
         write_frame(HOST_OUT, {"fatal": "%s: %s" % (type(e).__name__, e)})
         return
-    # Objects the server made never change again: keep the child's garbage collector
-    # off their pages, so that a fork copies as little as possible.
-    gc.collect()
-    gc.freeze()
     write_frame(HOST_OUT, {"ready": True, "python": sys.version.split()[0]})
     if jailed:
-        REAPER = Forker(cfg)
         REAPER.ask()
     while True:
         body = read_raw_frame(HOST_IN)
