@@ -1146,7 +1146,8 @@ class Spare:
 #                    inherits it);
 #   "W" pid:        wait for the child and answer its status and resources;
 #   "R" pid:        the child was killed: reap it when it is gone.
-# Forker -> server: RECORD records; a SPARE record carries the spare's request pipe,
+# Forker -> server: first one frame, {"ready": true} once its set-up is done or
+# {"fatal": why}; then RECORD records; a SPARE record carries the spare's request pipe,
 # reply pipe and pidfd as SCM_RIGHTS.
 CMD = struct.Struct(">cII")  # op, pid, payload length
 RECORD = struct.Struct(">6i")  # kind, pid, wait status, cpu ms, peak rss KiB, unused
