@@ -16,8 +16,8 @@
 //! 3. **Decision.** The best cluster wins when its score exceeds every other
 //!    cluster's by the agreement threshold, it satisfies at least as many pooled
 //!    examples as it contradicts, and it is not degenerate (the same value for every
-//!    input). An example in the request is the user's own check: a candidate that
-//!    passes it needs no further agreement.
+//!    input, or its input back unchanged). An example in the request is the user's
+//!    own check: a candidate that passes it needs no further agreement.
 //!
 //! Probe inputs: the request's examples and the triggering call, the pooled
 //! examples' inputs, and inputs generated for each candidate's arity from the types
@@ -613,10 +613,8 @@ impl Pool {
                 )),
             };
         }
-        if self.degenerate(winner) {
-            return Decision::Undecided(
-                "the best candidate returns the same value for every input".into(),
-            );
+        if let Some(why) = self.degenerate(winner) {
+            return Decision::Undecided(format!("the best candidate {why}"));
         }
         // The winner must out-vote every rival behaviour by `agreement`, not just
         // reach it: a small model's shared misconception often collects two votes
@@ -679,14 +677,32 @@ impl Pool {
         }
     }
 
-    /// The same value for every input it answered (three or more).
-    fn degenerate(&self, index: usize) -> bool {
-        let values: Vec<String> = self.drawn[index]
-            .outputs
-            .values()
-            .filter_map(|o| o.value().map(|v| rounded(v).to_string()))
+    /// Why `drawn[index]` does nothing a request could ask for, judged on the inputs
+    /// it answered (three or more): the same value for every one, or its input back
+    /// unchanged (the argument, or all of them as a list) for every one, as in
+    /// `return (a, b)`. Probe inputs vary enough that no request's answer looks
+    /// like either.
+    fn degenerate(&self, index: usize) -> Option<&'static str> {
+        let answered: Vec<(&[Value], &Value)> = self
+            .inputs
+            .iter()
+            .filter_map(|args| Some((args.as_slice(), self.output(index, args)?.value()?)))
             .collect();
-        values.len() >= 3 && values.iter().all(|v| *v == values[0])
+        if answered.len() < 3 {
+            return None;
+        }
+        let first = rounded(answered[0].1);
+        if answered.iter().all(|(_, v)| rounded(v) == first) {
+            return Some("returns the same value for every input");
+        }
+        let echoes = |(args, v): &(&[Value], &Value)| match args {
+            [only] => only == *v,
+            all => v.as_array().is_some_and(|v| v.as_slice() == *all),
+        };
+        answered
+            .iter()
+            .all(echoes)
+            .then_some("returns its input unchanged for every input")
     }
 
     /// The tests committed with the winner: the request's examples, the models'
@@ -886,6 +902,7 @@ mod tests {
             params: (0..params).map(|i| format!("p{i}")).collect(),
             examples,
             dropped: 0,
+            cut_at_line: None,
         }
     }
 
@@ -1025,6 +1042,28 @@ mod tests {
         add(&mut pool, normalized(1, vec![]), constant);
         add(&mut pool, normalized(1, vec![]), constant);
         assert!(matches!(pool.decide(2), Decision::Undecided(m) if m.contains("same value")));
+    }
+
+    #[test]
+    fn answers_that_echo_the_input_do_not_win() {
+        // `return (a, b)` for a two-argument request, agreed on by two samples.
+        let mut pool = Pool::new(Spec::default());
+        let pair = |a: &[Value]| Output::Value(Value::Array(a.to_vec()));
+        add(&mut pool, normalized(2, vec![]), pair);
+        add(&mut pool, normalized(2, vec![]), pair);
+        assert!(matches!(pool.decide(2), Decision::Undecided(m) if m.contains("input unchanged")));
+        // One argument back as it came.
+        let mut pool = Pool::new(Spec::default());
+        let same = |a: &[Value]| Output::Value(a[0].clone());
+        add(&mut pool, normalized(1, vec![]), same);
+        add(&mut pool, normalized(1, vec![]), same);
+        assert!(matches!(pool.decide(2), Decision::Undecided(m) if m.contains("input unchanged")));
+        // An answer that equals its input on some inputs only is no echo.
+        let mut pool = Pool::new(Spec::default());
+        let square = |a: &[Value]| Output::Value(json!(a[0].as_i64().unwrap_or(0).pow(2)));
+        add(&mut pool, normalized(1, vec![]), square);
+        add(&mut pool, normalized(1, vec![]), square);
+        assert!(matches!(pool.decide(2), Decision::Accept { .. }));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
 use crate::parser::{self, ast, Ranged};
-use crate::{Guard, Verdict};
+use crate::{Guard, Rule, Verdict};
 
 /// One concrete example a reply asserts: `selector(*args) == expected`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,10 @@ pub struct Normalized {
     pub examples: Vec<Example>,
     /// Top-level statements that were neither kept nor mined (prints, loops, …).
     pub dropped: usize,
+    /// Where the reply was cut because of a syntax error there (see
+    /// [`Guard::normalize`]): the first line dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_at_line: Option<usize>,
 }
 
 /// Why a reply could not become a method.
@@ -74,16 +78,67 @@ impl Guard {
     /// The reply is audited as a module first, so nothing the guard refuses is ever
     /// rewritten and the tree is known to be within the policy's depth. The result
     /// still has to pass [`Guard::audit_method`], like any method.
+    ///
+    /// A small model often writes a sound function and then a broken test or line of
+    /// prose after it. When the guard's only objection is a syntax error that starts
+    /// after at least one complete top-level statement, the reply is cut before the
+    /// statement holding the error and the part kept is audited and normalised like
+    /// any reply ([`Normalized::cut_at_line`] says where). Any other refusal, or a cut
+    /// that leaves no usable function, is the original verdict; a kept part the guard
+    /// refuses for what it does is refused with that verdict.
     pub fn normalize(&self, code: &str, selector: &str) -> Result<Normalized, NormalizeError> {
         let verdict = self.audit(code);
-        if !verdict.accepted {
-            return Err(NormalizeError::Rejected(verdict));
+        if verdict.accepted {
+            return normalize_audited(code, selector).map_err(NormalizeError::Unusable);
         }
-        let parsed = parser::parse_module(code, 1);
-        let result = normalize_module(code, &parsed.module.body, selector);
-        parser::dispose_module(parsed.module, code.len());
-        result.map_err(NormalizeError::Unusable)
+        let only_syntax = verdict.violations.iter().all(|v| v.rule == Rule::Syntax);
+        let cut = verdict
+            .violations
+            .first()
+            .filter(|_| only_syntax)
+            .and_then(|first| before_line(code, first.line));
+        let Some((kept, line)) = cut else {
+            return Err(NormalizeError::Rejected(verdict));
+        };
+        // The part kept may be refused for what it does (`import os`): that is then
+        // the reason, not the syntax error after it.
+        let kept_verdict = self.audit(kept);
+        if !kept_verdict.accepted {
+            return Err(NormalizeError::Rejected(kept_verdict));
+        }
+        let mut n =
+            normalize_audited(kept, selector).map_err(|_| NormalizeError::Rejected(verdict))?;
+        n.cut_at_line = Some(line);
+        n.dropped += 1;
+        Ok(n)
     }
+}
+
+/// Parses audited code and normalises it.
+fn normalize_audited(code: &str, selector: &str) -> Result<Normalized, String> {
+    let parsed = parser::parse_module(code, 1);
+    let result = normalize_module(code, &parsed.module.body, selector);
+    parser::dispose_module(parsed.module, code.len());
+    result
+}
+
+/// `code` up to the top-level statement that holds line `error_line` (1-based), and
+/// the first line dropped: `None` when that is the first statement. The statement
+/// starts at the last unindented line at or before the error's; a cut in the wrong
+/// place only fails the audit that follows.
+fn before_line(code: &str, error_line: u32) -> Option<(&str, usize)> {
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(code.match_indices('\n').map(|(i, _)| i + 1))
+        .take(usize::try_from(error_line).ok()?)
+        .collect();
+    let unindented =
+        |&start: &usize| code[start..].starts_with(|c: char| !c.is_whitespace() && c != '#');
+    let (line, &cut) = starts
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, s)| unindented(s))?;
+    (cut > 0).then(|| (&code[..cut], line + 1))
 }
 
 impl Guard {
@@ -257,6 +312,7 @@ fn normalize_module(code: &str, body: &[ast::Stmt], selector: &str) -> Result<No
         required,
         examples,
         dropped,
+        cut_at_line: None,
     })
 }
 
@@ -683,6 +739,40 @@ mod tests {
             .unwrap_err();
         assert!(
             matches!(e, NormalizeError::Rejected(ref v) if !v.accepted),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_after_the_function_is_cut_off_and_the_rest_kept() {
+        let g = Guard::default();
+        let reply = "def count_words(text):\n    return len(text.split())\n\n# Test it\n\
+                     assert count_words('a b') == 2\nassert x = count_words('c')\nprint(1)\n";
+        let n = g.normalize(reply, "count_words").unwrap();
+        assert_eq!(n.cut_at_line, Some(6));
+        assert_eq!(
+            n.examples.len(),
+            1,
+            "the assert before the cut is still mined"
+        );
+        assert!(g.audit_method(&n.source, "count_words").accepted);
+
+        // The error inside the only function: nothing usable is left, and the guard's
+        // verdict is the answer.
+        let e = g
+            .normalize("def f(x):\n    return x +\n\nprint(f(1))\n", "f")
+            .unwrap_err();
+        assert!(
+            matches!(e, NormalizeError::Rejected(ref v) if v.has(Rule::Syntax)),
+            "{e}"
+        );
+        // A refusal for anything but syntax is never salvaged, even with a syntax error
+        // after it.
+        let e = g
+            .normalize("import os\ndef f():\n    return os.getcwd()\nf(\n", "f")
+            .unwrap_err();
+        assert!(
+            matches!(e, NormalizeError::Rejected(ref v) if v.has(Rule::ImportDenied)),
             "{e}"
         );
     }
