@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh demo
 source scripts/lib/demo-env.sh
-echo "==> build: the demo, release profile, llama.cpp included (first run: about 10 min on 2 cores; later: seconds)"
+echo "==> build: the demo, release profile, llama.cpp included (first run: 10–15 min on 2 cores; later: seconds)"
 start=$SECONDS
 cargo build --release -p aura-examples --bin demo
 echo "    build done in $((SECONDS - start)) s"
