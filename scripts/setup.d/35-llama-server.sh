@@ -16,25 +16,26 @@ export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 # natively on one machine dies with an illegal instruction on a CPU that lacks one of
 # that machine's extensions (AVX-512 VNNI, AMX, ...). A caller's CMAKE_ARGS wins.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON}"
-PACKAGE="llama-cpp-python[server]==0.3.36"
-ensure_venv .venv-llama-server "$PACKAGE:llama_cpp.server"
+VERSION=0.3.36
+MODEL=models/SmolLM2-135M-Instruct.Q4_1.gguf
+ensure_venv .venv-llama-server "llama-cpp-python[server]==$VERSION:llama_cpp.server"
 
 # A token after a prompt of some length: importing is not enough, the kernels run only
 # when the model answers, and a short prompt takes other kernels than a long one.
 runs_here() {
     # In a subshell whose stderr is /dev/null: the shell's own "Illegal instruction" too.
-    (.venv-llama-server/bin/python - <<'PY') >/dev/null 2>&1
+    (.venv-llama-server/bin/python - "$MODEL" <<'PY') >/dev/null 2>&1
+import sys
 import llama_cpp
-m = llama_cpp.Llama(model_path="models/SmolLM2-135M-Instruct.Q4_1.gguf", n_ctx=512,
-                    n_threads=2, verbose=False)
+m = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=512, n_threads=2, verbose=False)
 m("Tell me a story about a cat who lives in a house by the sea. " * 4, max_tokens=2)
 PY
 }
-if [ -f models/SmolLM2-135M-Instruct.Q4_1.gguf ] && ! runs_here; then
+if [ -f "$MODEL" ] && ! runs_here; then
     echo "llama-cpp-python in .venv-llama-server cannot run on this CPU (a wheel built for another);" \
-        "rebuilding it for x86-64-v3 (about 5 min)"
+        "rebuilding it for x86-64-v3 (about 7 min)"
     .venv-llama-server/bin/python -m pip cache remove 'llama_cpp_python*' >/dev/null 2>&1 || true
     .venv-llama-server/bin/python -m pip install --quiet --disable-pip-version-check \
-        --force-reinstall --no-deps --no-binary llama-cpp-python "llama-cpp-python==0.3.36"
+        --force-reinstall --no-deps --no-binary llama-cpp-python "llama-cpp-python==$VERSION"
     runs_here || { echo "llama-cpp-python still cannot run a token here; see CMAKE_ARGS in $0" >&2; exit 1; }
 fi
