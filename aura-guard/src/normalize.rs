@@ -757,23 +757,21 @@ mod tests {
         );
         assert!(g.audit_method(&n.source, "count_words").accepted);
 
+        let refused_for = |reply: &str, rule: Rule| {
+            let e = g.normalize(reply, "f").unwrap_err();
+            assert!(
+                matches!(e, NormalizeError::Rejected(ref v) if v.has(rule)),
+                "{e}"
+            );
+        };
         // The error inside the only function: nothing usable is left, and the guard's
         // verdict is the answer.
-        let e = g
-            .normalize("def f(x):\n    return x +\n\nprint(f(1))\n", "f")
-            .unwrap_err();
-        assert!(
-            matches!(e, NormalizeError::Rejected(ref v) if v.has(Rule::Syntax)),
-            "{e}"
-        );
+        refused_for("def f(x):\n    return x +\n\nprint(f(1))\n", Rule::Syntax);
         // A refusal for anything but syntax is never salvaged, even with a syntax error
         // after it.
-        let e = g
-            .normalize("import os\ndef f():\n    return os.getcwd()\nf(\n", "f")
-            .unwrap_err();
-        assert!(
-            matches!(e, NormalizeError::Rejected(ref v) if v.has(Rule::ImportDenied)),
-            "{e}"
+        refused_for(
+            "import os\ndef f():\n    return os.getcwd()\nf(\n",
+            Rule::ImportDenied,
         );
     }
 
