@@ -14,6 +14,7 @@ use tracing::Instrument as _;
 
 use aura_forge::trail::{ConversationRefused, Payload};
 
+use crate::runtime::OnMiss;
 use crate::{Error, LearnRequest, Result, Runtime};
 
 /// What the object said back, and how it got there.
@@ -74,6 +75,7 @@ impl Runtime {
         tracing::info!(target: "Orchestrator", object = %object.name, ?plan, "message planned");
 
         // Recall before recording this message, so it does not find itself.
+        let mut learn_request = None;
         let reply = match plan.clone() {
             Plan::Learn {
                 selector,
@@ -81,12 +83,16 @@ impl Runtime {
                 examples,
             } => {
                 let request_text = learn_request_text(message, &selector, &description, &examples);
+                learn_request = Some(request_text.clone());
                 self.tell_learn(id, plan, selector, request_text).await?
             }
             Plan::Invoke {
                 selector,
                 arguments,
-            } => self.tell_invoke(id, plan, selector, arguments).await?,
+            } => {
+                self.tell_invoke(id, plan, selector, arguments, message)
+                    .await?
+            }
             Plan::Reflect { question } => self.reflect(&object, plan, &question).await?,
             Plan::Answer {
                 text,
@@ -112,7 +118,8 @@ impl Runtime {
                 )
                 .await?;
         }
-        self.record_turn(&object, message, &reply).await?;
+        self.record_turn(&object, message, &reply, learn_request.as_deref())
+            .await?;
         Ok(reply)
     }
 
@@ -145,16 +152,24 @@ impl Runtime {
     }
 
     /// "Calculate fibonacci for 10": calls the method. A selector nothing understands
-    /// yet is learned by `send` (when a model is configured); a learn that fails is a
-    /// refused reply, as for "teach yourself".
+    /// yet is learned first (when a model is configured), from the person's words and
+    /// what an earlier turn asked for under that name; a learn that fails is a refused
+    /// reply, as for "teach yourself".
     async fn tell_invoke(
         &self,
         id: ObjectId,
         plan: Plan,
         selector: String,
         arguments: Vec<Value>,
+        message: &str,
     ) -> Result<Reply> {
-        match self.send(id, &selector, arguments.clone()).await {
+        let on_miss = OnMiss::Learn {
+            words: Some(message),
+        };
+        match self
+            .send_with(id, &selector, arguments.clone(), on_miss)
+            .await
+        {
             Ok(value) => {
                 let args = arguments
                     .iter()
@@ -254,8 +269,63 @@ impl Runtime {
     }
 
     /// One memory node for the message, one for the reply, linked to each other and the object.
-    async fn record_turn(&self, object: &Object, message: &str, reply: &Reply) -> Result<()> {
-        let meta = json!({ "object": object.name, "plan": plan_kind(&reply.plan) });
+    /// The request a learn on a miss starts from: what an earlier turn asked this object
+    /// to learn as `selector`, then `words` (what was said now, or the call itself).
+    /// A refused learn writes nothing but its trail, so its turn is where the request
+    /// survives: "calculate fibonacci for 10" after a refused "teach yourself to …"
+    /// learns what was asked for then, not just a name and a number.
+    pub(crate) async fn request_on_miss(
+        &self,
+        object: &Object,
+        selector: &str,
+        words: &str,
+    ) -> Result<String> {
+        Ok(match self.earlier_request(object, selector).await? {
+            Some(earlier) if earlier != words => format!("{earlier}\n{words}"),
+            _ => words.to_string(),
+        })
+    }
+
+    /// The newest turn's learn request for `selector` on `object`, in its own words
+    /// (with the examples the planner read).
+    async fn earlier_request(&self, object: &Object, selector: &str) -> Result<Option<String>> {
+        let hits = self
+            .store()
+            .search_memory(&selector.replace('_', " "), 16)
+            .await?;
+        Ok(hits
+            .into_iter()
+            .map(|h| h.node)
+            .filter(|n| {
+                n.kind == "message"
+                    && n.meta.get("object").and_then(Value::as_str) == Some(object.name.as_str())
+                    && n.meta.get("selector").and_then(Value::as_str) == Some(selector)
+            })
+            .filter_map(|n| {
+                let request = n.meta.get("request").and_then(Value::as_str)?.to_string();
+                Some((n.created_at, request))
+            })
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, request)| request))
+    }
+
+    /// Records the turn: the message and the reply as memory nodes linked to the object.
+    /// A turn that asked for a method keeps its selector, and a learn its request, so a
+    /// later call can learn from it ([`Runtime::request_on_miss`]).
+    async fn record_turn(
+        &self,
+        object: &Object,
+        message: &str,
+        reply: &Reply,
+        learn_request: Option<&str>,
+    ) -> Result<()> {
+        let mut meta = json!({ "object": object.name, "plan": plan_kind(&reply.plan) });
+        if let Plan::Learn { selector, .. } | Plan::Invoke { selector, .. } = &reply.plan {
+            meta["selector"] = json!(selector);
+        }
+        if let Some(request) = learn_request {
+            meta["request"] = json!(request);
+        }
         let mut tx = self.store().begin().await?;
         let said = tx
             .add_memory_node(NewMemoryNode {

@@ -696,8 +696,12 @@ impl Runtime {
 
     /// Sends a message: finds the method along the delegation chain and runs it in the
     /// sandbox; slot changes it makes are committed atomically with a revision check.
+    ///
+    /// A selector nothing answers is learned first (when a model is configured), from
+    /// what an earlier turn asked this object to learn under that name, if anything.
     pub async fn send(&self, id: ObjectId, selector: &str, args: Vec<Value>) -> Result<Value> {
-        self.send_with(id, selector, args, true).await
+        self.send_with(id, selector, args, OnMiss::Learn { words: None })
+            .await
     }
 
     /// Sends a message the receiver already understands: like [`Runtime::send`], but a
@@ -709,15 +713,15 @@ impl Runtime {
         selector: &str,
         args: Vec<Value>,
     ) -> Result<Value> {
-        self.send_with(id, selector, args, false).await
+        self.send_with(id, selector, args, OnMiss::Refuse).await
     }
 
-    async fn send_with(
+    pub(crate) async fn send_with(
         &self,
         id: ObjectId,
         selector: &str,
         args: Vec<Value>,
-        may_learn: bool,
+        on_miss: OnMiss<'_>,
     ) -> Result<Value> {
         let selector = parse_selector(selector)?;
         let mut attempt = 0;
@@ -737,12 +741,16 @@ impl Runtime {
                 None => self.load_view(&object).await?,
             };
             let Some(method) = view.resolve(&selector).cloned() else {
-                if !may_learn || self.cascade().is_none() || learned {
-                    return self.does_not_understand(&object, &selector, &view);
-                }
+                let words = match on_miss {
+                    OnMiss::Learn { words } if self.cascade().is_some() && !learned => words,
+                    _ => return self.does_not_understand(&object, &selector, &view),
+                };
+                let call = format!("{}({})", selector, render_args(&args));
                 let request = LearnRequest {
                     selector: selector.to_string(),
-                    request_text: format!("{}({})", selector, render_args(&args)),
+                    request_text: self
+                        .request_on_miss(&object, selector.as_str(), words.unwrap_or(&call))
+                        .await?,
                     args: args.clone(),
                 };
                 self.learn(id, request).await?;
@@ -832,6 +840,16 @@ impl Runtime {
         }
         Ok(outcome.value.unwrap_or(Value::Null))
     }
+}
+
+/// What a send does with a selector no method on the chain answers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OnMiss<'a> {
+    /// Says so: [`Error::DoesNotUnderstand`].
+    Refuse,
+    /// Learns it, then calls it. `words` is what the person said that made the call
+    /// ("calculate fibonacci for 10"); without them the call itself is the request.
+    Learn { words: Option<&'a str> },
 }
 
 fn render_args(args: &[Value]) -> String {

@@ -21,6 +21,10 @@ const FEED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 </channel></rss>"#;
 
 async fn runtime() -> (Runtime, Arc<SqliteStore>, tempfile::TempDir) {
+    runtime_with(ScriptedModel::blueprint()).await
+}
+
+async fn runtime_with(model: ScriptedModel) -> (Runtime, Arc<SqliteStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let context = common::lisbon_context(dir.path(), FEED);
     let store = Arc::new(SqliteStore::open_in_memory().await.unwrap());
@@ -32,7 +36,7 @@ async fn runtime() -> (Runtime, Arc<SqliteStore>, tempfile::TempDir) {
         .config(config)
         .store(store.clone())
         .sandbox(Arc::new(common::jail()))
-        .model(Arc::new(ScriptedModel::blueprint()))
+        .model(Arc::new(model))
         .context(Arc::new(context))
         .build()
         .await
@@ -144,6 +148,94 @@ async fn the_four_blueprint_scenarios() {
     assert!(trail
         .iter()
         .any(|e| e.kind == EventKind::LearnRefused.as_str()));
+}
+
+/// A model that knows what `fibonacci` should do only when the prompt carries both the
+/// teach's words and `call` (the words of the call that triggered the learn); told
+/// less, its candidate raises, and the learn is refused.
+fn oracle_needing(call: &'static str) -> ScriptedModel {
+    ScriptedModel::from_fn(move |req: &aura_cognition::ChatRequest| {
+        let prompt: String = req.messages.iter().map(|m| m.content.as_str()).collect();
+        let source = if prompt.contains("the fibonacci sequence") && prompt.contains(call) {
+            "def fibonacci(self, n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n"
+        } else {
+            "def fibonacci(self, n):\n    raise ValueError('which fibonacci?')\n"
+        };
+        Ok(json!({"source": source, "tests": "", "doc": "", "rationale": ""}).to_string())
+    })
+}
+
+/// The request the committed learn recorded.
+async fn committed_request(store: &SqliteStore) -> String {
+    let committed = common::events_of(store, "learn.committed").await;
+    assert_eq!(committed.len(), 1, "{committed:?}");
+    committed[0].payload["request"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_call_after_a_refused_teach_learns_what_the_teach_asked_for() {
+    let (rt, store, _dir) = runtime_with(oracle_needing("calculate fibonacci for 10")).await;
+    let aura = rt.create_object(NewObject::named("aura")).await.unwrap();
+    let taught = rt
+        .tell(
+            aura.id,
+            "teach yourself to calculate the fibonacci sequence",
+        )
+        .await
+        .unwrap();
+    assert!(taught.refused, "{}", taught.text);
+
+    let used = rt
+        .tell(aura.id, "calculate fibonacci for 10")
+        .await
+        .unwrap();
+    assert_eq!(used.value, Some(json!(55)), "{}", used.text);
+    assert_eq!(
+        committed_request(&store).await,
+        "teach yourself to calculate the fibonacci sequence\ncalculate fibonacci for 10"
+    );
+}
+
+#[tokio::test]
+async fn a_send_after_a_refused_teach_learns_what_the_teach_asked_for() {
+    let (rt, store, _dir) = runtime_with(oracle_needing("fibonacci(10)")).await;
+    let aura = rt.create_object(NewObject::named("aura")).await.unwrap();
+    // Another object's turns are not this one's conversation.
+    let other = rt.create_object(NewObject::named("other")).await.unwrap();
+    let refused = rt
+        .tell(
+            other.id,
+            "teach yourself to calculate the fibonacci sequence",
+        )
+        .await
+        .unwrap();
+    assert!(refused.refused, "{}", refused.text);
+    let err = rt.send(aura.id, "fibonacci", vec![json!(10)]).await;
+    assert!(
+        matches!(err, Err(aura_core::Error::Refused { .. })),
+        "{err:?}"
+    );
+
+    let taught = rt
+        .tell(
+            aura.id,
+            "teach yourself to calculate the fibonacci sequence",
+        )
+        .await
+        .unwrap();
+    assert!(taught.refused, "{}", taught.text);
+    let value = rt
+        .send(aura.id, "fibonacci", vec![json!(10)])
+        .await
+        .unwrap();
+    assert_eq!(value, json!(55));
+    assert_eq!(
+        committed_request(&store).await,
+        "teach yourself to calculate the fibonacci sequence\nfibonacci(10)"
+    );
 }
 
 #[tokio::test]
