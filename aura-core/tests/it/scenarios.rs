@@ -175,18 +175,20 @@ async fn committed_request(store: &SqliteStore) -> String {
         .to_string()
 }
 
+/// Teaches `fibonacci` without the call's words, so the oracle refuses it.
+async fn teach_refused(rt: &Runtime, id: aura_core::store::ObjectId) {
+    let taught = rt
+        .tell(id, "teach yourself to calculate the fibonacci sequence")
+        .await
+        .unwrap();
+    assert!(taught.refused, "{}", taught.text);
+}
+
 #[tokio::test]
 async fn a_call_after_a_refused_teach_learns_what_the_teach_asked_for() {
     let (rt, store, _dir) = runtime_with(oracle_needing("calculate fibonacci for 10")).await;
     let aura = rt.create_object(NewObject::named("aura")).await.unwrap();
-    let taught = rt
-        .tell(
-            aura.id,
-            "teach yourself to calculate the fibonacci sequence",
-        )
-        .await
-        .unwrap();
-    assert!(taught.refused, "{}", taught.text);
+    teach_refused(&rt, aura.id).await;
 
     let used = rt
         .tell(aura.id, "calculate fibonacci for 10")
@@ -205,28 +207,14 @@ async fn a_send_after_a_refused_teach_learns_what_the_teach_asked_for() {
     let aura = rt.create_object(NewObject::named("aura")).await.unwrap();
     // Another object's turns are not this one's conversation.
     let other = rt.create_object(NewObject::named("other")).await.unwrap();
-    let refused = rt
-        .tell(
-            other.id,
-            "teach yourself to calculate the fibonacci sequence",
-        )
-        .await
-        .unwrap();
-    assert!(refused.refused, "{}", refused.text);
+    teach_refused(&rt, other.id).await;
     let err = rt.send(aura.id, "fibonacci", vec![json!(10)]).await;
     assert!(
         matches!(err, Err(aura_core::Error::Refused { .. })),
         "{err:?}"
     );
 
-    let taught = rt
-        .tell(
-            aura.id,
-            "teach yourself to calculate the fibonacci sequence",
-        )
-        .await
-        .unwrap();
-    assert!(taught.refused, "{}", taught.text);
+    teach_refused(&rt, aura.id).await;
     let value = rt
         .send(aura.id, "fibonacci", vec![json!(10)])
         .await
