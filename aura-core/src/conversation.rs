@@ -75,7 +75,6 @@ impl Runtime {
         tracing::info!(target: "Orchestrator", object = %object.name, ?plan, "message planned");
 
         // Recall before recording this message, so it does not find itself.
-        let mut learn_request = None;
         let reply = match plan.clone() {
             Plan::Learn {
                 selector,
@@ -83,7 +82,6 @@ impl Runtime {
                 examples,
             } => {
                 let request_text = learn_request_text(message, &selector, &description, &examples);
-                learn_request = Some(request_text.clone());
                 self.tell_learn(id, plan, selector, request_text).await?
             }
             Plan::Invoke {
@@ -118,8 +116,7 @@ impl Runtime {
                 )
                 .await?;
         }
-        self.record_turn(&object, message, &reply, learn_request.as_deref())
-            .await?;
+        self.record_turn(&object, message, &reply).await?;
         Ok(reply)
     }
 
@@ -268,7 +265,6 @@ impl Runtime {
         Ok(r)
     }
 
-    /// One memory node for the message, one for the reply, linked to each other and the object.
     /// The request a learn on a miss starts from: what an earlier turn asked this object
     /// to learn as `selector`, then `words` (what was said now, or the call itself).
     /// A refused learn writes nothing but its trail, so its turn is where the request
@@ -309,22 +305,23 @@ impl Runtime {
             .map(|(_, request)| request))
     }
 
-    /// Records the turn: the message and the reply as memory nodes linked to the object.
+    /// One memory node for the message, one for the reply, linked to each other and the object.
     /// A turn that asked for a method keeps its selector, and a learn its request, so a
     /// later call can learn from it ([`Runtime::request_on_miss`]).
-    async fn record_turn(
-        &self,
-        object: &Object,
-        message: &str,
-        reply: &Reply,
-        learn_request: Option<&str>,
-    ) -> Result<()> {
+    async fn record_turn(&self, object: &Object, message: &str, reply: &Reply) -> Result<()> {
         let mut meta = json!({ "object": object.name, "plan": plan_kind(&reply.plan) });
-        if let Plan::Learn { selector, .. } | Plan::Invoke { selector, .. } = &reply.plan {
-            meta["selector"] = json!(selector);
-        }
-        if let Some(request) = learn_request {
-            meta["request"] = json!(request);
+        match &reply.plan {
+            Plan::Learn {
+                selector,
+                description,
+                examples,
+            } => {
+                meta["selector"] = json!(selector);
+                meta["request"] =
+                    json!(learn_request_text(message, selector, description, examples));
+            }
+            Plan::Invoke { selector, .. } => meta["selector"] = json!(selector),
+            Plan::Reflect { .. } | Plan::Answer { .. } => {}
         }
         let mut tx = self.store().begin().await?;
         let said = tx
