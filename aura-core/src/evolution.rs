@@ -438,6 +438,9 @@ impl Runtime {
                 adapter,
                 dataset_dir: dataset_dir.display().to_string(),
                 manifest: dataset.manifest,
+                // The runtime's loop measures likelihood; expert-iteration rounds
+                // (the forge_round bench) measure learn rates too.
+                learning: None,
             },
         )
         .await?;

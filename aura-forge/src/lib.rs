@@ -68,7 +68,7 @@ pub use fake::FakeForge;
 pub use local::{LocalForge, LocalForgeBuilder};
 pub use register::{
     facets, is_promotion_record, promote, promoted_facet, register, rollback, serving,
-    validate_facet_name, Evaluation, FacetRegistration,
+    validate_facet_name, Evaluation, FacetRegistration, LearnComparison, LearnRate, Learning,
 };
 pub use trail::{AttemptFailure, EventKind, ForgeTrigger, Payload, Stage};
 #[cfg(feature = "unsloth")]

@@ -23,6 +23,13 @@
 //! the base model's on both the dataset's validation split and the fixed probe set
 //! the trainer ships (`python/probes.jsonl`). Lower loss is higher likelihood, so "at
 //! most" is "at least as good". A missing or non-finite figure refuses promotion.
+//!
+//! When the evaluation also carries [`Learning`] (learn rates measured through the real
+//! learn cycle, as the forge's expert-iteration rounds do), loss is not enough: the
+//! facet must also **learn more requests** than the model serving its persona on both
+//! the curriculum's held-out tasks and the everyday suite, **with no more
+//! committed-but-wrong methods** on either. A likelier reply is worth nothing if fewer
+//! requests become correct methods.
 
 use std::collections::BTreeMap;
 
@@ -50,6 +57,60 @@ pub struct Evaluation {
     pub base_probe_loss: f64,
     /// The facet on the fixed probe set.
     pub facet_probe_loss: f64,
+    /// Learn rates through the real learn cycle, when they were measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning: Option<Learning>,
+}
+
+/// How one model did on one set of requests through the learn cycle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnRate {
+    /// Requests told.
+    pub requests: u32,
+    /// Requests that became a method passing the request's hidden checks.
+    pub learned: u32,
+    /// Methods committed that fail the hidden checks (the worst outcome).
+    pub wrong: u32,
+}
+
+impl std::fmt::Display for LearnRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} learned, {} wrong",
+            self.learned, self.requests, self.wrong
+        )
+    }
+}
+
+/// A facet against the model serving its persona on the same requests, with the same
+/// search budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnComparison {
+    /// The model serving the persona when the facet was measured.
+    pub serving: LearnRate,
+    /// The facet.
+    pub facet: LearnRate,
+}
+
+impl LearnComparison {
+    /// Whether the facet learns more of the same requests with no more wrong methods.
+    pub fn beats(&self) -> bool {
+        self.facet.requests > 0
+            && self.facet.requests == self.serving.requests
+            && self.facet.learned > self.serving.learned
+            && self.facet.wrong <= self.serving.wrong
+    }
+}
+
+/// Learn rates of a facet and of the model serving its persona, measured through the
+/// real learn cycle (sample and verify, guard, sandbox) and scored by hidden checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Learning {
+    /// The curriculum's held-out tasks (never trained on).
+    pub held_out: LearnComparison,
+    /// The everyday suite, which a facet must not lose on.
+    pub everyday: LearnComparison,
 }
 
 impl Evaluation {
@@ -62,6 +123,7 @@ impl Evaluation {
             facet_validation_loss: f("validation_loss_after")?,
             base_probe_loss: f("probe_loss_before")?,
             facet_probe_loss: f("probe_loss_after")?,
+            learning: None,
         })
     }
 
@@ -70,17 +132,47 @@ impl Evaluation {
         serde_json::from_value(facet.metrics.get("evaluation")?.clone()).ok()
     }
 
-    /// Whether the facet is at least as good as its base on both sets (the promotion rule).
+    /// Whether the facet passes the promotion rule (see the module's documentation).
     pub fn passes(&self) -> bool {
+        self.shortfall().is_none()
+    }
+
+    /// Why the facet fails the promotion rule, every reason with its figures; `None`
+    /// when it passes.
+    pub fn shortfall(&self) -> Option<String> {
+        let mut why = Vec::new();
         let all = [
             self.base_validation_loss,
             self.facet_validation_loss,
             self.base_probe_loss,
             self.facet_probe_loss,
         ];
-        all.iter().all(|x| x.is_finite())
+        let likelier = all.iter().all(|x| x.is_finite())
             && self.facet_validation_loss <= self.base_validation_loss
-            && self.facet_probe_loss <= self.base_probe_loss
+            && self.facet_probe_loss <= self.base_probe_loss;
+        if !likelier {
+            why.push(format!(
+                "it does worse than its base: validation loss {:.4} vs base {:.4}, \
+                 probe loss {:.4} vs base {:.4}",
+                self.facet_validation_loss,
+                self.base_validation_loss,
+                self.facet_probe_loss,
+                self.base_probe_loss
+            ));
+        }
+        if let Some(learning) = self.learning {
+            if !(learning.held_out.beats() && learning.everyday.beats()) {
+                let side = |c: &LearnComparison| format!("{} against {}", c.facet, c.serving);
+                why.push(format!(
+                    "it does not learn better than the model serving its persona (more \
+                     requests learned, no more wrong methods, on both sets): held-out \
+                     tasks {}; everyday suite {}",
+                    side(&learning.held_out),
+                    side(&learning.everyday)
+                ));
+            }
+        }
+        (!why.is_empty()).then(|| why.join("; "))
     }
 }
 
@@ -99,6 +191,8 @@ pub struct FacetRegistration {
     pub dataset_dir: String,
     /// The dataset's manifest.
     pub manifest: Manifest,
+    /// Learn rates measured before registering (see the module's promotion rule).
+    pub learning: Option<Learning>,
 }
 
 /// Records a facet (status `candidate`) and its `forge.registered` event in one transaction.
@@ -107,7 +201,10 @@ pub struct FacetRegistration {
 /// Registering a name again replaces the facet (a retrained adapter).
 pub async fn register(store: &dyn Store, reg: FacetRegistration) -> Result<Facet> {
     validate_facet_name(&reg.name, &reg.persona)?;
-    let evaluation = Evaluation::from_training_metrics(&reg.adapter.metrics);
+    let evaluation = Evaluation::from_training_metrics(&reg.adapter.metrics).map(|e| Evaluation {
+        learning: reg.learning,
+        ..e
+    });
     let facet = Facet {
         name: reg.name.clone(),
         persona: reg.persona.clone(),
@@ -257,15 +354,8 @@ pub async fn promote(store: &dyn Store, name: &str) -> Result<Facet> {
             "{name} has no evaluation (base and facet losses on validation and probes)"
         ))
     })?;
-    if !evaluation.passes() {
-        return Err(Error::Rejected(format!(
-            "{name} does worse than its base: validation loss {:.4} vs base {:.4}, \
-             probe loss {:.4} vs base {:.4}",
-            evaluation.facet_validation_loss,
-            evaluation.base_validation_loss,
-            evaluation.facet_probe_loss,
-            evaluation.base_probe_loss
-        )));
+    if let Some(why) = evaluation.shortfall() {
+        return Err(Error::Rejected(format!("{name} is not promoted: {why}")));
     }
     let mut promotion = read_promotion(store, &facet.persona).await?;
     if promotion.current.as_deref() == Some(name) {

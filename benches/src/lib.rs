@@ -3,6 +3,7 @@
 
 pub mod kill_check;
 pub mod plot;
+pub mod rounds;
 pub mod suite;
 
 use async_trait::async_trait;

@@ -30,6 +30,8 @@ pub struct Chart<'a> {
     pub log_x: bool,
     /// Whether y grows by powers of ten (times from microseconds to seconds).
     pub log_y: bool,
+    /// Whether x counts whole things (rounds, steps): only whole numbers are labelled.
+    pub whole_x: bool,
 }
 
 const FONT_PATHS: &[&str] = &[
@@ -141,8 +143,18 @@ where
     E: std::fmt::Display,
 {
     let mut ctx = built.map_err(|e| e.to_string())?;
-    ctx.configure_mesh()
-        .x_desc(chart.x_label)
+    let whole = |x: &f64| {
+        if (x - x.round()).abs() < 1e-9 {
+            format!("{x:.0}")
+        } else {
+            String::new()
+        }
+    };
+    let mut mesh = ctx.configure_mesh();
+    if chart.whole_x {
+        mesh.x_label_formatter(&whole);
+    }
+    mesh.x_desc(chart.x_label)
         .y_desc(chart.y_label)
         .label_style(("sans-serif", 14))
         .draw()

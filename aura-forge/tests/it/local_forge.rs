@@ -218,6 +218,7 @@ async fn dataset_to_adapter_to_local_model() {
             adapter: adapter.clone(),
             dataset_dir: dataset.dir.display().to_string(),
             manifest: dataset.manifest.clone(),
+            learning: None,
         },
     )
     .await

@@ -4,7 +4,7 @@
 use aura_forge::curate::SplitFile;
 use aura_forge::{
     is_promotion_record, promote, promoted_facet, register, rollback, serving, Error, Evaluation,
-    EventKind, FacetRegistration, Manifest, TrainedAdapter,
+    EventKind, FacetRegistration, LearnComparison, LearnRate, Learning, Manifest, TrainedAdapter,
 };
 use aura_store::{AuditQuery, SqliteStore, Store};
 use serde_json::json;
@@ -43,6 +43,33 @@ fn registration(name: &str, val_after: f64, probe_after: f64) -> FacetRegistrati
         },
         dataset_dir: "data/forge/babs-dataset".into(),
         manifest: manifest(),
+        learning: None,
+    }
+}
+
+fn rate(requests: u32, learned: u32, wrong: u32) -> LearnRate {
+    LearnRate {
+        requests,
+        learned,
+        wrong,
+    }
+}
+
+/// A facet likelier than its base (it passes on loss) with the given learn rates
+/// against the serving model's 13/65 (6 wrong) held out and 29/45 (3 wrong) everyday.
+fn learned(name: &str, held_out: LearnRate, everyday: LearnRate) -> FacetRegistration {
+    FacetRegistration {
+        learning: Some(Learning {
+            held_out: LearnComparison {
+                serving: rate(65, 13, 6),
+                facet: held_out,
+            },
+            everyday: LearnComparison {
+                serving: rate(45, 29, 3),
+                facet: everyday,
+            },
+        }),
+        ..registration(name, 1.0, 2.0)
     }
 }
 
@@ -179,6 +206,7 @@ fn the_rule_needs_every_figure() {
         facet_validation_loss: 2.0,
         base_probe_loss: 3.0,
         facet_probe_loss: f64::NAN,
+        learning: None,
     };
     assert!(!e.passes());
     assert!(Evaluation {
@@ -187,4 +215,70 @@ fn the_rule_needs_every_figure() {
     }
     .passes());
     assert!(Evaluation::from_training_metrics(&json!({"validation_loss_before": 1.0})).is_none());
+}
+
+#[tokio::test]
+async fn with_learn_rates_a_facet_must_learn_more_with_no_more_wrong_methods_on_both_sets() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    // Each of these is likelier than its base; each loses on learning somewhere.
+    let refused = [
+        // The 2026-12-03 round: far more held-out learns, but more wrong methods, and
+        // fewer everyday learns.
+        ("alfred:more-wrong", rate(65, 27, 14), rate(45, 26, 10)),
+        ("alfred:everyday-lost", rate(65, 20, 6), rate(45, 28, 3)),
+        ("alfred:held-out-tied", rate(65, 13, 6), rate(45, 31, 3)),
+        (
+            "alfred:everyday-more-wrong",
+            rate(65, 20, 6),
+            rate(45, 31, 4),
+        ),
+        ("alfred:other-requests", rate(60, 20, 6), rate(45, 31, 3)),
+    ];
+    for (name, held_out, everyday) in refused {
+        let reg = FacetRegistration {
+            persona: "alfred".into(),
+            ..learned(name, held_out, everyday)
+        };
+        register(&store, reg).await.unwrap();
+        match promote(&store, name).await {
+            Err(Error::Rejected(msg)) => {
+                assert!(msg.contains("does not learn better"), "{name}: {msg}");
+                assert!(msg.contains(&held_out.to_string()), "{name}: {msg}");
+            }
+            other => panic!("{name}: expected Rejected, got {other:?}"),
+        }
+    }
+    assert!(promoted_facet(&store, "alfred").await.unwrap().is_none());
+
+    let better = FacetRegistration {
+        persona: "alfred".into(),
+        ..learned("alfred:better", rate(65, 20, 5), rate(45, 30, 3))
+    };
+    register(&store, better).await.unwrap();
+    let facet = promote(&store, "alfred:better").await.unwrap();
+    let evaluation = Evaluation::of_facet(&facet).unwrap();
+    assert_eq!(evaluation.learning.unwrap().held_out.facet, rate(65, 20, 5));
+    assert_eq!(
+        promoted_facet(&store, "alfred")
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "alfred:better"
+    );
+
+    // Loss still counts: learning better does not excuse an unlikelier facet.
+    let unlikely = FacetRegistration {
+        persona: "alfred".into(),
+        ..learned("alfred:unlikely", rate(65, 30, 0), rate(45, 40, 0))
+    };
+    let unlikely = FacetRegistration {
+        adapter: registration("alfred:unlikely", 2.5, 2.0).adapter,
+        ..unlikely
+    };
+    register(&store, unlikely).await.unwrap();
+    match promote(&store, "alfred:unlikely").await {
+        Err(Error::Rejected(msg)) => assert!(msg.contains("does worse than its base"), "{msg}"),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
 }

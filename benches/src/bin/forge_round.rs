@@ -24,19 +24,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use aura_benches::rounds::{self, RoundFigures};
 use aura_benches::suite::{self, Case, Status, Tally};
 use aura_core::cognition::plan::{derive_selector, strip_learn_prefix};
 use aura_core::cognition::{
     default_model_path, CascadeMode, DynLanguageModel, LocalModelBuilder, Persona,
 };
 use aura_core::forge::{
-    curate, curate::TRAIN_FILE, CurationConfig, EventKind, Forge, LocalForge, LoraConfig,
-    TrainingJob, UnslothForgeBuilder,
+    curate, curate::TRAIN_FILE, promote, register, CurationConfig, EventKind, FacetRegistration,
+    Forge, LocalForge, LoraConfig, TrainedAdapter, TrainingJob, UnslothForgeBuilder,
 };
 use aura_core::sandbox::DynSandbox;
 use aura_core::store::{AuditQuery, NewAuditEvent, SqliteStore, StoreExt};
 use aura_core::{Config, Runtime};
 use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 /// Expert iteration on the curriculum: sample, keep what passes, train, re-measure.
@@ -121,7 +123,8 @@ struct Run {
 impl Run {
     /// Runs `cases` on `model`, appending one JSON line per case to `file` and skipping
     /// the cases already there (a resumed run). With `keep` (the round), each method
-    /// that passes its hidden checks is kept for training.
+    /// that passes its hidden checks is kept for training. Request `i` is learned with
+    /// seed `suite::request_seed(seed, i)`.
     async fn suite(
         &self,
         label: &str,
@@ -129,6 +132,7 @@ impl Run {
         cases: &[Case],
         file: &Path,
         keep: Option<u32>,
+        seed: u64,
     ) -> Tally {
         let mut tally = Tally::default();
         let mut done = HashSet::new();
@@ -150,6 +154,17 @@ impl Run {
                 cases.len()
             );
         }
+        // Each request's line is printed above the bar, so a log without a terminal
+        // (where the bar is hidden) keeps the same progress.
+        let bar = ProgressBar::new(cases.len() as u64).with_style(
+            ProgressStyle::with_template(
+                "  {prefix} [{bar:30}] {pos}/{len} · {msg} · {elapsed_precise} elapsed, about {eta} left",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        bar.set_position(done.len() as u64);
         let mut out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -160,11 +175,12 @@ impl Run {
                 continue;
             }
             if let Some(defect) = case.defect() {
-                println!("  {label}: skipped a broken task: {defect}");
+                say(&bar, format!("  {label}: skipped a broken task: {defect}"));
+                bar.inc(1);
                 continue;
             }
             let mut config = self.config.clone();
-            config.learn_seed = Some(suite::request_seed(self.seed, i));
+            config.learn_seed = Some(suite::request_seed(seed, i));
             let mut outcome = suite::run_case(&config, model, &self.sandbox, case).await;
             let mut hinted = false;
             if let (true, Some(_), Some(hint)) = (
@@ -182,15 +198,23 @@ impl Run {
                 self.keep(round, case, &outcome.runtime).await;
             }
             tally.add(outcome.status, outcome.elapsed);
-            println!(
-                "  {label} {:>3}/{} {:<8} {:>5.1}s  {:<24} {}",
-                i + 1,
-                cases.len(),
-                outcome.status.label(),
-                outcome.elapsed.as_secs_f64(),
-                outcome.selector,
-                strip_learn_prefix(&case.request)
+            say(
+                &bar,
+                format!(
+                    "  {label} {:>3}/{} {:<8} {:>5.1}s  {:<24} {}",
+                    i + 1,
+                    cases.len(),
+                    outcome.status.label(),
+                    outcome.elapsed.as_secs_f64(),
+                    outcome.selector,
+                    strip_learn_prefix(&case.request)
+                ),
             );
+            bar.set_message(format!(
+                "{} learned, {} wrong, {} refused",
+                tally.correct, tally.wrong, tally.refused
+            ));
+            bar.inc(1);
             use std::io::Write as _;
             writeln!(
                 out,
@@ -201,6 +225,7 @@ impl Run {
             )
             .expect("write the phase's results");
         }
+        bar.finish_and_clear();
         println!(
             "  {label}: {} · median {:.1} s",
             tally.summary(),
@@ -219,6 +244,7 @@ impl Run {
         everyday: &[Case],
         dir: &Path,
     ) -> (Tally, Option<Tally>) {
+        // The same seeds for every model measured: the figures compare models, not draws.
         println!("\n{who}, held-out tasks");
         let held = self
             .suite(
@@ -227,6 +253,7 @@ impl Run {
                 held_out,
                 &dir.join("held_out.jsonl"),
                 None,
+                self.seed,
             )
             .await;
         if everyday.is_empty() {
@@ -240,6 +267,7 @@ impl Run {
                 everyday,
                 &dir.join("everyday.jsonl"),
                 None,
+                self.seed,
             )
             .await;
         (held, Some(daily))
@@ -388,16 +416,28 @@ async fn main() {
 
     let round0 = args.dir.join("round-0");
     std::fs::create_dir_all(&round0).expect("round-0");
-    let (mut serving_held_out, base_everyday) = run
+    let (base_held_out, base_everyday) = run
         .measure("base model", &base, &held_out, &everyday, &round0)
         .await;
+    // Every model measured in this run, the base first: what the charts draw.
+    let mut figures = vec![RoundFigures {
+        round: 0,
+        held_out: base_held_out,
+        everyday: base_everyday,
+        losses: Vec::new(),
+    }];
+    // The model that samples the next round, and its figures: the base until a
+    // round's facet earns promotion.
     let mut serving = base.clone();
+    let mut serving_figures = figures[0].clone();
     for round in 1..=args.rounds {
         let started = Instant::now();
         let dir = args.dir.join(format!("round-{round}"));
         std::fs::create_dir_all(&dir).expect("the round's directory");
 
         println!("\nround {round}: sampling the training tasks");
+        // Fresh draws each round: a round whose facet was not promoted samples with the
+        // same model again, and the same seeds would only repeat the last round.
         let sampled = run
             .suite(
                 "sample",
@@ -405,6 +445,7 @@ async fn main() {
                 &train,
                 &dir.join("sampled.jsonl"),
                 Some(round),
+                args.seed + 1_000_000 * u64::from(round),
             )
             .await;
         let sampling_s = started.elapsed().as_secs_f64();
@@ -414,9 +455,14 @@ async fn main() {
             system_prompt: system_prompt.clone(),
             ..CurationConfig::for_persona("alfred")
         };
-        let dataset = curate(run.trail.as_ref(), &curation, &dataset_dir)
-            .await
-            .expect("curation of the kept methods");
+        let dataset = match curate(run.trail.as_ref(), &curation, &dataset_dir).await {
+            Ok(dataset) => dataset,
+            // Nothing kept yet: the next round draws afresh.
+            Err(e) => {
+                println!("\nround {round}: nothing to train on: {e}");
+                continue;
+            }
+        };
         let examples = dataset.manifest.train.examples;
         println!(
             "\nround {round}: {examples} training and {} validation examples (every round's kept methods) in {}",
@@ -424,61 +470,7 @@ async fn main() {
             dataset_dir.join(TRAIN_FILE).display()
         );
 
-        let adapter_dir = dir.join("adapter");
-        let trained_file = dir.join("trained.json");
-        let train_started = Instant::now();
-        let trained: Value = match std::fs::read_to_string(&trained_file) {
-            Ok(text) => serde_json::from_str(&text).expect("trained.json"),
-            Err(_) => {
-                let steps = args.steps.unwrap_or((2 * examples as u32).clamp(20, 600));
-                let forge: Box<dyn Forge> = match args.trainer {
-                    Trainer::Local => Box::new(LocalForge::from_env()),
-                    // 16-bit: QLoRA would train against NF4 weights, not the GGUF's,
-                    // and a 135M model needs no 4-bit to fit.
-                    Trainer::Unsloth => {
-                        Box::new(UnslothForgeBuilder::from_env().full_precision().build())
-                    }
-                };
-                let job = TrainingJob {
-                    persona: "alfred".into(),
-                    base_model: base_path.display().to_string(),
-                    dataset_dir: dataset_dir.clone(),
-                    output_dir: adapter_dir.clone(),
-                    lora: LoraConfig {
-                        rank: args.rank,
-                        alpha: 2 * args.rank,
-                        learning_rate: args.lr,
-                        steps,
-                    },
-                };
-                let (tx, mut rx) = tokio::sync::mpsc::channel::<aura_core::forge::Progress>(64);
-                let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
-                let printer = tokio::spawn(async move {
-                    while let Some(p) = rx.recv().await {
-                        if p.step == 1 || p.step % 10 == 0 || p.step == p.total {
-                            println!("  train step {:>4}/{} loss {:.3}", p.step, p.total, p.loss);
-                        }
-                    }
-                });
-                println!(
-                    "\nround {round}: training a LoRA adapter ({steps} steps, rank {})",
-                    args.rank
-                );
-                let adapter = forge.train(job, tx, cancel).await.expect(
-                    "training (AURA_SETUP_FORGE=1 scripts/setup.sh forge installs LocalForge's trainer)",
-                );
-                let _ = printer.await;
-                // Relative to the round's directory, so the run can move between machines.
-                let relative = Path::new(&adapter.adapter_path)
-                    .strip_prefix(&dir)
-                    .map_or_else(|_| PathBuf::from(&adapter.adapter_path), Path::to_path_buf);
-                let v = json!({ "adapter": relative, "trainer": forge.capabilities().backend,
-                                "metrics": adapter.metrics,
-                                "seconds": train_started.elapsed().as_secs_f64() });
-                std::fs::write(&trained_file, v.to_string()).expect("trained.json");
-                v
-            }
-        };
+        let trained = train_adapter(&args, round, &dir, &dataset_dir, examples, &base_path).await;
         if args.train_only {
             println!("\nround {round}: trained; --train-only stops here");
             return;
@@ -495,15 +487,50 @@ async fn main() {
                 &dir,
             )
             .await;
+        let forged_figures = RoundFigures {
+            round,
+            held_out: forged_held_out,
+            everyday: forged_everyday,
+            losses: serde_json::from_value(trained["losses"].clone()).unwrap_or_default(),
+        };
+
+        // The facets registry decides, on loss and on learning (see aura_forge::register).
+        let facet = format!("alfred:round-{round}");
+        let learning = rounds::learning(&serving_figures, &forged_figures);
+        let registration = FacetRegistration {
+            name: facet.clone(),
+            persona: "alfred".into(),
+            base_model: base_path.display().to_string(),
+            adapter: TrainedAdapter {
+                adapter_path: adapter_path.display().to_string(),
+                metrics: trained["metrics"].clone(),
+            },
+            dataset_dir: dataset_dir.display().to_string(),
+            manifest: dataset.manifest.clone(),
+            learning: learning.as_ref().ok().copied(),
+        };
+        register(run.trail.as_ref(), registration)
+            .await
+            .expect("register the round's facet in the run's trail");
+        let not_promoted = match (&learning, promote(run.trail.as_ref(), &facet).await) {
+            (Err(why), _) => Some(format!("{facet} is not promoted: {why}")),
+            (Ok(_), Ok(_)) => None,
+            (Ok(_), Err(aura_core::forge::Error::Rejected(why))) => Some(why),
+            (Ok(_), Err(e)) => panic!("promoting {facet}: {e}"),
+        };
+
         let report = json!({
             "round": round,
+            "facet": facet,
+            "promoted": not_promoted.is_none(),
+            "not_promoted": not_promoted,
             "adapter_scale": args.adapter_scale,
             "kept": sampled.correct,
             "sampled": sampled,
             "examples": examples,
             "trained": trained,
-            "held_out": { "before": serving_held_out, "after": forged_held_out },
-            "everyday": { "base": base_everyday, "after": forged_everyday },
+            "held_out": { "before": serving_figures.held_out, "after": forged_figures.held_out },
+            "everyday": { "before": serving_figures.everyday, "after": forged_figures.everyday },
             "seconds": { "sampling": sampling_s, "training": trained["seconds"],
                          "round": started.elapsed().as_secs_f64() },
         });
@@ -520,13 +547,116 @@ async fn main() {
             "  kept {} of {} training tasks; {examples} training examples",
             sampled.correct, sampled.requests
         );
-        println!("  held-out before: {}", serving_held_out.summary());
-        println!("  held-out after:  {}", forged_held_out.summary());
-        if let (Some(b), Some(a)) = (&base_everyday, &forged_everyday) {
-            println!("  everyday base:   {}", b.summary());
+        println!("  held-out before: {}", serving_figures.held_out.summary());
+        println!("  held-out after:  {}", forged_figures.held_out.summary());
+        if let (Some(b), Some(a)) = (&serving_figures.everyday, &forged_figures.everyday) {
+            println!("  everyday before: {}", b.summary());
             println!("  everyday after:  {}", a.summary());
         }
-        serving = forged;
-        serving_held_out = forged_held_out;
+        figures.push(forged_figures.clone());
+        match not_promoted {
+            None => {
+                println!("  {facet} is promoted: it samples the next round");
+                serving = forged;
+                serving_figures = forged_figures;
+            }
+            Some(why) => println!("  {why}; the serving model samples the next round"),
+        }
+        match rounds::draw(&args.dir, &figures) {
+            Ok(files) => {
+                for f in files {
+                    println!("  chart: {}", f.display());
+                }
+            }
+            Err(why) => println!("  no chart: {why}"),
+        }
     }
+}
+
+/// Prints `line` above `bar`. (`ProgressBar::println` prints nothing when the bar is
+/// hidden, as it is without a terminal, and a log must keep every line.)
+fn say(bar: &ProgressBar, line: String) {
+    bar.suspend(|| println!("{line}"));
+}
+
+/// Trains the round's adapter from the base model on every round's kept methods, or
+/// reads what an earlier run of this round trained (`trained.json`): the adapter's path
+/// relative to the round's directory, the trainer's figures and the loss of each step.
+async fn train_adapter(
+    args: &Args,
+    round: u32,
+    dir: &Path,
+    dataset_dir: &Path,
+    examples: usize,
+    base_path: &Path,
+) -> Value {
+    let trained_file = dir.join("trained.json");
+    if let Ok(text) = std::fs::read_to_string(&trained_file) {
+        return serde_json::from_str(&text).expect("trained.json");
+    }
+    let started = Instant::now();
+    let steps = args
+        .steps
+        .unwrap_or((2 * u32::try_from(examples).unwrap_or(u32::MAX)).clamp(20, 600));
+    let forge: Box<dyn Forge> = match args.trainer {
+        Trainer::Local => Box::new(LocalForge::from_env()),
+        // 16-bit: QLoRA would train against NF4 weights, not the GGUF's, and a 135M
+        // model needs no 4-bit to fit.
+        Trainer::Unsloth => Box::new(UnslothForgeBuilder::from_env().full_precision().build()),
+    };
+    let job = TrainingJob {
+        persona: "alfred".into(),
+        base_model: base_path.display().to_string(),
+        dataset_dir: dataset_dir.to_path_buf(),
+        output_dir: dir.join("adapter"),
+        lora: LoraConfig {
+            rank: args.rank,
+            alpha: 2 * args.rank,
+            learning_rate: args.lr,
+            steps,
+        },
+    };
+    println!(
+        "\nround {round}: training a LoRA adapter ({steps} steps, rank {})",
+        args.rank
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<aura_core::forge::Progress>(64);
+    let (_cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let bar = ProgressBar::new(u64::from(steps)).with_style(
+        ProgressStyle::with_template(
+            "  train [{bar:30}] step {pos}/{len} · loss {msg} · about {eta} left",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let printer = tokio::spawn(async move {
+        let mut losses = Vec::new();
+        while let Some(p) = rx.recv().await {
+            losses.push((p.step, p.loss));
+            bar.set_length(u64::from(p.total));
+            bar.set_position(u64::from(p.step));
+            bar.set_message(format!("{:.3}", p.loss));
+            if p.step == 1 || p.step % 10 == 0 || p.step == p.total {
+                say(
+                    &bar,
+                    format!("  train step {:>4}/{} loss {:.3}", p.step, p.total, p.loss),
+                );
+            }
+        }
+        bar.finish_and_clear();
+        losses
+    });
+    let adapter = forge.train(job, tx, cancel).await.expect(
+        "training (AURA_SETUP_FORGE=1 scripts/setup.sh forge installs LocalForge's trainer)",
+    );
+    let losses = printer.await.unwrap_or_default();
+    // Relative to the round's directory, so the run can move between machines.
+    let relative = Path::new(&adapter.adapter_path)
+        .strip_prefix(dir)
+        .map_or_else(|_| PathBuf::from(&adapter.adapter_path), Path::to_path_buf);
+    let v = json!({ "adapter": relative, "trainer": forge.capabilities().backend,
+                    "metrics": adapter.metrics, "losses": losses,
+                    "seconds": started.elapsed().as_secs_f64() });
+    std::fs::write(&trained_file, v.to_string()).expect("trained.json");
+    v
 }

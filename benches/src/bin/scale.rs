@@ -507,6 +507,7 @@ fn report(out: &Path, rows: &[Row], notes: &[String]) {
             y_label: "median ms",
             log_x: true,
             log_y: true,
+            whole_x: false,
         };
         match line_chart(&file, &chart, &series) {
             Ok(()) => eprintln!("chart: {}", file.display()),

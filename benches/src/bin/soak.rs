@@ -489,6 +489,7 @@ fn draw(args: &Args, samples: &[(f64, ProcessStats)], table_cache: Vec<(f64, f64
         y_label,
         log_x: false,
         log_y: false,
+        whole_x: false,
     };
     let png = args.csv.with_extension("png");
     let rss = [

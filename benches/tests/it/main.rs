@@ -3,4 +3,5 @@
 mod curriculum;
 mod fuzz_corpus;
 mod kill_loop;
+mod rounds;
 mod soak;
