@@ -99,6 +99,12 @@ pub fn line_chart(path: &Path, chart: &Chart<'_>, series: &[Series]) -> Result<(
         series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
         chart.log_y,
     );
+    // Room above the lines for the legend in the upper left corner.
+    let ys = if chart.log_y {
+        ys
+    } else {
+        (ys.0, ys.1 + 0.3 * (ys.1 - ys.0))
+    };
     let mut builder = ChartBuilder::on(&root);
     builder
         .caption(chart.title, ("sans-serif", 24))

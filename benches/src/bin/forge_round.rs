@@ -31,8 +31,10 @@ use aura_core::cognition::{
     default_model_path, CascadeMode, DynLanguageModel, LocalModelBuilder, Persona,
 };
 use aura_core::forge::{
-    curate, curate::TRAIN_FILE, promote, register, CurationConfig, EventKind, FacetRegistration,
-    Forge, LocalForge, LoraConfig, TrainedAdapter, TrainingJob, UnslothForgeBuilder,
+    curate,
+    curate::{MANIFEST_FILE, TRAIN_FILE},
+    promote, register, CurationConfig, EventKind, FacetRegistration, Forge, LocalForge, LoraConfig,
+    Manifest, TrainedAdapter, TrainingJob, UnslothForgeBuilder,
 };
 use aura_core::sandbox::DynSandbox;
 use aura_core::store::{AuditQuery, NewAuditEvent, SqliteStore, StoreExt};
@@ -431,7 +433,6 @@ async fn main() {
     let mut serving = base.clone();
     let mut serving_figures = figures[0].clone();
     for round in 1..=args.rounds {
-        let started = Instant::now();
         let dir = args.dir.join(format!("round-{round}"));
         std::fs::create_dir_all(&dir).expect("the round's directory");
 
@@ -448,25 +449,29 @@ async fn main() {
                 args.seed + 1_000_000 * u64::from(round),
             )
             .await;
-        let sampling_s = started.elapsed().as_secs_f64();
 
         let dataset_dir = dir.join("dataset");
         let curation = CurationConfig {
             system_prompt: system_prompt.clone(),
             ..CurationConfig::for_persona("alfred")
         };
-        let dataset = match curate(run.trail.as_ref(), &curation, &dataset_dir).await {
-            Ok(dataset) => dataset,
-            // Nothing kept yet: the next round draws afresh.
-            Err(e) => {
-                println!("\nround {round}: nothing to train on: {e}");
-                continue;
-            }
+        // A resumed run keeps the dataset a round made: the trail then also holds
+        // later rounds' methods, which this round never trained on.
+        let manifest = match std::fs::read_to_string(dataset_dir.join(MANIFEST_FILE)) {
+            Ok(text) => serde_json::from_str::<Manifest>(&text).expect("the dataset's manifest"),
+            Err(_) => match curate(run.trail.as_ref(), &curation, &dataset_dir).await {
+                Ok(dataset) => dataset.manifest,
+                // Nothing kept yet: the next round draws afresh.
+                Err(e) => {
+                    println!("\nround {round}: nothing to train on: {e}");
+                    continue;
+                }
+            },
         };
-        let examples = dataset.manifest.train.examples;
+        let examples = manifest.train.examples;
         println!(
-            "\nround {round}: {examples} training and {} validation examples (every round's kept methods) in {}",
-            dataset.manifest.validation.examples,
+            "\nround {round}: {examples} training and {} validation examples (every round's kept methods so far) in {}",
+            manifest.validation.examples,
             dataset_dir.join(TRAIN_FILE).display()
         );
 
@@ -506,7 +511,7 @@ async fn main() {
                 metrics: trained["metrics"].clone(),
             },
             dataset_dir: dataset_dir.display().to_string(),
-            manifest: dataset.manifest.clone(),
+            manifest,
             learning: learning.as_ref().ok().copied(),
         };
         register(run.trail.as_ref(), registration)
@@ -519,6 +524,16 @@ async fn main() {
             (Ok(_), Err(e)) => panic!("promoting {facet}: {e}"),
         };
 
+        // Summed from what each phase recorded, so a resumed round reports the time its
+        // phases took, not the resumption's.
+        let sampling_s: f64 = sampled.seconds.iter().sum();
+        let measuring_s: f64 = forged_figures
+            .held_out
+            .seconds
+            .iter()
+            .chain(forged_figures.everyday.iter().flat_map(|t| &t.seconds))
+            .sum();
+        let training_s = trained["seconds"].as_f64().unwrap_or(0.0);
         let report = json!({
             "round": round,
             "facet": facet,
@@ -531,17 +546,23 @@ async fn main() {
             "trained": trained,
             "held_out": { "before": serving_figures.held_out, "after": forged_figures.held_out },
             "everyday": { "before": serving_figures.everyday, "after": forged_figures.everyday },
-            "seconds": { "sampling": sampling_s, "training": trained["seconds"],
-                         "round": started.elapsed().as_secs_f64() },
+            "seconds": { "sampling": sampling_s, "training": training_s, "measuring": measuring_s,
+                         "round": sampling_s + training_s + measuring_s },
         });
-        std::fs::write(dir.join("report.json"), format!("{report:#}\n")).expect("report.json");
-        run.trail
-            .append_event(NewAuditEvent::new(EventKind::ForgeRound, None, report))
-            .await
-            .expect("forge.round event");
+        let report_file = dir.join("report.json");
+        // A resumed run that finds the round done rewrites the same report and leaves
+        // the trail's event as it was.
+        let first_report = !report_file.exists();
+        std::fs::write(&report_file, format!("{report:#}\n")).expect("report.json");
+        if first_report {
+            run.trail
+                .append_event(NewAuditEvent::new(EventKind::ForgeRound, None, report))
+                .await
+                .expect("forge.round event");
+        }
         println!(
-            "\nround {round} report ({:.0} s)",
-            started.elapsed().as_secs_f64()
+            "\nround {round} report: {:.0} s sampling, {:.0} s training, {:.0} s measuring",
+            sampling_s, training_s, measuring_s
         );
         println!(
             "  kept {} of {} training tasks; {examples} training examples",
