@@ -4,14 +4,28 @@
 //! (the forge's curriculum) both score learning this way.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aura_core::cognition::{DynLanguageModel, Plan};
+use aura_core::cognition::{DynLanguageModel, LocalModelBuilder, Plan};
 use aura_core::sandbox::DynSandbox;
 use aura_core::store::NewObject;
 use aura_core::{Config, Runtime};
 use serde::Deserialize;
 use serde_json::Value;
+
+/// The embedded model, with a GGUF LoRA adapter at a scale when one is given (a forge
+/// round's facet, measured before any promotion).
+pub fn embedded_model(adapter: Option<(&Path, f32)>) -> Result<DynLanguageModel, String> {
+    let mut builder = LocalModelBuilder::from_env();
+    if let Some((path, scale)) = adapter {
+        builder = builder.lora(path, scale);
+    }
+    let model = builder.build().map_err(|e| {
+        format!("the embedded model (scripts/setup.sh installs it) with {adapter:?}: {e}")
+    })?;
+    Ok(Arc::new(model))
+}
 
 /// One request and its hidden checks.
 #[derive(Clone, Debug, Deserialize)]

@@ -27,9 +27,7 @@ use std::time::Instant;
 use aura_benches::rounds::{self, RoundFigures};
 use aura_benches::suite::{self, Case, Status, Tally};
 use aura_core::cognition::plan::{derive_selector, strip_learn_prefix};
-use aura_core::cognition::{
-    default_model_path, CascadeMode, DynLanguageModel, LocalModelBuilder, Persona,
-};
+use aura_core::cognition::{default_model_path, CascadeMode, DynLanguageModel, Persona};
 use aura_core::forge::{
     curate,
     curate::{MANIFEST_FILE, TRAIN_FILE},
@@ -340,19 +338,6 @@ fn python_literal(v: &Value) -> String {
     }
 }
 
-/// The base model with `adapter` applied, or the base model alone.
-fn model(adapter: Option<(&Path, f32)>) -> DynLanguageModel {
-    let mut builder = LocalModelBuilder::from_env();
-    if let Some((path, scale)) = adapter {
-        builder = builder.lora(path, scale);
-    }
-    Arc::new(
-        builder
-            .build()
-            .expect("the embedded model (scripts/setup.sh installs it)"),
-    )
-}
-
 fn split(cases: &[Case], name: &str, limit: Option<usize>) -> Vec<Case> {
     cases
         .iter()
@@ -380,7 +365,7 @@ async fn main() {
     if let Some(n) = args.samples {
         config.learn_samples = n;
     }
-    let base = model(None);
+    let base = suite::embedded_model(None).expect("the base model");
     let mut setup_config = config.clone();
     setup_config.store_path = ":memory:".into();
     let setup = Runtime::builder()
@@ -481,7 +466,8 @@ async fn main() {
             return;
         }
         let adapter_path = dir.join(trained["adapter"].as_str().expect("adapter path"));
-        let forged = model(Some((&adapter_path, args.adapter_scale)));
+        let forged = suite::embedded_model(Some((&adapter_path, args.adapter_scale)))
+            .expect("the forged model");
 
         let (forged_held_out, forged_everyday) = run
             .measure(

@@ -49,6 +49,13 @@ struct Args {
     /// Also write every problem's result here, as JSON lines.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Serve the embedded model with this GGUF LoRA adapter (a forge round's
+    /// `round-N/adapter/adapter.gguf`), to measure a facet before promoting it.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// The adapter's scale (1 is as trained).
+    #[arg(long, default_value_t = 1.0, requires = "adapter")]
+    adapter_scale: f32,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -117,11 +124,14 @@ async fn main() {
     if config.learn_samples == 1 {
         config.learn_agreement = 1;
     }
-    let rt = Runtime::builder()
-        .config(config.clone())
-        .build()
-        .await
-        .expect("runtime");
+    let mut builder = Runtime::builder().config(config.clone());
+    if let Some(path) = &args.adapter {
+        builder = builder.model(
+            aura_benches::suite::embedded_model(Some((path, args.adapter_scale)))
+                .expect("the embedded model with the adapter"),
+        );
+    }
+    let rt = builder.build().await.expect("runtime");
     let model = rt
         .model()
         .map(|m| m.capabilities().backend)

@@ -58,6 +58,13 @@ struct Args {
     /// request's hidden checks here, as JSON lines: for studying the search offline.
     #[arg(long)]
     candidates: Option<PathBuf>,
+    /// Serve the embedded model with this GGUF LoRA adapter (a forge round's
+    /// `round-N/adapter/adapter.gguf`), to measure a facet before promoting it.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    /// The adapter's scale (1 is as trained).
+    #[arg(long, default_value_t = 1.0, requires = "adapter")]
+    adapter_scale: f32,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -145,9 +152,13 @@ async fn main() {
         .build()
         .await
         .expect("runtime");
-    let model = first.model().cloned().expect(
-        "no model: install the embedded model with scripts/setup.sh (or set AURA_MODEL_PATH)",
-    );
+    let model = match &args.adapter {
+        Some(path) => suite::embedded_model(Some((path, args.adapter_scale)))
+            .expect("the embedded model with the adapter"),
+        None => first.model().cloned().expect(
+            "no model: install the embedded model with scripts/setup.sh (or set AURA_MODEL_PATH)",
+        ),
+    };
     let sandbox = first.sandbox().clone();
     println!(
         "everyday learn suite: {} requests, model {}, mode {:?}, up to {} samples per learn\n",
