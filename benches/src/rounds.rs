@@ -102,33 +102,37 @@ pub fn loss_series(rounds: &[RoundFigures]) -> Vec<Series> {
 /// Draws `learn-rate.png` and, once a round has trained, `loss.png` into `dir`;
 /// returns the files written.
 pub fn draw(dir: &Path, rounds: &[RoundFigures]) -> Result<Vec<PathBuf>, String> {
+    let charts = [
+        (
+            "learn-rate.png",
+            "Expert iteration: learn rate by round (round 0 is the base model)",
+            "round",
+            "%",
+            learn_rate_series(rounds),
+        ),
+        (
+            "loss.png",
+            "Expert iteration: training loss of each round's adapter",
+            "optimiser step",
+            "loss",
+            loss_series(rounds),
+        ),
+    ];
     let mut written = Vec::new();
-    let rates = learn_rate_series(rounds);
-    if !rates.is_empty() {
-        let file = dir.join("learn-rate.png");
+    for (name, title, x_label, y_label, series) in charts {
+        if series.is_empty() {
+            continue;
+        }
+        let file = dir.join(name);
         let chart = Chart {
-            title: "Expert iteration: learn rate by round (round 0 is the base model)",
-            x_label: "round",
-            y_label: "%",
+            title,
+            x_label,
+            y_label,
             log_x: false,
             log_y: false,
             whole_x: true,
         };
-        line_chart(&file, &chart, &rates)?;
-        written.push(file);
-    }
-    let losses = loss_series(rounds);
-    if !losses.is_empty() {
-        let file = dir.join("loss.png");
-        let chart = Chart {
-            title: "Expert iteration: training loss of each round's adapter",
-            x_label: "optimiser step",
-            y_label: "loss",
-            log_x: false,
-            log_y: false,
-            whole_x: true,
-        };
-        line_chart(&file, &chart, &losses)?;
+        line_chart(&file, &chart, &series)?;
         written.push(file);
     }
     Ok(written)
