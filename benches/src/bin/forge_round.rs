@@ -5,8 +5,12 @@
 //! task's hidden checks are kept. Their learn cycles' `learn.committed` events go into
 //! the run's own audit trail, BABS's curation turns ALFRED's chosen replies into a
 //! golden dataset, `LocalForge` trains a LoRA adapter on it from the base model, and
-//! the forged model is measured against the base on the curriculum's held-out tasks
-//! and on the everyday suite, with the same search budget.
+//! the forged model is measured against the serving model on the curriculum's held-out
+//! tasks and on the everyday suite, with the same search budget and seeds. The facet is
+//! then registered in the run's trail with its losses and learn rates, and promoted
+//! only when the registry's rule says it learns better (`aura_forge::register`); only a
+//! promoted facet samples the next round. Each round redraws `learn-rate.png` and
+//! `loss.png` under `--dir`.
 //!
 //! ```sh
 //! AURA_SETUP_FORGE=1 scripts/setup.sh forge     # the trainer's venv, once
