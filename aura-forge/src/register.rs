@@ -191,7 +191,9 @@ pub struct FacetRegistration {
     pub dataset_dir: String,
     /// The dataset's manifest.
     pub manifest: Manifest,
-    /// Learn rates measured before registering (see the module's promotion rule).
+    /// Learn rates measured before registering (see the module's promotion rule). They
+    /// go into the facet's evaluation, which exists only when the trainer reported its
+    /// losses too: without them the facet cannot be promoted anyway.
     pub learning: Option<Learning>,
 }
 
