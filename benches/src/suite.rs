@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aura_core::cognition::{DynLanguageModel, LocalModelBuilder, Plan};
 use aura_core::sandbox::DynSandbox;
 use aura_core::store::NewObject;
-use aura_core::{Config, Runtime};
+use aura_core::{Config, Runtime, RuntimeBuilder};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -25,6 +25,33 @@ pub fn embedded_model(adapter: Option<(&Path, f32)>) -> Result<DynLanguageModel,
         format!("the embedded model (scripts/setup.sh installs it) with {adapter:?}: {e}")
     })?;
     Ok(Arc::new(model))
+}
+
+/// `--adapter FILE [--adapter-scale S]`: serve the embedded model with a forge round's
+/// LoRA adapter, to measure a facet before any promotion.
+#[derive(Debug, clap::Args)]
+pub struct AdapterArgs {
+    /// Serve the embedded model with this GGUF LoRA adapter (a forge round's
+    /// `round-N/adapter/adapter.gguf`), to measure a facet before promoting it.
+    #[arg(long)]
+    adapter: Option<std::path::PathBuf>,
+    /// The adapter's scale (1 is as trained).
+    #[arg(long, default_value_t = 1.0, requires = "adapter")]
+    adapter_scale: f32,
+}
+
+impl AdapterArgs {
+    /// `builder` serving the adapted model when an adapter was named; otherwise as it
+    /// was, to load its default model itself (so the base is never loaded for nothing).
+    pub fn serve(&self, builder: RuntimeBuilder) -> RuntimeBuilder {
+        match &self.adapter {
+            Some(path) => builder.model(
+                embedded_model(Some((path, self.adapter_scale)))
+                    .expect("the embedded model with the adapter"),
+            ),
+            None => builder,
+        }
+    }
 }
 
 /// One request and its hidden checks.

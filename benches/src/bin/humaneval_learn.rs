@@ -16,6 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use aura_benches::suite::AdapterArgs;
 use aura_benches::JsonLines;
 use aura_core::cognition::CascadeMode;
 use aura_core::sandbox::{ExecRequest, Limits, MethodSource};
@@ -49,13 +50,8 @@ struct Args {
     /// Also write every problem's result here, as JSON lines.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Serve the embedded model with this GGUF LoRA adapter (a forge round's
-    /// `round-N/adapter/adapter.gguf`), to measure a facet before promoting it.
-    #[arg(long)]
-    adapter: Option<PathBuf>,
-    /// The adapter's scale (1 is as trained).
-    #[arg(long, default_value_t = 1.0, requires = "adapter")]
-    adapter_scale: f32,
+    #[command(flatten)]
+    adapter: AdapterArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -124,14 +120,12 @@ async fn main() {
     if config.learn_samples == 1 {
         config.learn_agreement = 1;
     }
-    let mut builder = Runtime::builder().config(config.clone());
-    if let Some(path) = &args.adapter {
-        builder = builder.model(
-            aura_benches::suite::embedded_model(Some((path, args.adapter_scale)))
-                .expect("the embedded model with the adapter"),
-        );
-    }
-    let rt = builder.build().await.expect("runtime");
+    let rt = args
+        .adapter
+        .serve(Runtime::builder().config(config.clone()))
+        .build()
+        .await
+        .expect("runtime");
     let model = rt
         .model()
         .map(|m| m.capabilities().backend)

@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use aura_benches::suite::{self, Case, Tally};
+use aura_benches::suite::{self, AdapterArgs, Case, Tally};
 use aura_benches::JsonLines;
 use aura_core::cognition::CascadeMode;
 use aura_core::forge::trail::{LearnAttemptFailed, LearnCommitted, Payload};
@@ -58,13 +58,8 @@ struct Args {
     /// request's hidden checks here, as JSON lines: for studying the search offline.
     #[arg(long)]
     candidates: Option<PathBuf>,
-    /// Serve the embedded model with this GGUF LoRA adapter (a forge round's
-    /// `round-N/adapter/adapter.gguf`), to measure a facet before promoting it.
-    #[arg(long)]
-    adapter: Option<PathBuf>,
-    /// The adapter's scale (1 is as trained).
-    #[arg(long, default_value_t = 1.0, requires = "adapter")]
-    adapter_scale: f32,
+    #[command(flatten)]
+    adapter: AdapterArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -146,19 +141,15 @@ async fn main() {
         config.learn_samples = n;
     }
     // The model and the jail load once; each request gets a fresh in-memory store.
-    let first = Runtime::builder()
-        .config(config.clone())
-        .without_forge()
+    let first = args
+        .adapter
+        .serve(Runtime::builder().config(config.clone()).without_forge())
         .build()
         .await
         .expect("runtime");
-    let model = match &args.adapter {
-        Some(path) => suite::embedded_model(Some((path, args.adapter_scale)))
-            .expect("the embedded model with the adapter"),
-        None => first.model().cloned().expect(
-            "no model: install the embedded model with scripts/setup.sh (or set AURA_MODEL_PATH)",
-        ),
-    };
+    let model = first.model().cloned().expect(
+        "no model: install the embedded model with scripts/setup.sh (or set AURA_MODEL_PATH)",
+    );
     let sandbox = first.sandbox().clone();
     println!(
         "everyday learn suite: {} requests, model {}, mode {:?}, up to {} samples per learn\n",
