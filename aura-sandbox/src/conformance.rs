@@ -317,7 +317,8 @@ pub async fn captured_output(sandbox: &dyn Sandbox) {
     );
 }
 
-/// Test modules run against the method: per-test pass/fail with messages.
+/// Test modules run against the method: per-test pass/fail with messages, each test
+/// with a fresh object whose class no earlier test could patch.
 pub async fn test_runs(sandbox: &dyn Sandbox) {
     let mut req = call(
         "def double(self, x):\n    self.last = x\n    return 2 * x\n",
@@ -330,6 +331,8 @@ pub async fn test_runs(sandbox: &dyn Sandbox) {
          def test_fresh_object():\n    assert obj.last == 0\n\n\
          def test_fails():\n    assert obj.double(1) == 3, 'one doubled'\n\n\
          def test_raises():\n    obj.nothing()\n\n\
+         def test_patch_class(o):\n    type(o).double = lambda self, x: 0\n\n\
+         def test_class_unpatched(o):\n    assert o.double(5) == 10\n\n\
          def helper_not_a_test():\n    raise RuntimeError\n"
             .into(),
     );
@@ -347,7 +350,9 @@ pub async fn test_runs(sandbox: &dyn Sandbox) {
             ("test_param", true),
             ("test_fresh_object", true),
             ("test_fails", false),
-            ("test_raises", false)
+            ("test_raises", false),
+            ("test_patch_class", false),
+            ("test_class_unpatched", true)
         ]
     );
     let msg = o.tests[3].message.clone().unwrap_or_default();

@@ -749,6 +749,12 @@ class CapData(ctypes.Structure):
 
 
 FILTERS = []  # (buffer, SockFprog) pairs each child installs, built once in the server
+# What capset(2) clears, built once in the server too: a child that made its own would
+# create a ctypes array type, and every page that touches costs it a copy-on-write fault
+# (most of a child's cost is such faults: it should touch as little as it can).
+CAP_HEADER = CapHeader(0x20080522, 0)
+CAP_DATA = (CapData * 2)()
+CAPSET = LIBC.capset  # looked up once: ctypes resolves a name on its first use
 
 
 def prepare_filters(cfg, key):
@@ -792,9 +798,7 @@ def prepare_child(cfg, jailed):
     if jailed:
         # The bounding set went in the server (drop_bounding_set): what is left is this
         # process's own capabilities, all of them cleared here.
-        hdr = CapHeader(0x20080522, 0)
-        data = (CapData * 2)()
-        check(LIBC.capset(ctypes.byref(hdr), data), "capset")
+        check(CAPSET(ctypes.byref(CAP_HEADER), CAP_DATA), "capset")
     install_filters(FILTERS)
 
 
@@ -923,36 +927,63 @@ def load_method(m):
     return fn
 
 
+class SealedClass(type):
+    """AuraObject's metaclass: one test cannot patch the class the next test's object
+    shares (type(self).method = ...)."""
+
+    def __setattr__(cls, name, value):
+        raise AttributeError("the object's class is read-only")
+
+    def __delattr__(cls, name):
+        raise AttributeError("the object's class is read-only")
+
+
+class AuraObject(metaclass=SealedClass):
+    """`self` of a guest method: its methods, and its slots as attributes.
+
+    One class, made in the server, for every object: a class made per object costs a
+    child dozens of copy-on-write faults. The private slots are out of the guest's reach
+    (the runtime layer refuses private names)."""
+
+    __slots__ = ("_aura_methods", "_aura_state")
+
+    def __getattr__(self, name):
+        methods = self._aura_methods
+        if name in methods:
+            return types.MethodType(methods[name], self)
+        slots = self._aura_state["slots"]
+        if name in slots:
+            return slots[name]
+        raise AttributeError("object has no slot or method %r" % name)
+
+    def __setattr__(self, name, value):
+        if name in self._aura_methods:
+            raise AttributeError("cannot assign to method %r" % name)
+        state = self._aura_state
+        state["slots"][name] = value
+        state["assigned"].add(name)
+
+    def __delattr__(self, name):
+        raise AttributeError("slots cannot be deleted")
+
+    def __repr__(self):
+        return "<aura object>"
+
+
 def make_object(slots, methods):
     state = {"slots": slots, "assigned": set()}
+    obj = object.__new__(AuraObject)
+    object.__setattr__(obj, "_aura_methods", methods)
+    object.__setattr__(obj, "_aura_state", state)
+    return obj, state
 
-    class AuraObject:
-        __slots__ = ()
 
-        def __getattr__(self, name):
-            if name in methods:
-                return types.MethodType(methods[name], self)
-            if name in state["slots"]:
-                return state["slots"][name]
-            raise AttributeError("object has no slot or method %r" % name)
-
-        def __setattr__(self, name, value):
-            if name in methods:
-                raise AttributeError("cannot assign to method %r" % name)
-            state["slots"][name] = value
-            state["assigned"].add(name)
-
-        def __delattr__(self, name):
-            raise AttributeError("slots cannot be deleted")
-
-        def __repr__(self):
-            return "<aura object>"
-
-    return AuraObject(), state
+# One encoder, made in the server: json.dumps with options makes a new one per call.
+ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 
 
 def dumps(value):
-    return json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    return ENCODER.encode(value)
 
 
 def run_request(req, out_cap):
@@ -1039,7 +1070,9 @@ def child_main(rfd, wfd, cfg, jailed):
     req = None
     if setup_error is None:
         try:
-            req = json.loads(body)
+            # The server re-encoded the request with marshal: cheaper to read than JSON
+            # (see serve_one), and it comes from the server, not from the host.
+            req = marshal.loads(body)
             del body
             apply_limits(cfg, req["limits"])
         except BaseException as e:
@@ -1343,11 +1376,14 @@ def next_child(body, cfg, jailed):
     raise OSError("a fresh child died before its request")
 
 
-def serve_one(body, req, cfg, jailed):
+def serve_one(req, cfg, jailed):
     limits = req["limits"]
     cap = 4 * int(limits["output_bytes"]) + (1 << 20)
     t0 = time.monotonic()
-    child = next_child(body, cfg, jailed)
+    # The child gets the request as the server parsed it, in marshal's format: decoding
+    # it touches a few pages of the child's copy of the server, decoding the JSON again
+    # would touch the json package's (each page a copy-on-write fault).
+    child = next_child(marshal.dumps(req), cfg, jailed)
     if jailed:
         # The next request's child is made while this one runs, after the forker has
         # compiled this request's sources worth caching (none sent when they are the
@@ -1592,8 +1628,9 @@ def main():
         if body is None:
             return
         req = json.loads(body)
-        serve_one(body, req, cfg, jailed)
-        del body, req
+        del body
+        serve_one(req, cfg, jailed)
+        del req
         if not jailed:
             # The next request gets a fresh child and an empty scratch. A failure here
             # would let the next see this one's leftovers: stop serving instead.
