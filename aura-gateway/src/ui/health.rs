@@ -170,6 +170,111 @@ fn forge_runs(events: &[AuditEvent]) -> Markup {
             }
         }
         @if let Some(svg) = loss_plot { div.drawing #loss-plot { (trusted_svg(svg)) } }
+        @if !rounds.is_empty() { (round_table(&rounds)) }
         @if let Some(svg) = learn_plot { div.drawing #learn-rate-plot { (trusted_svg(svg)) } }
+    }
+}
+
+/// Expert-iteration rounds (`forge.round` events, from `forge_round`'s trail): what each
+/// kept, how both models learned, whether the facet was promoted, and where the time went.
+fn round_table(rounds: &[&AuditEvent]) -> Markup {
+    let num = |v: &Value, path: &[&str]| {
+        path.iter()
+            .try_fold(v, |v, k| v.get(k))
+            .and_then(Value::as_u64)
+    };
+    // "23 (15 wrong)": learned correctly out of the set, with the committed-but-wrong.
+    let learned = |e: &AuditEvent, set: &str, which: &str| match (
+        num(&e.payload, &[set, which, "correct"]),
+        num(&e.payload, &[set, which, "wrong"]),
+        num(&e.payload, &[set, which, "requests"]),
+    ) {
+        (Some(c), Some(w), Some(n)) => format!("{c}/{n} ({w} wrong)"),
+        _ => String::new(),
+    };
+    let seconds = |e: &AuditEvent, phase: &str| {
+        e.payload
+            .get("seconds")
+            .and_then(|s| s.get(phase))
+            .and_then(Value::as_f64)
+            .map_or_else(String::new, |s| format!("{s:.0}"))
+    };
+    html! {
+        h3 { "Expert-iteration rounds" }
+        table.list #forge-rounds {
+            thead { tr {
+                th { "when" } th { "round" } th { "kept" }
+                th { "held-out: serving → forged" } th { "everyday: serving → forged" }
+                th { "promoted" } th { "seconds: sampling / training / measuring" }
+            } }
+            tbody {
+                @for e in rounds {
+                    tr {
+                        td { (when(&e.at)) }
+                        td { (num(&e.payload, &["round"]).map_or_else(String::new, |r| r.to_string())) }
+                        td { (match (num(&e.payload, &["kept"]), num(&e.payload, &["sampled", "requests"])) {
+                            (Some(k), Some(n)) => format!("{k} of {n}"),
+                            _ => String::new(),
+                        }) }
+                        td { (learned(e, "held_out", "before")) " → " (learned(e, "held_out", "after")) }
+                        td { (learned(e, "everyday", "before")) " → " (learned(e, "everyday", "after")) }
+                        td {
+                            @if e.payload.get("promoted").and_then(Value::as_bool) == Some(true) { span.ok { "yes" } }
+                            @else {
+                                span.muted { "no" }
+                                @if let Some(why) = e.payload.get("not_promoted").and_then(Value::as_str) { " (" (why) ")" }
+                            }
+                        }
+                        td { (seconds(e, "sampling")) " / " (seconds(e, "training")) " / " (seconds(e, "measuring")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aura_core::store::EventId;
+    use serde_json::json;
+
+    fn round(n: u64, promoted: bool) -> AuditEvent {
+        AuditEvent {
+            id: EventId::new(),
+            at: chrono::Utc::now(),
+            kind: "forge.round".into(),
+            object_id: None,
+            payload: json!({
+                "round": n, "kept": 26, "sampled": {"requests": 120, "correct": 26, "wrong": 4},
+                "promoted": promoted,
+                "not_promoted": (!promoted).then_some("it commits more wrong methods"),
+                "held_out": {"before": {"requests": 65, "correct": 15, "wrong": 6},
+                             "after": {"requests": 65, "correct": 23, "wrong": 15}},
+                "everyday": {"before": {"requests": 45, "correct": 29, "wrong": 3},
+                             "after": {"requests": 45, "correct": 26, "wrong": 10}},
+                "seconds": {"sampling": 366.2, "training": 51.0, "measuring": 129.4},
+            }),
+        }
+    }
+
+    #[test]
+    fn rounds_show_their_figures_the_verdict_and_the_learn_rate_plot() {
+        let page = forge_runs(&[round(1, false), round(2, true)]).into_string();
+        assert!(page.contains("id=\"forge-rounds\""), "{page}");
+        assert!(page.contains("26 of 120"), "{page}");
+        assert!(
+            page.contains("15/65 (6 wrong) → 23/65 (15 wrong)"),
+            "{page}"
+        );
+        assert!(
+            page.contains("29/45 (3 wrong) → 26/45 (10 wrong)"),
+            "{page}"
+        );
+        assert!(page.contains("(it commits more wrong methods)"), "{page}");
+        assert!(page.contains("366 / 51 / 129"), "{page}");
+        assert!(page.contains("id=\"learn-rate-plot\""), "{page}");
+        // No rounds: no table.
+        assert!(!forge_runs(&[]).into_string().contains("forge-rounds"));
     }
 }
