@@ -446,3 +446,26 @@ async fn ordinary_methods_keep_working_and_the_cost_is_small() {
         (l.as_secs_f64() - b.as_secs_f64()) * 1e3
     );
 }
+
+/// With the layer, `random` is imported once in the server and every child is a copy of
+/// it: each call must still draw its own numbers (the forker reseeds before each fork).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_draws_its_own_random_numbers() {
+    let layered = jail(true);
+    let src =
+        "import random\ndef m(self):\n    return [random.random(), random.randint(0, 10**9)]\n";
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let out = call(&layered, src).await;
+        assert_eq!(out.ended, EndReason::Ok, "{out:?}");
+        seen.push(out.value.expect("a value"));
+    }
+    let mut distinct = seen.clone();
+    distinct.sort_by_key(Value::to_string);
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        seen.len(),
+        "calls repeated a draw: {seen:?}"
+    );
+}
