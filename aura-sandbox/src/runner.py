@@ -126,10 +126,15 @@ def write_frame(fd, obj):
     write_frame_bytes(fd, json.dumps(obj).encode())
 
 
+def errno_error(what):
+    # The OSError for a libc call through ctypes that just failed.
+    err = ctypes.get_errno()
+    return OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+
 def check(ret, what):
     if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+        raise errno_error(what)
 
 
 def mount(src, dst, fstype, flags, data=None):
@@ -812,8 +817,7 @@ def drop_bounding_set():
     while LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
         cap += 1
     if cap == 0:
-        err = ctypes.get_errno()
-        raise OSError(err, "dropping the capability bounding set: %s" % os.strerror(err))
+        raise errno_error("dropping the capability bounding set")
 
 
 EXIT_XCPU = 128 + signal.SIGXCPU  # a child that its CPU limit ended, as a shell says it
@@ -1133,7 +1137,7 @@ class Spare:
             rng.seed()
         pid = FORK()
         if pid < 0:
-            raise OSError(ctypes.get_errno(), "fork: %s" % os.strerror(ctypes.get_errno()))
+            raise errno_error("fork")
         if pid == 0:
             try:
                 # Only its own two pipe ends (0-2 become /dev/null in prepare_child):
