@@ -281,9 +281,9 @@ impl DockerSandbox {
         let body_cfg = ContainerCreateBody {
             image: Some(self.builder.image.clone()),
             cmd: Some(
-                ["python3", "-I", "-S", "-B", "-c", protocol::RUNNER, "plain"]
-                    .iter()
-                    .map(|s| s.to_string())
+                std::iter::once("python3")
+                    .chain(protocol::runner_args("plain"))
+                    .map(str::to_string)
                     .collect(),
             ),
             entrypoint: Some(Vec::new()),

@@ -12,7 +12,9 @@
 //!   mount point and `/tmp -> /scratch`; then `pivot_root`, detaches the old root and
 //!   remounts the new one read-only. No `/proc`, no `/etc`, no home, no host `/tmp`.
 //! * **One fork per call, forked ahead, by a forker.** Once set up (runner imported,
-//!   `gc.freeze()`d, the capability bounding set dropped), the server forks a *forker*,
+//!   compiled in a throw-away child so the parser's leftovers stay out of it, its
+//!   request path warmed up on a trusted method, `gc.freeze()`d, the capability
+//!   bounding set dropped), the server forks a *forker*,
 //!   a copy of itself that forks every child from then on: a process pays for each fork
 //!   it makes with copy-on-write faults on every page it writes afterwards, so the
 //!   server, which reads requests and supervises children, does not fork at all. The
@@ -401,7 +403,7 @@ impl JailSandbox {
 
     async fn spawn(&self) -> Result<Server> {
         let mut cmd = Command::new(&self.inner.python.path);
-        cmd.args(["-I", "-S", "-B", "-c", protocol::RUNNER, "jail"])
+        cmd.args(protocol::runner_args("jail"))
             .env_clear()
             .current_dir("/")
             .stdin(Stdio::piped())

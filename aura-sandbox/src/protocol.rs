@@ -18,7 +18,15 @@ use crate::{
 };
 
 /// The guest runner, shipped with the crate.
-pub(crate) const RUNNER: &str = include_str!("runner.py");
+const RUNNER: &str = include_str!("runner.py");
+
+/// Compiles the runner in a throw-away child and runs its code (see the file).
+const BOOT: &str = include_str!("boot.py");
+
+/// The interpreter's arguments that start the runner in `mode` ("jail" or "plain").
+pub(crate) fn runner_args(mode: &'static str) -> [&'static str; 7] {
+    ["-I", "-S", "-B", "-c", BOOT, mode, RUNNER]
+}
 
 /// The config's `api` entry: the API allowlist for the runtime layer, or `null` (off).
 pub(crate) fn module_api_config(json: Option<&str>) -> Result<Value> {

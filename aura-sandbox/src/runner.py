@@ -1,6 +1,7 @@
 # AURA sandbox guest runner (shipped inside aura-sandbox with include_str!).
 #
-# Started as `python3 -I -S -B -c <this file> MODE` with an empty environment.
+# Started by boot.py (`python3 -I -S -B -c <boot.py> MODE <this file>`) with an empty
+# environment.
 #   MODE "jail":  build the namespace jail (user, pid, mount, net, ipc, uts), pivot into
 #                 a read-only root holding only the interpreter's runtime, then serve
 #                 requests forever (a warm fork-server).
@@ -1054,6 +1055,44 @@ def run_request(req, out_cap):
     return reply
 
 
+# A trusted request the server runs before it forks anyone (warm_up). Both paths a
+# child takes: a call that reads and assigns a slot, and tests, one failing (the
+# traceback path).
+WARM_UP_METHOD = {
+    "selector": "aura_warm_up",
+    "source": "def aura_warm_up(self, n):\n"
+              "    self.count = self.count + n\n"
+              "    return [n, str(n), n / 2, None, True, {'n': n}]\n",
+}
+WARM_UP_REQUESTS = (
+    {"method": WARM_UP_METHOD, "args": [3], "slots": {"count": 1}, "tests": None},
+    {"method": WARM_UP_METHOD, "slots": {"count": 1},
+     "tests": "def test_passes(obj):\n    assert obj.aura_warm_up(1)[0] == 1\n\n"
+              "def test_fails(obj):\n    assert obj.aura_warm_up(2) == []\n"},
+)
+
+
+def warm_up():
+    # CPython 3.11 rewrites a function's bytecode in place during its first calls
+    # (quickening, then specialisation) and fills a global cache of type attribute
+    # look-ups. Done in each child, those writes copy pages of the server's memory (a
+    # copy-on-write fault apiece, and a page more for exit to free). Done here, once, on
+    # trusted code, a child's call copies about 50 fewer pages (of some 240).
+    # Nothing of it stays behind but that warmth: linecache and the counters are reset.
+    for _ in range(4):  # more gains nothing measurable
+        for req in WARM_UP_REQUESTS:
+            out, err = Capture(1 << 16), Capture(1 << 16)
+            sys.stdout, sys.stderr = out, err
+            try:
+                dumps(run_request(req, 1 << 16))
+            finally:
+                sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    for filename, _ in request_sources(WARM_UP_REQUESTS[1]):
+        linecache.cache.pop(filename, None)
+    RunState.compiled = 0
+    RunState.flooded = False
+
+
 def read_raw_frame(fd):
     head = read_exact(fd, 4)
     if head is None:
@@ -1627,6 +1666,7 @@ def main():
             drop_bounding_set()
         else:
             install_inherited_filters(cfg)  # in jail mode, the forker's
+        warm_up()
         # Objects the server made never change again: keep the child's garbage
         # collector off their pages, so that a fork copies as little as possible.
         gc.collect()
