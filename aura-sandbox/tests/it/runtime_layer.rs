@@ -448,7 +448,7 @@ async fn ordinary_methods_keep_working_and_the_cost_is_small() {
 }
 
 /// With the layer, `random` is imported once in the server and every child is a copy of
-/// it: each call must still draw its own numbers (the forker reseeds before each fork).
+/// it: each call must still draw its own numbers (each child reseeds itself, in `prepare_child`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_call_draws_its_own_random_numbers() {
     let layered = jail(true);
