@@ -286,7 +286,29 @@ fn choose_python(asked: Option<(PathBuf, &'static str)>) -> Result<PythonChoice>
         }
     });
     let (path, version) = resolve_python(&python)?;
+    if !supported_python(&version) {
+        return Err(Error::Unavailable(format!(
+            "{} is Python {version}; the jail needs Python {}.{} or newer (its runner uses \
+             os.pidfd_open and socket.send_fds): set AURA_SANDBOX_PYTHON to a newer one",
+            path.display(),
+            MIN_PYTHON.0,
+            MIN_PYTHON.1
+        )));
+    }
     Ok(PythonChoice { path, version, why })
+}
+
+/// The oldest interpreter the runner works on.
+const MIN_PYTHON: (u32, u32) = (3, 9);
+
+/// Whether `version` ("3.11.2") is at least [`MIN_PYTHON`]. A version that does not
+/// parse is given the benefit of the doubt: the server's start reports what fails.
+fn supported_python(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= MIN_PYTHON,
+        _ => true,
+    }
 }
 
 /// Finds the real interpreter behind `python` and its version: a shim on `PATH` is
@@ -313,7 +335,7 @@ fn resolve_python(python: &Path) -> Result<(PathBuf, String)> {
     let exe = lines.next().unwrap_or_default();
     if !out.status.success() || exe.is_empty() {
         return Err(Error::Unavailable(format!(
-            "{} did not run",
+            "{} did not run as Python 3 (`-I -S -c`)",
             python.display()
         )));
     }
@@ -610,5 +632,22 @@ impl JailSandbox {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::supported_python;
+
+    #[test]
+    fn interpreters_older_than_the_runner_needs_are_refused() {
+        for old in ["3.8.18", "3.6.15", "2.7.18"] {
+            assert!(!supported_python(old), "{old}");
+        }
+        for new in ["3.9.0", "3.11.2", "3.13.0", "4.0", "3.14.0rc1"] {
+            assert!(supported_python(new), "{new}");
+        }
+        // What does not parse runs, and the server's start says what fails.
+        assert!(supported_python("unknown"));
     }
 }
