@@ -1,7 +1,7 @@
 # AURA sandbox boot: runs runner.py (the last argument) with none of its compiler's
 # garbage in this process. Started as `python3 -I -S -B -c <this file> MODE <runner.py>`.
 #
-# Parsing 1,600 lines leaves about 4 MB of freed but still mapped heap behind, and every
+# Parsing 1,600 lines leaves about 3 MB of freed but still mapped heap behind, and every
 # child the server forks copies its page tables and tears them down again at exit (in
 # the jail, one child per call). So a throw-away child compiles the runner and sends the
 # code back marshalled; loading it leaves only the code objects themselves.

@@ -794,7 +794,7 @@ def prepare_child(cfg, jailed):
     # Its own random numbers first (os.fork's at-fork hook would have reseeded them):
     # the C seed from the OS's entropy that random.seed() calls. Its Python wrapper
     # only checks the argument's type and clears gauss_next (None already: trusted code
-    # never draws), and its frame cost some 20 copy-on-write faults a call.
+    # never draws), and its frame cost about 16 copy-on-write faults a call.
     rng = sys.modules.get("random")
     if rng is not None:
         _random.Random.seed(rng._inst, None)
