@@ -8,6 +8,7 @@
 //! |---|---|
 //! | "teach yourself (how) to X", "learn (how) to X" | `learn`, selector derived from X |
 //! | "calculate fibonacci for 10", "fibonacci of 10", "fibonacci(10)" | `invoke` of a known selector |
+//! | "fibonacci(10) == 55" | `learn` of an unknown selector (the example is its check), `invoke` of a known one |
 //! | "calculate/compute/call/run/evaluate X for 10" with X unknown | `invoke` of X, so the miss is learned |
 //! | "summarize our previous conversation about X", "what did we discuss about X", "recall …" | `reflect` |
 //! | "what is the top news story near me right now?", questions about news/time/place | `answer` with `needs_context` |
@@ -580,6 +581,9 @@ pub fn rule_plan(message: &str, context: &PlanContext) -> Option<Plan> {
         });
     }
 
+    if let Some(plan) = example_rule(message, context) {
+        return Some(plan);
+    }
     if let Some(plan) = invoke_rule(&m, context) {
         return Some(plan);
     }
@@ -603,6 +607,30 @@ pub fn rule_plan(message: &str, context: &PlanContext) -> Option<Plan> {
         });
     }
     None
+}
+
+/// "fibonacci(10) == 55": what a call should give, as a refused learn asks the user to
+/// say. For a method the object lacks it is a learn of that name, whose request (the
+/// message, and the earlier turn's words for that name) carries the example as a hard
+/// check; for a method it has, the call itself, so the user sees what it gives.
+fn example_rule(message: &str, context: &PlanContext) -> Option<Plan> {
+    let (call, expected) = message.trim().split_once("==")?;
+    let call = call.trim();
+    let (name, args) = call.strip_suffix(')')?.split_once('(')?;
+    if !is_identifier(name) || expected.trim().is_empty() {
+        return None;
+    }
+    if context.known_selectors.iter().any(|s| s == name) {
+        return Some(Plan::Invoke {
+            selector: name.to_string(),
+            arguments: parse_args(args)?,
+        });
+    }
+    Some(Plan::Learn {
+        selector: name.to_string(),
+        description: String::new(),
+        examples: Vec::new(),
+    })
 }
 
 fn invoke_rule(m: &str, context: &PlanContext) -> Option<Plan> {
@@ -771,6 +799,34 @@ mod tests {
         ];
         for (task, want) in cases {
             assert_eq!(derive_selector(task).as_deref(), Some(want), "{task}");
+        }
+    }
+
+    #[test]
+    fn an_example_teaches_an_unknown_method_and_calls_a_known_one() {
+        let none = PlanContext::default();
+        assert_eq!(
+            rule_plan("fibonacci(10) == 55", &none),
+            Some(Plan::Learn {
+                selector: "fibonacci".into(),
+                description: String::new(),
+                examples: Vec::new(),
+            })
+        );
+        let known = PlanContext::with_selectors(["fibonacci"]);
+        assert_eq!(
+            rule_plan("fibonacci(10) == 55", &known),
+            Some(Plan::Invoke {
+                selector: "fibonacci".into(),
+                arguments: vec![serde_json::json!(10)],
+            })
+        );
+        for not_an_example in ["fibonacci(10) = 55", "Fib(10) == 55", "f(1) ==", "x == 1"] {
+            assert_eq!(
+                example_rule(not_an_example, &none),
+                None,
+                "{not_an_example}"
+            );
         }
     }
 

@@ -14,7 +14,8 @@ use tracing::Instrument as _;
 
 use aura_forge::trail::{ConversationRefused, Payload};
 
-use crate::runtime::OnMiss;
+use crate::runtime::{render_args, OnMiss};
+use crate::search::{request_examples, satisfies};
 use crate::{Error, LearnRequest, Result, Runtime};
 
 /// What the object said back, and how it got there.
@@ -81,14 +82,27 @@ impl Runtime {
                 description,
                 examples,
             } => {
-                let request_text = learn_request_text(message, &selector, &description, &examples);
+                let mut request_text =
+                    learn_request_text(message, &selector, &description, &examples);
+                if description.is_empty() {
+                    // A bare example ("fibonacci(10) == 55") answers an earlier turn:
+                    // learn from that turn's words as well, as a call does.
+                    request_text = self
+                        .request_on_miss(&object, &selector, &request_text)
+                        .await?;
+                }
                 self.tell_learn(id, plan, selector, request_text).await?
             }
             Plan::Invoke {
                 selector,
                 arguments,
             } => {
-                self.tell_invoke(id, plan, selector, arguments, message)
+                // "fibonacci(10) == 55" says what the call should give, too.
+                let expected = request_examples(self.guard(), message, &selector)
+                    .into_iter()
+                    .find(|e| e.args == arguments)
+                    .map(|e| e.expected);
+                self.tell_invoke(id, plan, selector, arguments, message, expected)
                     .await?
             }
             Plan::Reflect { question } => self.reflect(&object, plan, &question).await?,
@@ -151,7 +165,9 @@ impl Runtime {
     /// "Calculate fibonacci for 10": calls the method. A selector nothing understands
     /// yet is learned first (when a model is configured), from the person's words and
     /// what an earlier turn asked for under that name; a learn that fails is a refused
-    /// reply, as for "teach yourself".
+    /// reply, as for "teach yourself". When the person said what the call should give
+    /// (`expected`) and it gives something else, the method is relearned with that
+    /// example as a hard check ([`Runtime::relearn`]).
     async fn tell_invoke(
         &self,
         id: ObjectId,
@@ -159,6 +175,7 @@ impl Runtime {
         selector: String,
         arguments: Vec<Value>,
         message: &str,
+        expected: Option<Value>,
     ) -> Result<Reply> {
         let on_miss = OnMiss::Learn {
             words: Some(message),
@@ -168,18 +185,65 @@ impl Runtime {
             .await
         {
             Ok(value) => {
-                let args = arguments
-                    .iter()
-                    .map(Value::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let mut r = reply(plan, format!("{selector}({args}) = {value}"));
+                let call = format!("{selector}({})", render_args(&arguments));
+                match expected.filter(|e| !satisfies(&value, e)) {
+                    Some(expected) => {
+                        let wrong = format!("{call} gave {value}, not {expected}");
+                        self.correct(id, plan, &selector, arguments, message, wrong)
+                            .await
+                    }
+                    None => {
+                        let mut r = reply(plan, format!("{call} = {value}"));
+                        r.value = Some(value);
+                        Ok(r)
+                    }
+                }
+            }
+            Err(Error::Refused {
+                failures, attempts, ..
+            }) => Ok(refusal(plan, &selector, attempts, &failures)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Relearns a method the person's example (in `message`) shows is wrong, from
+    /// that example and the words the method was first asked for with; a refusal
+    /// leaves the method as it was and says so.
+    async fn correct(
+        &self,
+        id: ObjectId,
+        plan: Plan,
+        selector: &str,
+        arguments: Vec<Value>,
+        message: &str,
+        wrong: String,
+    ) -> Result<Reply> {
+        let object = self.object(id).await?;
+        let request = LearnRequest {
+            selector: selector.to_string(),
+            request_text: self.request_on_miss(&object, selector, message).await?,
+            args: arguments.clone(),
+        };
+        match self.relearn(id, request).await {
+            Ok(learned) => {
+                let value = self.send(id, selector, arguments).await?;
+                let mut r = reply(
+                    plan,
+                    format!(
+                        "{wrong}, so I relearned `{selector}` from your example: version {} gives {value} ({} test(s) passed).",
+                        learned.method.version, learned.tests_passed
+                    ),
+                );
                 r.value = Some(value);
                 Ok(r)
             }
             Err(Error::Refused {
                 failures, attempts, ..
-            }) => Ok(refusal(plan, &selector, attempts, &failures)),
+            }) => {
+                let mut r = refusal(plan, selector, attempts, &failures);
+                r.text = format!("{wrong}. {} `{selector}` stays as it was.", r.text);
+                Ok(r)
+            }
             Err(e) => Err(e),
         }
     }

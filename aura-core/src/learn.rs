@@ -231,6 +231,15 @@ fn sampling(n: u32, base_seed: u64) -> Sampling {
     }
 }
 
+/// What a learn does when the object already has the method.
+#[derive(Clone, Copy)]
+enum Existing {
+    /// Returns it: someone learned it while this learn waited for the lock.
+    Reuse,
+    /// Learns a new version.
+    Replace,
+}
+
 impl Runtime {
     /// Runs the learn cycle for `request.selector` on object `id` and commits the method.
     ///
@@ -242,10 +251,32 @@ impl Runtime {
     ///
     /// Traced as the span `aura.learn` (target `aura`), with a child per sample
     /// (`aura.sample`: its personas, guard and sandbox runs) and the commit (`aura.commit`).
+    pub async fn learn(&self, id: aura_store::ObjectId, request: LearnRequest) -> Result<Learned> {
+        self.learn_cycle(id, request, Existing::Reuse).await
+    }
+
+    /// Learns `request.selector` again although object `id` already has it, as when
+    /// the user's own example shows the method is wrong ("fibonacci(10) == 55" when it
+    /// gives 21). The same search runs; an accepted candidate becomes the method's
+    /// next version (the old ones stay in [`Runtime::method_versions`]), and a refusal
+    /// leaves the method as it was.
+    pub async fn relearn(
+        &self,
+        id: aura_store::ObjectId,
+        request: LearnRequest,
+    ) -> Result<Learned> {
+        self.learn_cycle(id, request, Existing::Replace).await
+    }
+
     #[tracing::instrument(name = "aura.learn", target = "aura", level = "info", skip_all, fields(
         aura.selector = %request.selector, aura.object.id = %id, aura.object.name = Empty,
         aura.learn.outcome = Empty, aura.learn.samples = Empty))]
-    pub async fn learn(&self, id: aura_store::ObjectId, request: LearnRequest) -> Result<Learned> {
+    async fn learn_cycle(
+        &self,
+        id: aura_store::ObjectId,
+        request: LearnRequest,
+        existing: Existing,
+    ) -> Result<Learned> {
         let selector = crate::dispatch::parse_selector(&request.selector)?;
         let cascade = self.cascade().ok_or_else(|| Error::Unavailable {
             port: "model",
@@ -259,7 +290,8 @@ impl Runtime {
         tracing::Span::current().record("aura.object.name", object.name.as_str());
         self.invalidate(id);
         let view = self.chain_view(id).await?;
-        if let Some(existing) = view.resolve(&selector).filter(|m| m.object_id == id) {
+        let own = view.resolve(&selector).filter(|m| m.object_id == id);
+        if let (Some(existing), Existing::Reuse) = (own, existing) {
             // Someone learned it while we waited for the lock: reuse theirs.
             tracing::Span::current().record("aura.learn.outcome", "reused");
             return Ok(Learned {
@@ -278,6 +310,7 @@ impl Runtime {
             examples: request_examples(self.guard(), &request.request_text, selector.as_str()),
             trigger: (!request.args.is_empty()).then(|| request.args.clone()),
             hint: ValueKind::from_words(&request.request_text),
+            selector: selector.to_string(),
         };
         let mut pool = Pool::new(spec);
         let samples = config.learn_samples.max(1);

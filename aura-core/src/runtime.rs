@@ -852,7 +852,7 @@ pub(crate) enum OnMiss<'a> {
     Learn { words: Option<&'a str> },
 }
 
-fn render_args(args: &[Value]) -> String {
+pub(crate) fn render_args(args: &[Value]) -> String {
     args.iter()
         .map(Value::to_string)
         .collect::<Vec<_>>()

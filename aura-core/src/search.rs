@@ -173,6 +173,8 @@ pub(crate) struct Spec {
     pub trigger: Option<Vec<Value>>,
     /// The kind of value the request's words suggest for generated inputs.
     pub hint: ValueKind,
+    /// The method's name, to write calls in what a refusal tells the user.
+    pub selector: String,
 }
 
 /// The kind of argument generated probe inputs use.
@@ -582,12 +584,11 @@ impl Pool {
             return Decision::Undecided("no candidate passed the checks".into());
         };
         let (score, support, against, members) = *best;
-        let runner_up = scored
+        let rival = scored
             .iter()
             .filter(|s| !std::ptr::eq(*s, best))
-            .map(|s| s.0)
-            .max()
-            .unwrap_or(0);
+            .max_by_key(|s| s.0);
+        let runner_up = rival.map_or(0, |s| s.0);
         let winner = members[0];
         let mut sizes: Vec<usize> = clusters.iter().map(|(_, m)| m.len()).collect();
         sizes.sort_unstable_by_key(|s| std::cmp::Reverse(*s));
@@ -627,8 +628,12 @@ impl Pool {
                     members.len()
                 )
             } else {
+                let parted = rival
+                    .and_then(|r| self.parting(members, r.3))
+                    .map(|p| format!(". {p}"))
+                    .unwrap_or_default();
                 format!(
-                    "the best behaviour scores {score} and the next {runner_up}: the samples disagree ({agreement} more votes needed than any rival)"
+                    "the best behaviour scores {score} and the next {runner_up}: the samples disagree ({agreement} more votes needed than any rival){parted}"
                 )
             });
         }
@@ -645,6 +650,49 @@ impl Pool {
                 self.inputs.len()
             )),
         }
+    }
+
+    /// Where two behaviours part, said so that the user can settle it: "For
+    /// fibonacci(10), 3 sample(s) give 55 and 2 give 89; add what it should give to
+    /// the request (`fibonacci(10) == …`) and I will learn it". A request example is a
+    /// hard check, so one such answer decides the next search. The triggering call
+    /// comes first: it is the input the user asked about.
+    fn parting(&self, best: &[usize], rival: &[usize]) -> Option<String> {
+        let (a, b) = (best[0], rival[0]);
+        let parted: Vec<(&Vec<Value>, &Output, &Output)> = self
+            .spec
+            .trigger
+            .iter()
+            .chain(&self.inputs)
+            .filter_map(|args| {
+                let (x, y) = (self.output(a, args)?, self.output(b, args)?);
+                (x.key() != y.key()).then_some((args, x, y))
+            })
+            .collect();
+        let &(args, x, y) = parted
+            .iter()
+            .find(|(_, x, y)| x.value().is_some() && y.value().is_some())
+            .or_else(|| parted.first())?;
+        let call = format!("{}{}", self.spec.selector, call_text(args));
+        let does = |o: &Output| match o {
+            Output::Value(v) => format!("give {}", aura_cognition::python_literal(v)),
+            Output::Raised(t) => format!("raise {t}"),
+        };
+        let mut text = format!(
+            "For {call}, {} sample(s) {} and {} {}",
+            best.len(),
+            does(x),
+            rival.len(),
+            does(y)
+        );
+        // Only a call the request's example reader reads back is worth suggesting;
+        // the value is the user's to give, not either behaviour's to suggest.
+        if args.iter().all(quotable) {
+            text.push_str(&format!(
+                "; add what it should give to the request (`{call} == …`) and I will learn it"
+            ));
+        }
+        Some(text)
     }
 
     /// Why nothing passed, most common failure first: "no candidate passed the
@@ -754,6 +802,21 @@ fn call_text(args: &[Value]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+/// Whether `request_examples` reads `v` back as an argument, written as a Python
+/// literal in `f(v) == …`: numbers, booleans, None, strings without double quotes, backslashes,
+/// brackets or parentheses, and flat lists of those.
+fn quotable(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+        // Written in double quotes, as JSON writes them.
+        Value::String(s) => !s.contains(['"', '\\', '(', ')', '[', ']', '\n']),
+        Value::Array(items) => items
+            .iter()
+            .all(|i| !i.is_array() && !i.is_object() && quotable(i)),
+        Value::Object(_) => false,
+    }
 }
 
 fn describe(got: Option<&Output>) -> String {
@@ -1007,6 +1070,64 @@ mod tests {
         };
         assert_eq!((index, selection.agreeing), (0, 3));
         assert_eq!(selection.clusters, vec![3, 1]);
+    }
+
+    #[test]
+    fn a_disagreement_names_the_call_where_the_samples_part_and_how_to_settle_it() {
+        let triple = |a: &[Value]| match a.first().and_then(Value::as_i64) {
+            Some(x) => Output::Value(json!(x * 3)),
+            None => Output::Raised("TypeError".into()),
+        };
+        let spec = Spec {
+            trigger: Some(vec![json!(10)]),
+            selector: "scale".into(),
+            ..Spec::default()
+        };
+        let mut pool = Pool::new(spec);
+        add(&mut pool, normalized(1, vec![]), double);
+        add(&mut pool, normalized(1, vec![]), triple);
+        add(&mut pool, normalized(1, vec![]), double);
+        let Decision::Undecided(why) = pool.decide(2) else {
+            panic!("two votes against one lead by one");
+        };
+        assert!(
+            why.contains("For scale(10), 2 sample(s) give 20 and 1 give 30"),
+            "the triggering call is where the user looks first: {why}"
+        );
+        let (_, hint) = why.split_once("request (`").expect("a way to settle it");
+        let call = hint.split(" == …`").next().unwrap_or_default();
+        assert_eq!(call, "scale(10)", "{why}");
+        let answer = format!("teach yourself to scale a number, where {call} == 20");
+        let read = request_examples(&Guard::default(), &answer, "scale");
+        assert_eq!(read, vec![ex(json!([10]), json!(20))], "{answer}");
+    }
+
+    #[test]
+    fn only_arguments_the_example_reader_reads_back_are_suggested() {
+        let g = Guard::default();
+        for v in [
+            json!(3),
+            json!(-2.5),
+            json!(true),
+            json!(null),
+            json!("olleh"),
+            json!("it's"),
+            json!([1, 2, 3]),
+            json!(["a", "b"]),
+        ] {
+            let text = format!("f({}) == 1", aura_cognition::python_literal(&v));
+            let read = request_examples(&g, &text, "f");
+            assert!(quotable(&v), "{text}");
+            assert_eq!(read, vec![ex(json!([v]), json!(1))], "{text}");
+        }
+        for v in [
+            json!("say \"hi\""),
+            json!("f(x)"),
+            json!([[1], [2]]),
+            json!({"a": 1}),
+        ] {
+            assert!(!quotable(&v), "{v}");
+        }
     }
 
     #[test]

@@ -416,3 +416,159 @@ async fn a_calculation_that_cannot_be_learned_is_a_refused_reply() {
         1
     );
 }
+
+/// The user prompt of the model's last request.
+fn last_prompt(model: &ScriptedModel) -> String {
+    model
+        .requests()
+        .last()
+        .and_then(|r| r.messages.last())
+        .map(|m| m.content.clone())
+        .unwrap_or_default()
+}
+
+/// The oracle runtime of [`runtime`], drawing at most two samples per learn.
+async fn two_sample_runtime(model: ScriptedModel) -> (Runtime, Arc<SqliteStore>) {
+    let mut config = Config::default();
+    config.cascade_mode = Some(CascadeMode::Single);
+    config.learn_agreement = 1;
+    config.learn_samples = 2;
+    runtime_with(model, config).await
+}
+
+/// An off-by-one fibonacci (fibonacci(10) gives 89) whose own assert agrees with it,
+/// so the oracle search commits it.
+fn wrong_fib() -> String {
+    candidate(
+        "def fibonacci(self, n):\n    a, b = 1, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n",
+        "def test_three():\n    assert obj.fibonacci(3) == 3\n",
+    )
+}
+
+#[tokio::test]
+async fn an_example_that_contradicts_a_method_relearns_it_as_a_new_version() {
+    let model = ScriptedModel::new([wrong_fib(), candidate(GOOD_FIB, FIB_TESTS)]);
+    let (rt, _store) = runtime(model.clone(), CascadeMode::Single).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let taught = rt
+        .tell(
+            calc.id,
+            "teach yourself to calculate the fibonacci sequence",
+        )
+        .await
+        .unwrap();
+    assert!(!taught.refused, "{}", taught.text);
+
+    let corrected = rt.tell(calc.id, "fibonacci(10) == 55").await.unwrap();
+    assert!(
+        corrected
+            .text
+            .starts_with("fibonacci(10) gave 89, not 55, so I relearned"),
+        "{}",
+        corrected.text
+    );
+    assert_eq!(corrected.value, Some(json!(55)));
+    let prompt = last_prompt(&model);
+    assert!(
+        prompt.contains("calculate the fibonacci sequence")
+            && prompt.contains("fibonacci(10) == 55"),
+        "the relearn starts from the first words and the example: {prompt}"
+    );
+    let versions = rt.method_versions(calc.id, "fibonacci").await.unwrap();
+    assert_eq!(versions.len(), 2, "the wrong version is kept for rollback");
+    assert_eq!(
+        rt.send(calc.id, "fibonacci", vec![json!(12)])
+            .await
+            .unwrap(),
+        json!(144)
+    );
+
+    // The example now holds: the method is only called.
+    let confirmed = rt.tell(calc.id, "fibonacci(10) == 55").await.unwrap();
+    assert_eq!(confirmed.text, "fibonacci(10) = 55");
+}
+
+#[tokio::test]
+async fn a_refused_relearn_leaves_the_method_as_it_was() {
+    // Both relearn samples give 89 again: the user's example refuses them.
+    let model = ScriptedModel::new([wrong_fib(), wrong_fib(), wrong_fib()]);
+    let (rt, store) = two_sample_runtime(model).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    rt.tell(
+        calc.id,
+        "teach yourself to calculate the fibonacci sequence",
+    )
+    .await
+    .unwrap();
+    let before = common::events_of(store.as_ref(), EventKind::LearnCommitted.as_str())
+        .await
+        .len();
+
+    let reply = rt.tell(calc.id, "fibonacci(10) == 55").await.unwrap();
+    assert!(reply.refused, "{}", reply.text);
+    assert!(
+        reply
+            .text
+            .starts_with("fibonacci(10) gave 89, not 55. I tried to learn `fibonacci`")
+            && reply.text.ends_with("`fibonacci` stays as it was."),
+        "{}",
+        reply.text
+    );
+    assert_eq!(
+        common::events_of(store.as_ref(), EventKind::LearnCommitted.as_str())
+            .await
+            .len(),
+        before
+    );
+    assert_eq!(
+        rt.method_versions(calc.id, "fibonacci")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        rt.send(calc.id, "fibonacci", vec![json!(10)])
+            .await
+            .unwrap(),
+        json!(89)
+    );
+}
+
+#[tokio::test]
+async fn a_bare_example_after_a_refused_teach_learns_from_both_turns() {
+    let hostile = candidate(
+        "import os\ndef fibonacci(self, n):\n    return len(os.listdir('.'))\n",
+        FIB_TESTS,
+    );
+    let model = ScriptedModel::new([hostile.clone(), hostile, candidate(GOOD_FIB, FIB_TESTS)]);
+    let (rt, _store) = two_sample_runtime(model.clone()).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let refused = rt
+        .tell(
+            calc.id,
+            "teach yourself to calculate the fibonacci sequence",
+        )
+        .await
+        .unwrap();
+    assert!(refused.refused, "{}", refused.text);
+
+    let learned = rt.tell(calc.id, "fibonacci(10) == 55").await.unwrap();
+    assert!(
+        learned.text.starts_with("I learned `fibonacci`"),
+        "{}",
+        learned.text
+    );
+    let prompt = last_prompt(&model);
+    assert!(
+        prompt.contains("calculate the fibonacci sequence")
+            && prompt.contains("fibonacci(10) == 55"),
+        "{prompt}"
+    );
+    assert_eq!(
+        rt.send(calc.id, "fibonacci", vec![json!(10)])
+            .await
+            .unwrap(),
+        json!(55)
+    );
+}
