@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aura_core::cognition::{DynLanguageModel, LocalModelBuilder, Plan};
+use aura_core::cognition::{python_literal, DynLanguageModel, LocalModelBuilder, Plan};
 use aura_core::sandbox::DynSandbox;
-use aura_core::store::NewObject;
+use aura_core::store::{NewObject, ObjectId};
 use aura_core::{Config, Runtime, RuntimeBuilder};
 use serde::Deserialize;
 use serde_json::Value;
@@ -156,6 +156,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// The runtime that learned it: its store holds the request's audit trail.
     pub runtime: Runtime,
+    /// The object that was told the request.
+    pub object: ObjectId,
 }
 
 /// Numbers by value (a float within 1e-6), containers element by element.
@@ -215,24 +217,8 @@ pub async fn run_case(
                 let first = r.text.lines().next().unwrap_or("").to_string();
                 (Status::Refused, selector, first)
             } else {
-                let mut failed = None;
-                for (args, want) in &case.checks {
-                    match rt.send(object.id, &selector, args.clone()).await {
-                        Ok(v) if same(&v, want) => {}
-                        Ok(v) => {
-                            failed = Some(format!("{selector}{args:?} gave {v}, want {want}"));
-                            break;
-                        }
-                        Err(e) => {
-                            failed = Some(format!("{selector}{args:?} failed: {e}"));
-                            break;
-                        }
-                    }
-                }
-                match failed {
-                    None => (Status::Correct, selector, String::new()),
-                    Some(why) => (Status::Wrong, selector, why),
-                }
+                let (status, detail) = run_checks(&rt, object.id, &selector, &case.checks).await;
+                (status, selector, detail)
             }
         }
     };
@@ -242,7 +228,72 @@ pub async fn run_case(
         detail,
         elapsed,
         runtime: rt,
+        object: object.id,
     }
+}
+
+/// Calls the learned method with each check's arguments: correct when every result
+/// is the one wanted, wrong (with the first that is not) otherwise.
+async fn run_checks(
+    rt: &Runtime,
+    object: ObjectId,
+    selector: &str,
+    checks: &[(Vec<Value>, Value)],
+) -> (Status, String) {
+    for (args, want) in checks {
+        match rt.send(object, selector, args.clone()).await {
+            Ok(v) if same(&v, want) => {}
+            Ok(v) => {
+                return (
+                    Status::Wrong,
+                    format!("{selector}{args:?} gave {v}, want {want}"),
+                )
+            }
+            Err(e) => return (Status::Wrong, format!("{selector}{args:?} failed: {e}")),
+        }
+    }
+    (Status::Correct, String::new())
+}
+
+/// A missed request's second chance, as a person would give it: the object is told
+/// the first hidden check as an example ("fibonacci(10) == 55"), which learns a method
+/// the request did not get, or relearns a wrong one; the other checks, which stay
+/// hidden, then score it. `None` for a request that was learned correctly, was not
+/// planned as a method, or has no check left to score with.
+pub async fn answer(outcome: &Outcome, case: &Case) -> Option<(Status, String, String, Duration)> {
+    if outcome.status == Status::Correct || outcome.selector.is_empty() || case.checks.len() < 2 {
+        return None;
+    }
+    let (args, want) = &case.checks[0];
+    let args: Vec<String> = args.iter().map(python_literal).collect();
+    let example = format!(
+        "{}({}) == {}",
+        outcome.selector,
+        args.join(", "),
+        python_literal(want)
+    );
+    let started = Instant::now();
+    let reply = outcome.runtime.tell(outcome.object, &example).await;
+    let elapsed = started.elapsed();
+    // A refused relearn leaves the wrong method in place: it is scored, not counted
+    // as a refusal.
+    let (status, detail) = match reply {
+        Err(e) if outcome.status == Status::Refused => (Status::Refused, e.to_string()),
+        Ok(r) if r.refused && outcome.status == Status::Refused => (
+            Status::Refused,
+            r.text.lines().next().unwrap_or("").to_string(),
+        ),
+        _ => {
+            run_checks(
+                &outcome.runtime,
+                outcome.object,
+                &outcome.selector,
+                &case.checks[1..],
+            )
+            .await
+        }
+    };
+    Some((status, example, detail, elapsed))
 }
 
 /// Totals over a suite run.

@@ -58,6 +58,11 @@ struct Args {
     /// request's hidden checks here, as JSON lines: for studying the search offline.
     #[arg(long)]
     candidates: Option<PathBuf>,
+    /// Give each missed request one example, as a person would after a refusal or a
+    /// wrong answer: the first hidden check, told as "name(args) == value"; the
+    /// other checks then score it (a second tally).
+    #[arg(long)]
+    answer: bool,
     #[command(flatten)]
     adapter: AdapterArgs,
 }
@@ -161,6 +166,7 @@ async fn main() {
     let mut out = JsonLines::create(args.out.as_deref(), "--out");
     let mut candidates_out = JsonLines::create(args.candidates.as_deref(), "--candidates");
     let mut tally = Tally::default();
+    let mut answered = Tally::default();
     let mut named = 0;
     let started = Instant::now();
     for (i, case) in cases.iter().enumerate() {
@@ -197,16 +203,46 @@ async fn main() {
                 format!("\n                 ↳ {detail}")
             }
         );
-        out.write(&json!({
+        let mut record = json!({
             "request": case.request, "expected_name": case.name, "selector": selector,
             "status": status.label(), "seconds": outcome.elapsed.as_secs_f64(), "detail": detail,
-        }));
+        });
+        if args.answer {
+            match suite::answer(&outcome, case).await {
+                Some((second, example, why, took)) => {
+                    answered.add(second, outcome.elapsed + took);
+                    println!(
+                        "                 ↳ told `{example}`: {} ({:.1}s){}",
+                        second.label(),
+                        took.as_secs_f64(),
+                        if why.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" {why}")
+                        }
+                    );
+                    record["answer"] = json!({
+                        "example": example, "status": second.label(),
+                        "seconds": took.as_secs_f64(), "detail": why,
+                    });
+                }
+                None => answered.add(status, outcome.elapsed),
+            }
+        }
+        out.write(&record);
     }
     println!(
         "\n{} · named as a person would guess {named}/{}",
         tally.summary(),
         cases.len()
     );
+    if args.answer {
+        println!(
+            "with one example for each miss: {} · median {:.1} s per request",
+            answered.summary(),
+            answered.median_seconds()
+        );
+    }
     println!(
         "median {:.1} s per learn · total {:.0} s",
         tally.median_seconds(),

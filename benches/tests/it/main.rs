@@ -1,5 +1,6 @@
 //! The benches crate's tests, one binary (a module per concern).
 
+mod answer;
 mod curriculum;
 mod fuzz_corpus;
 mod kill_loop;
