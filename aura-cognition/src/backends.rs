@@ -627,6 +627,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "openai", feature = "ollama"))] // it opens both kinds
     fn a_backend_is_opened_once_for_every_setting_that_names_it() {
         let mut opener = ModelOpener::new(|_| None);
         let spec = "openai:http://127.0.0.1:9/v1#m";

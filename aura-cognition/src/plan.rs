@@ -8,7 +8,7 @@
 //! |---|---|
 //! | "teach yourself (how) to X", "learn (how) to X" | `learn`, selector derived from X |
 //! | "calculate fibonacci for 10", "fibonacci of 10", "fibonacci(10)" | `invoke` of a known selector |
-//! | "fibonacci(10) == 55" | `learn` of an unknown selector (the example is its check), `invoke` of a known one |
+//! | "fibonacci(10) == 55", "fibonacci(10) is 55" | `learn` of an unknown selector (the example is its check), `invoke` of a known one |
 //! | "calculate/compute/call/run/evaluate X for 10" with X unknown | `invoke` of X, so the miss is learned |
 //! | "summarize our previous conversation about X", "what did we discuss about X", "recall …" | `reflect` |
 //! | "what is the top news story near me right now?", questions about news/time/place | `answer` with `needs_context` |
@@ -609,15 +609,28 @@ pub fn rule_plan(message: &str, context: &PlanContext) -> Option<Plan> {
     None
 }
 
-/// "fibonacci(10) == 55": what a call should give, as a refused learn asks the user to
-/// say. For a method the object lacks it is a learn of that name, whose request (the
+/// "fibonacci(10) == 55" (or `is`, `should be`, `returns`, …): what a call should
+/// give, as a refused learn asks the user to say. For a method the object lacks it is a learn of that name, whose request (the
 /// message, and the earlier turn's words for that name) carries the example as a hard
 /// check; for a method it has, the call itself, so the user sees what it gives.
 fn example_rule(message: &str, context: &PlanContext) -> Option<Plan> {
-    let (call, expected) = message.trim().split_once("==")?;
-    let call = call.trim();
-    let (name, args) = call.strip_suffix(')')?.split_once('(')?;
-    if !is_identifier(name) || expected.trim().is_empty() {
+    // The forms the learn cycle's example reader takes (`request_examples`).
+    const GIVES: &[&str] = &[
+        "==",
+        "=",
+        "->",
+        "is ",
+        "returns ",
+        "gives ",
+        "should be ",
+        "should give ",
+        "should return ",
+    ];
+    let (name, rest) = message.trim().split_once('(')?;
+    let (args, rest) = rest.split_once(')')?;
+    let rest = rest.trim_start();
+    let expected = GIVES.iter().find_map(|g| rest.strip_prefix(g))?;
+    if !is_identifier(name) || args.contains('(') || expected.trim().is_empty() {
         return None;
     }
     if context.known_selectors.iter().any(|s| s == name) {
@@ -821,7 +834,17 @@ mod tests {
                 arguments: vec![serde_json::json!(10)],
             })
         );
-        for not_an_example in ["fibonacci(10) = 55", "Fib(10) == 55", "f(1) ==", "x == 1"] {
+        assert_eq!(
+            rule_plan("fibonacci(10) is 55", &known),
+            rule_plan("fibonacci(10) == 55", &known)
+        );
+        for not_an_example in [
+            "fibonacci(10) in 55",
+            "Fib(10) == 55",
+            "f(1) ==",
+            "x == 1",
+            "f(g(1)) == 2",
+        ] {
             assert_eq!(
                 example_rule(not_an_example, &none),
                 None,
