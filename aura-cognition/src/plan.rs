@@ -609,27 +609,36 @@ pub fn rule_plan(message: &str, context: &PlanContext) -> Option<Plan> {
     None
 }
 
+/// How a call and what it should give are joined in "fibonacci(10) == 55": the
+/// planner's example rule and the learn cycle's example reader (aura-core's
+/// `request_examples`) both take these, longest first where one begins another.
+pub const EXAMPLE_VERBS: &[&str] = &[
+    "==",
+    "=>",
+    "=",
+    "->",
+    "is",
+    "returns",
+    "should return",
+    "should give",
+    "should be",
+    "gives",
+];
+
 /// "fibonacci(10) == 55" (or `is`, `should be`, `returns`, …): what a call should
 /// give, as a refused learn asks the user to say. For a method the object lacks it is a learn of that name, whose request (the
 /// message, and the earlier turn's words for that name) carries the example as a hard
 /// check; for a method it has, the call itself, so the user sees what it gives.
 fn example_rule(message: &str, context: &PlanContext) -> Option<Plan> {
-    // The forms the learn cycle's example reader takes (`request_examples`).
-    const GIVES: &[&str] = &[
-        "==",
-        "=",
-        "->",
-        "is ",
-        "returns ",
-        "gives ",
-        "should be ",
-        "should give ",
-        "should return ",
-    ];
     let (name, rest) = message.trim().split_once('(')?;
     let (args, rest) = rest.split_once(')')?;
     let rest = rest.trim_start();
-    let expected = GIVES.iter().find_map(|g| rest.strip_prefix(g))?;
+    let expected = EXAMPLE_VERBS.iter().find_map(|verb| {
+        let after = rest.strip_prefix(verb)?;
+        // A word ("is") must end there: "isn't 5" says no such thing.
+        let word = verb.ends_with(|c: char| c.is_alphabetic());
+        (!word || after.starts_with(char::is_whitespace)).then_some(after)
+    })?;
     if !is_identifier(name) || args.contains('(') || expected.trim().is_empty() {
         return None;
     }
@@ -840,6 +849,7 @@ mod tests {
         );
         for not_an_example in [
             "fibonacci(10) in 55",
+            "fibonacci(10) isn't 55",
             "Fib(10) == 55",
             "f(1) ==",
             "x == 1",

@@ -102,7 +102,7 @@ impl Runtime {
                     .into_iter()
                     .find(|e| e.args == arguments)
                     .map(|e| e.expected);
-                self.tell_invoke(id, plan, selector, arguments, message, expected)
+                self.tell_invoke(&object, plan, selector, arguments, message, expected)
                     .await?
             }
             Plan::Reflect { question } => self.reflect(&object, plan, &question).await?,
@@ -170,7 +170,7 @@ impl Runtime {
     /// example as a hard check ([`Runtime::relearn`]).
     async fn tell_invoke(
         &self,
-        id: ObjectId,
+        object: &Object,
         plan: Plan,
         selector: String,
         arguments: Vec<Value>,
@@ -181,7 +181,7 @@ impl Runtime {
             words: Some(message),
         };
         match self
-            .send_with(id, &selector, arguments.clone(), on_miss)
+            .send_with(object.id, &selector, arguments.clone(), on_miss)
             .await
         {
             Ok(value) => {
@@ -189,7 +189,7 @@ impl Runtime {
                 match expected.filter(|e| !satisfies(&value, e)) {
                     Some(expected) => {
                         let wrong = format!("{call} gave {value}, not {expected}");
-                        self.correct(id, plan, &selector, arguments, message, wrong)
+                        self.correct(object, plan, &selector, arguments, message, wrong)
                             .await
                     }
                     None => {
@@ -211,22 +211,21 @@ impl Runtime {
     /// leaves the method as it was and says so.
     async fn correct(
         &self,
-        id: ObjectId,
+        object: &Object,
         plan: Plan,
         selector: &str,
         arguments: Vec<Value>,
         message: &str,
         wrong: String,
     ) -> Result<Reply> {
-        let object = self.object(id).await?;
         let request = LearnRequest {
             selector: selector.to_string(),
-            request_text: self.request_on_miss(&object, selector, message).await?,
+            request_text: self.request_on_miss(object, selector, message).await?,
             args: arguments.clone(),
         };
-        match self.relearn(id, request).await {
+        match self.relearn(object.id, request).await {
             Ok(learned) => {
-                let value = self.send(id, selector, arguments).await?;
+                let value = self.send(object.id, selector, arguments).await?;
                 let mut r = reply(
                     plan,
                     format!(

@@ -29,6 +29,7 @@ use std::sync::OnceLock;
 use aura_guard::Guard;
 use regex::Regex;
 
+use aura_cognition::plan::EXAMPLE_VERBS;
 use aura_cognition::{MethodCandidate, Selection};
 use aura_guard::normalize::{Example, Normalized};
 use aura_sandbox::{EndReason, ExecOutcome};
@@ -836,8 +837,10 @@ pub(crate) fn request_examples(guard: &Guard, text: &str, selector: &str) -> Vec
     static FOR: OnceLock<Regex> = OnceLock::new();
     const LIT: &str = r#"(-?\d+(?:\.\d+)?|'[^']*'|"[^"]*"|\[[^\]]*\]|\([^)]*\)|True|False|None)"#;
     let call = CALL.get_or_init(|| {
+        let verbs: Vec<String> = EXAMPLE_VERBS.iter().map(|v| regex::escape(v)).collect();
         Regex::new(&format!(
-            r"(?i)\b([A-Za-z_]\w*\([^()]*\))\s*(?:==|=|->|=>|is|returns|should return|should give|should be|gives)\s*{LIT}"
+            r"(?i)\b([A-Za-z_]\w*\([^()]*\))\s*(?:{})\s*{LIT}",
+            verbs.join("|")
         ))
         .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
     });
