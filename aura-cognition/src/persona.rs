@@ -15,11 +15,17 @@ use crate::{DynLanguageModel, GenerationOptions};
 /// first when it needs the object's slots (the learn cycle turns a plain function
 /// into a method with the guard's parser).
 ///
+/// The last sentence points the model at the standard library's functions: its own
+/// arithmetic is where a small model's shared mistakes live (an lcm as `a * b`), and on
+/// the everyday suite the sentence cut wrong commits from 23 to 18 over six seeds while
+/// learning four more (README, "How well it learns").
+///
 /// Change this (and [`TEST_CONVENTION`]) in one place if the sandbox's calling
 /// convention changes; a [`PromptSet`] can also override it per cascade.
 pub const METHOD_CONVENTION: &str = "Write one Python function `def {selector}(...)`. \
 If it needs the object's slots, write `def {selector}(self, ...)` and read them as self.<slot>. \
-Use only the standard library.";
+Use only the standard library, \
+and call its functions (math, statistics, …) where one does the job.";
 
 /// How the generated tests call the method.
 ///

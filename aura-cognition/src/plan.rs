@@ -626,9 +626,10 @@ pub const EXAMPLE_VERBS: &[&str] = &[
 ];
 
 /// "fibonacci(10) == 55" (or `is`, `should be`, `returns`, …): what a call should
-/// give, as a refused learn asks the user to say. For a method the object lacks it is a learn of that name, whose request (the
-/// message, and the earlier turn's words for that name) carries the example as a hard
-/// check; for a method it has, the call itself, so the user sees what it gives.
+/// give, as a refused learn asks the user to say. For a method the object lacks it is
+/// a learn of that name, whose request (the message, and the earlier turn's words for
+/// that name) carries the example as a hard check; for a method it has, the call
+/// itself, so the user sees what it gives.
 fn example_rule(message: &str, context: &PlanContext) -> Option<Plan> {
     let (name, rest) = message.trim().split_once('(')?;
     let (args, rest) = rest.split_once(')')?;

@@ -836,19 +836,24 @@ pub(crate) fn request_examples(guard: &Guard, text: &str, selector: &str) -> Vec
     static CALL: OnceLock<Regex> = OnceLock::new();
     static FOR: OnceLock<Regex> = OnceLock::new();
     const LIT: &str = r#"(-?\d+(?:\.\d+)?|'[^']*'|"[^"]*"|\[[^\]]*\]|\([^)]*\)|True|False|None)"#;
-    let call = CALL.get_or_init(|| {
+    let verbs = || {
         let verbs: Vec<String> = EXAMPLE_VERBS.iter().map(|v| regex::escape(v)).collect();
-        Regex::new(&format!(
+        verbs.join("|")
+    };
+    let compile = |pattern: String| {
+        Regex::new(&pattern).unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
+    };
+    let call = CALL.get_or_init(|| {
+        compile(format!(
             r"(?i)\b([A-Za-z_]\w*\([^()]*\))\s*(?:{})\s*{LIT}",
-            verbs.join("|")
+            verbs()
         ))
-        .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
     });
     let for_value = FOR.get_or_init(|| {
-        Regex::new(&format!(
-            r"(?i)\b(?:for|of|on|with|given)\s+{LIT}\s+(?:is|should be|returns|should return|gives|=|==|->)\s+{LIT}"
+        compile(format!(
+            r"(?i)\b(?:for|of|on|with|given)\s+{LIT}\s+(?:{})\s+{LIT}",
+            verbs()
         ))
-        .unwrap_or_else(|_| Regex::new("$^").unwrap_or_else(|_| unreachable!()))
     });
     let names = [selector];
     let mut out: Vec<Example> = Vec::new();
@@ -1267,6 +1272,9 @@ mod tests {
             "reverse_string",
         );
         assert_eq!(words, vec![ex(json!(["abc"]), json!("cba"))]);
+        // The value-for-an-argument form takes the same verbs as the call form.
+        let given = request_examples(&g, "the factorial of 5 should give 120", "factorial");
+        assert_eq!(given, vec![ex(json!([5]), json!(120))]);
         assert!(request_examples(&g, "count the vowels in a string", "count_vowels").is_empty());
     }
 

