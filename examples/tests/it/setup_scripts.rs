@@ -82,3 +82,65 @@ fn every_step_names_its_purposes_and_first_run_time() {
     }
     assert!(steps >= 5, "found {steps} steps in {}", dir.display());
 }
+
+/// The model step leaves a real file in the user's data directory, so a program outside
+/// any checkout keeps its model after the checkout that installed it is deleted (a
+/// symbolic link, as an older setup made, dangled then, and is replaced).
+#[test]
+fn the_users_model_outlives_its_checkout() {
+    const MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let checkout = tmp.path().join("checkout");
+    let user_models = tmp.path().join("data/aura/models");
+    for dir in [
+        checkout.join("scripts/lib"),
+        checkout.join("models"),
+        checkout.join(".venv/bin"),
+        user_models.clone(),
+    ] {
+        std::fs::create_dir_all(&dir).expect("mkdir");
+    }
+    // This test is about the model's place, not Debian's packages or the venv.
+    std::fs::write(
+        checkout.join("scripts/lib/apt.sh"),
+        "apt_install_missing() { :; }\n",
+    )
+    .expect("apt stub");
+    std::os::unix::fs::symlink("/usr/bin/python3", checkout.join(".venv/bin/python"))
+        .expect("venv python");
+    // A model already fetched and verified (its `.ok` newer than the file).
+    std::fs::write(checkout.join("models").join(MODEL), b"a verified model").expect("model");
+    let ok = checkout.join("models").join(format!("{MODEL}.ok"));
+    std::fs::write(&ok, b"").expect("ok");
+    let later = Command::new("touch")
+        .args(["-d", "2100-01-01"])
+        .arg(&ok)
+        .status()
+        .expect("touch");
+    assert!(later.success());
+    // What an older setup left: a link into a checkout that is gone.
+    std::os::unix::fs::symlink(tmp.path().join("gone").join(MODEL), user_models.join(MODEL))
+        .expect("dangling link");
+
+    let out = Command::new("bash")
+        .arg(root().join("scripts/setup.d/30-model.sh"))
+        .current_dir(&checkout)
+        .env("XDG_DATA_HOME", tmp.path().join("data"))
+        .env_remove("AURA_FETCH_GEMMA")
+        .output()
+        .expect("run 30-model.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let user_model = user_models.join(MODEL);
+    let meta = std::fs::symlink_metadata(&user_model).expect("the user's model");
+    assert!(meta.is_file(), "{user_model:?} is a file, not a link");
+    std::fs::remove_dir_all(&checkout).expect("delete the checkout");
+    assert_eq!(
+        std::fs::read(&user_model).expect("still there"),
+        b"a verified model"
+    );
+}
