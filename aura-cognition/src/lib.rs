@@ -52,7 +52,7 @@ mod text;
 
 pub use backends::{FallbackModel, ModelChain, ModelOpener, ModelSpec};
 pub use cascade::{
-    code_blocks, python_literal, CandidateCheck, Cascade, CascadeBuilder, CascadeMode,
+    code_blocks, python_args, python_literal, CandidateCheck, Cascade, CascadeBuilder, CascadeMode,
     CascadeOutcome, CascadeRun, CheckVerdict, CognitiveStatePacket, EarlyExit, Evidence, Grounding,
     KnownMethod, LearnMandate, MethodCandidate, RunOptions, Sampling, Selection,
 };

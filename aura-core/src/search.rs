@@ -796,13 +796,7 @@ impl Pool {
 }
 
 fn call_text(args: &[Value]) -> String {
-    format!(
-        "({})",
-        args.iter()
-            .map(aura_cognition::python_literal)
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    format!("({})", aura_cognition::python_args(args))
 }
 
 /// Whether `request_examples` reads `v` back as an argument, written as a Python

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aura_core::cognition::{python_literal, DynLanguageModel, LocalModelBuilder, Plan};
+use aura_core::cognition::{
+    python_args, python_literal, DynLanguageModel, LocalModelBuilder, Plan,
+};
 use aura_core::sandbox::DynSandbox;
 use aura_core::store::{NewObject, ObjectId};
 use aura_core::{Config, Runtime, RuntimeBuilder};
@@ -255,6 +257,16 @@ async fn run_checks(
     (Status::Correct, String::new())
 }
 
+/// A check told as a person writes an example, and as the planner's example rule and
+/// the learn cycle's example reader take it: `count_letter("a b", "a") == 1`.
+pub fn example_text(selector: &str, args: &[Value], want: &Value) -> String {
+    format!(
+        "{selector}({}) == {}",
+        python_args(args),
+        python_literal(want)
+    )
+}
+
 /// A missed request's second chance, as a person would give it: the object is told
 /// the first hidden check as an example ("fibonacci(10) == 55"), which learns a method
 /// the request did not get, or relearns a wrong one; the other checks, which stay
@@ -265,13 +277,7 @@ pub async fn answer(outcome: &Outcome, case: &Case) -> Option<(Status, String, S
         return None;
     }
     let (args, want) = &case.checks[0];
-    let args: Vec<String> = args.iter().map(python_literal).collect();
-    let example = format!(
-        "{}({}) == {}",
-        outcome.selector,
-        args.join(", "),
-        python_literal(want)
-    );
+    let example = example_text(&outcome.selector, args, want);
     let started = Instant::now();
     let reply = outcome.runtime.tell(outcome.object, &example).await;
     let elapsed = started.elapsed();

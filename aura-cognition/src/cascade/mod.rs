@@ -35,9 +35,9 @@ pub use packet::{
 };
 pub(crate) use repair::{chat_structured, loose_json};
 pub use types::{
-    code_blocks, python_literal, CandidateCheck, CheckVerdict, DynCandidateCheck, DynGrounding,
-    Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, NoGrounding, Sampling,
-    Selection,
+    code_blocks, python_args, python_literal, CandidateCheck, CheckVerdict, DynCandidateCheck,
+    DynGrounding, Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, NoGrounding,
+    Sampling, Selection,
 };
 
 use crate::cem::{Cem, CemInput};

@@ -66,16 +66,21 @@ impl LearnMandate {
     /// The example call `obj.selector(arg, …)` in Python syntax.
     pub fn example_call(&self) -> String {
         let args = match &self.args {
-            Value::Array(items) => items
-                .iter()
-                .map(python_literal)
-                .collect::<Vec<_>>()
-                .join(", "),
+            Value::Array(items) => python_args(items),
             Value::Null => String::new(),
             other => python_literal(other),
         };
         format!("obj.{}({args})", self.selector)
     }
+}
+
+/// A call's arguments written as Python literals, comma-separated (`10, "abc"`): what
+/// goes between the parentheses of `f(…)` in prompts, refusals and examples.
+pub fn python_args(args: &[Value]) -> String {
+    args.iter()
+        .map(python_literal)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A JSON value written as a Python literal (for prompts and generated tests).

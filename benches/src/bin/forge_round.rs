@@ -308,38 +308,11 @@ fn hinted_case(case: &Case) -> Option<Case> {
         .checks
         .iter()
         .take(2)
-        .map(|(args, want)| {
-            let args: Vec<String> = args.iter().map(python_literal).collect();
-            format!(
-                "{selector}({}) == {}",
-                args.join(", "),
-                python_literal(want)
-            )
-        })
+        .map(|(args, want)| suite::example_text(&selector, args, want))
         .collect();
     let mut hinted = case.clone();
     hinted.request = format!("{}, where {}", case.request, examples.join(" and "));
     Some(hinted)
-}
-
-/// A JSON value as Python writes it.
-fn python_literal(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(python_literal).collect();
-            format!("[{}]", items.join(", "))
-        }
-        Value::Object(map) => {
-            let items: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{}: {}", python_literal(&json!(k)), python_literal(v)))
-                .collect();
-            format!("{{{}}}", items.join(", "))
-        }
-        other => other.to_string(),
-    }
 }
 
 fn split(cases: &[Case], name: &str, limit: Option<usize>) -> Vec<Case> {
