@@ -144,3 +144,81 @@ fn the_users_model_outlives_its_checkout() {
         b"a verified model"
     );
 }
+
+/// CI's pruning of the shared target directory keeps the newest copies of each library
+/// and build-script directory and drops the older ones, and leaves other crates alone.
+#[test]
+fn pruning_a_shared_target_keeps_the_newest_copies() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let deps = tmp.path().join("debug/deps");
+    let build = tmp.path().join("debug/build");
+    std::fs::create_dir_all(&deps).expect("deps");
+    std::fs::create_dir_all(&build).expect("build");
+    // `age` hours old.
+    let touch = |path: &std::path::Path, age: u32| {
+        let ok = Command::new("touch")
+            .args(["-d", &format!("{age} hours ago")])
+            .arg(path)
+            .status()
+            .expect("touch");
+        assert!(ok.success());
+    };
+    for age in 1..=5 {
+        let lib = deps.join(format!("libllama_cpp_sys_2-00000000000000a{age}.rlib"));
+        std::fs::write(&lib, b"rlib").expect("rlib");
+        touch(&lib, age);
+        let dir = build.join(format!("llama-cpp-sys-2-00000000000000b{age}"));
+        std::fs::create_dir(&dir).expect("build dir");
+        touch(&dir, age);
+        let dir = build.join(format!("llama-cpp-sys-2-00000000000000c{age}"));
+        std::fs::create_dir(&dir).expect("build dir");
+        touch(&dir, age);
+    }
+    let only = deps.join("libserde-0123456789abcdef.rlib");
+    std::fs::write(&only, b"rlib").expect("rlib");
+    touch(&only, 100);
+    let old_test = deps.join("it-0123456789abcdef");
+    std::fs::write(&old_test, b"exe").expect("exe");
+    touch(&old_test, 2);
+
+    let out = Command::new("bash")
+        .arg(root().join("scripts/lib/prune-target.sh"))
+        .arg(tmp.path())
+        .arg("--force")
+        .output()
+        .expect("run prune-target.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let names = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(&deps),
+        [
+            "libllama_cpp_sys_2-00000000000000a1.rlib",
+            "libllama_cpp_sys_2-00000000000000a2.rlib",
+            "libllama_cpp_sys_2-00000000000000a3.rlib",
+            "libserde-0123456789abcdef.rlib",
+        ]
+    );
+    assert_eq!(
+        names(&build),
+        [
+            "llama-cpp-sys-2-00000000000000b1",
+            "llama-cpp-sys-2-00000000000000b2",
+            "llama-cpp-sys-2-00000000000000b3",
+            "llama-cpp-sys-2-00000000000000c1",
+            "llama-cpp-sys-2-00000000000000c2",
+            "llama-cpp-sys-2-00000000000000c3",
+        ]
+    );
+}
