@@ -151,8 +151,11 @@ impl Runtime {
             Ok(learned) => Ok(reply(
                 plan,
                 format!(
-                    "I learned `{selector}` (version {}, {} test(s) passed, {} attempt(s)).",
-                    learned.method.version, learned.tests_passed, learned.attempts
+                    "I learned `{selector}` (version {}, {} test(s) passed, {} attempt(s)).{}",
+                    learned.method.version,
+                    learned.tests_passed,
+                    learned.attempts,
+                    shown_calls(&selector, &learned.shown)
                 ),
             )),
             Err(Error::Refused {
@@ -469,6 +472,36 @@ fn learn_request_text(
 }
 
 /// The reply to a learn the cycle refused: the guard's rule ids and the last reason.
+/// What a learned method gives on a few calls, said so that the person can catch a
+/// wrong one and answer with the right value: "It gives f(3) == 6 and f(7) == 14; if
+/// one is wrong, tell me what it should give (`f(3) == …`) and I will relearn it." A
+/// small model's wrong methods are shared misconceptions no vote among its samples
+/// catches; the person can. On a line of its own, so that a summary of the
+/// conversation, which quotes a reply's first line, keeps to what happened.
+fn shown_calls(selector: &str, shown: &[(Vec<Value>, Value)]) -> String {
+    let calls: Vec<String> = shown
+        .iter()
+        .map(|(args, value)| {
+            format!(
+                "{selector}({}) == {}",
+                aura_cognition::python_args(args),
+                aura_cognition::python_literal(value)
+            )
+        })
+        .collect();
+    let (Some(first), Some(last)) = (calls.first(), calls.last()) else {
+        return String::new();
+    };
+    let listed = match calls.len() {
+        1 => first.clone(),
+        n => format!("{} and {last}", calls[..n - 1].join(", ")),
+    };
+    let call = first.split(" == ").next().unwrap_or(first);
+    format!(
+        "\nIt gives {listed}; if one is wrong, tell me what it should give (`{call} == …`) and I will relearn it."
+    )
+}
+
 fn refusal(plan: Plan, selector: &str, attempts: u32, failures: &[crate::AttemptFailure]) -> Reply {
     let mut rules: Vec<String> = failures.iter().flat_map(|f| f.rules.clone()).collect();
     rules.sort();

@@ -46,6 +46,9 @@ pub struct LearnRequest {
     pub args: Vec<Value>,
 }
 
+/// How many calls a learned method's reply shows the person.
+const SHOWN_CALLS: usize = 3;
+
 /// What a successful learn cycle produced.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Learned {
@@ -55,6 +58,9 @@ pub struct Learned {
     pub attempts: u32,
     /// How many tests it passed.
     pub tests_passed: usize,
+    /// A few calls and what the method returned, for the person to check (where the
+    /// samples parted first); empty when the method was reused, not learned.
+    pub shown: Vec<(Vec<Value>, Value)>,
 }
 
 /// The store's memory graph as the cascade's grounding port: full-text search, best first.
@@ -145,6 +151,8 @@ struct Winner<'a> {
     /// Its tests' run before the commit.
     outcome: &'a ExecOutcome,
     pool: &'a Pool,
+    /// The winner's place in the pool.
+    index: usize,
     /// How many candidates were drawn.
     attempt: u32,
 }
@@ -298,6 +306,7 @@ impl Runtime {
                 method: (**existing).clone(),
                 attempts: 0,
                 tests_passed: 0,
+                shown: Vec::new(),
             });
         }
         tracing::info!(target: "Orchestrator", object = %object.name, %selector,
@@ -435,6 +444,7 @@ impl Runtime {
                                 packet: &packet,
                                 outcome: &outcome,
                                 pool: &pool,
+                                index,
                                 attempt: n + 1,
                             };
                             drop(sample); // a span ends when its last handle drops
@@ -693,6 +703,7 @@ impl Runtime {
             packet,
             outcome,
             pool,
+            index,
             attempt,
         } = winner;
         let models: Vec<String> = {
@@ -783,6 +794,7 @@ impl Runtime {
             method,
             attempts: attempt,
             tests_passed: outcome.tests.len(),
+            shown: pool.showcase(index, SHOWN_CALLS),
         })
     }
 }

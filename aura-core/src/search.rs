@@ -754,6 +754,44 @@ impl Pool {
             .then_some("returns its input unchanged for every input")
     }
 
+    /// A few calls that show what `drawn[index]` does, for the person to check: first
+    /// where other samples gave something else (where a wrong behaviour shows), then
+    /// the last probe inputs (the richest). Only calls that returned a value other
+    /// than their one argument, that the example reader reads back (so the person can
+    /// answer with any of them), and none of the request's own examples (the person
+    /// wrote those).
+    pub(crate) fn showcase(&self, index: usize, max: usize) -> Vec<(Vec<Value>, Value)> {
+        let told: HashSet<String> = self
+            .spec
+            .examples
+            .iter()
+            .map(|e| input_key(&e.args))
+            .collect();
+        let disputed = |args: &[Value]| {
+            let mine = self.output(index, args).map(Output::key);
+            (0..self.drawn.len()).any(|i| {
+                i != index
+                    && self.drawn[i].failure.is_none()
+                    && self.output(i, args).is_some_and(|o| Some(o.key()) != mine)
+            })
+        };
+        let (parted, agreed): (Vec<&Vec<Value>>, Vec<&Vec<Value>>) =
+            self.inputs.iter().partition(|a| disputed(a));
+        parted
+            .into_iter()
+            .chain(agreed.into_iter().rev())
+            .filter(|a| !told.contains(&input_key(a)) && a.iter().all(quotable))
+            .filter_map(|a| match self.output(index, a) {
+                // A value that echoes the only argument ("racecar" reversed) shows nothing.
+                Some(Output::Value(v)) if quotable(v) && a.as_slice() != [v.clone()] => {
+                    Some((a.clone(), v.clone()))
+                }
+                _ => None,
+            })
+            .take(max)
+            .collect()
+    }
+
     /// The tests committed with the winner: the request's examples, the models'
     /// examples it satisfies, and, when there are none, what the agreeing samples
     /// returned on a few inputs.
@@ -1019,6 +1057,31 @@ mod tests {
         assert!(pool
             .tests_for(0, "double")
             .contains("assert obj.double(0) == 0"));
+    }
+
+    #[test]
+    fn the_showcase_leads_with_where_samples_part_and_skips_what_the_person_told() {
+        let spec = Spec {
+            examples: vec![ex(json!([12]), json!(24))],
+            ..Spec::default()
+        };
+        let mut pool = Pool::new(spec);
+        add(&mut pool, normalized(1, vec![]), double);
+        add(&mut pool, normalized(1, vec![]), double);
+        // A rival that parts from doubling at 3 only.
+        add(&mut pool, normalized(1, vec![]), |a| {
+            match a.first().and_then(Value::as_i64) {
+                Some(3) => Output::Value(json!(7)),
+                _ => double(a),
+            }
+        });
+        let shown = pool.showcase(0, 3);
+        assert_eq!(shown[0], (vec![json!(3)], json!(6)), "{shown:?}");
+        assert_eq!(shown.len(), 3);
+        assert!(shown.iter().all(|(args, _)| args != &vec![json!(12)]));
+        // After the parting call, the last probe inputs come first.
+        let last = pool.inputs.last().cloned().unwrap_or_default();
+        assert_eq!(shown[1].0, last);
     }
 
     #[test]

@@ -458,6 +458,26 @@ async fn an_example_that_contradicts_a_method_relearns_it_as_a_new_version() {
         .await
         .unwrap();
     assert!(!taught.refused, "{}", taught.text);
+    // The reply shows what the method gives, so the person can catch it: every call
+    // it shows is what the committed method returns.
+    let (_, shown) = taught
+        .text
+        .split_once("\nIt gives ")
+        .expect("the reply shows calls");
+    let (shown, ask) = shown.split_once("; if one is wrong").expect("and asks");
+    assert!(ask.contains("(`fibonacci("), "{}", taught.text);
+    let calls: Vec<&str> = shown.split(", ").flat_map(|c| c.split(" and ")).collect();
+    assert_eq!(calls.len(), 3, "{}", taught.text);
+    for call in calls {
+        let (call, value) = call.split_once(" == ").expect("call == value");
+        let n: i64 = call
+            .trim_start_matches("fibonacci(")
+            .trim_end_matches(')')
+            .parse()
+            .expect("one whole number");
+        let got = rt.send(calc.id, "fibonacci", vec![json!(n)]).await.unwrap();
+        assert_eq!(got.to_string(), value, "{}", taught.text);
+    }
 
     let corrected = rt.tell(calc.id, "fibonacci(10) == 55").await.unwrap();
     assert!(
