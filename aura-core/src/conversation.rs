@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 
 use aura_forge::trail::{ConversationRefused, Payload};
 
-use crate::runtime::{render_args, OnMiss};
+use crate::runtime::OnMiss;
 use crate::search::{request_examples, satisfies};
 use crate::{Error, LearnRequest, Result, Runtime};
 
@@ -188,15 +188,21 @@ impl Runtime {
             .await
         {
             Ok(value) => {
-                let call = format!("{selector}({})", render_args(&arguments));
+                // Said in Python, as the person writes examples ("is_even(7) == False").
+                let call = format!("{selector}({})", aura_cognition::python_args(&arguments));
                 match expected.filter(|e| !satisfies(&value, e)) {
                     Some(expected) => {
-                        let wrong = format!("{call} gave {value}, not {expected}");
+                        let wrong = format!(
+                            "{call} gave {}, not {}",
+                            aura_cognition::python_literal(&value),
+                            aura_cognition::python_literal(&expected)
+                        );
                         self.correct(object, plan, &selector, arguments, message, wrong)
                             .await
                     }
                     None => {
-                        let mut r = reply(plan, format!("{call} = {value}"));
+                        let shown = aura_cognition::python_literal(&value);
+                        let mut r = reply(plan, format!("{call} = {shown}"));
                         r.value = Some(value);
                         Ok(r)
                     }
@@ -232,8 +238,10 @@ impl Runtime {
                 let mut r = reply(
                     plan,
                     format!(
-                        "{wrong}, so I relearned `{selector}` from your example: version {} gives {value} ({} test(s) passed).",
-                        learned.method.version, learned.tests_passed
+                        "{wrong}, so I relearned `{selector}` from your example: version {} gives {} ({} test(s) passed).",
+                        learned.method.version,
+                        aura_cognition::python_literal(&value),
+                        learned.tests_passed
                     ),
                 );
                 r.value = Some(value);

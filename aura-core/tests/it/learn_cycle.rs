@@ -592,3 +592,21 @@ async fn a_bare_example_after_a_refused_teach_learns_from_both_turns() {
         json!(55)
     );
 }
+
+#[tokio::test]
+async fn replies_say_values_in_python_as_the_person_writes_them() {
+    let is_even = candidate(
+        "def is_even(self, n):\n    return n % 2 == 0\n",
+        "def test_two():\n    assert obj.is_even(2) == True\n",
+    );
+    let (rt, _store) = runtime(ScriptedModel::new([is_even]), CascadeMode::Single).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let taught = rt
+        .tell(calc.id, "teach yourself to check whether a number is even")
+        .await
+        .unwrap();
+    assert!(taught.text.contains("== False"), "{}", taught.text);
+    let called = rt.tell(calc.id, "is_even(7) == False").await.unwrap();
+    assert_eq!(called.text, "is_even(7) = False");
+    assert_eq!(called.value, Some(json!(false)));
+}
