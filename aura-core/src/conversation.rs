@@ -238,10 +238,11 @@ impl Runtime {
                 let mut r = reply(
                     plan,
                     format!(
-                        "{wrong}, so I relearned `{selector}` from your example: version {} gives {} ({} test(s) passed).",
+                        "{wrong}, so I relearned `{selector}` from your example: version {} gives {} ({} test(s) passed).{}",
                         learned.method.version,
                         aura_cognition::python_literal(&value),
-                        learned.tests_passed
+                        learned.tests_passed,
+                        shown_calls(selector, &learned.shown)
                     ),
                 );
                 r.value = Some(value);

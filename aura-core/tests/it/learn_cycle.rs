@@ -488,6 +488,11 @@ async fn an_example_that_contradicts_a_method_relearns_it_as_a_new_version() {
         corrected.text
     );
     assert_eq!(corrected.value, Some(json!(55)));
+    assert!(
+        corrected.text.contains("\nIt gives fibonacci("),
+        "the new version's values are shown too: {}",
+        corrected.text
+    );
     let prompt = last_prompt(&model);
     assert!(
         prompt.contains("calculate the fibonacci sequence")
