@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 use aura_forge::trail::{ConversationRefused, Payload};
 
 use crate::runtime::OnMiss;
-use crate::search::{request_examples, satisfies};
+use crate::search::{python_call, request_examples, satisfies};
 use crate::{Error, LearnRequest, Result, Runtime};
 
 /// What the object said back, and how it got there.
@@ -189,7 +189,7 @@ impl Runtime {
         {
             Ok(value) => {
                 // Said in Python, as the person writes examples ("is_even(7) == False").
-                let call = format!("{selector}({})", aura_cognition::python_args(&arguments));
+                let call = python_call(&selector, &arguments);
                 match expected.filter(|e| !satisfies(&value, e)) {
                     Some(expected) => {
                         let wrong = format!(
@@ -480,7 +480,6 @@ fn learn_request_text(
     text
 }
 
-/// The reply to a learn the cycle refused: the guard's rule ids and the last reason.
 /// What a learned method gives on a few calls, said so that the person can catch a
 /// wrong one and answer with the right value: "It gives f(3) == 6 and f(7) == 14; if
 /// one is wrong, tell me what it should give (`f(3) == …`) and I will relearn it." A
@@ -488,29 +487,30 @@ fn learn_request_text(
 /// catches; the person can. On a line of its own, so that a summary of the
 /// conversation, which quotes a reply's first line, keeps to what happened.
 fn shown_calls(selector: &str, shown: &[(Vec<Value>, Value)]) -> String {
+    let Some((first_args, _)) = shown.first() else {
+        return String::new();
+    };
     let calls: Vec<String> = shown
         .iter()
         .map(|(args, value)| {
             format!(
-                "{selector}({}) == {}",
-                aura_cognition::python_args(args),
+                "{} == {}",
+                python_call(selector, args),
                 aura_cognition::python_literal(value)
             )
         })
         .collect();
-    let (Some(first), Some(last)) = (calls.first(), calls.last()) else {
-        return String::new();
+    let listed = match calls.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => calls.concat(),
     };
-    let listed = match calls.len() {
-        1 => first.clone(),
-        n => format!("{} and {last}", calls[..n - 1].join(", ")),
-    };
-    let call = first.split(" == ").next().unwrap_or(first);
     format!(
-        "\nIt gives {listed}; if one is wrong, tell me what it should give (`{call} == …`) and I will relearn it."
+        "\nIt gives {listed}; if one is wrong, tell me what it should give (`{} == …`) and I will relearn it.",
+        python_call(selector, first_args)
     )
 }
 
+/// The reply to a learn the cycle refused: the guard's rule ids and the last reason.
 fn refusal(plan: Plan, selector: &str, attempts: u32, failures: &[crate::AttemptFailure]) -> Reply {
     let mut rules: Vec<String> = failures.iter().flat_map(|f| f.rules.clone()).collect();
     rules.sort();

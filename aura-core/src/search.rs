@@ -674,7 +674,7 @@ impl Pool {
             .iter()
             .find(|(_, x, y)| x.value().is_some() && y.value().is_some())
             .or_else(|| parted.first())?;
-        let call = format!("{}{}", self.spec.selector, call_text(args));
+        let call = python_call(&self.spec.selector, args);
         let does = |o: &Output| match o {
             Output::Value(v) => format!("give {}", aura_cognition::python_literal(v)),
             Output::Raised(t) => format!("raise {t}"),
@@ -783,7 +783,9 @@ impl Pool {
             .filter(|a| !told.contains(&input_key(a)) && a.iter().all(quotable))
             .filter_map(|a| match self.output(index, a) {
                 // A value that echoes the only argument ("racecar" reversed) shows nothing.
-                Some(Output::Value(v)) if quotable(v) && a.as_slice() != [v.clone()] => {
+                Some(Output::Value(v))
+                    if quotable(v) && !matches!(a.as_slice(), [only] if only == v) =>
+                {
                     Some((a.clone(), v.clone()))
                 }
                 _ => None,
@@ -816,7 +818,7 @@ impl Pool {
         }
         let mut tests = String::new();
         for (n, (origin, expected, args)) in asserts.iter().take(8).enumerate() {
-            let call = format!("obj.{selector}{}", call_text(args));
+            let call = format!("obj.{}", python_call(selector, args));
             let check = match expected {
                 Value::Number(x) if x.is_f64() => format!(
                     "abs({call} - {0}) <= 1e-6 * max(1.0, abs({0}))",
@@ -835,6 +837,12 @@ impl Pool {
 
 fn call_text(args: &[Value]) -> String {
     format!("({})", aura_cognition::python_args(args))
+}
+
+/// A call written in Python, as people write examples and replies say them
+/// (`fibonacci(10)`, `is_even(7)`).
+pub(crate) fn python_call(selector: &str, args: &[Value]) -> String {
+    format!("{selector}{}", call_text(args))
 }
 
 /// Whether `request_examples` reads `v` back as an argument, written as a Python
