@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 use aura_forge::trail::{ConversationRefused, Payload};
 
 use crate::runtime::OnMiss;
-use crate::search::{python_call, request_examples, satisfies};
+use crate::search::{python_call, request_examples, satisfies, CallOutput};
 use crate::{Error, LearnRequest, Result, Runtime};
 
 /// What the object said back, and how it got there.
@@ -183,30 +183,42 @@ impl Runtime {
         let on_miss = OnMiss::Learn {
             words: Some(message),
         };
+        // Said in Python, as the person writes examples ("is_even(7) == False").
+        let call = python_call(&selector, &arguments);
         match self
             .send_with(object.id, &selector, arguments.clone(), on_miss)
             .await
         {
-            Ok(value) => {
-                // Said in Python, as the person writes examples ("is_even(7) == False").
-                let call = python_call(&selector, &arguments);
-                match expected.filter(|e| !satisfies(&value, e)) {
-                    Some(expected) => {
-                        let wrong = format!(
-                            "{call} gave {}, not {}",
-                            aura_cognition::python_literal(&value),
-                            aura_cognition::python_literal(&expected)
-                        );
-                        self.correct(object, plan, &selector, arguments, message, wrong)
-                            .await
-                    }
-                    None => {
-                        let shown = aura_cognition::python_literal(&value);
-                        let mut r = reply(plan, format!("{call} = {shown}"));
-                        r.value = Some(value);
-                        Ok(r)
-                    }
+            Ok(value) => match expected.filter(|e| !satisfies(&value, e)) {
+                Some(expected) => {
+                    let wrong = format!(
+                        "{call} gave {}, not {}",
+                        aura_cognition::python_literal(&value),
+                        aura_cognition::python_literal(&expected)
+                    );
+                    self.correct(object, plan, &selector, arguments, message, wrong)
+                        .await
                 }
+                None => {
+                    let shown = aura_cognition::python_literal(&value);
+                    let mut r = reply(plan, format!("{call} = {shown}"));
+                    r.value = Some(value);
+                    Ok(r)
+                }
+            },
+            // The person said what it should give and it raised instead: as wrong as
+            // a wrong value, and relearned the same way.
+            Err(Error::MethodRaised { error, .. }) if expected.is_some() => {
+                let wrong = format!(
+                    "{call} raised {}, not {}",
+                    error.type_name,
+                    expected
+                        .as_ref()
+                        .map(aura_cognition::python_literal)
+                        .unwrap_or_default()
+                );
+                self.correct(object, plan, &selector, arguments, message, wrong)
+                    .await
             }
             Err(Error::Refused {
                 failures, attempts, ..
@@ -481,23 +493,25 @@ fn learn_request_text(
 }
 
 /// What a learned method gives on a few calls, said so that the person can catch a
-/// wrong one and answer with the right value: "It gives f(3) == 6 and f(7) == 14; if
-/// one is wrong, tell me what it should give (`f(3) == …`) and I will relearn it." A
-/// small model's wrong methods are shared misconceptions no vote among its samples
-/// catches; the person can. On a line of its own, so that a summary of the
+/// wrong one and answer with the right value: "It gives f(3) == 6 and f(0) raises
+/// ValueError; if one is wrong, tell me what it should give (`f(3) == …`) and I will
+/// relearn it." A small model's wrong methods are shared misconceptions no vote among
+/// its samples catches; the person can. On a line of its own, so that a summary of the
 /// conversation, which quotes a reply's first line, keeps to what happened.
-fn shown_calls(selector: &str, shown: &[(Vec<Value>, Value)]) -> String {
+fn shown_calls(selector: &str, shown: &[(Vec<Value>, CallOutput)]) -> String {
     let Some((first_args, _)) = shown.first() else {
         return String::new();
     };
     let calls: Vec<String> = shown
         .iter()
-        .map(|(args, value)| {
-            format!(
-                "{} == {}",
-                python_call(selector, args),
-                aura_cognition::python_literal(value)
-            )
+        .map(|(args, output)| {
+            let call = python_call(selector, args);
+            match output {
+                CallOutput::Value(value) => {
+                    format!("{call} == {}", aura_cognition::python_literal(value))
+                }
+                CallOutput::Raised(name) => format!("{call} raises {name}"),
+            }
         })
         .collect();
     let listed = match calls.split_last() {

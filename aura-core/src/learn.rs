@@ -32,7 +32,9 @@ pub use aura_forge::trail::AttemptFailure;
 use aura_forge::trail::{LearnAttemptFailed, LearnCommitted, LearnRefused, Payload, Stage};
 
 use crate::dispatch::{calls_of, ChainView};
-use crate::search::{self, request_examples, Decision, Pool, SampleTiming, Spec, ValueKind};
+use crate::search::{
+    self, request_examples, CallOutput, Decision, Pool, SampleTiming, Spec, ValueKind,
+};
 use crate::{Error, Result, Runtime};
 
 /// What to learn.
@@ -58,9 +60,9 @@ pub struct Learned {
     pub attempts: u32,
     /// How many tests it passed.
     pub tests_passed: usize,
-    /// A few calls and what the method returned, for the person to check (where the
-    /// samples parted first); empty when the method was reused, not learned.
-    pub shown: Vec<(Vec<Value>, Value)>,
+    /// A few calls and what the method returned or raised, for the person to check
+    /// (where the samples parted first); empty when the method was reused, not learned.
+    pub shown: Vec<(Vec<Value>, CallOutput)>,
 }
 
 /// The store's memory graph as the cascade's grounding port: full-text search, best first.

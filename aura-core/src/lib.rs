@@ -34,6 +34,7 @@ pub use evolution::{ForgeReport, ForgeRequest, ForgeTrigger};
 pub use health::{Check, CheckStatus, Checks, Health, Resources, CHECK_TIMEOUT};
 pub use learn::{AttemptFailure, LearnRequest, Learned, StoreGrounding};
 pub use runtime::{Runtime, RuntimeBuilder};
+pub use search::CallOutput;
 
 pub use aura_cognition as cognition;
 pub use aura_forge as forge;

@@ -78,48 +78,49 @@ def {HARNESS}(self, inputs):
     )
 }
 
-/// What one candidate did with one input.
+/// What a method (or one candidate) did with one call: as JSON, `{"value": …}` or
+/// `{"raised": "ValueError"}`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Output {
+pub enum CallOutput {
     /// It returned this (JSON-safe) value.
     Value(Value),
     /// It raised this exception type (or the whole run stopped: `EndReason`).
     Raised(String),
 }
 
-impl Output {
-    fn from_json(v: &Value) -> Output {
+impl CallOutput {
+    fn from_json(v: &Value) -> CallOutput {
         match (v.get("value"), v.get("raised")) {
-            (Some(value), _) => Output::Value(value.clone()),
+            (Some(value), _) => CallOutput::Value(value.clone()),
             (None, Some(Value::String(r))) => {
                 // `ValueError('bad')` → `ValueError`
                 let name: String = r
                     .chars()
                     .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
                     .collect();
-                Output::Raised(if name.is_empty() {
+                CallOutput::Raised(if name.is_empty() {
                     "Exception".into()
                 } else {
                     name
                 })
             }
-            _ => Output::Raised("unreadable".into()),
+            _ => CallOutput::Raised("unreadable".into()),
         }
     }
 
     /// A key for clustering: floats rounded so that equal results compare equal.
     fn key(&self) -> String {
         match self {
-            Output::Value(v) => rounded(v).to_string(),
-            Output::Raised(t) => format!("raised:{t}"),
+            CallOutput::Value(v) => rounded(v).to_string(),
+            CallOutput::Raised(t) => format!("raised:{t}"),
         }
     }
 
     fn value(&self) -> Option<&Value> {
         match self {
-            Output::Value(v) => Some(v),
-            Output::Raised(_) => None,
+            CallOutput::Value(v) => Some(v),
+            CallOutput::Raised(_) => None,
         }
     }
 }
@@ -333,7 +334,7 @@ pub(crate) struct Drawn {
     pub normalized: Option<Normalized>,
     /// Outputs by input key.
     #[serde(skip)]
-    pub outputs: BTreeMap<String, Output>,
+    pub outputs: BTreeMap<String, CallOutput>,
     /// Why it cannot win (`None`: it passed every hard check).
     pub failure: Option<AttemptFailure>,
     /// When it was drawn and how long drawing and checking it took.
@@ -427,9 +428,9 @@ impl Pool {
 
     /// Records the harness run of `drawn[index]` on `inputs`.
     pub(crate) fn record_run(&mut self, index: usize, inputs: &[Vec<Value>], run: &ExecOutcome) {
-        let outputs: Vec<Output> = match (&run.ended, run.value.as_ref()) {
+        let outputs: Vec<CallOutput> = match (&run.ended, run.value.as_ref()) {
             (EndReason::Ok, Some(Value::Array(items))) if items.len() == inputs.len() => {
-                items.iter().map(Output::from_json).collect()
+                items.iter().map(CallOutput::from_json).collect()
             }
             // The run as a whole stopped (a timeout, a memory limit, a harness that
             // could not load the method): every input shares that fate.
@@ -438,7 +439,7 @@ impl Pool {
                     Some(e) => e.type_name.clone(),
                     None => format!("{:?}", run.ended),
                 };
-                vec![Output::Raised(why); inputs.len()]
+                vec![CallOutput::Raised(why); inputs.len()]
             }
         };
         let drawn = &mut self.drawn[index];
@@ -447,7 +448,7 @@ impl Pool {
         }
     }
 
-    fn output(&self, index: usize, args: &[Value]) -> Option<&Output> {
+    fn output(&self, index: usize, args: &[Value]) -> Option<&CallOutput> {
         self.drawn[index].outputs.get(&input_key(args))
     }
 
@@ -471,7 +472,7 @@ impl Pool {
             );
         }
         if let Some(args) = &self.spec.trigger {
-            if let Some(Output::Raised(t)) = self.output(index, args) {
+            if let Some(CallOutput::Raised(t)) = self.output(index, args) {
                 return fail(
                     Stage::Call,
                     format!("the call {} raised {t}", call_text(args)),
@@ -480,7 +481,11 @@ impl Pool {
         }
         let outputs = &self.drawn[index].outputs;
         if !outputs.is_empty() && outputs.values().all(|o| o.value().is_none()) {
-            let first = outputs.values().next().map(Output::key).unwrap_or_default();
+            let first = outputs
+                .values()
+                .next()
+                .map(CallOutput::key)
+                .unwrap_or_default();
             return fail(
                 Stage::Probes,
                 format!("it raised on every input it was given ({first})"),
@@ -507,11 +512,11 @@ impl Pool {
         &self,
         index: usize,
         examples: &'e [Example],
-    ) -> Option<(&'e Example, Option<&Output>)> {
+    ) -> Option<(&'e Example, Option<&CallOutput>)> {
         examples
             .iter()
             .find_map(|e| match self.output(index, &e.args) {
-                Some(Output::Value(v)) if satisfies(v, &e.expected) => None,
+                Some(CallOutput::Value(v)) if satisfies(v, &e.expected) => None,
                 got => Some((e, got)),
             })
     }
@@ -547,7 +552,7 @@ impl Pool {
             let signature: Vec<String> = self
                 .inputs
                 .iter()
-                .map(|a| self.output(i, a).map(Output::key).unwrap_or_default())
+                .map(|a| self.output(i, a).map(CallOutput::key).unwrap_or_default())
                 .collect();
             let signature = signature.join("|");
             match clusters.iter_mut().find(|(s, _)| *s == signature) {
@@ -566,7 +571,7 @@ impl Pool {
                     // code: they support it only when another sample wrote them too.
                     let independent = authors.iter().any(|a| !members.contains(a));
                     match self.output(rep, &e.args) {
-                        Some(Output::Value(v)) if satisfies(v, &e.expected) => {
+                        Some(CallOutput::Value(v)) if satisfies(v, &e.expected) => {
                             support += usize::from(independent)
                         }
                         Some(_) => against += 1,
@@ -660,7 +665,7 @@ impl Pool {
     /// comes first: it is the input the user asked about.
     fn parting(&self, best: &[usize], rival: &[usize]) -> Option<String> {
         let (a, b) = (best[0], rival[0]);
-        let parted: Vec<(&Vec<Value>, &Output, &Output)> = self
+        let parted: Vec<(&Vec<Value>, &CallOutput, &CallOutput)> = self
             .spec
             .trigger
             .iter()
@@ -675,9 +680,9 @@ impl Pool {
             .find(|(_, x, y)| x.value().is_some() && y.value().is_some())
             .or_else(|| parted.first())?;
         let call = python_call(&self.spec.selector, args);
-        let does = |o: &Output| match o {
-            Output::Value(v) => format!("give {}", aura_cognition::python_literal(v)),
-            Output::Raised(t) => format!("raise {t}"),
+        let does = |o: &CallOutput| match o {
+            CallOutput::Value(v) => format!("give {}", aura_cognition::python_literal(v)),
+            CallOutput::Raised(t) => format!("raise {t}"),
         };
         let mut text = format!(
             "For {call}, {} sample(s) {} and {} {}",
@@ -760,7 +765,7 @@ impl Pool {
     /// than their one argument, that the example reader reads back (so the person can
     /// answer with any of them), and none of the request's own examples (the person
     /// wrote those).
-    pub(crate) fn showcase(&self, index: usize, max: usize) -> Vec<(Vec<Value>, Value)> {
+    pub(crate) fn showcase(&self, index: usize, max: usize) -> Vec<(Vec<Value>, CallOutput)> {
         let told: HashSet<String> = self
             .spec
             .examples
@@ -768,7 +773,7 @@ impl Pool {
             .map(|e| input_key(&e.args))
             .collect();
         let disputed = |args: &[Value]| {
-            let mine = self.output(index, args).map(Output::key);
+            let mine = self.output(index, args).map(CallOutput::key);
             (0..self.drawn.len()).any(|i| {
                 i != index
                     && self.drawn[i].failure.is_none()
@@ -777,16 +782,23 @@ impl Pool {
         };
         let (parted, agreed): (Vec<&Vec<Value>>, Vec<&Vec<Value>>) =
             self.inputs.iter().partition(|a| disputed(a));
+        let parted = parted.into_iter().map(|a| (a, true));
+        let agreed = agreed.into_iter().rev().map(|a| (a, false));
         parted
-            .into_iter()
-            .chain(agreed.into_iter().rev())
-            .filter(|a| !told.contains(&input_key(a)) && a.iter().all(quotable))
-            .filter_map(|a| match self.output(index, a) {
+            .chain(agreed)
+            .filter(|(a, _)| !told.contains(&input_key(a)) && a.iter().all(quotable))
+            .filter_map(|(a, parted)| match self.output(index, a)? {
                 // A value that echoes the only argument ("racecar" reversed) shows nothing.
-                Some(Output::Value(v))
+                CallOutput::Value(v)
                     if quotable(v) && !matches!(a.as_slice(), [only] if only == v) =>
                 {
-                    Some((a.clone(), v.clone()))
+                    Some((a.clone(), CallOutput::Value(v.clone())))
+                }
+                // A raise is worth showing where other samples returned: it may be the
+                // mistake ("factorial(0) raises ValueError"). Where every sample raised
+                // (a string given to a number's method) it is only noise.
+                CallOutput::Raised(name) if parted => {
+                    Some((a.clone(), CallOutput::Raised(name.clone())))
                 }
                 _ => None,
             })
@@ -803,7 +815,7 @@ impl Pool {
             asserts.push(("request".into(), &e.expected, &e.args));
         }
         for (e, _) in self.pooled_examples() {
-            if matches!(self.output(index, &e.args), Some(Output::Value(v)) if satisfies(v, &e.expected))
+            if matches!(self.output(index, &e.args), Some(CallOutput::Value(v)) if satisfies(v, &e.expected))
                 && !asserts.iter().any(|(_, _, a)| *a == e.args.as_slice())
             {
                 asserts.push(("model".into(), &e.expected, &e.args));
@@ -811,7 +823,7 @@ impl Pool {
         }
         if asserts.is_empty() {
             for args in self.inputs.iter().take(3) {
-                if let Some(Output::Value(v)) = self.output(index, args) {
+                if let Some(CallOutput::Value(v)) = self.output(index, args) {
                     asserts.push(("agreed".into(), v, args));
                 }
             }
@@ -860,10 +872,10 @@ fn quotable(v: &Value) -> bool {
     }
 }
 
-fn describe(got: Option<&Output>) -> String {
+fn describe(got: Option<&CallOutput>) -> String {
     match got {
-        Some(Output::Value(v)) => format!("returned {v}"),
-        Some(Output::Raised(t)) => format!("raised {t}"),
+        Some(CallOutput::Value(v)) => format!("returned {v}"),
+        Some(CallOutput::Raised(t)) => format!("raised {t}"),
         None => "was not run".into(),
     }
 }
@@ -1025,7 +1037,7 @@ mod tests {
     }
 
     /// Adds a candidate that maps input i to `f(i)`.
-    fn add(pool: &mut Pool, n: Normalized, f: impl Fn(&[Value]) -> Output) {
+    fn add(pool: &mut Pool, n: Normalized, f: impl Fn(&[Value]) -> CallOutput) {
         pool.grow_for(&n);
         pool.drawn.push(Drawn {
             raw: MethodCandidate::default(),
@@ -1037,7 +1049,7 @@ mod tests {
         let index = pool.drawn.len() - 1;
         for i in 0..pool.drawn.len() {
             let missing = pool.missing_inputs(i);
-            let outs: Vec<Output> = missing.iter().map(|a| f(a)).collect();
+            let outs: Vec<CallOutput> = missing.iter().map(|a| f(a)).collect();
             for (a, o) in missing.iter().zip(outs) {
                 pool.drawn[i].outputs.insert(input_key(a), o);
             }
@@ -1045,10 +1057,10 @@ mod tests {
         pool.judge(index);
     }
 
-    fn double(a: &[Value]) -> Output {
+    fn double(a: &[Value]) -> CallOutput {
         match a.first().and_then(Value::as_i64) {
-            Some(x) => Output::Value(json!(x * 2)),
-            None => Output::Raised("TypeError".into()),
+            Some(x) => CallOutput::Value(json!(x * 2)),
+            None => CallOutput::Raised("TypeError".into()),
         }
     }
 
@@ -1079,17 +1091,55 @@ mod tests {
         // A rival that parts from doubling at 3 only.
         add(&mut pool, normalized(1, vec![]), |a| {
             match a.first().and_then(Value::as_i64) {
-                Some(3) => Output::Value(json!(7)),
+                Some(3) => CallOutput::Value(json!(7)),
                 _ => double(a),
             }
         });
         let shown = pool.showcase(0, 3);
-        assert_eq!(shown[0], (vec![json!(3)], json!(6)), "{shown:?}");
+        assert_eq!(
+            shown[0],
+            (vec![json!(3)], CallOutput::Value(json!(6))),
+            "{shown:?}"
+        );
         assert_eq!(shown.len(), 3);
         assert!(shown.iter().all(|(args, _)| args != &vec![json!(12)]));
         // After the parting call, the last probe inputs come first.
         let last = pool.inputs.last().cloned().unwrap_or_default();
         assert_eq!(shown[1].0, last);
+    }
+
+    #[test]
+    fn the_showcase_shows_a_raise_only_where_another_sample_returned() {
+        // Both refuse a number over 20; the shown sample refuses 0 as well, where its
+        // rival returns 0.
+        let natural = |a: &[Value]| match a.first().and_then(Value::as_i64) {
+            Some(x) if x > 20 => CallOutput::Raised("OverflowError".into()),
+            _ => double(a),
+        };
+        let mut pool = Pool::new(Spec::default());
+        add(&mut pool, normalized(1, vec![]), move |a| {
+            match a.first().and_then(Value::as_i64) {
+                Some(0) => CallOutput::Raised("ValueError".into()),
+                _ => natural(a),
+            }
+        });
+        add(&mut pool, normalized(1, vec![]), natural);
+        assert!(
+            pool.inputs.iter().any(|a| a[0].as_i64() > Some(20)),
+            "the probes hold a number both raise on"
+        );
+        let shown = pool.showcase(0, pool.inputs.len());
+        assert_eq!(
+            shown[0],
+            (vec![json!(0)], CallOutput::Raised("ValueError".into())),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1..]
+                .iter()
+                .all(|(_, o)| matches!(o, CallOutput::Value(_))),
+            "a raise every sample shares is not shown: {shown:?}"
+        );
     }
 
     #[test]
@@ -1111,8 +1161,8 @@ mod tests {
         let other = normalized(1, vec![ex(json!([2]), json!(4))]);
         add(&mut pool, other, |a: &[Value]| {
             match a.first().and_then(Value::as_i64) {
-                Some(2) => Output::Value(json!(4)),
-                _ => Output::Value(json!(-1)),
+                Some(2) => CallOutput::Value(json!(4)),
+                _ => CallOutput::Value(json!(-1)),
             }
         });
         // Score 2 (itself and that example) against the rival's 1: a lead of one.
@@ -1126,8 +1176,8 @@ mod tests {
     #[test]
     fn a_pair_beside_a_rival_is_not_enough_but_a_lead_of_two_is() {
         let triple = |a: &[Value]| match a.first().and_then(Value::as_i64) {
-            Some(x) => Output::Value(json!(x * 3)),
-            None => Output::Raised("TypeError".into()),
+            Some(x) => CallOutput::Value(json!(x * 3)),
+            None => CallOutput::Raised("TypeError".into()),
         };
         let mut pool = Pool::new(Spec::default());
         add(&mut pool, normalized(1, vec![]), double);
@@ -1148,8 +1198,8 @@ mod tests {
     #[test]
     fn a_disagreement_names_the_call_where_the_samples_part_and_how_to_settle_it() {
         let triple = |a: &[Value]| match a.first().and_then(Value::as_i64) {
-            Some(x) => Output::Value(json!(x * 3)),
-            None => Output::Raised("TypeError".into()),
+            Some(x) => CallOutput::Value(json!(x * 3)),
+            None => CallOutput::Raised("TypeError".into()),
         };
         let spec = Spec {
             trigger: Some(vec![json!(10)]),
@@ -1232,7 +1282,7 @@ mod tests {
     #[test]
     fn constant_answers_and_ties_do_not_win() {
         let mut pool = Pool::new(Spec::default());
-        let constant = |_: &[Value]| Output::Value(json!(0));
+        let constant = |_: &[Value]| CallOutput::Value(json!(0));
         add(&mut pool, normalized(1, vec![]), constant);
         add(&mut pool, normalized(1, vec![]), constant);
         assert!(matches!(pool.decide(2), Decision::Undecided(m) if m.contains("same value")));
@@ -1242,19 +1292,19 @@ mod tests {
     fn answers_that_echo_the_input_do_not_win() {
         // `return (a, b)` for a two-argument request, agreed on by two samples.
         let mut pool = Pool::new(Spec::default());
-        let pair = |a: &[Value]| Output::Value(Value::Array(a.to_vec()));
+        let pair = |a: &[Value]| CallOutput::Value(Value::Array(a.to_vec()));
         add(&mut pool, normalized(2, vec![]), pair);
         add(&mut pool, normalized(2, vec![]), pair);
         assert!(matches!(pool.decide(2), Decision::Undecided(m) if m.contains("input unchanged")));
         // One argument back as it came.
         let mut pool = Pool::new(Spec::default());
-        let same = |a: &[Value]| Output::Value(a[0].clone());
+        let same = |a: &[Value]| CallOutput::Value(a[0].clone());
         add(&mut pool, normalized(1, vec![]), same);
         add(&mut pool, normalized(1, vec![]), same);
         assert!(matches!(pool.decide(2), Decision::Undecided(m) if m.contains("input unchanged")));
         // An answer that equals its input on some inputs only is no echo.
         let mut pool = Pool::new(Spec::default());
-        let square = |a: &[Value]| Output::Value(json!(a[0].as_i64().unwrap_or(0).pow(2)));
+        let square = |a: &[Value]| CallOutput::Value(json!(a[0].as_i64().unwrap_or(0).pow(2)));
         add(&mut pool, normalized(1, vec![]), square);
         add(&mut pool, normalized(1, vec![]), square);
         assert!(matches!(pool.decide(2), Decision::Accept { .. }));
@@ -1275,7 +1325,7 @@ mod tests {
                 c.sort_unstable();
                 c
             };
-            Output::Value(json!(sorted(&a[0]) == sorted(&a[1])))
+            CallOutput::Value(json!(sorted(&a[0]) == sorted(&a[1])))
         };
         add(&mut pool, normalized(2, vec![]), anagrams);
         add(&mut pool, normalized(2, vec![]), anagrams);

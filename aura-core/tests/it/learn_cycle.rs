@@ -514,6 +514,43 @@ async fn an_example_that_contradicts_a_method_relearns_it_as_a_new_version() {
 }
 
 #[tokio::test]
+async fn an_example_the_method_raises_on_relearns_it() {
+    // A fibonacci that refuses 0 ("not a positive number"), then a right one.
+    let raises_on_zero = candidate(
+        "def fibonacci(self, n):\n    if n < 1:\n        raise ValueError('not a positive number')\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n",
+        "def test_three():\n    assert obj.fibonacci(3) == 2\n",
+    );
+    let model = ScriptedModel::new([raises_on_zero, candidate(GOOD_FIB, FIB_TESTS)]);
+    let (rt, _store) = runtime(model, CascadeMode::Single).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let taught = rt
+        .tell(
+            calc.id,
+            "teach yourself to calculate the fibonacci sequence",
+        )
+        .await
+        .unwrap();
+    assert!(!taught.refused, "{}", taught.text);
+
+    let corrected = rt.tell(calc.id, "fibonacci(0) == 0").await.unwrap();
+    assert!(
+        corrected.text.starts_with(
+            "fibonacci(0) raised ValueError, not 0, so I relearned `fibonacci` from your example: version 2 gives 0"
+        ),
+        "{}",
+        corrected.text
+    );
+    assert_eq!(corrected.value, Some(json!(0)));
+    assert_eq!(
+        rt.method_versions(calc.id, "fibonacci")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
 async fn a_refused_relearn_leaves_the_method_as_it_was() {
     // Both relearn samples give 89 again: the user's example refuses them.
     let model = ScriptedModel::new([wrong_fib(), wrong_fib(), wrong_fib()]);
