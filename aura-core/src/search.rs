@@ -860,9 +860,15 @@ pub(crate) fn python_call(selector: &str, args: &[Value]) -> String {
 /// Whether `request_examples` reads `v` back as an argument, written as a Python
 /// literal in `f(v) == …`: numbers, booleans, None, strings without double quotes, backslashes,
 /// brackets or parentheses, and flat lists of those.
+///
+/// Not a float of 2^53 or more: JSON brings Python's big integers back as floats
+/// (factorial(25) as 1.5511210043330986e+25), digits lost, which a person would rightly
+/// call wrong.
 fn quotable(v: &Value) -> bool {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     match v {
-        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+        Value::Null | Value::Bool(_) => true,
+        Value::Number(n) => !n.is_f64() || n.as_f64().is_some_and(|x| x.abs() < EXACT),
         // Written in double quotes, as JSON writes them.
         Value::String(s) => !s.contains(['"', '\\', '(', ')', '[', ']', '\n']),
         Value::Array(items) => items
@@ -1140,6 +1146,15 @@ mod tests {
                 .all(|(_, o)| matches!(o, CallOutput::Value(_))),
             "a raise every sample shares is not shown: {shown:?}"
         );
+    }
+
+    #[test]
+    fn a_big_integer_that_came_back_as_a_float_is_not_quoted() {
+        // What serde_json makes of Python's factorial(25).
+        let big: Value = serde_json::from_str("15511210043330985984000000").unwrap();
+        assert!(big.is_f64());
+        assert!(!quotable(&big));
+        assert!(quotable(&json!(1307674368000_i64)) && quotable(&json!(2.5)));
     }
 
     #[test]
