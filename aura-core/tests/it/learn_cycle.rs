@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use aura_cognition::{CascadeMode, ChatRequest, ScriptedModel};
 use aura_core::forge::{EventKind, Stage};
-use aura_core::store::{NewObject, Provenance, Store};
-use aura_core::{Config, Error, LearnRequest, Runtime};
+use aura_core::store::{NewObject, Object, Provenance, Store};
+use aura_core::{Config, Error, LearnRequest, Reply, Runtime};
 use aura_store::SqliteStore;
 use serde_json::{json, Value};
 
@@ -445,10 +445,10 @@ fn wrong_fib() -> String {
     )
 }
 
-#[tokio::test]
-async fn an_example_that_contradicts_a_method_relearns_it_as_a_new_version() {
-    let model = ScriptedModel::new([wrong_fib(), candidate(GOOD_FIB, FIB_TESTS)]);
-    let (rt, _store) = runtime(model.clone(), CascadeMode::Single).await;
+/// An oracle runtime whose object `calc` was taught "the fibonacci sequence" from
+/// `model`'s first candidate, and the reply to that teach.
+async fn taught_fibonacci(model: ScriptedModel) -> (Runtime, Object, Reply) {
+    let (rt, _store) = runtime(model, CascadeMode::Single).await;
     let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
     let taught = rt
         .tell(
@@ -458,6 +458,13 @@ async fn an_example_that_contradicts_a_method_relearns_it_as_a_new_version() {
         .await
         .unwrap();
     assert!(!taught.refused, "{}", taught.text);
+    (rt, calc, taught)
+}
+
+#[tokio::test]
+async fn an_example_that_contradicts_a_method_relearns_it_as_a_new_version() {
+    let model = ScriptedModel::new([wrong_fib(), candidate(GOOD_FIB, FIB_TESTS)]);
+    let (rt, calc, taught) = taught_fibonacci(model.clone()).await;
     // The reply shows what the method gives, so the person can catch it: every call
     // it shows is what the committed method returns.
     let (_, shown) = taught
@@ -521,16 +528,7 @@ async fn an_example_the_method_raises_on_relearns_it() {
         "def test_three():\n    assert obj.fibonacci(3) == 2\n",
     );
     let model = ScriptedModel::new([raises_on_zero, candidate(GOOD_FIB, FIB_TESTS)]);
-    let (rt, _store) = runtime(model, CascadeMode::Single).await;
-    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
-    let taught = rt
-        .tell(
-            calc.id,
-            "teach yourself to calculate the fibonacci sequence",
-        )
-        .await
-        .unwrap();
-    assert!(!taught.refused, "{}", taught.text);
+    let (rt, calc, _) = taught_fibonacci(model).await;
 
     let corrected = rt.tell(calc.id, "fibonacci(0) == 0").await.unwrap();
     assert!(
