@@ -725,10 +725,31 @@ impl Pool {
             })
             .collect();
         if parts.is_empty() {
-            "no candidate was drawn".into()
-        } else {
-            format!("no candidate passed the checks: {}", parts.join("; "))
+            return "no candidate was drawn".into();
         }
+        // One value from the person is what most often turns such a refusal into a
+        // learn (the everyday suite's `--answer`): ask for it, as a disagreement does.
+        let ask = match self.settling_call() {
+            Some(call) if self.spec.examples.is_empty() => {
+                format!("; tell me what it should give (`{call} == …`) and I will learn it")
+            }
+            _ => String::new(),
+        };
+        format!("no candidate passed the checks: {}{ask}", parts.join("; "))
+    }
+
+    /// A call the person can answer to settle a refusal, written as they would: the
+    /// triggering call, else a typical probe input (past the empty and one-element
+    /// edge cases the probes start with).
+    fn settling_call(&self) -> Option<String> {
+        let args = self
+            .spec
+            .trigger
+            .as_ref()
+            .or_else(|| self.inputs.get(3).or(self.inputs.last()))?;
+        args.iter()
+            .all(quotable)
+            .then(|| python_call(&self.spec.selector, args))
     }
 
     /// Why `drawn[index]` does nothing a request could ask for, judged on the inputs
@@ -1155,6 +1176,36 @@ mod tests {
         assert!(big.is_f64());
         assert!(!quotable(&big));
         assert!(quotable(&json!(1307674368000_i64)) && quotable(&json!(2.5)));
+    }
+
+    #[test]
+    fn a_refusal_with_no_passing_candidate_asks_for_one_value() {
+        let spec = Spec {
+            selector: "factorial".into(),
+            ..Spec::default()
+        };
+        let mut pool = Pool::new(spec);
+        for _ in 0..2 {
+            add(&mut pool, normalized(1, vec![]), |_| {
+                CallOutput::Raised("RecursionError".into())
+            });
+        }
+        let Decision::Undecided(why) = pool.decide(2) else {
+            panic!("nothing passed");
+        };
+        assert!(
+            why.starts_with("no candidate passed the checks: 2 failed at probes")
+                && why.ends_with(
+                    "; tell me what it should give (`factorial(3) == …`) and I will learn it"
+                ),
+            "{why}"
+        );
+        // A request that gave its example already is not asked again.
+        pool.spec.examples = vec![ex(json!([4]), json!(24))];
+        let Decision::Undecided(why) = pool.decide(2) else {
+            panic!("nothing passed");
+        };
+        assert!(!why.contains("tell me"), "{why}");
     }
 
     #[test]
