@@ -169,8 +169,8 @@ impl Runtime {
     /// yet is learned first (when a model is configured), from the person's words and
     /// what an earlier turn asked for under that name; a learn that fails is a refused
     /// reply, as for "teach yourself". When the person said what the call should give
-    /// (`expected`) and it gives something else, the method is relearned with that
-    /// example as a hard check ([`Runtime::relearn`]).
+    /// (`expected`) and it gives something else or raises, the method is relearned with
+    /// that example as a hard check ([`Runtime::relearn`]).
     async fn tell_invoke(
         &self,
         object: &Object,
@@ -185,40 +185,35 @@ impl Runtime {
         };
         // Said in Python, as the person writes examples ("is_even(7) == False").
         let call = python_call(&selector, &arguments);
-        match self
+        let sent = self
             .send_with(object.id, &selector, arguments.clone(), on_miss)
-            .await
-        {
-            Ok(value) => match expected.filter(|e| !satisfies(&value, e)) {
-                Some(expected) => {
-                    let wrong = format!(
-                        "{call} gave {}, not {}",
-                        aura_cognition::python_literal(&value),
-                        aura_cognition::python_literal(&expected)
-                    );
-                    self.correct(object, plan, &selector, arguments, message, wrong)
-                        .await
+            .await;
+        // The person said what it should give and it gave something else, or raised
+        // instead: either way it is wrong, and relearned from their example.
+        if let Some(expected) = &expected {
+            let said = aura_cognition::python_literal(expected);
+            let wrong = match &sent {
+                Ok(value) if !satisfies(value, expected) => Some(format!(
+                    "{call} gave {}, not {said}",
+                    aura_cognition::python_literal(value)
+                )),
+                Err(Error::MethodRaised { error, .. }) => {
+                    Some(format!("{call} raised {}, not {said}", error.type_name))
                 }
-                None => {
-                    let shown = aura_cognition::python_literal(&value);
-                    let mut r = reply(plan, format!("{call} = {shown}"));
-                    r.value = Some(value);
-                    Ok(r)
-                }
-            },
-            // The person said what it should give and it raised instead: as wrong as
-            // a wrong value, and relearned the same way.
-            Err(Error::MethodRaised { error, .. }) if expected.is_some() => {
-                let wrong = format!(
-                    "{call} raised {}, not {}",
-                    error.type_name,
-                    expected
-                        .as_ref()
-                        .map(aura_cognition::python_literal)
-                        .unwrap_or_default()
-                );
-                self.correct(object, plan, &selector, arguments, message, wrong)
-                    .await
+                _ => None,
+            };
+            if let Some(wrong) = wrong {
+                return self
+                    .correct(object, plan, &selector, arguments, message, wrong)
+                    .await;
+            }
+        }
+        match sent {
+            Ok(value) => {
+                let shown = aura_cognition::python_literal(&value);
+                let mut r = reply(plan, format!("{call} = {shown}"));
+                r.value = Some(value);
+                Ok(r)
             }
             Err(Error::Refused {
                 failures, attempts, ..
