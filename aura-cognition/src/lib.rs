@@ -52,9 +52,10 @@ mod text;
 
 pub use backends::{FallbackModel, ModelChain, ModelOpener, ModelSpec};
 pub use cascade::{
-    code_blocks, python_args, python_literal, CandidateCheck, Cascade, CascadeBuilder, CascadeMode,
-    CascadeOutcome, CascadeRun, CheckVerdict, CognitiveStatePacket, EarlyExit, Evidence, Grounding,
-    KnownMethod, LearnMandate, MethodCandidate, RunOptions, Sampling, Selection,
+    big_int_digits, code_blocks, python_args, python_literal, CandidateCheck, Cascade,
+    CascadeBuilder, CascadeMode, CascadeOutcome, CascadeRun, CheckVerdict, CognitiveStatePacket,
+    EarlyExit, Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, RunOptions,
+    Sampling, Selection, BIG_INT_KEY,
 };
 pub use cem::{Cem, CemScore, CemWeights, Stagnation, StagnationMonitor};
 pub use context::{

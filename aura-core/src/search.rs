@@ -880,22 +880,14 @@ pub(crate) fn python_call(selector: &str, args: &[Value]) -> String {
 
 /// Whether `request_examples` reads `v` back as an argument, written as a Python
 /// literal in `f(v) == …`: numbers, booleans, None, strings without double quotes, backslashes,
-/// brackets or parentheses, and flat lists of those.
-///
-/// Not a float of 2^53 or more: JSON brings Python's big integers back as floats
-/// (factorial(25) as 1.5511210043330986e+25), digits lost, which a person would rightly
-/// call wrong.
+/// brackets or parentheses, integers of any size, and flat lists of those.
 fn quotable(v: &Value) -> bool {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     match v {
-        Value::Null | Value::Bool(_) => true,
-        Value::Number(n) => !n.is_f64() || n.as_f64().is_some_and(|x| x.abs() < EXACT),
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
         // Written in double quotes, as JSON writes them.
         Value::String(s) => !s.contains(['"', '\\', '(', ')', '[', ']', '\n']),
-        Value::Array(items) => items
-            .iter()
-            .all(|i| !i.is_array() && !i.is_object() && quotable(i)),
-        Value::Object(_) => false,
+        Value::Array(items) => items.iter().all(|i| !i.is_array() && quotable(i)),
+        Value::Object(_) => aura_cognition::big_int_digits(v).is_some(),
     }
 }
 
@@ -1170,15 +1162,6 @@ mod tests {
     }
 
     #[test]
-    fn a_big_integer_that_came_back_as_a_float_is_not_quoted() {
-        // What serde_json makes of Python's factorial(25).
-        let big: Value = serde_json::from_str("15511210043330985984000000").unwrap();
-        assert!(big.is_f64());
-        assert!(!quotable(&big));
-        assert!(quotable(&json!(1307674368000_i64)) && quotable(&json!(2.5)));
-    }
-
-    #[test]
     fn a_refusal_with_no_passing_candidate_asks_for_one_value() {
         let spec = Spec {
             selector: "factorial".into(),
@@ -1303,6 +1286,8 @@ mod tests {
             json!("it's"),
             json!([1, 2, 3]),
             json!(["a", "b"]),
+            json!({"$int": "15511210043330985984000000"}),
+            json!([1, {"$int": "-18446744073709551616"}]),
         ] {
             let text = format!("f({}) == 1", aura_cognition::python_literal(&v));
             let read = request_examples(&g, &text, "f");
@@ -1314,6 +1299,7 @@ mod tests {
             json!("f(x)"),
             json!([[1], [2]]),
             json!({"a": 1}),
+            json!([{"a": 1}]),
         ] {
             assert!(!quotable(&v), "{v}");
         }

@@ -585,11 +585,28 @@ pub(crate) fn literal(expr: &ast::Expr) -> Option<Value> {
     })
 }
 
+/// The one-entry object that carries an integer beyond `i64`/`u64`, as the sandbox
+/// writes it (`{"$int": "<digits>"}`: aura-sandbox's runner.py, aura-cognition's
+/// `BIG_INT_KEY`), so that an example's big integer compares equal to a method's.
+const BIG_INT_KEY: &str = "$int";
+
 fn number(n: &ast::Number, negative: bool) -> Option<Value> {
     match n {
         ast::Number::Int(i) => {
-            let v = i.as_i64()?;
-            Some(Value::Number(if negative { -v } else { v }.into()))
+            let digits = match i.as_u64() {
+                Some(v) if !negative => return Some(v.into()),
+                Some(v) => match i64::try_from(-i128::from(v)) {
+                    Ok(v) => return Some(v.into()),
+                    Err(_) => v.to_string(),
+                },
+                None => i.to_string().replace('_', ""),
+            };
+            // Hexadecimal, octal and binary literals beyond 64 bits are not read.
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let sign = if negative { "-" } else { "" };
+            Some(serde_json::json!({ BIG_INT_KEY: format!("{sign}{digits}") }))
         }
         ast::Number::Float(f) => {
             Number::from_f64(if negative { -f } else { *f }).map(Value::Number)
@@ -720,6 +737,27 @@ mod tests {
         );
         assert_eq!(n.examples[0].expected, json!({"k": [1], "2": "v"}));
         assert_eq!(n.examples[1].expected, Value::Null);
+    }
+
+    #[test]
+    fn an_integer_beyond_64_bits_is_read_as_the_sandbox_writes_it() {
+        let n = norm(
+            "def f(n):\n    return n\nassert f(100) == 354_224_848_179_261_915_075\n\
+             assert f(1) == -18446744073709551616\nassert f(2) == 18446744073709551615\n\
+             assert f(3) == -9223372036854775808\nassert f(4) == 0x1_0000_0000_0000_0000\n",
+            "f",
+        );
+        let expected: Vec<Value> = n.examples.iter().map(|e| e.expected.clone()).collect();
+        assert_eq!(
+            expected,
+            vec![
+                json!({"$int": "354224848179261915075"}),
+                json!({"$int": "-18446744073709551616"}),
+                json!(18446744073709551615_u64),
+                json!(i64::MIN),
+            ],
+            "the hexadecimal literal beyond 64 bits is not read"
+        );
     }
 
     #[test]

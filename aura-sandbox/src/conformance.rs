@@ -31,6 +31,7 @@ checks![
     exceptions,
     unserialisable_return_value,
     slot_changes,
+    big_integers,
     helper_calls,
     captured_output,
     test_runs,
@@ -283,6 +284,57 @@ pub async fn slot_changes(sandbox: &dyn Sandbox) {
     )
     .await;
     assert_eq!(o.error.map(|e| e.type_name), Some("AttributeError".into()));
+}
+
+/// Integers beyond 64 bits cross both ways exactly, as `{"$int": "<digits>"}`: in
+/// arguments, return values and slots. Those within `i64`/`u64` stay JSON numbers, and
+/// a guest's own dict of that one key is refused rather than misread later.
+pub async fn big_integers(sandbox: &dyn Sandbox) {
+    let src = "def grow(self, n):\n    self.total = self.total * n\n    \
+               return [n + 1, self.total, 2 ** 64 - 1, -2 ** 63, -2 ** 64, n == 2 ** 70]\n";
+    let mut req = call(src, vec![json!({"$int": "1180591620717411303424"})]);
+    req.slots = json!({"total": {"$int": "-36893488147419103232"}})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let o = run_ok(sandbox, req).await;
+    assert_eq!(
+        o.value,
+        Some(json!([
+            {"$int": "1180591620717411303425"},
+            {"$int": "-43556142965880123323311949751266331066368"},
+            u64::MAX,
+            i64::MIN,
+            {"$int": "-18446744073709551616"},
+            true
+        ]))
+    );
+    assert_eq!(
+        Value::Object(o.slot_changes),
+        json!({"total": {"$int": "-43556142965880123323311949751266331066368"}})
+    );
+    let o = run(
+        sandbox,
+        call("def f(self):\n    return {'$int': '12'}\n", vec![]),
+    )
+    .await;
+    let e = o
+        .error
+        .unwrap_or_else(|| panic!("the reserved dict came back: {:?}", o.value));
+    assert!(
+        e.type_name == "TypeError" && e.message.contains("reserved"),
+        "{e:?}"
+    );
+    // Not an integer's shape: an ordinary dict, both ways.
+    let o = run_ok(
+        sandbox,
+        call(
+            "def f(self, d):\n    return d\n",
+            vec![json!({"$int": "x"})],
+        ),
+    )
+    .await;
+    assert_eq!(o.value, Some(json!({"$int": "x"})));
 }
 
 /// `self.other(…)` reaches the helpers, which see the same slots.

@@ -40,6 +40,7 @@ import json
 import linecache
 import marshal
 import os
+import re
 import resource
 import select
 import signal
@@ -1001,6 +1002,61 @@ def dumps(value):
     return ENCODER.encode(value)
 
 
+# Integers beyond what the host's JSON numbers hold exactly (serde_json keeps i64 and
+# u64; anything larger would come back as a float with digits lost) cross the boundary
+# both ways as a one-entry object: {"$int": "354224848179261915075"}. That shape is
+# reserved: a guest's own dict of it would come back as an int, so it is refused
+# instead. aura-guard writes the same object for a literal in an example, and
+# aura-cognition's python_literal writes it back as digits.
+BIG_INT = "$int"
+INT_MIN, INT_MAX = -(1 << 63), (1 << 64) - 1
+BIG_INT_DIGITS = re.compile(r"-?[0-9]+")
+# Any integer beyond that range takes at least 19 digits.
+MAYBE_TAGGED = re.compile(r'[0-9]{19}|"\$int"')
+
+
+def is_tag(d):
+    digits = d.get(BIG_INT) if len(d) == 1 else None
+    return isinstance(digits, str) and BIG_INT_DIGITS.fullmatch(digits) is not None
+
+
+def tagged(data):
+    # JSON data as it crosses to the host: integers beyond INT_MIN..INT_MAX tagged.
+    if isinstance(data, int) and not isinstance(data, bool):
+        return data if INT_MIN <= data <= INT_MAX else {BIG_INT: str(data)}
+    if isinstance(data, list):
+        return [tagged(v) for v in data]
+    if isinstance(data, dict):
+        if is_tag(data):
+            raise TypeError("a dict of the one key %r holding digits is reserved for "
+                            "integers beyond 64 bits" % BIG_INT)
+        return {k: tagged(v) for k, v in data.items()}
+    return data
+
+
+def to_host(value):
+    # A guest's value as JSON data for the host: raises what json raises, and TypeError
+    # for the reserved dict.
+    text = dumps(value)
+    data = json.loads(text)
+    return tagged(data) if MAYBE_TAGGED.search(text) else data
+
+
+def untagged(obj):
+    # json's object_hook: the host's tagged integers back into ints (one longer than
+    # Python converts, sys.get_int_max_str_digits, stays the dict it came as).
+    if is_tag(obj):
+        try:
+            return int(obj[BIG_INT])
+        except ValueError:
+            pass
+    return obj
+
+
+def from_host(body):
+    return json.loads(body, object_hook=untagged) if b'"$int"' in body else json.loads(body)
+
+
 def run_request(req, out_cap):
     reply = {"ended": "ok", "error": None, "slot_changes": {}, "tests": []}
     try:
@@ -1014,7 +1070,7 @@ def run_request(req, out_cap):
             obj, state = make_object(json.loads(slots_json), methods)
             value = getattr(obj, req["method"]["selector"])(*req.get("args", []))
             try:
-                reply["value"] = json.loads(dumps(value))
+                reply["value"] = to_host(value)
             except (TypeError, ValueError) as e:
                 raise TypeError("the return value is not JSON-serialisable: %s" % e) from None
             if len(dumps(reply["value"])) > out_cap:
@@ -1027,7 +1083,10 @@ def run_request(req, out_cap):
                 except (TypeError, ValueError) as e:
                     raise TypeError("slot %r is not JSON-serialisable: %s" % (k, e)) from None
                 if k in state["assigned"] or before.get(k) != text:
-                    changes[k] = json.loads(text)
+                    try:
+                        changes[k] = to_host(v)
+                    except TypeError as e:
+                        raise TypeError("slot %r is not JSON-serialisable: %s" % (k, e)) from None
             if len(dumps(changes)) > out_cap:
                 RunState.flooded = True
                 raise OutputLimitExceeded("the slot changes are larger than the output limit")
@@ -1687,7 +1746,7 @@ def main():
         body = read_raw_frame(HOST_IN)
         if body is None:
             return
-        req = json.loads(body)
+        req = from_host(body)
         del body
         serve_one(req, cfg, jailed)
         del req

@@ -35,9 +35,9 @@ pub use packet::{
 };
 pub(crate) use repair::{chat_structured, loose_json};
 pub use types::{
-    code_blocks, python_args, python_literal, CandidateCheck, CheckVerdict, DynCandidateCheck,
-    DynGrounding, Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, NoGrounding,
-    Sampling, Selection,
+    big_int_digits, code_blocks, python_args, python_literal, CandidateCheck, CheckVerdict,
+    DynCandidateCheck, DynGrounding, Evidence, Grounding, KnownMethod, LearnMandate,
+    MethodCandidate, NoGrounding, Sampling, Selection, BIG_INT_KEY,
 };
 
 use crate::cem::{Cem, CemInput};

@@ -83,8 +83,29 @@ pub fn python_args(args: &[Value]) -> String {
         .join(", ")
 }
 
+/// The key of the one-entry object that carries an integer beyond `i64`/`u64` across
+/// JSON: `{"$int": "354224848179261915075"}`. JSON numbers here keep 64 bits, so the
+/// sandbox writes Python's bigger integers this way and reads them back as ints, and
+/// aura-guard writes a literal in an example the same way.
+pub const BIG_INT_KEY: &str = "$int";
+
+/// The decimal digits (with a leading `-` when negative) of an integer beyond 64 bits
+/// carried as `{"$int": "…"}`, or `None` for any other value.
+pub fn big_int_digits(v: &Value) -> Option<&str> {
+    let Value::Object(map) = v else { return None };
+    let digits = match (map.len(), map.get(BIG_INT_KEY)) {
+        (1, Some(Value::String(digits))) => digits.as_str(),
+        _ => return None,
+    };
+    let unsigned = digits.strip_prefix('-').unwrap_or(digits);
+    (!unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+}
+
 /// A JSON value written as a Python literal (for prompts and generated tests).
 pub fn python_literal(v: &Value) -> String {
+    if let Some(digits) = big_int_digits(v) {
+        return digits.to_owned();
+    }
     match v {
         Value::Null => "None".into(),
         Value::Bool(true) => "True".into(),
@@ -366,3 +387,39 @@ pub trait CandidateCheck: Send + Sync + fmt::Debug {
 
 /// A candidate check shared across tasks.
 pub type DynCandidateCheck = Arc<dyn CandidateCheck>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_integer_beyond_64_bits_is_written_as_its_digits() {
+        let fib_100 = json!({"$int": "354224848179261915075"});
+        assert_eq!(big_int_digits(&fib_100), Some("354224848179261915075"));
+        assert_eq!(python_literal(&fib_100), "354224848179261915075");
+        assert_eq!(
+            python_literal(&json!([1, {"$int": "-18446744073709551617"}])),
+            "[1, -18446744073709551617]"
+        );
+        assert_eq!(
+            python_args(&[json!(2), fib_100]),
+            "2, 354224848179261915075"
+        );
+    }
+
+    #[test]
+    fn only_the_exact_one_entry_shape_is_an_integer() {
+        for v in [
+            json!({"$int": "12", "other": 1}),
+            json!({"$int": 12}),
+            json!({"$int": "1e5"}),
+            json!({"$int": ""}),
+            json!({"$int": "-"}),
+            json!({"int": "12"}),
+        ] {
+            assert_eq!(big_int_digits(&v), None, "{v}");
+        }
+        assert_eq!(python_literal(&json!({"$int": "x"})), r#"{"$int": "x"}"#);
+    }
+}

@@ -462,6 +462,39 @@ async fn taught_fibonacci(model: ScriptedModel) -> (Runtime, Object, Reply) {
 }
 
 #[tokio::test]
+async fn an_integer_beyond_64_bits_is_answered_and_checked_with_every_digit() {
+    let model = ScriptedModel::new([candidate(GOOD_FIB, FIB_TESTS)]);
+    let (rt, calc, _) = taught_fibonacci(model).await;
+    let answer = rt
+        .tell(calc.id, "calculate fibonacci for 100")
+        .await
+        .unwrap();
+    assert!(
+        answer
+            .text
+            .contains("fibonacci(100) = 354224848179261915075"),
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.value, Some(json!({"$int": "354224848179261915075"})));
+    // The person's example with the same digits agrees: nothing is relearned.
+    let agreed = rt
+        .tell(calc.id, "fibonacci(100) == 354224848179261915075")
+        .await
+        .unwrap();
+    assert!(
+        agreed
+            .text
+            .contains("fibonacci(100) = 354224848179261915075")
+            && !agreed.text.contains("relearned"),
+        "{}",
+        agreed.text
+    );
+    let versions = rt.method_versions(calc.id, "fibonacci").await.unwrap();
+    assert_eq!(versions.len(), 1);
+}
+
+#[tokio::test]
 async fn an_example_that_contradicts_a_method_relearns_it_as_a_new_version() {
     let model = ScriptedModel::new([wrong_fib(), candidate(GOOD_FIB, FIB_TESTS)]);
     let (rt, calc, taught) = taught_fibonacci(model.clone()).await;

@@ -27,6 +27,7 @@ conformance_tests![
     exceptions,
     unserialisable_return_value,
     slot_changes,
+    big_integers,
     helper_calls,
     captured_output,
     test_runs,
@@ -57,7 +58,7 @@ conformance_tests![
 #[test]
 fn every_check_has_a_test() {
     // Keeps the list above in step with the suite.
-    assert_eq!(conformance::CHECKS.len(), 29);
+    assert_eq!(conformance::CHECKS.len(), 30);
 }
 
 #[tokio::test]

@@ -44,6 +44,16 @@ def test_structured_values_cross_both_ways(rt):
     assert obj.echo(value) == value
 
 
+def test_integers_beyond_64_bits_stay_exact(rt):
+    obj = rt.create("big", slots={"seed": 2**70})
+    obj.define("times", "def times(self, n):\n    self.seed = self.seed * n\n    return [self.seed, n + 1]\n")
+    assert obj.times(3**50) == [2**70 * 3**50, 3**50 + 1]
+    assert obj["seed"] == 2**70 * 3**50
+    assert obj.times(-(2**64)) == [-(2**134) * 3**50, -(2**64) + 1]
+    with pytest.raises(ValueError, match="reserved"):
+        obj.times({"$int": "12"})
+
+
 def test_versions_and_rollback(rt):
     obj = rt.create("versioned")
     obj.define("answer", "def answer(self):\n    return 1\n")
