@@ -508,6 +508,68 @@ fn predicate_selector(words: &[String]) -> Option<String> {
     }
 }
 
+/// The kind of answer a task's words promise, where they promise one: the search
+/// rules out a candidate that gives another kind (a count that says `False`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// A yes-or-no check ("check whether …", `is_prime`): `True` or `False`.
+    Truth,
+    /// A count ("count the vowels …", "how many …", "the number of …"): a number, or
+    /// numbers in a list or dict ("count each word"), never a truth value or text.
+    Count,
+}
+
+impl AnswerKind {
+    /// What `task`'s words (without "teach yourself to") or the method's name promise.
+    pub fn of(task: &str, selector: &str) -> Option<AnswerKind> {
+        let task = without_literals(task);
+        let clause = task
+            .split([',', ';', ':', '.', '\n'])
+            .next()
+            .unwrap_or(&task);
+        let words: Vec<String> = clause
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let word = |i: usize| words.get(i).map_or("", String::as_str);
+        let predicate = PREDICATE_VERBS.contains(&word(0))
+            && words[1..].iter().any(|w| w == "whether" || w == "if");
+        if predicate
+            || ["is_", "are_", "has_"]
+                .iter()
+                .any(|p| selector.starts_with(p))
+        {
+            return Some(AnswerKind::Truth);
+        }
+        // "find the number of …": a verb that gives, then what it gives.
+        let gives = matches!(word(0), "find" | "return" | "get" | "compute" | "calculate")
+            && matches!(
+                (word(1), word(2)),
+                ("number" | "count", "of") | ("the", "number" | "count")
+            )
+            && (word(2) == "of" || word(3) == "of");
+        let count = word(0) == "count" || (word(0), word(1)) == ("how", "many") || gives;
+        (count || selector.starts_with("count_")).then_some(AnswerKind::Count)
+    }
+
+    /// Whether `value` is an answer of this kind.
+    pub fn admits(self, value: &Value) -> bool {
+        match self {
+            AnswerKind::Truth => value.is_boolean(),
+            AnswerKind::Count => !(value.is_boolean() || value.is_string()),
+        }
+    }
+
+    /// The rule, in words, for a candidate's verdict.
+    pub fn rule(self) -> &'static str {
+        match self {
+            AnswerKind::Truth => "a yes-or-no check answers True or False",
+            AnswerKind::Count => "a count is a number, never True, False or text",
+        }
+    }
+}
+
 /// "convert celsius to fahrenheit" → `celsius_to_fahrenheit`.
 fn conversion_selector(words: &[String]) -> Option<String> {
     if !CONVERT_VERBS.contains(&words.first()?.as_str()) {
@@ -771,6 +833,56 @@ mod tests {
         );
         let few = vec!["a".to_owned(), "b".to_owned()];
         assert_eq!(prompt_selectors("anything", &few), ["a", "b"]);
+    }
+
+    #[test]
+    fn answer_kinds_from_words_and_names() {
+        use AnswerKind::{Count, Truth};
+        let cases = [
+            ("check whether a number is prime", "is_prime", Some(Truth)),
+            (
+                "determine if two words are anagrams",
+                "are_anagrams",
+                Some(Truth),
+            ),
+            (
+                "tell me whether a year is a leap year",
+                "is_leap_year",
+                Some(Truth),
+            ),
+            ("is_prime", "is_prime", Some(Truth)),
+            ("count the vowels in a string", "count_vowels", Some(Count)),
+            ("count how many times 'a' appears", "count_a", Some(Count)),
+            ("how many words are in a sentence", "words", Some(Count)),
+            (
+                "find the number of digits in a number",
+                "number_digits",
+                Some(Count),
+            ),
+            ("return number of items", "number_items", Some(Count)),
+            ("calculate the fibonacci sequence", "fibonacci", None),
+            ("check the spelling", "check_spelling", None),
+            ("find the largest number in a list", "find_largest", None),
+            (
+                "reverse the words, then check if it is a palindrome",
+                "reverse_words",
+                None,
+            ),
+            ("list the countries", "list_countries", None),
+        ];
+        for (task, selector, kind) in cases {
+            assert_eq!(AnswerKind::of(task, selector), kind, "{task}");
+        }
+        assert!(Truth.admits(&Value::Bool(false)) && !Truth.admits(&Value::from(0)));
+        for v in [
+            Value::from(3),
+            Value::from(2.5),
+            serde_json::json!({"a": 1}),
+            serde_json::json!([1]),
+        ] {
+            assert!(Count.admits(&v), "{v}");
+        }
+        assert!(!Count.admits(&Value::Bool(true)) && !Count.admits(&Value::from("3")));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use std::time::Instant;
 
-use aura_cognition::plan::Words;
+use aura_cognition::plan::{strip_learn_prefix, AnswerKind, Words};
 use aura_cognition::{
     CandidateCheck, CascadeMode, CascadeRun, CheckVerdict, CognitiveStatePacket, EarlyExit,
     Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, RunOptions, Sampling,
@@ -321,6 +321,7 @@ impl Runtime {
             examples: request_examples(self.guard(), &request.request_text, selector.as_str()),
             trigger: (!request.args.is_empty()).then(|| request.args.clone()),
             hint: ValueKind::from_words(&request.request_text),
+            answer: AnswerKind::of(strip_learn_prefix(&request.request_text), selector.as_str()),
             selector: selector.to_string(),
         };
         let mut pool = Pool::new(spec);
@@ -720,7 +721,7 @@ impl Runtime {
         };
         // The user's words say what the method is for better than a model's prose.
         let mut candidate = candidate;
-        let task = aura_cognition::plan::strip_learn_prefix(&request.request_text);
+        let task = strip_learn_prefix(&request.request_text);
         if !task.trim().is_empty() {
             candidate.doc = clip_line(task, 120);
         }

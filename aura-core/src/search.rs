@@ -8,8 +8,9 @@
 //!    and audited, runs once in the sandbox on every probe input (one call, through
 //!    a harness method). It must satisfy the examples the request itself gives
 //!    ("fibonacci for 10 is 55", doctest lines), return a value for the call that
-//!    triggered learning, return a value for at least one input, and agree with its
-//!    own asserts.
+//!    triggered learning, return a value for at least one input, give only the kind
+//!    of answer the request promises (True or False for "check whether …", never a
+//!    truth value or text for a count), and agree with its own asserts.
 //! 2. **Agreement.** Candidates that pass are clustered by what they return on the
 //!    same inputs (MBR-exec, CodeT). A cluster's score is its size plus the examples
 //!    written by the models (every candidate's asserts, pooled) that it satisfies.
@@ -29,7 +30,7 @@ use std::sync::OnceLock;
 use aura_guard::Guard;
 use regex::Regex;
 
-use aura_cognition::plan::EXAMPLE_VERBS;
+use aura_cognition::plan::{AnswerKind, EXAMPLE_VERBS};
 use aura_cognition::{MethodCandidate, Selection};
 use aura_guard::normalize::{Example, Normalized};
 use aura_sandbox::{EndReason, ExecOutcome};
@@ -175,6 +176,8 @@ pub(crate) struct Spec {
     pub trigger: Option<Vec<Value>>,
     /// The kind of value the request's words suggest for generated inputs.
     pub hint: ValueKind,
+    /// The kind of answer the request's words or the method's name promise, if any.
+    pub answer: Option<AnswerKind>,
     /// The method's name, to write calls in what a refusal tells the user.
     pub selector: String,
 }
@@ -490,6 +493,26 @@ impl Pool {
                 Stage::Probes,
                 format!("it raised on every input it was given ({first})"),
             );
+        }
+        if let Some(answer) = self.spec.answer {
+            let ruled_out = self
+                .inputs
+                .iter()
+                .find_map(|args| match self.output(index, args) {
+                    Some(CallOutput::Value(v)) if !answer.admits(v) => Some((args, v)),
+                    _ => None,
+                });
+            if let Some((args, v)) = ruled_out {
+                return fail(
+                    Stage::Probes,
+                    format!(
+                        "{} gave {}, but {}",
+                        python_call(&self.spec.selector, args),
+                        aura_cognition::python_literal(v),
+                        answer.rule()
+                    ),
+                );
+            }
         }
         if let Some(n) = &self.drawn[index].normalized {
             if let Some((e, got)) = self.first_unsatisfied(index, &n.examples) {
@@ -1096,6 +1119,42 @@ mod tests {
         assert!(pool
             .tests_for(0, "double")
             .contains("assert obj.double(0) == 0"));
+    }
+
+    #[test]
+    fn an_answer_of_a_kind_the_request_rules_out_is_out() {
+        let spec = Spec {
+            hint: ValueKind::Str,
+            answer: Some(AnswerKind::Count),
+            selector: "count_letter".into(),
+            ..Spec::default()
+        };
+        let mut pool = Pool::new(spec);
+        // `len(text) % 2 == 0`, twice: agreement alone would commit it.
+        let even_length = |a: &[Value]| match a {
+            [Value::String(s)] => CallOutput::Value(json!(s.len() % 2 == 0)),
+            _ => CallOutput::Raised("TypeError".into()),
+        };
+        add(&mut pool, normalized(1, vec![]), even_length);
+        add(&mut pool, normalized(1, vec![]), even_length);
+        let failure = pool.drawn[0].failure.clone().expect("ruled out");
+        assert_eq!(failure.stage, Stage::Probes);
+        assert_eq!(
+            failure.message,
+            "count_letter(\"\") gave True, but a count is a number, never True, False or text"
+        );
+        assert!(matches!(pool.decide(2), Decision::Undecided(_)));
+        // A count may come as numbers in a list or dict; a raise is not an answer.
+        let per_word = |a: &[Value]| match a {
+            [Value::String(s)] if !s.is_empty() => CallOutput::Value(json!({"n": s.len()})),
+            _ => CallOutput::Raised("ValueError".into()),
+        };
+        add(&mut pool, normalized(1, vec![]), per_word);
+        assert!(
+            pool.drawn[2].failure.is_none(),
+            "{:?}",
+            pool.drawn[2].failure
+        );
     }
 
     #[test]

@@ -175,7 +175,8 @@ pub enum Stage {
     Examples,
     /// The call that triggered learning raised.
     Call,
-    /// It raised on every probe input.
+    /// Its answers on the probe inputs: it raised on every one, or gave a kind of
+    /// answer the request rules out (a count that says `True`).
     Probes,
     /// It failed one of its own asserts.
     OwnTests,
