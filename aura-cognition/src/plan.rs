@@ -411,6 +411,54 @@ pub fn derive_selector(task: &str) -> Option<String> {
     is_identifier(&selector).then_some(selector)
 }
 
+/// The values a task fixes: its quoted literals ('l', "ing") and numbers ("add 5 to a
+/// number", "round to 2 decimals"), as written, before any clause that gives examples
+/// ("…, where fibonacci for 10 is 55"), whose values are an example's, not the task's.
+pub fn fixed_literals(task: &str) -> Vec<String> {
+    let lower = task.to_ascii_lowercase();
+    let end = [
+        ", where",
+        " where ",
+        "e.g.",
+        "for example",
+        "such as",
+        "==",
+        "(",
+        "->",
+    ]
+    .iter()
+    .filter_map(|m| lower.find(m))
+    .min()
+    .unwrap_or(task.len());
+    let head = &task[..end];
+    let mut out = Vec::new();
+    let mut quote: Option<(char, usize)> = None;
+    let mut prev = ' ';
+    for (i, c) in head.char_indices() {
+        match quote {
+            Some((q, start)) if c == q => {
+                out.push(head[start..i + c.len_utf8()].to_string());
+                quote = None;
+            }
+            Some(_) => {}
+            None if matches!(c, '"' | '`') || (c == '\'' && !prev.is_alphanumeric()) => {
+                quote = Some((c, i))
+            }
+            None => {}
+        }
+        prev = c;
+    }
+    let unquoted = without_literals(head);
+    out.extend(
+        unquoted
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':'))
+            .map(|w| w.trim_end_matches('.'))
+            .filter(|w| !w.is_empty() && w.parse::<f64>().is_ok())
+            .map(str::to_string),
+    );
+    out
+}
+
 /// `task` with every quoted literal ('x', "x", `x`) removed.
 fn without_literals(task: &str) -> String {
     let mut out = String::with_capacity(task.len());
@@ -833,6 +881,28 @@ mod tests {
         );
         let few = vec!["a".to_owned(), "b".to_owned()];
         assert_eq!(prompt_selectors("anything", &few), ["a", "b"]);
+    }
+
+    #[test]
+    fn fixed_literals_are_the_tasks_own_values_not_an_examples() {
+        let cases: [(&str, &[&str]); 7] = [
+            (
+                "count how many times the letter 'a' appears in a string",
+                &["'a'"],
+            ),
+            ("add 5 to a number", &["5"]),
+            ("round a number to 2.5 places.", &["2.5"]),
+            ("join words with \"-\" and `x`", &["\"-\"", "`x`"]),
+            (
+                "calculate fibonacci numbers, where fibonacci for 10 is 55",
+                &[],
+            ),
+            ("check the object's name", &[]),
+            ("sum a list, e.g. [1, 2] gives 3", &[]),
+        ];
+        for (task, fixed) in cases {
+            assert_eq!(fixed_literals(task), fixed, "{task}");
+        }
     }
 
     #[test]

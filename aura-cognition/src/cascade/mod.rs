@@ -879,6 +879,20 @@ fn code_prompt(packet: &CognitiveStatePacket) -> String {
             clip(task, 300)
         );
     }
+    // "count the letter 'a'" means count_letter(text), not count_letter(text, letter):
+    // without this line a small model makes a parameter of what the task fixes.
+    let fixed = crate::plan::fixed_literals(task);
+    if !fixed.is_empty() {
+        let (are, them, parameters) = match fixed.len() {
+            1 => ("is", "it", "a parameter"),
+            _ => ("are", "them", "parameters"),
+        };
+        let _ = writeln!(
+            p,
+            "{} {are} part of the task: write {them} inside the function, not as {parameters}.",
+            fixed.join(" and ")
+        );
+    }
     if m.args.as_array().is_some_and(|a| !a.is_empty()) {
         let call = m.example_call();
         let _ = writeln!(p, "It is called like {}.", call.trim_start_matches("obj."));
@@ -924,6 +938,31 @@ mod tests {
             8,
         );
         assert_eq!(q, "list files current directory module");
+    }
+
+    #[test]
+    fn values_the_task_fixes_are_said_to_be_no_parameters() {
+        let prompt = |request: &str| {
+            let packet = CognitiveStatePacket {
+                mandate: LearnMandate::new("o", "f", serde_json::Value::Null).with_request(request),
+                ..CognitiveStatePacket::default()
+            };
+            user_prompt(Persona::Alfred, true, &packet, 3)
+        };
+        assert!(
+            prompt("teach yourself to remove every 'l' from a string").contains(
+                "'l' is part of the task: write it inside the function, not as a parameter."
+            )
+        );
+        assert!(prompt("teach yourself to replace every 'n' in a string with 'm'").contains(
+            "'n' and 'm' are part of the task: write them inside the function, not as parameters."
+        ));
+        for plain in [
+            "teach yourself to reverse a string",
+            "teach yourself to calculate fibonacci numbers, where fibonacci for 10 is 55",
+        ] {
+            assert!(!prompt(plain).contains("part of the task"), "{plain}");
+        }
     }
 
     #[test]
