@@ -412,11 +412,13 @@ pub fn derive_selector(task: &str) -> Option<String> {
 }
 
 /// The values a task fixes: its quoted literals ('l', "ing") and numbers ("add 5 to a
-/// number", "round to 2 decimals"), as written, before any clause that gives examples
-/// ("…, where fibonacci for 10 is 55"), whose values are an example's, not the task's.
+/// number", "round to 2 decimals"), as written, in its first line (later lines are
+/// later turns: a call, an example) and before any clause that gives examples ("…,
+/// where fibonacci for 10 is 55"), whose values are an example's, not the task's.
 pub fn fixed_literals(task: &str) -> Vec<String> {
     let lower = task.to_ascii_lowercase();
     let end = [
+        "\n",
         ", where",
         " where ",
         "e.g.",
@@ -885,7 +887,7 @@ mod tests {
 
     #[test]
     fn fixed_literals_are_the_tasks_own_values_not_an_examples() {
-        let cases: [(&str, &[&str]); 7] = [
+        let cases: [(&str, &[&str]); 8] = [
             (
                 "count how many times the letter 'a' appears in a string",
                 &["'a'"],
@@ -899,6 +901,10 @@ mod tests {
             ),
             ("check the object's name", &[]),
             ("sum a list, e.g. [1, 2] gives 3", &[]),
+            (
+                "calculate the fibonacci sequence\ncalculate fibonacci for 10",
+                &[],
+            ),
         ];
         for (task, fixed) in cases {
             assert_eq!(fixed_literals(task), fixed, "{task}");

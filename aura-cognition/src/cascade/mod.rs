@@ -881,7 +881,16 @@ fn code_prompt(packet: &CognitiveStatePacket) -> String {
     }
     // "count the letter 'a'" means count_letter(text), not count_letter(text, letter):
     // without this line a small model makes a parameter of what the task fixes.
-    let fixed = crate::plan::fixed_literals(task);
+    // A value the call passes ("calculate fibonacci for 10") is an argument.
+    let passed: Vec<String> = m.args.as_array().map_or_else(Vec::new, |args| {
+        args.iter()
+            .map(|a| python_literal(a).trim_matches('"').to_owned())
+            .collect()
+    });
+    let fixed: Vec<String> = crate::plan::fixed_literals(task)
+        .into_iter()
+        .filter(|f| !passed.iter().any(|a| a == f.trim_matches(['\'', '"', '`'])))
+        .collect();
     if !fixed.is_empty() {
         let (are, them, parameters) = match fixed.len() {
             1 => ("is", "it", "a parameter"),
@@ -942,13 +951,27 @@ mod tests {
 
     #[test]
     fn values_the_task_fixes_are_said_to_be_no_parameters() {
-        let prompt = |request: &str| {
+        let prompt_for = |request: &str, args: serde_json::Value| {
             let packet = CognitiveStatePacket {
-                mandate: LearnMandate::new("o", "f", serde_json::Value::Null).with_request(request),
+                mandate: LearnMandate::new("o", "f", args).with_request(request),
                 ..CognitiveStatePacket::default()
             };
             user_prompt(Persona::Alfred, true, &packet, 3)
         };
+        let prompt = |request: &str| prompt_for(request, serde_json::Value::Null);
+        // What the call passes is an argument, not part of the task.
+        for (request, args) in [
+            ("calculate fibonacci for 10", serde_json::json!([10])),
+            (
+                "count the letter 'a' in 'banana'",
+                serde_json::json!(["a", "banana"]),
+            ),
+        ] {
+            assert!(
+                !prompt_for(request, args).contains("part of the task"),
+                "{request}"
+            );
+        }
         assert!(
             prompt("teach yourself to remove every 'l' from a string").contains(
                 "'l' is part of the task: write it inside the function, not as a parameter."
