@@ -388,17 +388,7 @@ pub fn strip_learn_prefix(message: &str) -> &str {
 pub fn derive_selector(task: &str) -> Option<String> {
     // Quoted text and numbers are the task's arguments, not its name: "count the
     // letter 'u'" is `count_letter`, "repeat a string 6 times" is `repeat_string`.
-    let task = without_literals(task);
-    // The name comes from the task's first clause: "fibonacci numbers, where …".
-    let clause = task
-        .split([',', ';', ':', '(', '.'])
-        .next()
-        .unwrap_or(&task);
-    let words: Vec<String> = clause
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
-        .map(str::to_lowercase)
-        .collect();
+    let words = first_clause_words(task);
     let selector = predicate_selector(&words)
         .or_else(|| conversion_selector(&words))
         .or_else(|| count_selector(&words))
@@ -459,6 +449,21 @@ pub fn fixed_literals(task: &str) -> Vec<String> {
             .map(str::to_string),
     );
     out
+}
+
+/// The lower-cased words of `task`'s first clause ("fibonacci numbers, where …"), its
+/// quoted literals and numbers left out.
+fn first_clause_words(task: &str) -> Vec<String> {
+    let task = without_literals(task);
+    let clause = task
+        .split([',', ';', ':', '(', '.', '\n'])
+        .next()
+        .unwrap_or(&task);
+    clause
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
+        .map(str::to_lowercase)
+        .collect()
 }
 
 /// `task` with every quoted literal ('x', "x", `x`) removed.
@@ -572,16 +577,7 @@ pub enum AnswerKind {
 impl AnswerKind {
     /// What `task`'s words (without "teach yourself to") or the method's name promise.
     pub fn of(task: &str, selector: &str) -> Option<AnswerKind> {
-        let task = without_literals(task);
-        let clause = task
-            .split([',', ';', ':', '.', '\n'])
-            .next()
-            .unwrap_or(&task);
-        let words: Vec<String> = clause
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect();
+        let words = first_clause_words(task);
         let word = |i: usize| words.get(i).map_or("", String::as_str);
         let predicate = PREDICATE_VERBS.contains(&word(0))
             && words[1..].iter().any(|w| w == "whether" || w == "if");
