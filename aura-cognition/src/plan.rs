@@ -422,25 +422,8 @@ pub fn fixed_literals(task: &str) -> Vec<String> {
     .filter_map(|m| lower.find(m))
     .min()
     .unwrap_or(task.len());
-    let head = &task[..end];
-    let mut out = Vec::new();
-    let mut quote: Option<(char, usize)> = None;
-    let mut prev = ' ';
-    for (i, c) in head.char_indices() {
-        match quote {
-            Some((q, start)) if c == q => {
-                out.push(head[start..i + c.len_utf8()].to_string());
-                quote = None;
-            }
-            Some(_) => {}
-            None if matches!(c, '"' | '`') || (c == '\'' && !prev.is_alphanumeric()) => {
-                quote = Some((c, i))
-            }
-            None => {}
-        }
-        prev = c;
-    }
-    let unquoted = without_literals(head);
+    let (unquoted, quoted) = split_literals(&task[..end]);
+    let mut out: Vec<String> = quoted.into_iter().map(str::to_string).collect();
     out.extend(
         unquoted
             .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':'))
@@ -468,22 +451,32 @@ fn first_clause_words(task: &str) -> Vec<String> {
 
 /// `task` with every quoted literal ('x', "x", `x`) removed.
 fn without_literals(task: &str) -> String {
-    let mut out = String::with_capacity(task.len());
-    let mut quote: Option<char> = None;
+    split_literals(task).0
+}
+
+/// `task` split into its text outside quotes and its quoted literals ('x', "x", `x`,
+/// each with its quotes). A quote left open hides the rest of the text and is no literal.
+fn split_literals(task: &str) -> (String, Vec<&str>) {
+    let mut outside = String::with_capacity(task.len());
+    let mut quoted = Vec::new();
+    let mut quote: Option<(char, usize)> = None;
     let mut prev = ' ';
-    for c in task.chars() {
+    for (i, c) in task.char_indices() {
         match quote {
-            Some(q) if c == q => quote = None,
+            Some((q, start)) if c == q => {
+                quoted.push(&task[start..i + c.len_utf8()]);
+                quote = None;
+            }
             Some(_) => {}
             // An apostrophe inside a word ("object's") opens nothing.
             None if matches!(c, '"' | '`') || (c == '\'' && !prev.is_alphanumeric()) => {
-                quote = Some(c)
+                quote = Some((c, i))
             }
-            None => out.push(c),
+            None => outside.push(c),
         }
         prev = c;
     }
-    out
+    (outside, quoted)
 }
 
 /// "count how many times the letter 'u' appears in a string" → `count_letter`,
@@ -580,7 +573,7 @@ impl AnswerKind {
         let words = first_clause_words(task);
         let word = |i: usize| words.get(i).map_or("", String::as_str);
         let predicate = PREDICATE_VERBS.contains(&word(0))
-            && words[1..].iter().any(|w| w == "whether" || w == "if");
+            && words.iter().skip(1).any(|w| w == "whether" || w == "if");
         if predicate
             || ["is_", "are_", "has_"]
                 .iter()

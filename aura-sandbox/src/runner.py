@@ -1037,7 +1037,11 @@ def tagged(data):
 def to_host(value):
     # A guest's value as JSON data for the host: raises what json raises, and TypeError
     # for the reserved dict.
-    text = dumps(value)
+    return text_to_host(dumps(value))
+
+
+def text_to_host(text):
+    # The same, for a value dumps already encoded as `text`.
     data = json.loads(text)
     return tagged(data) if MAYBE_TAGGED.search(text) else data
 
@@ -1084,7 +1088,7 @@ def run_request(req, out_cap):
                     raise TypeError("slot %r is not JSON-serialisable: %s" % (k, e)) from None
                 if k in state["assigned"] or before.get(k) != text:
                     try:
-                        changes[k] = to_host(v)
+                        changes[k] = text_to_host(text)
                     except TypeError as e:
                         raise TypeError("slot %r is not JSON-serialisable: %s" % (k, e)) from None
             if len(dumps(changes)) > out_cap:
