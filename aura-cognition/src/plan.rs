@@ -428,7 +428,8 @@ pub fn fixed_literals(task: &str) -> Vec<String> {
         unquoted
             .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':'))
             .map(|w| w.trim_end_matches('.'))
-            .filter(|w| !w.is_empty() && w.parse::<f64>().is_ok())
+            // Digits first: Rust also reads the words "nan", "inf" and "infinity".
+            .filter(|w| w.bytes().any(|b| b.is_ascii_digit()) && w.parse::<f64>().is_ok())
             .map(str::to_string),
     );
     out
@@ -876,7 +877,7 @@ mod tests {
 
     #[test]
     fn fixed_literals_are_the_tasks_own_values_not_an_examples() {
-        let cases: [(&str, &[&str]); 8] = [
+        let cases: [(&str, &[&str]); 9] = [
             (
                 "count how many times the letter 'a' appears in a string",
                 &["'a'"],
@@ -889,6 +890,7 @@ mod tests {
                 &[],
             ),
             ("check the object's name", &[]),
+            ("count the nan or inf values in a list", &[]),
             ("sum a list, e.g. [1, 2] gives 3", &[]),
             (
                 "calculate the fibonacci sequence\ncalculate fibonacci for 10",
