@@ -55,6 +55,11 @@ pub struct Config {
     /// embedded 135M model copies exemplars instead of learning from them, which
     /// measured worse on the everyday suite; see `docs/ARCHITECTURE.md`).
     pub exemplars: bool,
+    /// Whether a learn cycle also proposes a method that calls the standard-library
+    /// function whose documentation matches the request (`AURA_LEARN_LIBRARY`, default
+    /// on): a candidate independent of the model, checked like a sample and counted as
+    /// two votes (see `docs/ARCHITECTURE.md`, "The learn cycle").
+    pub learn_library: bool,
     /// Which personas take part (`AURA_CASCADE_MODE`: `full` or `single`). `None`, the
     /// default, lets the model decide ([`Config::cascade_mode_for`]).
     pub cascade_mode: Option<aura_cognition::CascadeMode>,
@@ -260,6 +265,7 @@ impl Default for Config {
             learn_budget: Duration::from_secs(90),
             learn_seed: None,
             exemplars: false,
+            learn_library: true,
             cascade_mode: None,
             early_exit: true,
             forge: ForgeSettings::default(),
@@ -342,6 +348,9 @@ impl Config {
         c.learn_seed = num("AURA_LEARN_SEED");
         if let Some(on) = switch(&get, "AURA_EXEMPLARS") {
             c.exemplars = on;
+        }
+        if let Some(on) = switch(&get, "AURA_LEARN_LIBRARY") {
+            c.learn_library = on;
         }
         match get("AURA_CASCADE_MODE").as_deref().map(str::trim) {
             Some("single") => c.cascade_mode = Some(aura_cognition::CascadeMode::Single),

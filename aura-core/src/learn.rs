@@ -17,7 +17,7 @@ use aura_cognition::{
     CandidateCheck, CascadeMode, CascadeRun, CheckVerdict, CognitiveStatePacket, EarlyExit,
     Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, RunOptions, Sampling,
 };
-use aura_guard::normalize::NormalizeError;
+use aura_guard::normalize::{NormalizeError, Normalized};
 use aura_sandbox::{ExecOutcome, ExecRequest, MethodSource};
 use aura_store::{
     ContextLink, DynStore, Method, NewMemoryNode, NewMethod, NodeRef, Object, Provenance, Selector,
@@ -32,6 +32,7 @@ pub use aura_forge::trail::AttemptFailure;
 use aura_forge::trail::{LearnAttemptFailed, LearnCommitted, LearnRefused, Payload, Stage};
 
 use crate::dispatch::{calls_of, ChainView};
+use crate::library::Library;
 use crate::search::{
     self, request_examples, CallOutput, Decision, Pool, SampleTiming, Spec, ValueKind,
 };
@@ -332,6 +333,29 @@ impl Runtime {
         let mut context = None;
         let mut packets: Vec<CognitiveStatePacket> = Vec::new();
         let mut undecided = String::new();
+        if config.learn_library {
+            for function in Library::get().lookup(&request.request_text, selector.as_str()) {
+                tracing::info!(target: "Orchestrator", %selector, function = %function.name,
+                    "the standard library proposes a candidate");
+                let proposal = MethodCandidate {
+                    source: function.method_source(selector.as_str()),
+                    doc: function.doc.clone(),
+                    rationale: format!(
+                        "the standard library's {}: its documentation matches the request",
+                        function.name
+                    ),
+                    ..MethodCandidate::default()
+                };
+                let name = Some(function.name.clone());
+                self.verify_from(&mut pool, proposal, name, &object, &view, &selector)
+                    .await?;
+                // Indices into the pool and into the packets stay aligned.
+                packets.push(CognitiveStatePacket {
+                    mandate: mandate.clone(),
+                    ..CognitiveStatePacket::default()
+                });
+            }
+        }
         for n in 0..samples {
             if n > 0 && started.elapsed() >= config.learn_budget {
                 undecided = format!(
@@ -476,7 +500,7 @@ impl Runtime {
         pool: &Pool,
         undecided: String,
     ) -> Result<Error> {
-        let drawn = pool.drawn.len() as u32;
+        let drawn = pool.samples().count() as u32;
         let learn = tracing::Span::current();
         learn.record("aura.learn.outcome", "refused");
         learn.record("aura.learn.samples", drawn);
@@ -512,6 +536,27 @@ impl Runtime {
         view: &ChainView,
         selector: &Selector,
     ) -> Result<usize> {
+        self.verify_from(pool, raw, None, object, view, selector)
+            .await
+    }
+
+    /// [`Runtime::verify`] for a candidate that calls the standard-library function
+    /// `library` (the search's own proposal) when it is `Some`.
+    async fn verify_from(
+        &self,
+        pool: &mut Pool,
+        raw: MethodCandidate,
+        library: Option<String>,
+        object: &Object,
+        view: &ChainView,
+        selector: &Selector,
+    ) -> Result<usize> {
+        let push =
+            |pool: &mut Pool, normalized: Option<Normalized>, failure: Option<AttemptFailure>| {
+                let index = pool.push(raw.clone(), normalized, failure);
+                pool.drawn[index].library = library.clone();
+                index
+            };
         let code = if raw.tests.trim().is_empty() {
             raw.source.clone()
         } else {
@@ -525,11 +570,15 @@ impl Runtime {
             Err(NormalizeError::Rejected(verdict)) => {
                 record_rejection(&audit, "rejected", &verdict);
                 tracing::warn!(target: "PersistenceGuardian", %selector, "candidate rejected");
-                return Ok(pool.push(raw, None, Some(guard_failure(&verdict))));
+                return Ok(push(pool, None, Some(guard_failure(&verdict))));
             }
             Err(NormalizeError::Unusable(message)) => {
                 audit.record("aura.guard.verdict", "unusable");
-                return Ok(pool.push(raw, None, Some(AttemptFailure::new(Stage::Shape, message))));
+                return Ok(push(
+                    pool,
+                    None,
+                    Some(AttemptFailure::new(Stage::Shape, message)),
+                ));
             }
         };
         let verdict = audit.in_scope(|| {
@@ -539,12 +588,17 @@ impl Runtime {
         if !verdict.accepted {
             record_rejection(&audit, "rejected", &verdict);
             tracing::warn!(target: "PersistenceGuardian", %selector, "candidate rejected");
-            return Ok(pool.push(raw, Some(normalized), Some(guard_failure(&verdict))));
+            return Ok(push(pool, Some(normalized), Some(guard_failure(&verdict))));
         }
         drop(audit);
         tracing::debug!(target: "PersistenceGuardian", %selector, "candidate accepted by the guard");
-        pool.grow_for(&normalized);
-        let index = pool.push(raw, Some(normalized), None);
+        // A standard-library proposal runs on the inputs the samples bring, never
+        // adds its own: its arity is a guess from the request's words, and it must not
+        // change what the samples are probed with (or which values a refusal asks for).
+        if library.is_none() {
+            pool.grow_for(&normalized);
+        }
+        let index = push(pool, Some(normalized), None);
         self.run_probes(pool, index, object, view, selector).await?;
         pool.judge(index);
         Ok(index)

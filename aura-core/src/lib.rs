@@ -18,6 +18,7 @@ pub mod evolution;
 mod exemplars;
 mod health;
 mod learn;
+mod library;
 #[cfg(feature = "ollama")]
 pub mod publish;
 mod runtime;

@@ -40,6 +40,7 @@ use serde_json::{json, Value};
 use aura_forge::trail::Stage;
 
 use crate::learn::AttemptFailure;
+use crate::library::LIBRARY_VOTES;
 
 /// The harness method's selector: it calls the candidate on every input.
 pub(crate) const HARNESS: &str = "aura_probe_harness";
@@ -342,6 +343,9 @@ pub(crate) struct Drawn {
     pub failure: Option<AttemptFailure>,
     /// When it was drawn and how long drawing and checking it took.
     pub timing: SampleTiming,
+    /// The standard-library function it calls, when the library proposed it rather
+    /// than the model (see [`Pool::votes`]).
+    pub library: Option<String>,
 }
 
 /// Where one sample's time went, in milliseconds from the start of its search: what
@@ -514,6 +518,13 @@ impl Pool {
                 );
             }
         }
+        // A sample that answers every probe alike may still be the truth the other
+        // samples confirm; a library function that does was found by a stray word.
+        if let Some(name) = &self.drawn[index].library {
+            if let Some(why) = self.degenerate(index) {
+                return fail(Stage::Probes, format!("it calls {name}, which {why}"));
+            }
+        }
         if let Some(n) = &self.drawn[index].normalized {
             if let Some((e, got)) = self.first_unsatisfied(index, &n.examples) {
                 return fail(
@@ -544,6 +555,21 @@ impl Pool {
             })
     }
 
+    /// The votes of a behaviour: one per sample that shows it, and [`LIBRARY_VOTES`]
+    /// more when a standard-library function shows it too. The library only confirms:
+    /// a function no sample agrees with counts for nothing (the request's words may
+    /// have found it by a stray word), so it never wins alone nor blocks a winner.
+    fn votes(&self, members: &[usize]) -> usize {
+        let (library, samples): (Vec<usize>, Vec<usize>) = members
+            .iter()
+            .partition(|&&i| self.drawn[i].library.is_some());
+        match (library.is_empty(), samples.len()) {
+            (_, 0) => 0,
+            (true, n) => n,
+            (false, n) => n + LIBRARY_VOTES,
+        }
+    }
+
     /// Every example the models wrote, deduplicated, with the candidates that wrote it.
     fn pooled_examples(&self) -> Vec<(&Example, Vec<usize>)> {
         let mut seen: Vec<(String, &Example, Vec<usize>)> = Vec::new();
@@ -566,7 +592,8 @@ impl Pool {
         let eligible: Vec<usize> = (0..self.drawn.len())
             .filter(|&i| self.drawn[i].failure.is_none())
             .collect();
-        if eligible.is_empty() {
+        // The library only confirms a sample: with no sample standing, say why they fell.
+        if eligible.iter().all(|&i| self.drawn[i].library.is_some()) {
             return Decision::Undecided(self.failure_summary());
         }
         // Cluster by behaviour on every input.
@@ -601,7 +628,7 @@ impl Pool {
                         None => {}
                     }
                 }
-                (members.len() + support, support, against, members)
+                (self.votes(members) + support, support, against, members)
             })
             .collect();
         let Some(best) = scored
@@ -671,10 +698,16 @@ impl Pool {
                 "the best candidate contradicts {against} of the models' examples and satisfies {support}"
             ));
         }
+        // Say when the standard library's function is among the agreeing candidates.
+        let library = members
+            .iter()
+            .find_map(|&i| self.drawn[i].library.as_deref())
+            .map(|name| format!(" (one of them calls {name}, which the request's words found)"))
+            .unwrap_or_default();
         Decision::Accept {
             index: winner,
             selection: selection(format!(
-                "{} sample(s) behave alike on {} inputs and it satisfies {support} of the models' examples (score {score}, next best {runner_up})",
+                "{} candidate(s){library} behave alike on {} inputs and it satisfies {support} of the models' examples (score {score}, next best {runner_up})",
                 members.len(),
                 self.inputs.len()
             )),
@@ -728,7 +761,7 @@ impl Pool {
     /// checks: 3 stopped by the guard [import-denied]: …; 1 without code".
     fn failure_summary(&self) -> String {
         let mut stages: Vec<(Stage, usize, &AttemptFailure)> = Vec::new();
-        for f in self.drawn.iter().filter_map(|d| d.failure.as_ref()) {
+        for f in self.samples().filter_map(|d| d.failure.as_ref()) {
             match stages.iter_mut().find(|(s, _, _)| *s == f.stage) {
                 Some((_, n, _)) => *n += 1,
                 None => stages.push((f.stage, 1, f)),
@@ -866,10 +899,17 @@ impl Pool {
             }
         }
         if asserts.is_empty() {
-            for args in self.inputs.iter().take(3) {
-                if let Some(CallOutput::Value(v)) = self.output(index, args) {
-                    asserts.push(("agreed".into(), v, args));
-                }
+            // The first three inputs it answers: inputs of another arity come first
+            // when another sample brought them, and they only raise.
+            let answered = self
+                .inputs
+                .iter()
+                .filter_map(|args| match self.output(index, args) {
+                    Some(CallOutput::Value(v)) => Some((args, v)),
+                    _ => None,
+                });
+            for (args, v) in answered.take(3) {
+                asserts.push(("agreed".into(), v, args));
             }
         }
         let mut tests = String::new();
@@ -998,6 +1038,7 @@ impl Pool {
             outputs: BTreeMap::new(),
             failure,
             timing: SampleTiming::default(),
+            library: None,
         });
         self.drawn.len() - 1
     }
@@ -1007,12 +1048,15 @@ impl Pool {
         self.push(MethodCandidate::default(), None, Some(failure))
     }
 
-    /// Every failed candidate's failure, in draw order.
+    /// The model's samples, in draw order: every candidate but the standard library's.
+    pub(crate) fn samples(&self) -> impl Iterator<Item = &Drawn> {
+        self.drawn.iter().filter(|d| d.library.is_none())
+    }
+
+    /// Every failed sample's failure, in draw order (what the model is told it got
+    /// wrong, and what a refusal reports).
     pub(crate) fn failures(&self) -> Vec<AttemptFailure> {
-        self.drawn
-            .iter()
-            .filter_map(|d| d.failure.clone())
-            .collect()
+        self.samples().filter_map(|d| d.failure.clone()).collect()
     }
 
     /// Each candidate's verdict, asserts and results, and the request's examples, for
@@ -1035,6 +1079,8 @@ impl Pool {
                 json!({
                     "index": i,
                     "written_as": d.normalized.as_ref().map(|n| n.written_as.clone()),
+                    // The standard-library function it calls, when the library proposed it.
+                    "library": d.library,
                     "source": d.normalized.as_ref().map(|n| n.source.clone()),
                     // What the model wrote, when it never became a method (the guard or
                     // the shape check refused it): people want to see what was refused.
@@ -1078,8 +1124,19 @@ mod tests {
         }
     }
 
-    /// Adds a candidate that maps input i to `f(i)`.
+    /// Adds a sample that maps input i to `f(i)`.
     fn add(pool: &mut Pool, n: Normalized, f: impl Fn(&[Value]) -> CallOutput) {
+        add_from(pool, None, n, f);
+    }
+
+    /// Adds a candidate that maps input i to `f(i)`: a sample, or the standard
+    /// library's function `library`.
+    fn add_from(
+        pool: &mut Pool,
+        library: Option<&str>,
+        n: Normalized,
+        f: impl Fn(&[Value]) -> CallOutput,
+    ) {
         pool.grow_for(&n);
         pool.drawn.push(Drawn {
             raw: MethodCandidate::default(),
@@ -1087,6 +1144,7 @@ mod tests {
             outputs: BTreeMap::new(),
             failure: None,
             timing: SampleTiming::default(),
+            library: library.map(str::to_string),
         });
         let index = pool.drawn.len() - 1;
         for i in 0..pool.drawn.len() {
@@ -1099,11 +1157,19 @@ mod tests {
         pool.judge(index);
     }
 
-    fn double(a: &[Value]) -> CallOutput {
+    fn times(a: &[Value], k: i64) -> CallOutput {
         match a.first().and_then(Value::as_i64) {
-            Some(x) => CallOutput::Value(json!(x * 2)),
+            Some(x) => CallOutput::Value(json!(x * k)),
             None => CallOutput::Raised("TypeError".into()),
         }
+    }
+
+    fn double(a: &[Value]) -> CallOutput {
+        times(a, 2)
+    }
+
+    fn triple(a: &[Value]) -> CallOutput {
+        times(a, 3)
     }
 
     #[test]
@@ -1282,11 +1348,65 @@ mod tests {
     }
 
     #[test]
-    fn a_pair_beside_a_rival_is_not_enough_but_a_lead_of_two_is() {
-        let triple = |a: &[Value]| match a.first().and_then(Value::as_i64) {
-            Some(x) => CallOutput::Value(json!(x * 3)),
-            None => CallOutput::Raised("TypeError".into()),
+    fn the_library_confirms_a_sample_but_never_wins_or_blocks_alone() {
+        let mut pool = Pool::new(Spec::default());
+        add_from(
+            &mut pool,
+            Some("math.double"),
+            normalized(1, vec![]),
+            double,
+        );
+        // Alone it is no evidence: the request's words may have found it by chance.
+        assert!(matches!(pool.decide(2), Decision::Undecided(_)));
+        add(&mut pool, normalized(1, vec![]), triple);
+        add(&mut pool, normalized(1, vec![]), triple);
+        // Nor does it stand in the way of two samples that agree on something else.
+        let Decision::Accept { index, .. } = pool.decide(2) else {
+            panic!("two agreeing samples lead a function no sample shows");
         };
+        assert_eq!(index, 1);
+        // One sample that behaves like it outvotes the pair (1 + 3 against 2), and the
+        // library's own code is what is committed.
+        add(&mut pool, normalized(1, vec![]), double);
+        let Decision::Accept { index, selection } = pool.decide(2) else {
+            panic!("a sample the library confirms leads the pair by 2");
+        };
+        assert_eq!((index, selection.agreeing), (0, 2));
+        assert!(
+            selection.reason.contains("calls math.double"),
+            "{}",
+            selection.reason
+        );
+        assert!(
+            selection.reason.contains("score 4, next best 2"),
+            "{}",
+            selection.reason
+        );
+    }
+
+    #[test]
+    fn a_library_function_that_answers_every_probe_alike_is_out() {
+        let mut pool = Pool::new(Spec::default());
+        add_from(&mut pool, Some("math.isinf"), normalized(1, vec![]), |_| {
+            CallOutput::Value(json!(false))
+        });
+        let failure = pool.drawn[0]
+            .failure
+            .clone()
+            .expect("a degenerate proposal fails");
+        assert_eq!(failure.stage, Stage::Probes);
+        assert!(
+            failure.message.contains("calls math.isinf"),
+            "{}",
+            failure.message
+        );
+        // It is the search's proposal, not an attempt of the model's.
+        assert!(pool.failures().is_empty());
+        assert_eq!(pool.samples().count(), 0);
+    }
+
+    #[test]
+    fn a_pair_beside_a_rival_is_not_enough_but_a_lead_of_two_is() {
         let mut pool = Pool::new(Spec::default());
         add(&mut pool, normalized(1, vec![]), double);
         add(&mut pool, normalized(1, vec![]), triple);
@@ -1305,10 +1425,6 @@ mod tests {
 
     #[test]
     fn a_disagreement_names_the_call_where_the_samples_part_and_how_to_settle_it() {
-        let triple = |a: &[Value]| match a.first().and_then(Value::as_i64) {
-            Some(x) => CallOutput::Value(json!(x * 3)),
-            None => CallOutput::Raised("TypeError".into()),
-        };
         let spec = Spec {
             trigger: Some(vec![json!(10)]),
             selector: "scale".into(),

@@ -70,6 +70,21 @@ pub struct Case {
     pub split: Option<String>,
 }
 
+/// The everyday suite, found from any working directory.
+pub const EVERYDAY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/everyday.json");
+
+/// The forge's curriculum, found from any working directory.
+pub const CURRICULUM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/curriculum.json");
+
+/// [`load`], or a one-line error and exit status 2: a suite that cannot be read is a
+/// usage error to report, not a crash to trace.
+pub fn load_or_exit(path: &Path) -> Vec<Case> {
+    load(path).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    })
+}
+
 /// Reads a suite file: the everyday suite's `requests` or the curriculum's `tasks`.
 pub fn load(path: &Path) -> Result<Vec<Case>, String> {
     #[derive(Deserialize)]

@@ -683,3 +683,59 @@ async fn replies_say_values_in_python_as_the_person_writes_them() {
     assert_eq!(called.text, "is_even(7) = False");
     assert_eq!(called.value, Some(json!(false)));
 }
+
+/// A greatest common divisor written out by hand, as a model writes it.
+const EUCLID: &str = "```python\ndef greatest_common_divisor(a, b):\n    while b:\n        a, b = b, a % b\n    return a\n```";
+
+async fn learn_gcd(library: bool) -> (Result<aura_core::Learned, Error>, Arc<SqliteStore>) {
+    let mut config = Config::default();
+    config.cascade_mode = Some(CascadeMode::Single);
+    config.learn_samples = 1;
+    config.learn_library = library;
+    let (rt, store) = runtime_with(ScriptedModel::new([EUCLID]), config).await;
+    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
+    let learned = rt
+        .learn(
+            calc.id,
+            LearnRequest {
+                selector: "greatest_common_divisor".into(),
+                request_text:
+                    "teach yourself to compute the greatest common divisor of two numbers".into(),
+                args: vec![],
+            },
+        )
+        .await;
+    (learned, store)
+}
+
+#[tokio::test]
+async fn a_standard_library_function_that_a_sample_agrees_with_is_committed() {
+    // One sample alone is not enough (the default lead is 2) ...
+    let (refused, _) = learn_gcd(false).await;
+    assert!(
+        matches!(refused, Err(Error::Refused { attempts: 1, .. })),
+        "{refused:?}"
+    );
+    // ... but math.gcd, found by the request's words, behaves exactly like it on every
+    // probe: two independent witnesses, and the library's code is what is committed.
+    let (learned, store) = learn_gcd(true).await;
+    let method = learned.unwrap().method;
+    assert!(
+        method.source.contains("math.gcd(a, b)"),
+        "{}",
+        method.source
+    );
+    let committed = common::events_of(store.as_ref(), EventKind::LearnCommitted.as_str()).await;
+    let payload = &committed[0].payload;
+    let reason = payload["packet"]["selection"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("calls math.gcd"), "{payload}");
+    let proposed: Vec<&Value> = payload["candidates"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["library"].is_null())
+        .collect();
+    assert_eq!(proposed[0]["library"], "math.gcd");
+}

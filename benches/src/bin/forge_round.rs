@@ -52,10 +52,10 @@ use serde_json::{json, Value};
 )]
 struct Args {
     /// The curriculum (tasks with a train / held_out split).
-    #[arg(long, default_value = "benches/data/curriculum.json")]
+    #[arg(long, default_value = suite::CURRICULUM)]
     curriculum: PathBuf,
     /// The everyday suite, measured before and after.
-    #[arg(long, default_value = "benches/data/everyday.json")]
+    #[arg(long, default_value = suite::EVERYDAY)]
     everyday: PathBuf,
     /// Where the rounds keep their files.
     #[arg(long, default_value = "data/forge-rounds")]
@@ -327,13 +327,13 @@ fn split(cases: &[Case], name: &str, limit: Option<usize>) -> Vec<Case> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let curriculum = suite::load(&args.curriculum).expect("the curriculum");
+    let curriculum = suite::load_or_exit(&args.curriculum);
     let train = split(&curriculum, "train", args.limit_train);
     let held_out = split(&curriculum, "held_out", args.limit_held_out);
     let everyday = if args.skip_everyday {
         Vec::new()
     } else {
-        suite::load(&args.everyday).expect("the everyday suite")
+        suite::load_or_exit(&args.everyday)
     };
     std::fs::create_dir_all(&args.dir).expect("the run's directory");
 

@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 #[command(about = "AURA's everyday learn suite: requests in plain words, scored by hidden checks")]
 struct Args {
     /// The suite file.
-    #[arg(long, default_value = "benches/data/everyday.json")]
+    #[arg(long, default_value = suite::EVERYDAY)]
     data: PathBuf,
     /// Requests to run (all by default).
     #[arg(long)]
@@ -128,7 +128,7 @@ async fn learn_events(rt: &Runtime) -> Vec<AuditEvent> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let suite = suite::load(&args.data).expect("the suite file");
+    let suite = suite::load_or_exit(&args.data);
     let cases: Vec<&Case> = suite
         .iter()
         .skip(args.offset)

@@ -1,0 +1,134 @@
+"""Generates library.json: the standard-library functions a learned method may simply
+call, each with the parameters a call must pass and the first sentence of its
+documentation. The search reads it to propose a method that calls a function whose
+documentation matches the request (see aura-core/src/library.rs).
+
+Run it with the sandbox's interpreter, with the flags the jail uses, after
+gen_module_api.py (only names the guard allows are listed):
+
+    /usr/bin/python3 -I -S aura-core/data/gen_library.py
+
+The catalogue covers the builtins that compute a value, the methods of `str`, and the
+modules `math`, `statistics` and `string`: the functions everyday requests are made
+of. Classes, exceptions and functions that inspect or change objects rather than
+compute a value are left out.
+"""
+
+import builtins
+import importlib
+import inspect
+import json
+import os
+import platform
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+API = os.path.join(HERE, "..", "..", "aura-guard", "data", "module_api.json")
+MODULES = ["math", "statistics", "string"]
+# Builtins that inspect, change or iterate objects instead of computing a value from
+# their arguments: a method that only calls one of them answers no request.
+NOT_COMPUTATION = {
+    "aiter", "anext", "ascii", "callable", "delattr", "dir", "format", "getattr",
+    "hasattr", "hash", "id", "isinstance", "issubclass", "iter", "next", "print",
+    "repr", "setattr",
+}
+# str methods whose result is not a value (a translation table), or that the guard
+# allows only on a literal string (a format string from data can read attributes).
+STR_LEFT_OUT = {"format", "format_map", "maketrans"}
+PARAM = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def first_sentence(doc):
+    """The first sentence of the first paragraph that is not a signature line."""
+    for para in (doc or "").strip().split("\n\n"):
+        lines = [l.strip() for l in para.strip().splitlines() if l.strip()]
+        if not lines or "->" in lines[0] or re.match(r"^[\w.]+\(.*\)$", lines[0]):
+            continue
+        text = " ".join(lines)
+        return re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
+    return ""
+
+
+def signature_params(f):
+    """The names of the parameters a call must pass, or None when unknown."""
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):
+        return from_doc_signature(f)
+    params = []
+    for p in sig.parameters.values():
+        if p.kind == p.VAR_POSITIONAL:
+            # gcd(*integers), lcm(*integers): the everyday call passes two values.
+            return params + ["a", "b"] if not params else params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            params.append(p.name)
+    return params
+
+
+def from_doc_signature(f):
+    """`max(iterable, *[, default=obj, key=func]) -> value` or `S.count(sub[, start[,
+    end]]) -> int`: the plain names before the optional ones (with `self` first for a
+    method, as inspect gives it)."""
+    line = ((f.__doc__ or "").strip().splitlines() or [""])[0]
+    m = re.match(r"^(S\.)?[\w.]+\(([^)\[*]*)", line)
+    if not m:
+        return None
+    params = ["self"] if m.group(1) else []
+    for part in m.group(2).split(","):
+        part = part.strip()
+        if not PARAM.match(part):
+            break
+        params.append(part)
+    return params if len(params) > (1 if m.group(1) else 0) else None
+
+
+def main():
+    with open(API, encoding="utf-8") as f:
+        api = json.load(f)
+    entries = []
+
+    def add(name, call, params, doc):
+        if params is None or not doc or not all(PARAM.match(p) for p in params):
+            return
+        entries.append({"name": name, "call": call, "params": params, "doc": doc})
+
+    for name in sorted(api["builtins"]):
+        f = getattr(builtins, name)
+        if isinstance(f, type) or not callable(f) or name in NOT_COMPUTATION:
+            continue
+        params = signature_params(f)
+        if params:
+            add(name, "builtin", params, first_sentence(f.__doc__))
+    for name in sorted(n for n in dir(str) if not n.startswith("_")):
+        if name in STR_LEFT_OUT:
+            continue
+        f = getattr(str, name)
+        params = signature_params(f)
+        if params is None:
+            continue
+        # The string the method is called on is the method's first argument.
+        add("str." + name, "method", ["text"] + params[1:], first_sentence(f.__doc__))
+    for module in MODULES:
+        mod = importlib.import_module(module)
+        for name in api["modules"][module]:
+            f = getattr(mod, name)
+            if isinstance(f, type) or not callable(f):
+                continue
+            params = signature_params(f)
+            if params:
+                add(module + "." + name, "function", params, first_sentence(f.__doc__))
+    out = {
+        "about": "GENERATED by gen_library.py from the guard's module_api.json; do not edit by hand.",
+        "python": platform.python_version(),
+        "functions": entries,
+    }
+    path = os.path.join(HERE, "library.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print("wrote %s: Python %s, %d functions" % (path, out["python"], len(entries)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
