@@ -426,7 +426,13 @@ fn candidates(pool: &Value, winner: Option<usize>) -> Markup {
                             li { code { (clip(&args_text(o.get("args")), 80)) } " → " code { (clip(&output_text(o.get("output")), 80)) } }
                         } } }
                         td { details {
-                            summary { (c.get("written_as").and_then(Value::as_str).unwrap_or("as written")) }
+                            summary {
+                                @if let Some(name) = c.get("library").and_then(Value::as_str) {
+                                    "the standard library's " code { (name) }
+                                } @else {
+                                    (c.get("written_as").and_then(Value::as_str).unwrap_or("as written"))
+                                }
+                            }
                             pre.code { (code_of(c)) }
                         } }
                     }
