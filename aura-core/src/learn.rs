@@ -333,29 +333,6 @@ impl Runtime {
         let mut context = None;
         let mut packets: Vec<CognitiveStatePacket> = Vec::new();
         let mut undecided = String::new();
-        if config.learn_library {
-            for function in Library::get().lookup(&request.request_text, selector.as_str()) {
-                tracing::info!(target: "Orchestrator", %selector, function = %function.name,
-                    "the standard library proposes a candidate");
-                let proposal = MethodCandidate {
-                    source: function.method_source(selector.as_str()),
-                    doc: function.doc.clone(),
-                    rationale: format!(
-                        "the standard library's {}: its documentation matches the request",
-                        function.name
-                    ),
-                    ..MethodCandidate::default()
-                };
-                let name = Some(function.name.clone());
-                self.verify_from(&mut pool, proposal, name, &object, &view, &selector)
-                    .await?;
-                // Indices into the pool and into the packets stay aligned.
-                packets.push(CognitiveStatePacket {
-                    mandate: mandate.clone(),
-                    ..CognitiveStatePacket::default()
-                });
-            }
-        }
         for n in 0..samples {
             if n > 0 && started.elapsed() >= config.learn_budget {
                 undecided = format!(
@@ -445,6 +422,21 @@ impl Runtime {
                     .await?;
             }
             packets.push(packet);
+            if n == 0 && config.learn_library {
+                // After the model's first sample, so that the monologue tells the
+                // cycle in order and the sample's inputs are there to run them on.
+                self.propose_from_library(
+                    &mut pool,
+                    &mut packets,
+                    &mandate,
+                    &request,
+                    &object,
+                    &view,
+                    &selector,
+                )
+                .instrument(sample.clone())
+                .await?;
+            }
             self.refresh(&mut pool, &object, &view, &selector)
                 .instrument(sample.clone())
                 .await?;
@@ -489,6 +481,42 @@ impl Runtime {
             }
         }
         Err(self.refuse(&object, &selector, &pool, undecided).await?)
+    }
+
+    /// The standard library's proposals for this request (see `crate::library`):
+    /// verified like samples, each with a packet so that pool and packets stay aligned.
+    #[allow(clippy::too_many_arguments)] // the search's state, passed as the loop holds it
+    async fn propose_from_library(
+        &self,
+        pool: &mut Pool,
+        packets: &mut Vec<CognitiveStatePacket>,
+        mandate: &LearnMandate,
+        request: &LearnRequest,
+        object: &Object,
+        view: &ChainView,
+        selector: &Selector,
+    ) -> Result<()> {
+        for function in Library::get().lookup(&request.request_text, selector.as_str()) {
+            tracing::info!(target: "Orchestrator", %selector, function = %function.name,
+                "the standard library proposes a candidate");
+            let proposal = MethodCandidate {
+                source: function.method_source(selector.as_str()),
+                doc: function.doc.clone(),
+                rationale: format!(
+                    "the standard library's {}: its documentation matches the request",
+                    function.name
+                ),
+                ..MethodCandidate::default()
+            };
+            let name = Some(function.name.clone());
+            self.verify_from(pool, proposal, name, object, view, selector)
+                .await?;
+            packets.push(CognitiveStatePacket {
+                mandate: mandate.clone(),
+                ..CognitiveStatePacket::default()
+            });
+        }
+        Ok(())
     }
 
     /// Records a search that committed nothing (`learn.refused`, every candidate's

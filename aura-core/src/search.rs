@@ -645,7 +645,12 @@ impl Pool {
             .filter(|s| !std::ptr::eq(*s, best))
             .max_by_key(|s| s.0);
         let runner_up = rival.map_or(0, |s| s.0);
-        let winner = members[0];
+        // The library's own call is the cleanest code for a behaviour it shares.
+        let winner = members
+            .iter()
+            .copied()
+            .find(|&i| self.drawn[i].library.is_some())
+            .unwrap_or(members[0]);
         let mut sizes: Vec<usize> = clusters.iter().map(|(_, m)| m.len()).collect();
         sizes.sort_unstable_by_key(|s| std::cmp::Reverse(*s));
         let selection = |reason: String| Selection {
