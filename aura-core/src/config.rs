@@ -55,10 +55,11 @@ pub struct Config {
     /// embedded 135M model copies exemplars instead of learning from them, which
     /// measured worse on the everyday suite; see `docs/ARCHITECTURE.md`).
     pub exemplars: bool,
-    /// Whether a learn cycle also proposes a method that calls the standard-library
-    /// function whose documentation matches the request (`AURA_LEARN_LIBRARY`, default
-    /// on): a candidate independent of the model, checked like a sample and counted as
-    /// two votes (see `docs/ARCHITECTURE.md`, "The learn cycle").
+    /// Whether a learn cycle also proposes methods that call the standard-library
+    /// functions whose documentation matches the request (`AURA_LEARN_LIBRARY`, default
+    /// on): candidates independent of the model, checked like samples, that add votes
+    /// only to a behaviour a sample shows too (see `docs/ARCHITECTURE.md`, "The learn
+    /// cycle").
     pub learn_library: bool,
     /// Which personas take part (`AURA_CASCADE_MODE`: `full` or `single`). `None`, the
     /// default, lets the model decide ([`Config::cascade_mode_for`]).

@@ -579,16 +579,19 @@ impl Runtime {
         view: &ChainView,
         selector: &Selector,
     ) -> Result<usize> {
-        let push =
-            |pool: &mut Pool, normalized: Option<Normalized>, failure: Option<AttemptFailure>| {
-                let index = pool.push(raw.clone(), normalized, failure);
-                pool.drawn[index].library = library.clone();
-                index
-            };
         let code = if raw.tests.trim().is_empty() {
             raw.source.clone()
         } else {
             format!("{}\n\n{}", raw.source, raw.tests)
+        };
+        // Every path below records the candidate exactly once.
+        let grows = library.is_none();
+        let push = move |pool: &mut Pool,
+                         normalized: Option<Normalized>,
+                         failure: Option<AttemptFailure>| {
+            let index = pool.push(raw, normalized, failure);
+            pool.drawn[index].library = library;
+            index
         };
         // The span ends when it drops: before the sandbox runs, or with an early return.
         let audit = tracing::info_span!(target: "aura", "aura.guard",
@@ -623,7 +626,7 @@ impl Runtime {
         // A standard-library proposal runs on the inputs the samples bring, never
         // adds its own: its arity is a guess from the request's words, and it must not
         // change what the samples are probed with (or which values a refusal asks for).
-        if library.is_none() {
+        if grows {
             pool.grow_for(&normalized);
         }
         let index = push(pool, Some(normalized), None);

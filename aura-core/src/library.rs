@@ -103,9 +103,14 @@ pub(crate) struct Function {
 }
 
 impl Function {
+    /// Its name without the module or type: `gcd`, `upper`, `sum`.
+    fn short_name(&self) -> &str {
+        self.name.rsplit('.').next().unwrap_or(&self.name)
+    }
+
     /// A method named `selector` that returns what the function returns.
     pub(crate) fn method_source(&self, selector: &str) -> String {
-        let short = self.name.rsplit('.').next().unwrap_or(&self.name);
+        let short = self.short_name();
         let (import, call) = match self.call {
             Call::Builtin => (
                 String::new(),
@@ -158,15 +163,9 @@ impl Library {
     fn new(functions: Vec<Function>) -> Library {
         // A function is found by its name's words as well as its documentation's:
         // `median`, `factorial`, `swapcase` say what they do.
-        let documents = functions.iter().map(|f| {
-            let name = f
-                .name
-                .rsplit('.')
-                .next()
-                .unwrap_or(&f.name)
-                .replace('_', " ");
-            format!("{name} {}", f.doc)
-        });
+        let documents = functions
+            .iter()
+            .map(|f| format!("{} {}", f.short_name().replace('_', " "), f.doc));
         let index = SearchEngineBuilder::<u32>::with_corpus(Language::English, documents).build();
         Library { functions, index }
     }

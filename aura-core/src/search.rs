@@ -560,14 +560,12 @@ impl Pool {
     /// a function no sample agrees with counts for nothing (the request's words may
     /// have found it by a stray word), so it never wins alone nor blocks a winner.
     fn votes(&self, members: &[usize]) -> usize {
-        let (library, samples): (Vec<usize>, Vec<usize>) = members
+        let samples = members
             .iter()
-            .partition(|&&i| self.drawn[i].library.is_some());
-        match (library.is_empty(), samples.len()) {
-            (_, 0) => 0,
-            (true, n) => n,
-            (false, n) => n + LIBRARY_VOTES,
-        }
+            .filter(|&&i| self.drawn[i].library.is_none())
+            .count();
+        let confirmed = samples > 0 && samples < members.len();
+        samples + if confirmed { LIBRARY_VOTES } else { 0 }
     }
 
     /// Every example the models wrote, deduplicated, with the candidates that wrote it.
@@ -706,10 +704,11 @@ impl Pool {
                 "the best candidate contradicts {against} of the models' examples and satisfies {support}"
             ));
         }
-        // Say when the standard library's function is among the agreeing candidates.
-        let library = members
-            .iter()
-            .find_map(|&i| self.drawn[i].library.as_deref())
+        // Say when the standard library's function is among the agreeing candidates
+        // (it is then the winner).
+        let library = self.drawn[winner]
+            .library
+            .as_deref()
             .map(|name| format!(" (one of them calls {name}, which the request's words found)"))
             .unwrap_or_default();
         Decision::Accept {
