@@ -328,6 +328,10 @@ impl LanguageModel for Limited {
         let _permit = self.permit().await;
         self.inner.embed(texts).await
     }
+    async fn score(&self, messages: &[ChatMessage], reply: &str) -> Result<(f64, usize)> {
+        let _permit = self.permit().await;
+        self.inner.score(messages, reply).await
+    }
 }
 
 /// Backends tried in order: one that is down or times out hands the call to the next and
@@ -335,8 +339,8 @@ impl LanguageModel for Limited {
 ///
 /// A stream falls back only while it is being opened: once text has been handed on, a
 /// failure ends the stream with the error rather than splice two models' words.
-/// Embeddings come from the first backend only, because vectors from different models
-/// cannot be compared with one another.
+/// Embeddings and scores come from the first backend only, because vectors and
+/// likelihoods from different models cannot be compared with one another.
 #[derive(Debug)]
 pub struct FallbackModel {
     backends: Vec<DynLanguageModel>,
@@ -462,6 +466,12 @@ impl LanguageModel for FallbackModel {
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         self.backends[0].embed(texts).await
+    }
+
+    /// Scores come from the first backend only, like embeddings: two replies' scores
+    /// compare only when one model gave both.
+    async fn score(&self, messages: &[ChatMessage], reply: &str) -> Result<(f64, usize)> {
+        self.backends[0].score(messages, reply).await
     }
 }
 

@@ -274,6 +274,45 @@ pub async fn embeddings(model: &dyn LanguageModel) {
     );
 }
 
+/// Scoring: a finite log-probability of at most 0 over at least one token, the same
+/// twice, and the model's own greedy reply likelier per token than that reply's
+/// characters reversed. A backend that cannot score says `Unsupported`.
+pub async fn scoring(model: &dyn LanguageModel) {
+    let request = ChatRequest::new("You are a helpful assistant.", "Name three colours.")
+        .with_options(greedy(12));
+    let messages = request.messages.clone();
+    if !model.capabilities().scoring {
+        assert!(
+            matches!(
+                model.score(&messages, "red").await,
+                Err(Error::Unsupported(_))
+            ),
+            "a backend that does not score must say Error::Unsupported"
+        );
+        return;
+    }
+    let greedy_reply = model.chat(request).await.expect("chat()").text;
+    let fluent = greedy_reply.trim();
+    assert!(!fluent.is_empty(), "the greedy reply is empty");
+    let (sum, count) = model.score(&messages, fluent).await.expect("score()");
+    assert!(
+        sum.is_finite() && sum <= 0.0,
+        "score {sum} is not a log-probability"
+    );
+    assert!(count >= 1, "a reply scores over at least one token");
+    let (again, _) = model.score(&messages, fluent).await.expect("score() again");
+    assert!(
+        (sum - again).abs() < 1e-3,
+        "the same reply scored {sum}, then {again}"
+    );
+    let garbled: String = fluent.chars().rev().collect();
+    let (g_sum, g_count) = model.score(&messages, &garbled).await.expect("score()");
+    assert!(
+        sum / count as f64 > g_sum / g_count.max(1) as f64,
+        "the greedy reply {fluent:?} is no likelier per token than {garbled:?}"
+    );
+}
+
 /// Streaming: text pieces in order, then one `Done` whose text is their concatenation.
 pub async fn streaming(model: &dyn LanguageModel) {
     if !model.capabilities().streaming {
@@ -344,6 +383,7 @@ pub async fn run_all(model: &dyn LanguageModel) {
     seed_determinism(model).await;
     structured_output(model).await;
     embeddings(model).await;
+    scoring(model).await;
     streaming(model).await;
 }
 
@@ -358,6 +398,7 @@ mod tests {
         stop_sequences(&m).await;
         seed_determinism(&m).await;
         embeddings(&m).await;
+        scoring(&m).await;
         streaming(&m).await;
     }
 }

@@ -191,6 +191,8 @@ pub struct ModelCapabilities {
     pub deterministic_seed: bool,
     /// LoRA adapters (facets) can be applied.
     pub lora: bool,
+    /// How likely a given reply is can be measured ([`LanguageModel::score`]).
+    pub scoring: bool,
 }
 
 impl ModelCapabilities {
@@ -204,6 +206,7 @@ impl ModelCapabilities {
             embeddings: false,
             deterministic_seed: false,
             lora: false,
+            scoring: false,
         }
     }
 }
@@ -243,6 +246,17 @@ pub trait LanguageModel: Send + Sync + fmt::Debug {
     async fn embed(&self, _texts: &[String]) -> Result<Vec<Vec<f32>>> {
         Err(crate::Error::Unsupported(format!(
             "the {} backend does not embed",
+            self.capabilities().backend
+        )))
+    }
+    /// How likely the model finds `reply` as the answer to `messages`: the summed
+    /// natural-log probability of the reply's tokens, and how many there are. Two replies
+    /// to the same messages compare by their sums; the mean compares models on reference
+    /// replies. By default a backend does not score ([`crate::Error::Unsupported`], and
+    /// `capabilities().scoring` is false).
+    async fn score(&self, _messages: &[ChatMessage], _reply: &str) -> Result<(f64, usize)> {
+        Err(crate::Error::Unsupported(format!(
+            "the {} backend does not score replies",
             self.capabilities().backend
         )))
     }

@@ -682,6 +682,7 @@ impl LanguageModel for OllamaModel {
             embeddings: true,
             deterministic_seed: true,
             lora: false,
+            scoring: false,
         }
     }
 

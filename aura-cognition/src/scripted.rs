@@ -11,6 +11,7 @@ use crate::model::*;
 use crate::{Error, Result};
 
 type Responder = dyn Fn(&ChatRequest) -> Result<String> + Send + Sync;
+type Scorer = dyn Fn(&[ChatMessage], &str) -> f64 + Send + Sync;
 
 /// A model that answers from a script: queued replies in order, then a fallback function.
 ///
@@ -20,6 +21,7 @@ pub struct ScriptedModel {
     name: String,
     queue: Arc<Mutex<VecDeque<Result<String>>>>,
     fallback: Option<Arc<Responder>>,
+    scorer: Option<Arc<Scorer>>,
     seen: Arc<Mutex<Vec<ChatRequest>>>,
 }
 
@@ -44,6 +46,7 @@ impl ScriptedModel {
                 replies.into_iter().map(|r| Ok(r.into())).collect(),
             )),
             fallback: None,
+            scorer: None,
             seen: Arc::default(),
         }
     }
@@ -90,6 +93,16 @@ impl ScriptedModel {
             };
             Ok(candidate.to_string())
         })
+    }
+
+    /// Scores replies with `f` (a summed log-probability, so at most 0), one token per
+    /// character: without it the model does not score, like most remote backends.
+    pub fn scoring(
+        mut self,
+        f: impl Fn(&[ChatMessage], &str) -> f64 + Send + Sync + 'static,
+    ) -> Self {
+        self.scorer = Some(Arc::new(f));
+        self
     }
 
     /// Names the model.
@@ -141,6 +154,7 @@ impl LanguageModel for ScriptedModel {
             embeddings: true,
             deterministic_seed: true,
             lora: false,
+            scoring: self.scorer.is_some(),
         }
     }
 
@@ -151,6 +165,16 @@ impl LanguageModel for ScriptedModel {
             embedding_dim: Some(EMBEDDING_DIM as u32),
             details: Value::Null,
         })
+    }
+
+    async fn score(&self, messages: &[ChatMessage], reply: &str) -> Result<(f64, usize)> {
+        match &self.scorer {
+            Some(f) if !reply.is_empty() => Ok((f(messages, reply), reply.chars().count())),
+            Some(_) => Err(Error::Invalid("scoring needs a reply".into())),
+            None => Err(Error::Unsupported(
+                "this scripted model does not score replies".into(),
+            )),
+        }
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse> {

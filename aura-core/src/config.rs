@@ -61,6 +61,12 @@ pub struct Config {
     /// only to a behaviour a sample shows too (see `docs/ARCHITECTURE.md`, "The learn
     /// cycle").
     pub learn_library: bool,
+    /// Whether a winner chosen by the samples' votes alone must also survive the
+    /// model's reading (`AURA_LEARN_READING`, default on; needs a model that scores
+    /// replies): where the winner and the strongest rival part, the model weighs asserts
+    /// stating each answer, and a winner whose answers it finds far less likely is not
+    /// committed (see `docs/ARCHITECTURE.md`, "The learn cycle").
+    pub learn_reading: bool,
     /// Which personas take part (`AURA_CASCADE_MODE`: `full` or `single`). `None`, the
     /// default, lets the model decide ([`Config::cascade_mode_for`]).
     pub cascade_mode: Option<aura_cognition::CascadeMode>,
@@ -267,6 +273,7 @@ impl Default for Config {
             learn_seed: None,
             exemplars: false,
             learn_library: true,
+            learn_reading: true,
             cascade_mode: None,
             early_exit: true,
             forge: ForgeSettings::default(),
@@ -352,6 +359,9 @@ impl Config {
         }
         if let Some(on) = switch(&get, "AURA_LEARN_LIBRARY") {
             c.learn_library = on;
+        }
+        if let Some(on) = switch(&get, "AURA_LEARN_READING") {
+            c.learn_reading = on;
         }
         match get("AURA_CASCADE_MODE").as_deref().map(str::trim) {
             Some("single") => c.cascade_mode = Some(aura_cognition::CascadeMode::Single),

@@ -15,7 +15,7 @@ use std::time::Instant;
 use aura_cognition::plan::{strip_learn_prefix, AnswerKind, Words};
 use aura_cognition::{
     CandidateCheck, CascadeMode, CascadeRun, CheckVerdict, CognitiveStatePacket, EarlyExit,
-    Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, RunOptions, Sampling,
+    Evidence, Grounding, KnownMethod, LearnMandate, MethodCandidate, Persona, RunOptions, Sampling,
 };
 use aura_guard::normalize::{NormalizeError, Normalized};
 use aura_sandbox::{ExecOutcome, ExecRequest, MethodSource};
@@ -33,6 +33,7 @@ use aura_forge::trail::{LearnAttemptFailed, LearnCommitted, LearnRefused, Payloa
 
 use crate::dispatch::{calls_of, ChainView};
 use crate::library::Library;
+use crate::reading::Reader;
 use crate::search::{
     self, request_examples, CallOutput, Decision, Pool, SampleTiming, Spec, ValueKind,
 };
@@ -333,6 +334,11 @@ impl Runtime {
         let mut context = None;
         let mut packets: Vec<CognitiveStatePacket> = Vec::new();
         let mut undecided = String::new();
+        // The writer's own model reads the asserts (see `crate::reading`).
+        let mut reader = cascade
+            .persona(Persona::Alfred)
+            .filter(|_| config.learn_reading)
+            .and_then(|p| Reader::new(p.model.clone(), &request.request_text, selector.as_str()));
         for n in 0..samples {
             if n > 0 && started.elapsed() >= config.learn_budget {
                 undecided = format!(
@@ -446,7 +452,30 @@ impl Runtime {
                 check_ms: (started.elapsed() - answered).as_secs_f64() * 1e3,
             };
             match pool.decide(agreement) {
-                Decision::Accept { index, selection } => {
+                Decision::Accept {
+                    index,
+                    mut selection,
+                    rivals,
+                } => {
+                    if let Some(reader) = reader.as_mut() {
+                        match reader.weigh_against(&pool, index, &rivals).await {
+                            Ok(Some(reading)) if reading.overrules() => {
+                                undecided = reading.objection(selector.as_str());
+                                tracing::info!(target: "Orchestrator", %selector, sample = n + 1,
+                                    margin = reading.margin, "the reading overrules the vote: {undecided}");
+                                continue;
+                            }
+                            Ok(Some(reading)) => {
+                                tracing::info!(target: "Orchestrator", %selector, sample = n + 1,
+                                    margin = reading.margin, "the reading agrees with the vote");
+                                selection.reading = Some(reading.margin);
+                            }
+                            Ok(None) => {}
+                            // The reading is a second opinion: without it the vote stands.
+                            Err(e) => tracing::warn!(target: "Orchestrator", %selector,
+                                "the model could not read the asserts ({e}); the vote stands"),
+                        }
+                    }
                     match self
                         .confirm(&pool, index, &object, &view, &selector)
                         .instrument(sample.clone())

@@ -21,6 +21,7 @@ mod learn;
 mod library;
 #[cfg(feature = "ollama")]
 pub mod publish;
+mod reading;
 mod runtime;
 mod search;
 

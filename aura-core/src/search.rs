@@ -374,11 +374,30 @@ fn input_key(args: &[Value]) -> String {
     Value::Array(args.to_vec()).to_string()
 }
 
+/// One input on which two behaviours give different values.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Parting {
+    pub args: Vec<Value>,
+    /// What the winner returns.
+    pub ours: Value,
+    /// What its rival returns.
+    pub theirs: Value,
+}
+
 /// The decision on a pool: the winner, or why there is none yet.
 #[derive(Clone, Debug)]
 pub(crate) enum Decision {
-    /// Commit `drawn[index]`.
-    Accept { index: usize, selection: Selection },
+    /// Commit `drawn[index]`, unless the model's reading sides with one of `rivals`
+    /// (see `crate::reading`). They are named when the samples' votes alone made the
+    /// decision (no example in the request, no standard-library function among the
+    /// winners): the first sample of the strongest other behaviour, and each
+    /// standard-library function that no sample agrees with. Such a function has no
+    /// vote, but it is another reading of the request's words, worth weighing.
+    Accept {
+        index: usize,
+        selection: Selection,
+        rivals: Vec<usize>,
+    },
     /// Not yet (or not at all): why.
     Undecided(String),
 }
@@ -665,9 +684,11 @@ impl Pool {
             request_examples: self.spec.examples.len(),
             probes: self.inputs.len(),
             reason,
+            reading: None,
         };
         if !self.spec.examples.is_empty() {
             return Decision::Accept {
+                rivals: Vec::new(),
                 index: winner,
                 selection: selection(format!(
                     "it satisfies the request's {} example(s); {} candidate(s) agree with it",
@@ -711,7 +732,23 @@ impl Pool {
             .as_deref()
             .map(|name| format!(" (one of them calls {name}, which the request's words found)"))
             .unwrap_or_default();
+        // The reading weighs in only where nothing but the samples' votes spoke.
+        let rivals = if library.is_empty() {
+            let sampled = rival.filter(|r| r.0 > 0).and_then(|r| {
+                r.3.iter()
+                    .copied()
+                    .find(|&i| self.drawn[i].library.is_none())
+            });
+            let unconfirmed = clusters
+                .iter()
+                .filter(|(_, m)| m.iter().all(|&i| self.drawn[i].library.is_some()))
+                .map(|(_, m)| m[0]);
+            sampled.into_iter().chain(unconfirmed).collect()
+        } else {
+            Vec::new()
+        };
         Decision::Accept {
+            rivals,
             index: winner,
             selection: selection(format!(
                 "{} candidate(s){library} behave alike on {} inputs and it satisfies {support} of the models' examples (score {score}, next best {runner_up})",
@@ -719,6 +756,28 @@ impl Pool {
                 self.inputs.len()
             )),
         }
+    }
+
+    /// The inputs where `ours` and `theirs` both return and the values differ, the
+    /// largest inputs first (a typical input says more about what a request means than
+    /// `0` or `[]` does), at most `max`.
+    pub(crate) fn partings(&self, ours: usize, theirs: usize, max: usize) -> Vec<Parting> {
+        let mut found: Vec<Parting> = self
+            .inputs
+            .iter()
+            .filter_map(|args| {
+                let a = self.output(ours, args)?.value()?;
+                let b = self.output(theirs, args)?.value()?;
+                (rounded(a) != rounded(b)).then(|| Parting {
+                    args: args.clone(),
+                    ours: a.clone(),
+                    theirs: b.clone(),
+                })
+            })
+            .collect();
+        found.sort_by_key(|p| std::cmp::Reverse(input_key(&p.args).len()));
+        found.truncate(max);
+        found
     }
 
     /// Where two behaviours part, said so that the user can settle it: "For
@@ -1375,10 +1434,17 @@ mod tests {
         // One sample that behaves like it outvotes the pair (1 + 3 against 2), and the
         // library's own code is what is committed.
         add(&mut pool, normalized(1, vec![]), double);
-        let Decision::Accept { index, selection } = pool.decide(2) else {
+        let Decision::Accept {
+            index,
+            selection,
+            rivals,
+        } = pool.decide(2)
+        else {
             panic!("a sample the library confirms leads the pair by 2");
         };
         assert_eq!((index, selection.agreeing), (0, 2));
+        // An independent witness spoke: the model's reading has nothing to add.
+        assert!(rivals.is_empty(), "{rivals:?}");
         assert!(
             selection.reason.contains("calls math.double"),
             "{}",
@@ -1389,6 +1455,37 @@ mod tests {
             "{}",
             selection.reason
         );
+    }
+
+    #[test]
+    fn the_reading_weighs_a_vote_against_the_strongest_rival_and_unconfirmed_functions() {
+        let mut pool = Pool::new(Spec::default());
+        add(&mut pool, normalized(1, vec![]), double);
+        add_from(
+            &mut pool,
+            Some("math.quintuple"),
+            normalized(1, vec![]),
+            |a| times(a, 5),
+        );
+        for _ in 0..3 {
+            add(&mut pool, normalized(1, vec![]), triple);
+        }
+        let Decision::Accept { index, rivals, .. } = pool.decide(2) else {
+            panic!("three agreeing samples lead one by 2");
+        };
+        assert_eq!(index, 2);
+        // The lone sample that doubles, and the function no sample agrees with.
+        assert_eq!(rivals, [0, 1]);
+        let partings = pool.partings(index, 0, 2);
+        assert_eq!(partings.len(), 2);
+        // The largest inputs first: they show what a behaviour means.
+        let first = &partings[0];
+        let x = first.args[0].as_i64().unwrap();
+        assert_eq!(
+            (first.ours.clone(), first.theirs.clone()),
+            (json!(3 * x), json!(2 * x))
+        );
+        assert!(input_key(&partings[0].args).len() >= input_key(&partings[1].args).len());
     }
 
     #[test]
@@ -1423,7 +1520,10 @@ mod tests {
         };
         assert!(why.contains("scores 2 and the next 1"), "{why}");
         add(&mut pool, normalized(1, vec![]), double);
-        let Decision::Accept { index, selection } = pool.decide(2) else {
+        let Decision::Accept {
+            index, selection, ..
+        } = pool.decide(2)
+        else {
             panic!("three votes against one lead by two");
         };
         assert_eq!((index, selection.agreeing), (0, 3));
@@ -1501,6 +1601,22 @@ mod tests {
             ..Spec::default()
         };
         let mut pool = Pool::new(spec);
+        add(&mut pool, normalized(1, vec![]), |a| {
+            match a.first().and_then(Value::as_i64) {
+                Some(10) => CallOutput::Value(json!(55)),
+                _ => double(a),
+            }
+        });
+        add(&mut pool, normalized(1, vec![]), triple);
+        // The user's own example decided: no vote for the reading to weigh.
+        let Decision::Accept {
+            index: 0, rivals, ..
+        } = pool.decide(2)
+        else {
+            panic!("the candidate that gives 55 for 10 wins");
+        };
+        assert!(rivals.is_empty());
+        let mut pool = Pool::new(pool.spec.clone());
         add(&mut pool, normalized(1, vec![]), double);
         let failure = pool.drawn[0].failure.clone().expect("20 is not 55");
         assert_eq!(failure.stage, Stage::Examples);

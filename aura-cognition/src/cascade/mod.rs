@@ -262,6 +262,7 @@ impl crate::LanguageModel for NullModel {
             embeddings: false,
             deterministic_seed: false,
             lora: false,
+            scoring: false,
         }
     }
     async fn info(&self) -> Result<crate::ModelInfo> {

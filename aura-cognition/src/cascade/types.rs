@@ -324,6 +324,13 @@ pub struct Selection {
     pub probes: usize,
     /// Why this candidate, in words.
     pub reason: String,
+    /// How much likelier the model finds the winner's answers than the strongest
+    /// rival's where the two part (summed log-probabilities of asserts stating each
+    /// answer): `None` when nothing needed weighing (no rival, an example in the
+    /// request, a standard-library function among the winners) or the model cannot
+    /// score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<f64>,
 }
 
 /// One piece of grounding evidence from the memory graph.

@@ -231,25 +231,6 @@ impl LocalModel {
         self.inner.template.render(messages)
     }
 
-    /// How likely the model finds `reply` as the answer to `messages`: the summed
-    /// natural-log probability of the reply's tokens, and how many there are.
-    ///
-    /// The prompt is rendered with the chat template as [`LanguageModel::chat`] renders
-    /// it; `reply` is tokenized on its own (special tokens such as `<|im_end|>`
-    /// recognised), as generation would produce it. The mean (sum / count) compares
-    /// models — a LoRA adapter against its base, say — on reference replies.
-    pub async fn score(&self, messages: &[ChatMessage], reply: &str) -> Result<(f64, usize)> {
-        let prompt = self.inner.template.render(messages)?;
-        let (tx, rx) = oneshot::channel();
-        self.submit(Job::Score {
-            prompt,
-            reply: reply.to_string(),
-            result: tx,
-        })?;
-        rx.await
-            .map_err(|_| backend_err("the model thread stopped mid-scoring"))?
-    }
-
     fn submit(&self, job: Job) -> Result<()> {
         let jobs = self
             .inner
@@ -312,6 +293,7 @@ impl LanguageModel for LocalModel {
             embeddings: true,
             deterministic_seed: true,
             lora: true,
+            scoring: true,
         }
     }
 
@@ -327,6 +309,21 @@ impl LanguageModel for LocalModel {
             )));
         }
         Ok(self.inner.info.clone())
+    }
+
+    /// The prompt is rendered with the chat template as [`LanguageModel::chat`] renders
+    /// it; `reply` is tokenized on its own (special tokens such as `<|im_end|>`
+    /// recognised), as generation would produce it.
+    async fn score(&self, messages: &[ChatMessage], reply: &str) -> Result<(f64, usize)> {
+        let prompt = self.inner.template.render(messages)?;
+        let (tx, rx) = oneshot::channel();
+        self.submit(Job::Score {
+            prompt,
+            reply: reply.to_string(),
+            result: tx,
+        })?;
+        rx.await
+            .map_err(|_| backend_err("the model thread stopped mid-scoring"))?
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse> {

@@ -687,25 +687,38 @@ async fn replies_say_values_in_python_as_the_person_writes_them() {
 /// A greatest common divisor written out by hand, as a model writes it.
 const EUCLID: &str = "```python\ndef greatest_common_divisor(a, b):\n    while b:\n        a, b = b, a % b\n    return a\n```";
 
-async fn learn_gcd(library: bool) -> (Result<aura_core::Learned, Error>, Arc<SqliteStore>) {
+/// One learn of `selector` from `request` in single mode on a fresh store, with `samples`
+/// drawn at most and `adjust` applied to the rest of the configuration.
+async fn learn_single(
+    model: ScriptedModel,
+    samples: u32,
+    adjust: impl FnOnce(&mut Config),
+    selector: &str,
+    request: &str,
+) -> (Result<aura_core::Learned, Error>, Arc<SqliteStore>) {
     let mut config = Config::default();
     config.cascade_mode = Some(CascadeMode::Single);
-    config.learn_samples = 1;
-    config.learn_library = library;
-    let (rt, store) = runtime_with(ScriptedModel::new([EUCLID]), config).await;
-    let calc = rt.create_object(NewObject::named("calc")).await.unwrap();
-    let learned = rt
-        .learn(
-            calc.id,
-            LearnRequest {
-                selector: "greatest_common_divisor".into(),
-                request_text:
-                    "teach yourself to compute the greatest common divisor of two numbers".into(),
-                args: vec![],
-            },
-        )
-        .await;
-    (learned, store)
+    config.learn_samples = samples;
+    adjust(&mut config);
+    let (rt, store) = runtime_with(model, config).await;
+    let object = rt.create_object(NewObject::named("learner")).await.unwrap();
+    let request = LearnRequest {
+        selector: selector.into(),
+        request_text: request.into(),
+        args: vec![],
+    };
+    (rt.learn(object.id, request).await, store)
+}
+
+async fn learn_gcd(library: bool) -> (Result<aura_core::Learned, Error>, Arc<SqliteStore>) {
+    learn_single(
+        ScriptedModel::new([EUCLID]),
+        1,
+        |c| c.learn_library = library,
+        "greatest_common_divisor",
+        "teach yourself to compute the greatest common divisor of two numbers",
+    )
+    .await
 }
 
 #[tokio::test]
@@ -738,4 +751,61 @@ async fn a_standard_library_function_that_a_sample_agrees_with_is_committed() {
         .filter(|c| !c["library"].is_null())
         .collect();
     assert_eq!(proposed[0]["library"], "math.gcd");
+}
+
+const WORDS: &str = "```python\ndef count_words(text):\n    return len(text.split())\n```";
+const LETTERS: &str = "```python\ndef count_words(text):\n    return len(text)\n```";
+
+/// A reader that knows what a word count is: an assert whose answer is the number of
+/// words in its string reads as likely, any other as unlikely.
+fn reads_word_counts(_: &[aura_cognition::ChatMessage], reply: &str) -> f64 {
+    let quoted = reply.split('"').nth(1).unwrap_or_default();
+    let answer = reply
+        .split("== ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<usize>().ok());
+    if answer == Some(quoted.split_whitespace().count()) {
+        -1.0
+    } else {
+        -9.0
+    }
+}
+
+async fn learn_word_count(reading: bool) -> (Result<aura_core::Learned, Error>, Arc<SqliteStore>) {
+    // One right sample, then three that share a misconception: 3 votes lead 1 by 2.
+    let model = ScriptedModel::new([WORDS, LETTERS, LETTERS, LETTERS]).scoring(reads_word_counts);
+    learn_single(
+        model,
+        4,
+        |c| c.learn_reading = reading,
+        "count_words",
+        "teach yourself to count the words in a sentence",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_winner_the_models_reading_contradicts_is_not_committed() {
+    // The vote alone commits the shared misconception ...
+    let (learned, _) = learn_word_count(false).await;
+    let method = learned.unwrap().method;
+    assert!(method.source.contains("len(text)"), "{}", method.source);
+    // ... the reading weighs `== 3` against `== 19` where the two behaviours part, finds
+    // the rival's answers likelier, and the search refuses rather than commit it.
+    let (refused, store) = learn_word_count(true).await;
+    let Err(Error::Refused { failures, .. }) = &refused else {
+        panic!("{refused:?}");
+    };
+    let reason = &failures.last().unwrap().message;
+    assert!(
+        reason.contains("the model's reading sides with another behaviour"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("likelier than the best behaviour's"),
+        "{reason}"
+    );
+    let committed = common::events_of(store.as_ref(), EventKind::LearnCommitted.as_str()).await;
+    assert!(committed.is_empty(), "{committed:?}");
 }

@@ -230,6 +230,10 @@ fn committed(c: &LearnCommitted, event: &AuditEvent, object: Markup) -> Markup {
             p.muted { "Drawn " (s.drawn) ", passed the hard checks " (s.eligible) ", agreement clusters " (format!("{:?}", s.clusters))
                 ", agreeing with the winner " (s.agreeing) ", probes " (s.probes) ", request examples " (s.request_examples)
                 ", other samples' asserts satisfied " (s.support) " / contradicted " (s.against) "." }
+            @if let Some(margin) = s.reading {
+                p.muted #reading { "The model's reading of the asserts where the winner and its strongest rival part: "
+                    (format!("{margin:+.1}")) " in log-likelihood for the winner." }
+            }
         } @else { p.muted { "Chosen before searches recorded their reasons." } }
         h2 { "Where the time went" }
         (timing(&c.candidates, winner))

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use aura_cognition::{ChatMessage, LocalModel};
+use aura_cognition::{ChatMessage, LanguageModel as _, LocalModel};
 use aura_forge::curate::Example;
 
 /// The examples of a split file.
