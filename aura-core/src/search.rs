@@ -19,6 +19,9 @@
 //!    examples as it contradicts, and it is not degenerate (the same value for every
 //!    input, or its input back unchanged). An example in the request is the user's
 //!    own check: a candidate that passes it needs no further agreement.
+//! 4. **Reading.** A winner that only the votes chose comes with its rivals
+//!    ([`Decision::Accept`]), and the learn cycle lets the model's reading of asserts
+//!    where they part overrule it (`crate::reading`).
 //!
 //! Probe inputs: the request's examples and the triggering call, the pooled
 //! examples' inputs, and inputs generated for each candidate's arity from the types
