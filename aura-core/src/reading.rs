@@ -137,10 +137,7 @@ impl Reader {
 
     /// Weighs the winner's answers against the rival's on the first
     /// [`READING_INPUTS`] of `partings` short enough to read; `None` when none is.
-    pub(crate) async fn weigh(
-        &mut self,
-        partings: &[Parting],
-    ) -> aura_cognition::Result<Option<Reading>> {
+    async fn weigh(&mut self, partings: &[Parting]) -> aura_cognition::Result<Option<Reading>> {
         let mut margin = 0.0;
         let mut weighed = 0;
         let mut sharpest: Option<(f64, &Parting)> = None;

@@ -736,7 +736,7 @@ impl Pool {
             .map(|name| format!(" (one of them calls {name}, which the request's words found)"))
             .unwrap_or_default();
         // The reading weighs in only where nothing but the samples' votes spoke.
-        let rivals = if library.is_empty() {
+        let rivals = if self.drawn[winner].library.is_none() {
             let sampled = rival.filter(|r| r.0 > 0).and_then(|r| {
                 r.3.iter()
                     .copied()
@@ -778,7 +778,7 @@ impl Pool {
                 })
             })
             .collect();
-        found.sort_by_key(|p| std::cmp::Reverse(input_key(&p.args).len()));
+        found.sort_by_cached_key(|p| std::cmp::Reverse(input_key(&p.args).len()));
         found.truncate(max);
         found
     }
