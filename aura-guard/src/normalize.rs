@@ -15,7 +15,11 @@
 //!   reference to it renamed, so recursion and helpers still reach it), and a
 //!   one-line method `def <selector>(self, <params>)` calls it.
 
-use ruff_python_ast::visitor::{walk_expr, Visitor};
+use std::collections::BTreeSet;
+
+use ruff_python_ast::visitor::{
+    walk_except_handler, walk_expr, walk_parameter, walk_pattern, walk_stmt, Visitor,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 
@@ -87,6 +91,36 @@ impl Guard {
     /// that leaves no usable function, is the original verdict; a kept part the guard
     /// refuses for what it does is refused with that verdict.
     pub fn normalize(&self, code: &str, selector: &str) -> Result<Normalized, NormalizeError> {
+        let mut n = self.normalize_reply(code, selector)?;
+        let imports: String = self
+            .missing_imports(&n.source)
+            .iter()
+            .map(|module| format!("import {module}\n"))
+            .collect();
+        if !imports.is_empty() {
+            n.source = format!("{imports}\n{}", n.source);
+        }
+        Ok(n)
+    }
+
+    /// Allowed modules the code uses (`math.pi`) but never imports, in a module where
+    /// nothing else binds their name. A small model often writes `math.pi * r ** 2`
+    /// or `statistics.median(data)` and forgets the import, as a person might; the
+    /// fix is the one a person would make, and the method is audited again anyway. A
+    /// name bound anywhere (a parameter called `string`) is left alone.
+    fn missing_imports(&self, source: &str) -> Vec<String> {
+        let parsed = parser::parse_module(source, 1);
+        let mut names = Bindings::default();
+        names.visit_body(&parsed.module.body);
+        parser::dispose_module(parsed.module, source.len());
+        names
+            .used_as_module
+            .into_iter()
+            .filter(|m| !names.bound.contains(m) && self.policy.is_module_allowed(m))
+            .collect()
+    }
+
+    fn normalize_reply(&self, code: &str, selector: &str) -> Result<Normalized, NormalizeError> {
         let verdict = self.audit(code);
         if verdict.accepted {
             return normalize_audited(code, selector).map_err(NormalizeError::Unusable);
@@ -482,6 +516,83 @@ impl<'a> Visitor<'a> for NameRefs<'_> {
     }
 }
 
+/// The names a module binds anywhere (definitions, parameters, imports, assignment
+/// and loop targets, `except … as`, patterns, `global`) and the names it reads as the
+/// object of an attribute (`math` in `math.pi`).
+#[derive(Default)]
+struct Bindings {
+    bound: BTreeSet<String>,
+    used_as_module: BTreeSet<String>,
+}
+
+impl<'a> Visitor<'a> for Bindings {
+    fn visit_stmt(&mut self, stmt: &'a ast::Stmt) {
+        match stmt {
+            ast::Stmt::FunctionDef(f) => {
+                self.bound.insert(f.name.to_string());
+            }
+            ast::Stmt::ClassDef(c) => {
+                self.bound.insert(c.name.to_string());
+            }
+            ast::Stmt::Global(g) => self.bound.extend(g.names.iter().map(ToString::to_string)),
+            ast::Stmt::Nonlocal(n) => self.bound.extend(n.names.iter().map(ToString::to_string)),
+            ast::Stmt::Import(i) => self.bound.extend(i.names.iter().map(alias_binding)),
+            ast::Stmt::ImportFrom(i) => self.bound.extend(i.names.iter().map(alias_binding)),
+            _ => {}
+        }
+        walk_stmt(self, stmt);
+    }
+
+    fn visit_parameter(&mut self, parameter: &'a ast::Parameter) {
+        self.bound.insert(parameter.name.to_string());
+        walk_parameter(self, parameter);
+    }
+
+    fn visit_except_handler(&mut self, handler: &'a ast::ExceptHandler) {
+        let ast::ExceptHandler::ExceptHandler(h) = handler;
+        if let Some(name) = &h.name {
+            self.bound.insert(name.to_string());
+        }
+        walk_except_handler(self, handler);
+    }
+
+    fn visit_pattern(&mut self, pattern: &'a ast::Pattern) {
+        let name = match pattern {
+            ast::Pattern::MatchAs(p) => p.name.as_ref(),
+            ast::Pattern::MatchStar(p) => p.name.as_ref(),
+            ast::Pattern::MatchMapping(p) => p.rest.as_ref(),
+            _ => None,
+        };
+        if let Some(name) = name {
+            self.bound.insert(name.to_string());
+        }
+        walk_pattern(self, pattern);
+    }
+
+    fn visit_expr(&mut self, expr: &'a ast::Expr) {
+        match expr {
+            ast::Expr::Name(n) if n.ctx != ast::ExprContext::Load => {
+                self.bound.insert(n.id.to_string());
+            }
+            ast::Expr::Attribute(a) => {
+                if let ast::Expr::Name(n) = &*a.value {
+                    self.used_as_module.insert(n.id.to_string());
+                }
+            }
+            _ => {}
+        }
+        walk_expr(self, expr);
+    }
+}
+
+/// The name an import binds: `import a.b` binds `a`, `import a as b` binds `b`.
+fn alias_binding(alias: &ast::Alias) -> String {
+    alias.asname.as_ref().map_or_else(
+        || alias.name.split('.').next().unwrap_or_default().to_owned(),
+        ToString::to_string,
+    )
+}
+
 /// Every `self.<name>` attribute (a method calling itself by its old name).
 struct SelfCalls<'n> {
     name: &'n str,
@@ -658,6 +769,41 @@ mod tests {
         );
         assert_eq!(again.dropped, 1);
         assert!(!again.source.contains("return 0"));
+    }
+
+    #[test]
+    fn an_allowed_module_used_without_its_import_is_imported() {
+        let n = norm(
+            "def area(radius):\n    return math.pi * radius ** 2\n",
+            "area",
+        );
+        assert_eq!(
+            n.source,
+            "import math\n\ndef _area(radius):\n    return math.pi * radius ** 2\n\ndef area(self, radius):\n    return _area(radius)\n"
+        );
+        assert!(Guard::default().audit_method(&n.source, "area").accepted);
+        // Several, once each and in order; an import already there is not repeated.
+        let n = norm(
+            "import math\n\ndef f(xs):\n    return statistics.median(xs) + math.sqrt(len(xs)) + statistics.mean(xs)\n",
+            "f",
+        );
+        assert!(
+            n.source.starts_with("import statistics\n\nimport math\n"),
+            "{}",
+            n.source
+        );
+        assert_eq!(n.source.matches("import").count(), 2);
+        // A name the code binds is not a module: a parameter `string`, a loop variable
+        // `re`, an `except … as math`; nor is a module the guard does not allow.
+        for code in [
+            "def f(string):\n    return string.upper()\n",
+            "def f(xs):\n    return [re.x for re in xs]\n",
+            "def f(x):\n    try:\n        return x.y\n    except ValueError as math:\n        return math.args\n",
+            "def f(x):\n    return numpy.sqrt(x)\n",
+        ] {
+            let n = norm(code, "f");
+            assert!(!n.source.starts_with("import"), "{code} -> {}", n.source);
+        }
     }
 
     #[test]
