@@ -460,7 +460,8 @@ impl Runtime {
                     if let Some(reader) = reader.as_mut() {
                         match reader.weigh_against(&pool, index, &rivals).await {
                             Ok(Some(reading)) if reading.overrules() => {
-                                undecided = reading.objection(selector.as_str());
+                                let library = pool.drawn[reading.rival].library.as_deref();
+                                undecided = reading.objection(selector.as_str(), library);
                                 tracing::info!(target: "Orchestrator", %selector, sample = n + 1,
                                     margin = reading.margin, "the reading overrules the vote: {undecided}");
                                 continue;

@@ -55,6 +55,8 @@ pub(crate) struct Reading {
     pub weighed: usize,
     /// The parting where the rival's answer read best against the winner's.
     pub sharpest: Parting,
+    /// The rival, as an index into the pool.
+    pub rival: usize,
 }
 
 impl Reading {
@@ -63,11 +65,17 @@ impl Reading {
         self.margin < -READING_MARGIN
     }
 
-    /// Why the winner is not committed, in words.
-    pub(crate) fn objection(&self, selector: &str) -> String {
+    /// Why the winner is not committed, in words. `library` names the rival's
+    /// standard-library function when it is one: the reason then says whose answer
+    /// the model preferred, not only that it preferred another.
+    pub(crate) fn objection(&self, selector: &str, library: Option<&str>) -> String {
         let call = python_call(selector, &self.sharpest.args);
+        let other = library.map_or_else(
+            || "another behaviour".to_owned(),
+            |name| format!("the standard library's `{name}`, which no sample agrees with"),
+        );
         format!(
-            "the model's reading sides with another behaviour: it finds `{call} == {}` likelier \
+            "the model's reading sides with {other}: it finds `{call} == {}` likelier \
              than the best behaviour's `{call} == {}` (by {:.1} in log-likelihood over {} input(s) \
              where they part; {READING_MARGIN} rules a winner out)",
             python_literal(&self.sharpest.theirs),
@@ -126,7 +134,7 @@ impl Reader {
         let mut worst: Option<Reading> = None;
         for &rival in rivals {
             let partings = pool.partings(winner, rival, usize::MAX);
-            if let Some(reading) = self.weigh(&partings).await? {
+            if let Some(reading) = self.weigh(&partings, rival).await? {
                 if worst.as_ref().is_none_or(|w| reading.margin < w.margin) {
                     worst = Some(reading);
                 }
@@ -137,7 +145,11 @@ impl Reader {
 
     /// Weighs the winner's answers against the rival's on the first
     /// [`READING_INPUTS`] of `partings` short enough to read; `None` when none is.
-    async fn weigh(&mut self, partings: &[Parting]) -> aura_cognition::Result<Option<Reading>> {
+    async fn weigh(
+        &mut self,
+        partings: &[Parting],
+        rival: usize,
+    ) -> aura_cognition::Result<Option<Reading>> {
         let mut margin = 0.0;
         let mut weighed = 0;
         let mut sharpest: Option<(f64, &Parting)> = None;
@@ -161,6 +173,7 @@ impl Reader {
             margin,
             weighed,
             sharpest: p.clone(),
+            rival,
         }))
     }
 }
@@ -204,19 +217,28 @@ mod tests {
         )
         .unwrap();
         let partings = [parting(json!(["the quick brown fox"]), json!(19), json!(4))];
-        let reading = reader.weigh(&partings).await.unwrap().unwrap();
-        assert_eq!(reading.weighed, 1);
+        let reading = reader.weigh(&partings, 1).await.unwrap().unwrap();
+        assert_eq!((reading.weighed, reading.rival), (1, 1));
         assert!((reading.margin + 8.0).abs() < 1e-9, "{}", reading.margin);
         assert!(reading.overrules());
-        let why = reading.objection("count_words");
+        let why = reading.objection("count_words", None);
         assert!(
-            why.contains("`count_words(\"the quick brown fox\") == 4` likelier")
+            why.starts_with("the model's reading sides with another behaviour:")
+                && why.contains("`count_words(\"the quick brown fox\") == 4` likelier")
                 && why.contains("`count_words(\"the quick brown fox\") == 19`"),
+            "{why}"
+        );
+        // A standard-library rival is named: the reason says whose answer read better.
+        let why = reading.objection("count_words", Some("str.count"));
+        assert!(
+            why.starts_with(
+                "the model's reading sides with the standard library's `str.count`, which no sample agrees with:"
+            ),
             "{why}"
         );
         // The other way round, the winner stands.
         let partings = [parting(json!(["the quick brown fox"]), json!(4), json!(19))];
-        let reading = reader.weigh(&partings).await.unwrap().unwrap();
+        let reading = reader.weigh(&partings, 1).await.unwrap().unwrap();
         assert!(!reading.overrules() && reading.margin > 0.0);
     }
 
@@ -238,8 +260,8 @@ mod tests {
             parting(json!([3]), json!(6), json!(9)),
             parting(json!([5]), json!(10), json!(15)),
         ];
-        let first = reader.weigh(&partings).await.unwrap().unwrap();
-        let again = reader.weigh(&partings).await.unwrap().unwrap();
+        let first = reader.weigh(&partings, 1).await.unwrap().unwrap();
+        let again = reader.weigh(&partings, 1).await.unwrap().unwrap();
         assert_eq!((first.weighed, first.margin), (again.weighed, again.margin));
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 4, "each assert is scored once: {seen:?}");
@@ -256,6 +278,6 @@ mod tests {
         let mut reader = Reader::new(counts_words(), "count the words", "count_words").unwrap();
         let long = "word ".repeat(100);
         let partings = [parting(json!([long]), json!(100), json!(4))];
-        assert!(reader.weigh(&partings).await.unwrap().is_none());
+        assert!(reader.weigh(&partings, 1).await.unwrap().is_none());
     }
 }
