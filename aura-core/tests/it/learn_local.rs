@@ -28,6 +28,8 @@ async fn learning_on_the_embedded_model_commits_a_passing_method_or_refuses_hone
     let mut config = Config::default();
     config.cascade_mode = Some(CascadeMode::Single);
     config.learn_samples = 2;
+    // A fixed seed: the same samples on every run, so the outcome does not flip.
+    config.learn_seed = Some(7);
     let rt = Runtime::builder()
         .config(config)
         .store(store.clone())
@@ -66,14 +68,16 @@ async fn learning_on_the_embedded_model_commits_a_passing_method_or_refuses_hone
         Err(Error::Refused {
             attempts, failures, ..
         }) => {
-            // Refused: every attempt says why, and only the trail was written.
-            assert_eq!(attempts, 2);
-            assert_eq!(failures.len(), 2);
-            assert!(failures.iter().all(|f| !f.message.is_empty()
-                && ["cascade", "guard", "tests", "sandbox"].contains(&f.stage.as_str())));
+            // Refused: each failed sample says why and the search's own reason comes
+            // last; only the trail was written.
+            assert!((1..=2).contains(&attempts), "{attempts} samples");
+            let (search, samples) = failures.split_last().unwrap();
+            assert_eq!(search.stage.as_str(), "search", "{failures:?}");
+            assert!(samples.len() <= 2, "{failures:?}");
+            assert!(failures.iter().all(|f| !f.message.is_empty()), "{failures:?}");
             assert!(store.list_methods(calc.id).await.unwrap().is_empty());
             assert!(audit(EventKind::LearnCommitted.as_str()).await.is_empty());
-            assert_eq!(audit(EventKind::LearnAttemptFailed.as_str()).await.len(), 2);
+            assert!(audit(EventKind::LearnAttemptFailed.as_str()).await.len() <= samples.len());
             assert_eq!(audit(EventKind::LearnRefused.as_str()).await.len(), 1);
         }
         Err(e) => panic!("the cycle must commit or refuse, not fail: {e}"),

@@ -171,7 +171,9 @@ async fn main() {
     let started = Instant::now();
     for (i, case) in cases.iter().enumerate() {
         let mut config = config.clone();
-        config.learn_seed = args.seed.map(|s| suite::request_seed(s, i));
+        // Seeded by the request's place in the whole suite, so that `--offset` reruns
+        // one request exactly as the full run drew it.
+        config.learn_seed = args.seed.map(|s| suite::request_seed(s, i + args.offset));
         let outcome = suite::run_case(&config, &model, &sandbox, case).await;
         let (status, selector, detail) = (outcome.status, &outcome.selector, &outcome.detail);
         if args.verbose {
