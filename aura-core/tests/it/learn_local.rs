@@ -74,7 +74,10 @@ async fn learning_on_the_embedded_model_commits_a_passing_method_or_refuses_hone
             let (search, samples) = failures.split_last().unwrap();
             assert_eq!(search.stage.as_str(), "search", "{failures:?}");
             assert!(samples.len() <= 2, "{failures:?}");
-            assert!(failures.iter().all(|f| !f.message.is_empty()), "{failures:?}");
+            assert!(
+                failures.iter().all(|f| !f.message.is_empty()),
+                "{failures:?}"
+            );
             assert!(store.list_methods(calc.id).await.unwrap().is_empty());
             assert!(audit(EventKind::LearnCommitted.as_str()).await.is_empty());
             assert!(audit(EventKind::LearnAttemptFailed.as_str()).await.len() <= samples.len());
