@@ -95,7 +95,7 @@ impl Guard {
         let imports: String = self
             .missing_imports(&n.source)
             .iter()
-            .map(|module| format!("import {module}\n"))
+            .map(|line| format!("{line}\n"))
             .collect();
         if !imports.is_empty() {
             n.source = format!("{imports}\n{}", n.source);
@@ -103,20 +103,50 @@ impl Guard {
         Ok(n)
     }
 
-    /// Allowed modules the code uses (`math.pi`) but never imports, in a module where
-    /// nothing else binds their name. A small model often writes `math.pi * r ** 2`
-    /// or `statistics.median(data)` and forgets the import, as a person might; the
-    /// fix is the one a person would make, and the method is audited again anyway. A
-    /// name bound anywhere (a parameter called `string`) is left alone.
+    /// The imports the code needs but lacks. A small model often writes
+    /// `math.pi * r ** 2`, `statistics.median(data)` or `-> List[int]` and forgets the
+    /// import, as a person might; the fix is the one a person would make, and the
+    /// method is audited again anyway:
+    /// - a name read as `name.attr` that the guard allows as a module: `import name`;
+    /// - a bare name that exactly one allowed module exports (`List`, `factorial`):
+    ///   `from module import name`. A name two modules export (`pi` in `math` and
+    ///   `cmath`) is ambiguous and left alone.
+    ///
+    /// A name the code binds anywhere (a parameter called `string`) or a builtin is
+    /// never imported.
     fn missing_imports(&self, source: &str) -> Vec<String> {
         let parsed = parser::parse_module(source, 1);
         let mut names = Bindings::default();
         names.visit_body(&parsed.module.body);
         parser::dispose_module(parsed.module, source.len());
-        names
+        let free = |name: &String| {
+            !names.bound.contains(name)
+                && !crate::api::DATA.builtins.contains(name)
+                && !crate::api::DATA.denied_builtins.contains(name)
+        };
+        let modules: Vec<&String> = names
             .used_as_module
-            .into_iter()
-            .filter(|m| !names.bound.contains(m) && self.policy.is_module_allowed(m))
+            .iter()
+            .filter(|m| free(m) && self.policy.is_module_allowed(m))
+            .collect();
+        let exporter = |name: &str| {
+            let mut found = self.policy.allowed_modules().filter(|m| {
+                matches!(self.policy.module_access(m), Some(crate::ModuleAccess::Api(api)) if api.contains(name))
+            });
+            match (found.next(), found.next()) {
+                (Some(only), None) => Some(only.to_owned()),
+                _ => None,
+            }
+        };
+        let from = names
+            .used_bare
+            .iter()
+            .filter(|n| free(n) && !modules.contains(n))
+            .filter_map(|n| exporter(n).map(|m| format!("from {m} import {n}")));
+        modules
+            .iter()
+            .map(|m| format!("import {m}"))
+            .chain(from)
             .collect()
     }
 
@@ -517,12 +547,13 @@ impl<'a> Visitor<'a> for NameRefs<'_> {
 }
 
 /// The names a module binds anywhere (definitions, parameters, imports, assignment
-/// and loop targets, `except … as`, patterns, `global`) and the names it reads as the
-/// object of an attribute (`math` in `math.pi`).
+/// and loop targets, `except … as`, patterns, `global`), the names it reads as the
+/// object of an attribute (`math` in `math.pi`) and the names it reads at all.
 #[derive(Default)]
 struct Bindings {
     bound: BTreeSet<String>,
     used_as_module: BTreeSet<String>,
+    used_bare: BTreeSet<String>,
 }
 
 impl<'a> Visitor<'a> for Bindings {
@@ -573,6 +604,9 @@ impl<'a> Visitor<'a> for Bindings {
         match expr {
             ast::Expr::Name(n) if n.ctx != ast::ExprContext::Load => {
                 self.bound.insert(n.id.to_string());
+            }
+            ast::Expr::Name(n) => {
+                self.used_bare.insert(n.id.to_string());
             }
             ast::Expr::Attribute(a) => {
                 if let ast::Expr::Name(n) = &*a.value {
@@ -793,6 +827,20 @@ mod tests {
             n.source
         );
         assert_eq!(n.source.matches("import").count(), 2);
+        // A bare name that one allowed module exports is imported from it; one that
+        // two export (`pi`: `math` and `cmath`) is ambiguous, and a builtin is no import.
+        let n = norm(
+            "def f(xs: List[int]) -> int:\n    return factorial(len(xs)) + pi + abs(-1)\n",
+            "f",
+        );
+        assert!(
+            n.source
+                .starts_with("from typing import List\nfrom math import factorial\n\ndef _f("),
+            "{}",
+            n.source
+        );
+        assert!(!n.source.contains("import pi") && !n.source.contains("import abs"));
+        assert!(Guard::default().audit_method(&n.source, "f").accepted);
         // A name the code binds is not a module: a parameter `string`, a loop variable
         // `re`, an `except … as math`; nor is a module the guard does not allow.
         for code in [
