@@ -36,7 +36,7 @@ pub struct Config {
     /// `AURA_SANDBOX_MEMORY_MB`, `AURA_SANDBOX_OUTPUT_KB`).
     pub limits: Limits,
     /// Candidates the learn cycle draws at most before refusing (`AURA_LEARN_SAMPLES`,
-    /// default 8): each is checked by the guard and run in the sandbox.
+    /// default 10): each is checked by the guard and run in the sandbox.
     pub learn_samples: u32,
     /// The lead in score a candidate needs over every rival behaviour when the
     /// request gives no example of its own (`AURA_LEARN_AGREEMENT`, default 2). A
@@ -267,7 +267,7 @@ impl Default for Config {
             sandbox_backend: SandboxBackend::Jail,
             limits: Limits::default(),
             conflict_retries: 3,
-            learn_samples: 8,
+            learn_samples: 10,
             learn_agreement: 2,
             learn_budget: Duration::from_secs(90),
             learn_seed: None,

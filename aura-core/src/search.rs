@@ -520,6 +520,11 @@ impl Pool {
                 format!("it raised on every input it was given ({first})"),
             );
         }
+        if let Some(n) = &self.drawn[index].normalized {
+            if let Some(why) = self.mostly_broken(index, n.required) {
+                return fail(Stage::Probes, why);
+            }
+        }
         if let Some(answer) = self.spec.answer {
             let ruled_out = self
                 .inputs
@@ -561,6 +566,39 @@ impl Pool {
             }
         }
         None
+    }
+
+    /// Why `drawn[index]` is broken code, if it stops on a bug of its own (an
+    /// attribute that does not exist, a name never bound) for most of the inputs of
+    /// its arity. An empty input often slips past such a bug (`count("") == 0` while
+    /// every other string raises `AttributeError`), and several samples that share
+    /// the bug would otherwise vote for it. A method never raises these on purpose,
+    /// unlike `ValueError` for an input it rejects.
+    fn mostly_broken(&self, index: usize, arity: usize) -> Option<String> {
+        let own: Vec<(&Vec<Value>, &CallOutput)> = self
+            .inputs
+            .iter()
+            .filter(|args| args.len() == arity)
+            .filter_map(|args| Some((args, self.output(index, args)?)))
+            .collect();
+        let broken: Vec<(&Vec<Value>, &str)> = own
+            .iter()
+            .filter_map(|(args, out)| match out {
+                CallOutput::Raised(t) if BUG_ERRORS.contains(&t.as_str()) => {
+                    Some((*args, t.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        let (args, error) = broken.first()?;
+        (broken.len() * 2 > own.len()).then(|| {
+            format!(
+                "it fails with a bug of its own on {} of its {} inputs ({} raised {error})",
+                broken.len(),
+                own.len(),
+                python_call(&self.spec.selector, args)
+            )
+        })
     }
 
     /// The first of `examples` that `drawn[index]` does not satisfy, with what it did.
@@ -1006,6 +1044,9 @@ fn call_text(args: &[Value]) -> String {
 
 /// A call written in Python, as people write examples and replies say them
 /// (`fibonacci(10)`, `is_even(7)`).
+/// Exceptions that only a bug in the method raises: see [`Pool::mostly_broken`].
+const BUG_ERRORS: [&str; 3] = ["AttributeError", "NameError", "UnboundLocalError"];
+
 pub(crate) fn python_call(selector: &str, args: &[Value]) -> String {
     format!("{selector}{}", call_text(args))
 }
@@ -1702,6 +1743,51 @@ mod tests {
             "{:?}",
             pool.inputs
         );
+    }
+
+    #[test]
+    fn code_that_stops_on_its_own_bug_for_most_inputs_is_out_however_many_agree() {
+        let mut pool = Pool::new(Spec {
+            selector: "count".into(),
+            ..Spec::default()
+        });
+        pool.grow_for(&normalized(1, vec![]));
+        let first = pool.inputs[0].clone();
+        // `count("") == 0`, and every other input hits `AttributeError`.
+        let slips_past = |a: &[Value]| {
+            if a == first.as_slice() {
+                CallOutput::Value(json!(0))
+            } else {
+                CallOutput::Raised("AttributeError".into())
+            }
+        };
+        for _ in 0..3 {
+            add(&mut pool, normalized(1, vec![]), slips_past);
+        }
+        for d in &pool.drawn {
+            let failure = d
+                .failure
+                .as_ref()
+                .map(|f| (f.stage.as_str(), f.message.as_str()));
+            let Some(("probes", message)) = failure else {
+                panic!("the bug should rule it out: {failure:?}");
+            };
+            assert!(message.contains("bug of its own"), "{message}");
+            assert!(message.contains("raised AttributeError"), "{message}");
+        }
+        assert!(matches!(pool.decide(2), Decision::Undecided(_)));
+
+        // Rejecting most inputs on purpose is a behaviour like any other.
+        let mut pool = Pool::new(Spec::default());
+        let rejects = |a: &[Value]| {
+            if a == first.as_slice() {
+                CallOutput::Value(json!(0))
+            } else {
+                CallOutput::Raised("ValueError".into())
+            }
+        };
+        add(&mut pool, normalized(1, vec![]), rejects);
+        assert_eq!(pool.drawn[0].failure, None);
     }
 
     #[test]

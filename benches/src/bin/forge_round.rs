@@ -78,7 +78,7 @@ struct Args {
     /// Seed of the first sample of each learn (request i uses seed + 1000 i).
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Candidates drawn per learn at most [default: AURA_LEARN_SAMPLES or 8].
+    /// Candidates drawn per learn at most [default: AURA_LEARN_SAMPLES or 10].
     #[arg(long)]
     samples: Option<u32>,
     /// Use only the first N training tasks (quick runs).

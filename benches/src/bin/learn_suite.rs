@@ -42,7 +42,7 @@ struct Args {
     /// single: ALFRED alone samples; full: each sample is a whole cascade cycle.
     #[arg(long, value_enum, default_value_t = Mode::Single)]
     mode: Mode,
-    /// Candidates drawn per learn at most [default: AURA_LEARN_SAMPLES or 8].
+    /// Candidates drawn per learn at most [default: AURA_LEARN_SAMPLES or 10].
     #[arg(long)]
     samples: Option<u32>,
     /// Seed of the first sample of each learn (repeatable runs).
