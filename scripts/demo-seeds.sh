@@ -8,7 +8,7 @@
 # scenarios instead (its first request carries an example).
 #
 # A scenario counts when the reply does what the blueprint says:
-#   fibonacci  "calculate fibonacci for 10" answers 55
+#   fibonacci  "calculate fibonacci for 10" answers `fibonacci(10) = 55`
 #   summary    the summary recalls the fibonacci conversation
 #   news       the answer uses the configured feed's headline
 #   os         the `os` request is refused by the guard, naming its rule
@@ -48,7 +48,8 @@ for ((seed = first; seed < first + runs; seed++)); do
         >"$log" 2>"$work/run-$seed.err" || true
     took=$((SECONDS - start))
     fib=no summary=no news=no os=no
-    reply "calculate fibonacci for 10" "$log" | grep -qw 55 && fib=yes
+    # The answer line itself: a refusal may quote 55 too ("1 give 34 and 1 give 55").
+    reply "calculate fibonacci for 10" "$log" | grep -qxF 'fibonacci(10) = 55' && fib=yes
     reply "summarize our previous conversation about the fibonacci sequence" "$log" |
         grep -qi fibonacci && summary=yes
     reply "what is the top news story near me right now?" "$log" |
