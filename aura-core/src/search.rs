@@ -48,6 +48,9 @@ use crate::library::LIBRARY_VOTES;
 /// The harness method's selector: it calls the candidate on every input.
 pub(crate) const HARNESS: &str = "aura_probe_harness";
 
+/// Exceptions that only a bug in the method raises: see [`Pool::mostly_broken`].
+const BUG_ERRORS: [&str; 3] = ["AttributeError", "NameError", "UnboundLocalError"];
+
 /// Runs `self.<selector>(*args)` for each input and reports each value (made
 /// JSON-safe) or the exception's `repr` (the host reads the type name from it: the
 /// runtime layer denies dunder attributes such as `__name__` to every method, this
@@ -1044,9 +1047,6 @@ fn call_text(args: &[Value]) -> String {
 
 /// A call written in Python, as people write examples and replies say them
 /// (`fibonacci(10)`, `is_even(7)`).
-/// Exceptions that only a bug in the method raises: see [`Pool::mostly_broken`].
-const BUG_ERRORS: [&str; 3] = ["AttributeError", "NameError", "UnboundLocalError"];
-
 pub(crate) fn python_call(selector: &str, args: &[Value]) -> String {
     format!("{selector}{}", call_text(args))
 }
