@@ -41,7 +41,8 @@ pub struct Config {
     /// The lead in score a candidate needs over every rival behaviour when the
     /// request gives no example of its own (`AURA_LEARN_AGREEMENT`, default 2). A
     /// score is one per sample that behaves exactly like it on every probe input,
-    /// plus one per model-written example it satisfies: at 2, two alike samples win
+    /// plus one per model-written example it satisfies that a sample outside it wrote
+    /// (its own asserts do not vote for it): at 2, two alike samples win
     /// alone, and beside a rival sample it takes three.
     pub learn_agreement: u32,
     /// Wall-clock budget of one learn cycle's search (`AURA_LEARN_BUDGET_SECS`,

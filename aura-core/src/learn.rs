@@ -230,8 +230,10 @@ impl CandidateCheck for EarlyExitCheck<'_> {
     }
 }
 
-/// The seed and temperature of the `n`-th sample: the first near-greedy (the
-/// model's most likely answer), the rest spread over 0.4–0.8 for diversity.
+/// The seed and temperature of the `n`-th sample, from a schedule of eight that
+/// repeats: its first near-greedy (the model's most likely answer), the rest spread
+/// over 0.4–0.8 for diversity. The schedule does not depend on how many samples a
+/// search may draw, so a longer search replays a shorter one's first draws.
 fn sampling(n: u32, base_seed: u64) -> Sampling {
     // A 135M model's samples get worse quickly above ~0.7: stay mostly below it.
     const SCHEDULE: [f32; 8] = [0.2, 0.4, 0.5, 0.6, 0.7, 0.5, 0.8, 0.6];

@@ -605,14 +605,20 @@ pub async fn interpreter_killed_mid_call(sandbox: &dyn Sandbox) {
 /// `marker` open, then SIGKILLs the process `victim` names for it (the holder itself,
 /// or its parent, say). The pid killed, or `None` if none held it or the kill failed.
 pub async fn kill_when_held(marker: &str, victim: impl Fn(u32) -> Option<u32>) -> Option<u32> {
+    let pid = victim(holder_of(marker).await?)?;
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    killed.then_some(pid)
+}
+
+/// Waits (up to 20 s) for a process of this host to hold a file whose path ends with
+/// `marker` open, and returns its pid (`None` if none did).
+pub async fn holder_of(marker: &str) -> Option<u32> {
     for _ in 0..400 {
         if let Some(holder) = process_holding(marker) {
-            let pid = victim(holder)?;
-            let killed = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status()
-                .is_ok_and(|s| s.success());
-            return killed.then_some(pid);
+            return Some(holder);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -372,15 +372,4 @@ mod tests {
         let r = sb.execute_batch(vec![req("a"), req("down")]).await;
         assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
     }
-
-    #[tokio::test]
-    async fn the_mock_can_expect_a_batch() {
-        let mut mock = MockSandbox::new();
-        mock.expect_execute_batch()
-            .withf(|r| r.len() == 2)
-            .returning(|_| Ok(Vec::new()));
-        let sb: DynSandbox = Arc::new(mock);
-        let out = sb.execute_batch(vec![req("a"), req("b")]).await;
-        assert!(out.is_ok_and(|o| o.is_empty()));
-    }
 }

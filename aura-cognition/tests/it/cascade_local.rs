@@ -75,7 +75,11 @@ async fn the_full_cascade_runs_on_the_embedded_model() {
             assert!(candidate.source.contains("def fibonacci("));
             assert_eq!(packet.candidate.as_ref(), Some(candidate));
         }
-        Err(e) => println!("the embedded model wrote no valid candidate this time: {e}"),
+        // What the model wrote may be unusable; the model itself must not fail.
+        Err(aura_cognition::Error::InvalidOutput(e)) => {
+            println!("the embedded model wrote no valid candidate this time: {e}")
+        }
+        Err(e) => panic!("the cascade failed rather than read the model's reply: {e}"),
     }
     let t = packet.timing;
     println!(

@@ -229,6 +229,8 @@ async fn dataset_to_adapter_to_local_model() {
             facet.name
         ),
         // The rule may refuse on the probes; that outcome is reported, not hidden.
-        Err(e) => println!("promotion refused: {e}"),
+        // Anything else (the store, a facet that was not registered) is a failure.
+        Err(aura_forge::Error::Rejected(why)) => println!("promotion refused: {why}"),
+        Err(e) => panic!("promotion failed rather than decided: {e}"),
     }
 }

@@ -143,22 +143,68 @@ async fn a_missing_interpreter_is_unavailable() {
     assert!(matches!(r, Err(Error::Unavailable(_))));
 }
 
-#[tokio::test]
-async fn dropping_a_call_kills_its_server() {
+/// A call whose future is dropped (a learn's budget ran out, a client went away) takes
+/// its guest, the forker and the fork-server with it: nothing is left spinning on the host, and the
+/// next call gets a fresh server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_call_kills_its_guest_and_fork_server() {
     let sb = jail();
+    let marker = format!("dropped-call-{}", std::process::id());
     let m = MethodSource {
         selector: "f".into(),
-        source: "def f(self):\n    while True:\n        pass\n".into(),
+        source: "def f(self, name):\n    held = open(name, 'w')\n    while True:\n        pass\n"
+            .into(),
     };
-    let fut = sb.execute(ExecRequest::call(m, vec![]));
-    let _ = tokio::time::timeout(std::time::Duration::from_millis(300), fut).await;
-    // The server of the dropped call is gone; the next call gets a fresh one.
+    let mut req = ExecRequest::call(m, vec![marker.clone().into()]);
+    req.limits.wall = std::time::Duration::from_secs(90);
+    let mut call = Box::pin(sb.execute(req));
+    let guest = tokio::select! {
+        o = &mut call => panic!("an endless call ended before it was dropped: {o:?}"),
+        guest = conformance::holder_of(&marker) => guest.expect("the guest never started"),
+    };
+    // The guest's parent is the forker, whose parent is the fork-server.
+    let parent = |pid: u32| stat_field(pid, 1).and_then(|p| p.parse::<u32>().ok());
+    let forker = parent(guest).expect("the guest has a parent");
+    let server = parent(forker).expect("the forker has a parent");
+    let processes = [
+        ("guest", guest),
+        ("forker", forker),
+        ("fork-server", server),
+    ];
+    assert!(
+        processes.iter().all(|(_, pid)| alive(*pid)),
+        "all run before the drop"
+    );
+    drop(call);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while processes.iter().any(|(_, pid)| alive(*pid)) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for (what, pid) in processes {
+        assert!(
+            !alive(pid),
+            "the dropped call's {what} (pid {pid}) still runs"
+        );
+    }
     let m = MethodSource {
         selector: "g".into(),
         source: "def g(self):\n    return 1\n".into(),
     };
     let o = sb.execute(ExecRequest::call(m, vec![])).await;
     assert_eq!(o.ok().and_then(|o| o.value), Some(1.into()));
+}
+
+/// The `n`-th field after the command name in `/proc/<pid>/stat` (0: the state, 1:
+/// the parent's pid), or `None` once the process is gone.
+fn stat_field(pid: u32, n: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields = stat.rsplit_once(") ")?.1;
+    fields.split(' ').nth(n).map(str::to_owned)
+}
+
+/// Whether the process runs: a zombie nobody reaped yet runs no more.
+fn alive(pid: u32) -> bool {
+    stat_field(pid, 0).is_some_and(|state| state != "Z" && state != "X")
 }
 
 /// The fork-server itself killed mid-call (the guest's parent): the call ends at once,
@@ -174,12 +220,8 @@ async fn a_fork_server_killed_mid_call_fails_the_call_and_is_replaced() {
     };
     let mut req = ExecRequest::call(m, vec![marker.clone().into()]);
     req.limits.wall = std::time::Duration::from_secs(90);
-    // The guest's parent, from /proc/<pid>/stat: after the parenthesised command
-    // name come the state, then the parent's pid.
-    let parent = |guest: u32| {
-        let stat = std::fs::read_to_string(format!("/proc/{guest}/stat")).ok()?;
-        stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
-    };
+    // The guest's parent.
+    let parent = |guest: u32| stat_field(guest, 1)?.parse().ok();
     let (outcome, killed) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         tokio::join!(
             sb.execute(req),

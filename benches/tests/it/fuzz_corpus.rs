@@ -63,13 +63,16 @@ fn texts(crate_dir: &str, target: &str) -> Vec<String> {
 #[test]
 fn the_audit_corpus_audits_without_panicking() {
     let guard = Guard::default();
+    let mut audited = 0;
     for input in corpus("aura-guard", "audit") {
         let Some((src, shape)) = audit_input::shaped(&input) else {
             continue;
         };
         let v = guard.audit_shape(src, &shape);
         assert_eq!(v.accepted, v.violations.is_empty(), "{src:?}");
+        audited += 1;
     }
+    assert!(audited > 0, "the corpus holds auditable inputs");
 }
 
 /// The `plan_reply` target's body.
@@ -99,7 +102,8 @@ fn the_candidate_corpus_reads_and_normalises_without_panicking() {
         };
         read += 1;
         if let Ok(normalized) = guard.normalize(&candidate.source, "m") {
-            let _ = guard.audit_method(&normalized.source, "m");
+            let v = guard.audit_method(&normalized.source, "m");
+            assert_eq!(v.accepted, v.violations.is_empty(), "{text:?}");
         }
     }
     assert!(read > 0, "the corpus holds readable candidates");

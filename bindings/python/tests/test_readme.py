@@ -34,6 +34,7 @@ def test_the_quick_start_runs_twice(tmp_path, monkeypatch):
     if aura.Runtime(data_dir=tmp_path / "probe", forge=None).model_backend is None:
         pytest.skip("no local model installed: run scripts/setup.sh demo")
     for run in (1, 2):
+        checked = False
         for block in blocks:
             namespace: dict = {"__name__": f"readme_run_{run}"}
             exec(compile(block, f"README.md (python, run {run})", "exec"), namespace)
@@ -41,5 +42,7 @@ def test_the_quick_start_runs_twice(tmp_path, monkeypatch):
             if calc is not None:
                 assert calc.add(1, 2) == 13, f"run {run}"
                 assert calc["base"] == 10
+                checked = True
+        assert checked, f"run {run}: no README block defined `calc` to check"
     assert (tmp_path / "data" / "aura.sqlite").is_file()
     assert os.getcwd() == str(tmp_path)
