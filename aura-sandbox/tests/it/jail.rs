@@ -144,8 +144,8 @@ async fn a_missing_interpreter_is_unavailable() {
 }
 
 /// A call whose future is dropped (a learn's budget ran out, a client went away) takes
-/// its guest, the forker and the fork-server with it: nothing is left spinning on the host, and the
-/// next call gets a fresh server.
+/// its guest, the forker and the fork-server with it: nothing is left spinning on the
+/// host, and the next call gets a fresh server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_call_kills_its_guest_and_fork_server() {
     let sb = jail();
@@ -163,7 +163,6 @@ async fn dropping_a_call_kills_its_guest_and_fork_server() {
         guest = conformance::holder_of(&marker) => guest.expect("the guest never started"),
     };
     // The guest's parent is the forker, whose parent is the fork-server.
-    let parent = |pid: u32| stat_field(pid, 1).and_then(|p| p.parse::<u32>().ok());
     let forker = parent(guest).expect("the guest has a parent");
     let server = parent(forker).expect("the forker has a parent");
     let processes = [
@@ -202,14 +201,19 @@ fn stat_field(pid: u32, n: usize) -> Option<String> {
     fields.split(' ').nth(n).map(str::to_owned)
 }
 
+/// The parent's pid of a process that has not gone yet.
+fn parent(pid: u32) -> Option<u32> {
+    stat_field(pid, 1)?.parse().ok()
+}
+
 /// Whether the process runs: a zombie nobody reaped yet runs no more.
 fn alive(pid: u32) -> bool {
     stat_field(pid, 0).is_some_and(|state| state != "Z" && state != "X")
 }
 
-/// The fork-server itself killed mid-call (the guest's parent): the call ends at once,
-/// `Killed` with a note that says so, the dead server is never reused, and the next
-/// call runs on a fresh one.
+/// The guest's parent (the fork-server's forker, whose death ends the server) killed
+/// mid-call: the call ends at once, `Killed` with a note that says so, the dead server
+/// is never reused, and the next call runs on a fresh one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_server_killed_mid_call_fails_the_call_and_is_replaced() {
     let sb = jail();
@@ -220,8 +224,6 @@ async fn a_fork_server_killed_mid_call_fails_the_call_and_is_replaced() {
     };
     let mut req = ExecRequest::call(m, vec![marker.clone().into()]);
     req.limits.wall = std::time::Duration::from_secs(90);
-    // The guest's parent.
-    let parent = |guest: u32| stat_field(guest, 1)?.parse().ok();
     let (outcome, killed) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         tokio::join!(
             sb.execute(req),
